@@ -1,0 +1,3 @@
+from phm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""`phm <verb> [<name>] ...`: a thin layer that parses arguments and calls library functions.
+
+Each command lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`;
+only the module of the command being run is imported, so `phm` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from phm import __version__
+from phm.errors import PhmError
+
+# verb -> name -> (module, one-line help). A verb with a single None name takes no name.
+COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
+    "simulate": {
+        "phm2018": ("phm.datasets.phm2018_sim", "write a simulated PHM 2018 ion-mill dataset"),
+    },
+    "bench": {
+        "phm2018": ("phm.evaluation.bench_phm2018", "PHM 2018 official score S1 of a model"),
+        "io": ("phm.evaluation.bench_io", "loader throughput and memory vs pandas.read_csv"),
+        "cmapss": ("phm.evaluation.bench_cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
+        "femto": ("phm.evaluation.bench_femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
+        "cwru": ("phm.evaluation.bench_cwru", "CWRU bearing fault classification"),
+    },
+    "demo": {
+        None: ("phm.demo", "run the main job end to end on embedded defaults"),
+    },
+}
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The full parser; arguments are loaded only for the command named in argv."""
+    parser = argparse.ArgumentParser(prog="phm", description="Industrial predictive maintenance.")
+    parser.add_argument("--version", action="version", version=f"phm {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    chosen = [a for a in argv if not a.startswith("-")][:2]
+    for verb, names in COMMANDS.items():
+        if list(names) == [None]:
+            module, help_text = names[None]
+            p = verbs.add_parser(verb, help=help_text, description=help_text)
+            if chosen[:1] == [verb]:
+                _attach(p, module)
+            continue
+        p = verbs.add_parser(verb, help=f"{verb} commands: {', '.join(map(str, names))}")
+        sub = p.add_subparsers(dest="name", required=True, metavar="NAME")
+        for name, (module, help_text) in names.items():
+            sp = sub.add_parser(str(name), help=help_text, description=help_text)
+            if chosen == [verb, name]:
+                _attach(sp, module)
+    return parser
+
+
+def _attach(parser: argparse.ArgumentParser, module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except PhmError as exc:
+        print(f"phm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("phm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

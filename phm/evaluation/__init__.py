@@ -1,0 +1,1 @@
+"""Official metrics, evaluation protocols and benchmark commands."""

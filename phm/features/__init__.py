@@ -1,0 +1,1 @@
+"""Features: windows, process statistics (polars) and spectra (numpy), identical in batch and streaming."""

@@ -1,0 +1,1 @@
+"""Models: baselines (scikit-learn, lifelines) and the mixture-of-experts network."""
