@@ -28,13 +28,17 @@ class Waveforms:
 
     def __post_init__(self) -> None:
         if self.data.ndim != 3:
-            raise ValueError(f"waveform data must be (snapshots, channels, samples), got {self.data.shape}")
+            raise ValueError(
+                f"waveform data must be (snapshots, channels, samples), got {self.data.shape}"
+            )
         if self.data.shape[0] != self.times.shape[0]:
             raise ValueError(
                 f"{self.times.shape[0]} snapshot times for {self.data.shape[0]} snapshots"
             )
         if self.data.shape[1] != len(self.channels):
-            raise ValueError(f"{len(self.channels)} channel names for {self.data.shape[1]} channels")
+            raise ValueError(
+                f"{len(self.channels)} channel names for {self.data.shape[1]} channels"
+            )
 
 
 @dataclass
@@ -57,8 +61,11 @@ class Run:
     fault_class: str | None = None
 
     def __repr__(self) -> str:
-        parts = [f"asset_id={self.asset_id!r}", f"asset_type={self.asset_type!r}",
-                 f"rows={self.signals.height}"]
+        parts = [
+            f"asset_id={self.asset_id!r}",
+            f"asset_type={self.asset_type!r}",
+            f"rows={self.signals.height}",
+        ]
         if self.waveforms is not None:
             parts.append(f"snapshots={self.waveforms.data.shape[0]}")
         if self.events is not None:
