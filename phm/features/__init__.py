@@ -1,1 +1,1 @@
-"""Features: windows, process statistics (polars) and spectra (numpy), identical in batch and streaming."""
+"""Features: windows, process statistics (polars), spectra (numpy); batch == streaming."""
