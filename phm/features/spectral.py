@@ -181,7 +181,7 @@ def band_energies(
 
     def fn(b: np.ndarray, _: slice) -> np.ndarray:
         power = _one_sided_power(b)
-        cs = np.concatenate([np.zeros(power.shape[:-1] + (1,)), np.cumsum(power, axis=-1)], -1)
+        cs = np.concatenate([np.zeros((*power.shape[:-1], 1)), np.cumsum(power, axis=-1)], -1)
         return cs[..., hi] - cs[..., lo]
 
     return _chunked(x, fn)
