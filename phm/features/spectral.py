@@ -177,7 +177,9 @@ def band_energies(
     freqs = np.fft.rfftfreq(n, 1.0 / sampling_rate_hz)
     lo = np.searchsorted(freqs, edges[:-1], side="left")
     hi = np.searchsorted(freqs, edges[1:], side="left")
-    hi[-1] = np.searchsorted(freqs, edges[-1], side="right")
+    # The last band includes its top edge (and the Nyquist bin, whatever its rounding).
+    top_is_nyquist = edges[-1] >= sampling_rate_hz / 2
+    hi[-1] = freqs.size if top_is_nyquist else np.searchsorted(freqs, edges[-1], side="right")
 
     def fn(b: np.ndarray, _: slice) -> np.ndarray:
         power = _one_sided_power(b)
