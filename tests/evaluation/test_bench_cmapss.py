@@ -1,0 +1,136 @@
+"""C-MAPSS protocol (capping, unit split, last-cycle test rows) and `phm bench cmapss`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from phm.cli import main
+from phm.datasets.cmapss import load_cmapss
+from phm.evaluation.protocols import (
+    cmapss_problem,
+    last_cycle_rows,
+    piecewise_rul,
+    split_units,
+)
+
+_spec = importlib.util.spec_from_file_location(
+    "cmapss_test_helpers", Path(__file__).parents[1] / "datasets" / "test_cmapss.py"
+)
+assert _spec is not None and _spec.loader is not None
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
+
+
+def test_piecewise_rul_caps_at_125() -> None:
+    got = piecewise_rul(np.array([300, 126, 125, 124, 0]))
+    assert got.tolist() == [125.0, 125.0, 125.0, 124.0, 0.0]
+    assert piecewise_rul(np.array([50, 10]), cap=20).tolist() == [20.0, 10.0]
+
+
+def test_split_units_never_splits_a_unit() -> None:
+    units = np.repeat(np.array([f"u{i}" for i in range(10)]), 7)
+    fit, val = split_units(units, val_fraction=0.3, seed=1)
+    assert (fit ^ val).all()
+    assert len(set(units[fit]) & set(units[val])) == 0
+    assert len(set(units[val])) == 3
+    again = split_units(units, val_fraction=0.3, seed=1)[1]
+    assert (again == val).all()
+    assert len(set(units[split_units(units, 0.01, 0)[1]])) == 1  # at least one unit each side
+    with pytest.raises(ValueError, match="at least 2 units"):
+        split_units(np.array(["a", "a"]))
+
+
+def test_last_cycle_rows() -> None:
+    f = pl.DataFrame(
+        {"asset_id": ["b", "b", "a", "a", "a"], "time": [1, 2, 1, 2, 3], "v": range(5)}
+    )
+    last = last_cycle_rows(f)
+    assert last.rows() == [("b", 2, 1), ("a", 3, 4)]
+
+
+def test_problem_labels_test_rows_and_no_test_leakage(tmp_path: Path) -> None:
+    folder = helpers.write_fd002_like(tmp_path / "a", seed=5)
+    data = load_cmapss(folder, "FD002")
+    p = cmapss_problem(data, window=10)
+    n_rows = sum(r.signals.height for r in data.train)
+    assert p.X_train.shape == (n_rows, len(p.feature_names))
+    assert p.dropped_sensors == ("s1",) and "s1_mean" not in p.feature_names
+    first = data.train[0]
+    life = first.signals.height
+    y_first = p.y_train[:life]
+    assert y_first[-1] == 0.0 and y_first.max() <= 125.0
+    assert p.rul_train[:life][0] == life - 1 and p.event_train.all()
+    # One test row per unit, taken at its last cycle, scored against RUL_FD002.txt.
+    assert p.X_test.shape == (len(data.test), len(p.feature_names))
+    cycle = p.feature_names.index("cycle")
+    assert p.X_test[:, cycle].tolist() == [r.signals.height for r in data.test]
+    rul_file = (folder / "RUL_FD002.txt").read_text().split()
+    assert p.y_test.tolist() == [float(v) for v in rul_file]
+    # Changing the test file changes nothing the models are fitted on.
+    other = helpers.write_fd002_like(tmp_path / "b", seed=5, test_shift=10.0)
+    q = cmapss_problem(load_cmapss(other, "FD002"), window=10)
+    np.testing.assert_array_equal(p.X_train, q.X_train)
+    assert not np.allclose(p.X_test, q.X_test)
+
+
+@pytest.mark.parametrize(("model", "val_fraction"), [("gbm", "0.25"), ("survival", "0")])
+def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str) -> None:
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
+    out = tmp_path / "out"
+    flags = ["--model", model, "--out", str(out), "--window", "10", "--val-fraction", val_fraction]
+    code = main(["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags])
+    assert code == 0
+    record = json.loads((out / "cmapss.json").read_text())
+    assert record["subset"] == "FD002" and record["model"] == model
+    assert record["n_test_units"] == 6 and len(record["details"]["test_units"]) == 6
+    assert record["details"]["n_operating_conditions"] == 6
+    if model == "gbm":
+        assert record["details"]["validation"]["n_units"] == 4
+    assert 0 <= record["rmse"] < 60
+
+
+@pytest.mark.integration
+def test_bench_gbm_fd001_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = helpers.real_cmapss_dir()
+    code = main(
+        [
+            "bench",
+            "cmapss",
+            "--data",
+            str(folder.parent),
+            "--subset",
+            "FD001",
+            "--model",
+            "gbm",
+            "--out",
+            str(tmp_path),
+            "--max-iter",
+            "30",
+            "--val-fraction",
+            "0",
+        ]
+    )
+    assert code == 0
+    record = json.loads((tmp_path / "cmapss.json").read_text())
+    for key in ("rmse", "nasa_score", "subset", "model", "n_test_units"):
+        assert key in record
+    assert record["n_test_units"] == 100
+    # 30 iterations at rate 0.05 only move partway from the mean; it still beats a flat guess.
+    truth = np.array([u["rul_true"] for u in record["details"]["test_units"]])
+    flat = float(np.sqrt(np.mean((truth - np.minimum(truth, 125).mean()) ** 2)))
+    assert record["rmse"] < flat
+    table = capsys.readouterr().out
+    assert "**ours: gbm (measured)**" in table and "MTSTAN (published) | 10.97 | 175" in table
+    assert (tmp_path / "cmapss.md").read_text().startswith("| C-MAPSS FD001 |")
+
+
+def test_bench_reports_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "cmapss", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "train_FD001.txt" in capsys.readouterr().err
