@@ -117,4 +117,166 @@ def cmapss_problem(
 
 # --- PRONOSTIA (FEMTO) ---------------------------------------------------------------------
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from phm.datasets.run import Run
+
+# Fractions of a learning bearing's life at which its record is cut for validation. The
+# challenge's own test bearings were cut at about 0.6 to 0.97 of their lives.
+FEMTO_TRUNCATION_FRACTIONS = (0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class BearingFold:
+    """One leave-one-bearing-out fold: the held-out bearing and the bearings that train."""
+
+    test: str
+    train: tuple[str, ...]
+
+
+def femto_leave_one_bearing_out(runs: Sequence[Run], scope: str = "condition") -> list[BearingFold]:
+    """Folds over the learning set (runs with `meta["set"] == "Learning_set"`).
+
+    scope "condition": train on the other bearings of the held-out bearing's condition (only
+    one in the learning set); "all": train on every other learning bearing, all conditions.
+    """
+    if scope not in ("condition", "all"):
+        raise ValueError(f"scope must be 'condition' or 'all', got {scope!r}")
+    learning = [r for r in runs if r.meta.get("set") == "Learning_set"]
+    folds = []
+    for held in learning:
+        train = tuple(
+            r.asset_id
+            for r in learning
+            if r.asset_id != held.asset_id
+            and (scope == "all" or r.meta["condition"] == held.meta["condition"])
+        )
+        if not train:
+            raise ValueError(f"no training bearing for {held.asset_id} with scope {scope!r}")
+        folds.append(BearingFold(held.asset_id, train))
+    return folds
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """A bearing record cut after snapshot `index`; the model sees snapshots 0..index only."""
+
+    bearing: str
+    fraction: float
+    index: int
+    actual_rul_s: float
+
+
+def femto_truncations(
+    run: Run, fractions: Sequence[float] = FEMTO_TRUNCATION_FRACTIONS
+) -> list[Truncation]:
+    """Cut points of a run-to-failure record at fractions of its snapshots; RUL from labels.
+
+    Index = ceil(fraction x S) - 1, kept below the last snapshot so the actual RUL is > 0.
+    """
+    if run.labels is None or run.waveforms is None:
+        raise ValueError(f"{run.asset_id} has no RUL labels or waveforms to truncate")
+    rul = run.labels["rul_s"].to_numpy()
+    n = rul.size
+    if n < 2:
+        raise ValueError(f"{run.asset_id} has {n} snapshot(s); truncation needs at least 2")
+    cuts = []
+    for f in fractions:
+        if not 0.0 < f < 1.0:
+            raise ValueError(f"truncation fractions must be in (0, 1), got {f}")
+        index = min(max(int(np.ceil(f * n)) - 1, 0), n - 2)
+        cuts.append(Truncation(run.asset_id, float(f), index, float(rul[index])))
+    return cuts
+
+
+@dataclass(frozen=True)
+class FemtoChallenge:
+    """The IEEE PHM 2012 challenge: train on the learning set, predict the RUL at the end of
+    each truncated Test_set record, scored against the published actual RUL."""
+
+    train: tuple[str, ...]
+    test: tuple[Truncation, ...]
+
+
+def femto_challenge(runs: Sequence[Run]) -> FemtoChallenge:
+    """The challenge split; needs Learning_set runs and Test_set runs with a known actual RUL."""
+    train = tuple(r.asset_id for r in runs if r.meta.get("set") == "Learning_set")
+    test = []
+    for r in runs:
+        if r.meta.get("set") != "Test_set":
+            continue
+        actual = r.meta.get("actual_rul_s")
+        if actual is None or r.waveforms is None:
+            raise ValueError(f"Test_set bearing {r.asset_id} has no published actual RUL")
+        last = r.waveforms.data.shape[0] - 1
+        test.append(Truncation(r.asset_id, 1.0, last, float(actual)))
+    if not train or not test:
+        raise ValueError("the challenge protocol needs Learning_set and Test_set bearings")
+    return FemtoChallenge(train, tuple(test))
+
+
 # --- CWRU ----------------------------------------------------------------------------------
+
+CWRU_TRAIN_FRACTION = 0.6
+
+
+@dataclass(frozen=True)
+class WindowSplit:
+    """Windows of one CWRU record split at a sample index: train windows end at or before
+    the cut, test windows start at or after it; a window across the cut is in neither."""
+
+    asset_id: str
+    cut_sample: int
+    train: np.ndarray  # indices into run.waveforms snapshots
+    test: np.ndarray
+
+
+def cwru_time_split(run: Run, train_fraction: float = CWRU_TRAIN_FRACTION) -> WindowSplit:
+    """Split a record by time: the first `train_fraction` of its samples train, the rest test.
+
+    Needs `meta["window_starts"]`, `meta["window"]` and `meta["n_samples"]` (the CWRU adapter).
+    """
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    starts = np.asarray(run.meta["window_starts"], dtype=np.int64)
+    window = int(run.meta["window"])
+    cut = int(train_fraction * int(run.meta["n_samples"]))
+    train = np.flatnonzero(starts + window <= cut)
+    test = np.flatnonzero(starts >= cut)
+    return WindowSplit(run.asset_id, cut, train, test)
+
+
+@dataclass(frozen=True)
+class CrossLoadSplit:
+    """Records at one motor load train, records at another test, over the fault classes
+    recorded at both loads (`dropped`: classes seen at only one of them)."""
+
+    train_load: int
+    test_load: int
+    train: tuple[Run, ...]
+    test: tuple[Run, ...]
+    classes: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+
+def cwru_cross_load(runs: Sequence[Run], train_load: int, test_load: int) -> CrossLoadSplit:
+    """Train on load `train_load` (hp), test on `test_load`; only shared classes are kept."""
+    if train_load == test_load:
+        raise ValueError(f"cross-load needs two different loads, got {train_load} twice")
+    at = {
+        load: [r for r in runs if r.meta.get("load_hp") == load] for load in (train_load, test_load)
+    }
+    classes_at = {load: {r.fault_class for r in rs} for load, rs in at.items()}
+    shared = classes_at[train_load] & classes_at[test_load]
+    if not shared:
+        raise ValueError(f"no fault class is recorded at both {train_load} and {test_load} hp")
+    dropped = (classes_at[train_load] | classes_at[test_load]) - shared
+    return CrossLoadSplit(
+        train_load,
+        test_load,
+        tuple(r for r in at[train_load] if r.fault_class in shared),
+        tuple(r for r in at[test_load] if r.fault_class in shared),
+        tuple(sorted(shared)),
+        tuple(sorted(dropped)),
+    )
