@@ -26,6 +26,9 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "femto": ("phm.evaluation.bench_femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
         "cwru": ("phm.evaluation.bench_cwru", "CWRU bearing fault classification"),
     },
+    "train": {
+        None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
+    },
     "demo": {
         None: ("phm.demo", "run the main job end to end on embedded defaults"),
     },
