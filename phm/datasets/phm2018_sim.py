@@ -120,9 +120,10 @@ FLOW_WANDER_COUPLING = 0.5
 BASELINE_SHIFT_SD = 0.05  # baseline shift at each maintenance
 
 # --- faults and precursors --------------------------------------------------------------------
-# Bursts per tool-day, chosen so 30 days of one tool give ~5 pressure_low, ~2.5 pressure_high and
-# ~1 leak events on average (real logs: 741 / 332 / 137 over 20 tools x ~200 days).
-FAULT_BURST_RATE_PER_DAY = {"pressure_low": 2.0 / 30, "pressure_high": 1.9 / 30, "leak": 0.9 / 30}
+# Bursts per tool-day, chosen so 30 days of one tool give ~5.7 pressure_low, ~2.4 pressure_high and
+# ~1.1 leak events on average (real logs: 741 / 332 / 137 over 20 tools x ~200 days, i.e. 5.6 /
+# 2.5 / 1.0 per tool-month); set a little above that, as competing risks and gaps lower counts.
+FAULT_BURST_RATE_PER_DAY = {"pressure_low": 2.2 / 30, "pressure_high": 1.9 / 30, "leak": 1.2 / 30}
 # mean extra re-fires per burst (Poisson), indexed like FAULT_MODES
 BURST_EXTRA = np.array([1.5, 0.3, 0.1])
 BURST_INTERVAL_MEAN_S, BURST_INTERVAL_MIN_S = 240.0, 60.0  # re-fire spacing within a burst
