@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=1024, help="samples between windows")
     parser.add_argument("--train-fraction", type=float, default=CWRU_TRAIN_FRACTION)
     parser.add_argument("--n-bands", type=int, default=16, help="FFT band energies per window")
+    parser.add_argument("--max-iter", type=int, default=200, help="boosting iterations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
 
@@ -65,10 +66,10 @@ def run_features(run: Run, n_bands: int) -> tuple[np.ndarray, list[str]]:
     )
 
 
-def make_model(name: str, seed: int) -> GbmFaultClassifier:
+def make_model(name: str, seed: int, max_iter: int = 200) -> GbmFaultClassifier:
     """The fixed-hyperparameter classifier named `name`."""
     if name == "gbm":
-        return GbmFaultClassifier(random_state=seed)
+        return GbmFaultClassifier(max_iter=max_iter, random_state=seed)
     raise ConfigError(f"unknown model {name!r}; expected 'gbm'")
 
 
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if X_train.shape[0] == 0 or X_test.shape[0] == 0:
         raise ConfigError(f"protocol {protocol} leaves no train or no test windows here")
     with watch("fit"):
-        model = make_model(args.model, args.seed).fit(X_train, np.array(ytr))
+        model = make_model(args.model, args.seed, args.max_iter).fit(X_train, np.array(ytr))
     with watch("predict"):
         pred = model.predict(X_test)
 
