@@ -97,9 +97,13 @@ def health_features(
     context = np.stack([times, np.full(s, meta["rpm"]), np.full(s, meta["load_n"])], axis=1).astype(
         np.float64
     )
-    out = np.concatenate([smooth, peak_rms, context], axis=1)
-    out_names = [f"{n}_delta" for n in names] + [f"{names[i]}_delta_max" for i in rms_cols]
-    return out, [*out_names, "elapsed_s", "rpm", "load_n"]
+    return np.concatenate([smooth, peak_rms, context], axis=1), health_feature_names(names)
+
+
+def health_feature_names(names: list[str]) -> list[str]:
+    """Column names of `health_features` for snapshot features named `names`."""
+    peaks = [f"{n}_delta_max" for n in names if n.endswith("_rms")]
+    return [f"{n}_delta" for n in names] + peaks + ["elapsed_s", "rpm", "load_n"]
 
 
 def make_model(name: str, seed: int, max_iter: int) -> GbmRul:
@@ -159,7 +163,6 @@ def run(args: argparse.Namespace) -> int:
         for r in runs:
             raw[r.meta["set"]][r.asset_id], names = snapshot_features(r)
 
-    learning = [r for r in runs if r.meta["set"] == "Learning_set"]
     plan: list[tuple[list[Run], Run, list[Truncation]]] = []
     if args.protocol == "lobo":
         for fold in femto_leave_one_bearing_out(runs, args.scope):
@@ -173,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         plan = [(train, by_id[("Test_set", t.bearing)], [t]) for t in challenge.test]
         protocol = "challenge"
 
+    cut_at_end = protocol == "challenge"
     rows: list[dict[str, Any]] = []
     fitted: dict[tuple[str, ...], GbmRul] = {}
     for train, held, cuts in plan:
@@ -224,12 +228,8 @@ def run(args: argparse.Namespace) -> int:
     details = {
         "per_bearing": per_bearing,
         "reference_mean_life": {"phm2012_score": ref_score, "rmse": ref_err},
-        "truncation_fractions": list(FEMTO_TRUNCATION_FRACTIONS)
-        if protocol != "challenge"
-        else None,
-        "features": health_features(
-            np.zeros((1, len(names))), names, np.zeros(1), learning[0].meta
-        )[1],
+        "truncation_fractions": None if cut_at_end else list(FEMTO_TRUNCATION_FRACTIONS),
+        "features": health_feature_names(names),
         "model_params": make_model(args.model, args.seed, args.max_iter).get_params(),
         "target": "log(1 + RUL s); prediction = median of the last 6 snapshots, moved to the cut",
         "seconds": watch.seconds,
