@@ -1,0 +1,249 @@
+"""The phm model: multimodal MoE encoder plus fault, RUL and TTF heads; config and checkpoints.
+
+One `ModelConfig` is passed whole to every module. Sizes live in configs/models/*.toml (tiny for
+tests, small for CPU, base for GPU, dense-* for the dense ablation); `load_config` reads one.
+Fields that depend on the data (input channels, categorical levels, classes, the RUL horizon)
+are filled in by training before the model is built, and the checkpoint stores the resolved
+config, so `load_checkpoint` rebuilds exactly the model that was saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from phm.errors import ConfigError
+from phm.models.encoder import Encoder
+from phm.models.heads import FaultHead, RulHead, TtfHead
+from phm.models.moe import MoE, load_cv, sequence_balance_loss
+
+
+@dataclass
+class ModelConfig:
+    """Every size and switch of `PhmModel`. Times (horizons) are in the dataset's unit."""
+
+    name: str = "tiny"  # label of this size, kept in checkpoints and logs
+    # --- inputs (set from the data by training) ---
+    process_channels: int = 0  # C of `process` (B, T, C); 0: no process embedder
+    vibration_channels: int = 0  # C of `vibration` (B, S, C, L); 0: no vibration embedder
+    vibration_bands: int = 32  # log-spectrum bands per snapshot and channel
+    context_cardinalities: tuple[int, ...] = ()  # levels of each column of `context` (B, K)
+    max_positions: int = 512  # most time steps (process) or snapshots (vibration) in a window
+    # --- trunk ---
+    d_model: int = 32  # shared token width
+    n_layers: int = 2  # transformer blocks
+    n_heads: int = 2  # attention heads; d_model must be a multiple
+    attn_window: int = 0  # local attention: positions this far apart don't attend; 0 = global
+    dropout: float = 0.0  # dropout on attention weights and residual branches
+    norm_eps: float = 1e-6  # RMSNorm epsilon
+    # --- feed-forward: dense blocks first, then DeepSeekMoE blocks ---
+    n_dense_blocks: int = 1  # the first this many blocks use a dense SwiGLU FFN
+    dense_hidden: int = 64  # hidden width of the dense FFN
+    n_shared_experts: int = 1  # always-on experts (fused into one SwiGLU of n x expert_hidden)
+    n_routed_experts: int = 8  # fine-grained routed experts per MoE layer
+    n_activated_experts: int = 2  # top-k routed experts per token
+    expert_hidden: int = 32  # hidden width of each expert
+    n_expert_groups: int = 1  # group-limited routing: expert groups (1: off)
+    n_limited_groups: int = 1  # groups a token may route to when n_expert_groups > 1
+    router: str = "linear"  # "linear" (D x E) or "lowrank" (D x r, r x E)
+    router_rank: int = 8  # r of the low-rank router
+    route_scale: float = 1.0  # multiplies the normalised routed gate weights
+    bias_update_speed: float = 1e-3  # gamma of the auxiliary-loss-free bias update
+    balance_loss_weight: float = 0.0  # weight of the sequence-wise balance loss (0: off)
+    # --- heads ---
+    n_classes: int = 0  # fault-diagnosis classes incl. healthy; 0: no fault head
+    rul_head: str = "hazard"  # "hazard" (discrete-time), "weibull", or "none"
+    rul_horizon: float = 125.0  # RUL distribution support/grid end (C-MAPSS: the RUL cap)
+    rul_bins: int = 25  # hazard bins (or Weibull integration steps) on [0, rul_horizon]
+    point_loss_weight: float = 1.0  # weight of MSE(restricted mean, capped RUL) / horizon^2
+    rul_point: str = "mean"  # point RUL: "mean" (restricted, squared-error optimal) or "median"
+    interval_level: float = 0.9  # coverage of the RUL interval
+    n_fault_modes: int = 0  # PHM 2018 TTF modes; 0: no TTF head
+    ttf_horizon: float = 3600.0  # TTF horizon; survival past it means "no fault" (NaN)
+    ttf_bins: int = 30  # hazard bins of each TTF mode
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, not read by code
+
+    def __post_init__(self) -> None:
+        self.context_cardinalities = tuple(int(c) for c in self.context_cardinalities)
+
+    @property
+    def dense(self) -> bool:
+        """True when no block is MoE (the dense ablation)."""
+        return self.n_dense_blocks >= self.n_layers
+
+
+def config_from_dict(values: dict[str, Any], source: str = "<dict>") -> ModelConfig:
+    """A ModelConfig from a mapping; unknown keys or wrong types raise ConfigError."""
+    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+    defaults = ModelConfig()
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{source}: unknown model config key {key!r} (expected one of {sorted(fields)})"
+            )
+        want = type(getattr(defaults, key))
+        ok = isinstance(value, want) or (want is float and isinstance(value, int))
+        if want is tuple:
+            ok = isinstance(value, list | tuple) and all(isinstance(v, int) for v in value)
+        if not ok or (want is not bool and isinstance(value, bool)):
+            raise ConfigError(f"{source}: {key} = {value!r} should be a {want.__name__}")
+    return ModelConfig(**values)
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    """Read a model config TOML: top-level keys are ModelConfig fields; [train] is ignored here."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    values.pop("train", None)
+    return config_from_dict(values, str(path))
+
+
+class PhmModel(nn.Module):
+    """Encoder -> pooled summary (summary token and masked mean) -> heads.
+
+    forward(inputs) returns a dict with, where configured: `fault` (B, n_classes) logits,
+    `rul` RUL distribution parameters, `ttf` (B, n_fault_modes, ttf_bins) hazard logits.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        d = 2 * config.d_model
+        self.fault = FaultHead(d, config.n_classes) if config.n_classes > 0 else None
+        self.rul = RulHead(config, d) if config.rul_head != "none" else None
+        self.ttf = TtfHead(config, d) if config.n_fault_modes > 0 else None
+
+    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        h, mask = self.encoder(inputs)  # (B, N, D), (B, N)
+        m = mask[:, 1:, None].to(h.dtype)
+        mean = (h[:, 1:] * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, D)
+        pooled = torch.cat([h[:, 0], mean], dim=-1).float()  # (B, 2D)
+        out: dict[str, Tensor] = {}
+        for name in ("fault", "rul", "ttf"):
+            head = getattr(self, name)
+            if head is not None:
+                out[name] = head(pooled)
+        return out
+
+    def loss(
+        self, out: dict[str, Tensor], targets: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Total training loss and its parts from the targets present.
+
+        targets: `fault` (B,) class ids; `rul_time`, `rul_event` (B,); `ttf_time`, `ttf_event`
+        (B, M). The RUL point loss compares the restricted mean with min(time, horizon) on rows
+        where that capped value is known (events, or censored at or past the horizon).
+        """
+        cfg = self.config
+        parts: dict[str, Tensor] = {}
+        if self.fault is not None and "fault" in targets:
+            parts["fault"] = F.cross_entropy(out["fault"], targets["fault"].long())
+        if self.rul is not None and "rul_time" in targets:
+            t, e = targets["rul_time"].float(), targets["rul_event"].bool()
+            parts["rul_nll"] = self.rul.nll(out["rul"], t, e).mean()
+            if cfg.point_loss_weight > 0:
+                known = (e | (t >= cfg.rul_horizon)).float()
+                err = (self.rul.mean(out["rul"]) - t.clamp_max(cfg.rul_horizon)) / cfg.rul_horizon
+                mse = (err.pow(2) * known).sum() / known.sum().clamp_min(1.0)
+                parts["rul_point"] = cfg.point_loss_weight * mse
+        if self.ttf is not None and "ttf_time" in targets:
+            parts["ttf_nll"] = self.ttf.nll(out["ttf"], targets["ttf_time"], targets["ttf_event"])
+            parts["ttf_nll"] = parts["ttf_nll"].mean()
+        if cfg.balance_loss_weight > 0 and self.training:
+            parts["balance"] = cfg.balance_loss_weight * self.balance_loss()
+        if not parts:
+            raise ValueError(f"no target matches a head: got {sorted(targets)}")
+        total = sum(parts.values())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def moe_layers(self) -> list[MoE]:
+        return [b.ffn for b in self.encoder.blocks if isinstance(b.ffn, MoE)]
+
+    def balance_loss(self) -> Tensor:
+        """Mean sequence-wise balance loss over MoE layers, from the last training forward."""
+        losses = [sequence_balance_loss(*m.routing) for m in self.moe_layers() if m.routing]
+        return torch.stack(losses).mean() if losses else torch.zeros(())
+
+    @torch.no_grad()
+    def update_expert_bias(self) -> None:
+        """Nudge every MoE layer's balancing bias; call after each optimiser step."""
+        for moe in self.moe_layers():
+            moe.update_bias(self.config.bias_update_speed)
+
+    def expert_load(self) -> list[np.ndarray]:
+        """Per MoE layer, the fraction of routed slots each expert took in the last forward."""
+        return [m.last_load.detach().cpu().numpy().copy() for m in self.moe_layers()]
+
+    def expert_load_cv(self) -> list[float]:
+        """Per MoE layer, the coefficient of variation of the last forward's expert load."""
+        return [load_cv(m.last_load) for m in self.moe_layers()]
+
+    def n_params(self, active: bool = False) -> int:
+        """Parameters in total, or active per token (only top-k of the routed experts count)."""
+        n = sum(p.numel() for p in self.parameters())
+        if active:
+            for moe in self.moe_layers():
+                per_expert = sum(p[0].numel() for p in moe.experts.parameters())
+                unused = moe.experts.n_experts - self.config.n_activated_experts
+                n -= unused * per_expert
+        return n
+
+    @torch.no_grad()
+    def predict_rul(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """point, median, mean, lower, upper (B,) RUL; the interval is conformal-calibrated."""
+        if self.rul is None:
+            raise ValueError("this model has no RUL head (rul_head = 'none')")
+        return self.rul.summary(self(inputs)["rul"])
+
+
+def save_checkpoint(path: str | Path, model: PhmModel, extra: dict[str, Any] | None = None) -> None:
+    """Write config, weights and buffers (balancing bias, conformal factor) and `extra`.
+
+    extra: what using the model needs besides weights (feature scaling, channel names,
+    metrics); plain Python values, lists and tensors only. Written to a temp name and renamed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": 1,
+        "config": dataclasses.asdict(model.config),
+        "state_dict": model.state_dict(),
+        "extra": extra or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[PhmModel, dict[str, Any]]:
+    """Rebuild the saved model from its stored config and load its weights (eval mode).
+
+    Returns (model, extra).
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: checkpoint not found") from None
+    if not isinstance(state, dict) or "config" not in state:
+        raise ConfigError(f"{path}: not a phm checkpoint (no config inside)")
+    model = PhmModel(config_from_dict(state["config"], str(path)))
+    model.load_state_dict(state["state_dict"])
+    return model.eval(), state.get("extra", {})

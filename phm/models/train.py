@@ -1,0 +1,545 @@
+"""`phm train`: fit the MoE model on a dataset and save a checkpoint.
+
+    phm train --dataset cmapss --data DIR [--subset FD001] --config configs/models/small.toml
+              --device cpu|cuda --out CKPT [--seed S] [--epochs N]
+
+A dataset enters through one function that turns its runs into `WindowSet`s (model inputs per
+modality, targets, the asset of each window) and returns them as `Prepared`: fit, validation
+and test sets, the data-dependent config fields, and the preprocessing the checkpoint must keep.
+Validation is a split of the training assets (never rows, never test data); it drives early
+stopping and the conformal calibration of the RUL interval. Test windows are scored only after
+the checkpoint is written, for the report.
+
+Training: AdamW, linear warmup then cosine decay, gradient clipping, bf16 autocast on CUDA,
+seeds for python, numpy and torch, and a progress bar with the loss and the expert-load
+coefficient of variation (CV, 0 = perfectly balanced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import random
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from phm.errors import ConfigError
+from phm.models.heads import conformal_factor
+from phm.models.model import PhmModel, load_config, save_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and data-window settings, the `[train]` table of a model config TOML."""
+
+    batch_size: int = 256  # windows per optimiser step
+    lr: float = 1e-3  # peak learning rate
+    min_lr_ratio: float = 0.05  # cosine decays to lr * this
+    weight_decay: float = 0.05  # AdamW decay on matrices and embeddings (not norms, biases)
+    warmup_steps: int = 100  # linear warmup steps
+    epochs: int = 30  # most passes over the fit windows
+    patience: int = 6  # stop after this many epochs without a better validation score
+    grad_clip: float = 1.0  # max global gradient norm
+    val_fraction: float = 0.2  # share of training assets held out for validation
+    window: int = 30  # time steps (cycles, rows, snapshots) per window
+    include_cycle: bool = True  # C-MAPSS: add the cycle count / RUL cap as a process channel
+    eval_batch_size: int = 1024  # windows per forward when evaluating
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """The `[train]` table of a model config TOML; unknown keys raise ConfigError."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text()).get("train", {})
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    defaults = TrainConfig()
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{path}: unknown [train] key {key!r} (expected one of {sorted(fields)})"
+            )
+        want = type(getattr(defaults, key))
+        if not (isinstance(value, want) or (want is float and isinstance(value, int))):
+            raise ConfigError(f"{path}: [train] {key} = {value!r} should be a {want.__name__}")
+    return TrainConfig(**values)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+@dataclass
+class WindowSet:
+    """Model-ready windows: `inputs` per modality (plus `*_mask`), `targets`, `groups` (asset).
+
+    Arrays share their first axis (N windows). Targets: `rul_time`, `rul_event` (censoring-aware
+    RUL), `rul_true` (uncapped truth, for metrics), `fault` (class id), `ttf_time`, `ttf_event`.
+    """
+
+    inputs: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    groups: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def take(self, idx: np.ndarray) -> WindowSet:
+        return WindowSet(
+            {k: v[idx] for k, v in self.inputs.items()},
+            {k: v[idx] for k, v in self.targets.items()},
+            self.groups[idx],
+        )
+
+    def to(self, device: torch.device) -> TensorWindows:
+        return TensorWindows(
+            {
+                k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
+                for k, v in self.inputs.items()
+            },
+            {
+                k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
+                for k, v in self.targets.items()
+            },
+        )
+
+
+@dataclass
+class TensorWindows:
+    """A WindowSet's arrays as tensors on one device; `batch(idx)` slices both dicts."""
+
+    inputs: dict[str, Tensor]
+    targets: dict[str, Tensor]
+
+    def batch(self, idx: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        return (
+            {k: v[idx] for k, v in self.inputs.items()},
+            {k: v[idx] for k, v in self.targets.items()},
+        )
+
+
+@dataclass
+class Prepared:
+    """What a dataset function hands to training."""
+
+    fit: WindowSet
+    val: WindowSet
+    test: WindowSet | None
+    config_updates: dict[str, Any]  # data-dependent ModelConfig fields
+    extra: dict[str, Any] = field(default_factory=dict)  # preprocessing kept in the checkpoint
+
+
+def sliding_windows(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Causal windows ending at every row of one run, front-padded with zeros.
+
+    values (n, C) -> windows (n, window, C) float32 and mask (n, window) True on real rows;
+    window i holds rows max(0, i - window + 1) .. i, the last row always at position window-1.
+    """
+    n, c = values.shape
+    padded = np.concatenate([np.zeros((window - 1, c), values.dtype), values]).astype(np.float32)
+    real = np.concatenate([np.zeros(window - 1, bool), np.ones(n, bool)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # (n, C, window)
+    mask = np.lib.stride_tricks.sliding_window_view(real, window)  # (n, window)
+    return np.ascontiguousarray(view.transpose(0, 2, 1)), mask.copy()
+
+
+def cmapss_windows(
+    runs: list,
+    sensors: list[str],
+    window: int,
+    cap: float,
+    include_cycle: bool,
+    last_only: bool = False,
+) -> WindowSet:
+    """C-MAPSS runs (already condition-scaled) -> windows of the last `window` cycles.
+
+    process: the sensors (plus cycle / cap when include_cycle); context: the operating
+    condition. RUL targets: time min(rul, cap), event rul < cap (longer lives are censored at
+    the cap: the data cannot tell them apart), rul_true the uncapped RUL.
+    """
+    xs, ms, conds, ruls, groups = [], [], [], [], []
+    for run in runs:
+        vals = run.signals.select(sensors).to_numpy().astype(np.float32)
+        if include_cycle:
+            cycle = run.signals["time"].to_numpy().astype(np.float32)[:, None] / cap
+            vals = np.concatenate([vals, cycle], axis=1)
+        x, m = sliding_windows(vals, window)
+        rul = run.labels["rul"].to_numpy().astype(np.float32)
+        cond = run.signals["condition"].to_numpy().astype(np.int64)
+        if last_only:
+            x, m, rul, cond = x[-1:], m[-1:], rul[-1:], cond[-1:]
+        xs.append(x)
+        ms.append(m)
+        conds.append(cond)
+        ruls.append(rul)
+        groups.append(np.full(len(rul), run.asset_id))
+    rul = np.concatenate(ruls)
+    return WindowSet(
+        inputs={
+            "process": np.concatenate(xs),
+            "process_mask": np.concatenate(ms),
+            "context": np.concatenate(conds)[:, None],
+        },
+        targets={
+            "rul_time": np.minimum(rul, cap).astype(np.float32),
+            "rul_event": rul < cap,
+            "rul_true": rul,
+        },
+        groups=np.concatenate(groups),
+    )
+
+
+def prepare_cmapss(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """C-MAPSS subset: per-condition z-scored sensors (statistics from the fit units only)."""
+    from phm.datasets.cmapss import SENSORS, ConditionScaler, constant_sensors, load_cmapss
+    from phm.evaluation.protocols import CMAPSS_RUL_CAP, split_units
+
+    data = load_cmapss(args.data, args.subset)
+    units = np.array([r.asset_id for r in data.train])
+    fit_mask, _ = split_units(units, tcfg.val_fraction, seed)
+    fit_runs = [r for r, keep in zip(data.train, fit_mask, strict=True) if keep]
+    val_runs = [r for r, keep in zip(data.train, fit_mask, strict=True) if not keep]
+    dropped = constant_sensors(fit_runs)
+    sensors = [s for s in SENSORS if s not in dropped]
+    scaler = ConditionScaler(sensors).fit(fit_runs)
+    cap = float(CMAPSS_RUL_CAP)
+
+    def windows(runs: list, last_only: bool = False) -> WindowSet:
+        return cmapss_windows(
+            scaler.transform(runs), sensors, tcfg.window, cap, tcfg.include_cycle, last_only
+        )
+
+    n_channels = len(sensors) + int(tcfg.include_cycle)
+    return Prepared(
+        fit=windows(fit_runs),
+        val=windows(val_runs),
+        test=windows(data.test, last_only=True),
+        config_updates={
+            "process_channels": n_channels,
+            "context_cardinalities": (data.n_conditions,),
+            "max_positions": max(tcfg.window, 1),
+            "rul_horizon": cap,
+        },
+        extra={
+            "dataset": "cmapss",
+            "subset": args.subset,
+            "sensors": sensors,
+            "scaler_mean": torch.tensor(scaler.mean_),
+            "scaler_scale": torch.tensor(scaler.scale_),
+            "condition_centres": torch.tensor(data.conditions.centres),
+            "window": tcfg.window,
+            "include_cycle": tcfg.include_cycle,
+            "rul_cap": cap,
+            "val_units": sorted(set(units[~fit_mask].tolist())),
+        },
+    )
+
+
+DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] = {
+    "cmapss": prepare_cmapss,
+}
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may use the global generator
+    torch.manual_seed(seed)
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup to 1 over `warmup` steps, then cosine decay to `min_ratio` at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: PhmModel, tcfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on tensors of 2+ dims only (not norms, biases, the gate bias)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": tcfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=tcfg.lr, betas=(0.9, 0.95))
+
+
+@dataclass
+class FitResult:
+    """History per epoch, the best epoch (restored into the model) and training throughput."""
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_score: float
+    windows_per_s: float
+    train_seconds: float
+
+
+def fit(
+    model: PhmModel,
+    train: WindowSet,
+    val: WindowSet | None,
+    tcfg: TrainConfig,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> FitResult:
+    """Train `model` in place on `train`; early-stop on `val` (lower score is better).
+
+    The score is the validation RMSE of the point RUL against min(rul_true, horizon) when
+    the model has a RUL head, else the validation loss. The best epoch's weights are restored.
+    Without `val`, all `tcfg.epochs` run and the last weights stay.
+    """
+    seed_everything(seed)
+    device = torch.device(device)
+    model.to(device)
+    data = train.to(device)
+    n = len(train)
+    steps_per_epoch = max(1, math.ceil(n / tcfg.batch_size))
+    total = tcfg.epochs * steps_per_epoch
+    opt = make_optimizer(model, tcfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, tcfg.warmup_steps, total, tcfg.min_lr_ratio)
+    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    history: list[dict[str, float]] = []
+    best, best_epoch, best_state, stale = math.inf, -1, None, 0
+    train_time, seen = 0.0, 0
+    bar = tqdm(
+        total=total,
+        desc=f"train {model.config.name}",
+        unit="step",
+        disable=not progress,
+        mininterval=1.0,
+    )
+    for epoch in range(tcfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=gen).to(device)
+        losses = []
+        for i in range(steps_per_epoch):
+            idx = order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]
+            inputs, targets = data.batch(idx)
+            with autocast:
+                out = model(inputs)
+            loss, _ = model.loss(out, targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            opt.step()
+            sched.step()
+            model.update_expert_bias()
+            losses.append(float(loss.detach()))
+            seen += len(idx)
+            cv = model.expert_load_cv()
+            bar.set_postfix(
+                epoch=epoch, loss=f"{losses[-1]:.3f}", cv=f"{np.mean(cv or [0]):.2f}", refresh=False
+            )
+            bar.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_time += time.perf_counter() - t0
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+        record["load_cv"] = float(np.mean(model.expert_load_cv() or [0.0]))
+        if val is not None and len(val) > 0:
+            record |= evaluate(model, val, tcfg, device)
+            score = record.get("val_rmse", record["val_loss"])
+            if score < best:
+                best, best_epoch, stale = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
+        history.append(record)
+        if val is not None and stale >= tcfg.patience:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history) - 1
+    return FitResult(history, best_epoch, best, seen / max(train_time, 1e-9), train_time)
+
+
+@torch.no_grad()
+def predict(
+    model: PhmModel, windows: WindowSet, device: str | torch.device = "cpu", batch_size: int = 1024
+) -> dict[str, np.ndarray]:
+    """Head outputs for every window: RUL summary (point, median, mean, lower, upper),
+    `fault_prob` (N, n_classes), `ttf` (N, M) with NaN for no fault ahead."""
+    model.eval()
+    device = torch.device(device)
+    data = windows.to(device)
+    n = len(windows)
+    chunks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size), device=device)
+        inputs, _ = data.batch(idx)
+        out = model(inputs)
+        parts: dict[str, Tensor] = {}
+        if model.rul is not None:
+            parts |= model.rul.summary(out["rul"])
+        if model.fault is not None:
+            parts["fault_prob"] = out["fault"].float().softmax(-1)
+        if model.ttf is not None:
+            parts["ttf"] = model.ttf.predict(out["ttf"])
+        for k, v in parts.items():
+            chunks.setdefault(k, []).append(v.float().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+@torch.no_grad()
+def evaluate(
+    model: PhmModel, windows: WindowSet, tcfg: TrainConfig, device: str | torch.device
+) -> dict[str, float]:
+    """Validation loss, and RMSE of the point RUL against the capped truth (RUL head)."""
+    model.eval()
+    data = windows.to(device)
+    n, losses = len(windows), []
+    for start in range(0, n, tcfg.eval_batch_size):
+        idx = torch.arange(start, min(n, start + tcfg.eval_batch_size), device=device)
+        inputs, targets = data.batch(idx)
+        loss, _ = model.loss(model(inputs), targets)
+        losses.append(float(loss) * len(idx))
+    result = {"val_loss": sum(losses) / n}
+    if model.rul is not None and "rul_true" in windows.targets:
+        pred = predict(model, windows, device, tcfg.eval_batch_size)
+        truth = np.minimum(windows.targets["rul_true"], model.config.rul_horizon)
+        result["val_rmse"] = float(np.sqrt(np.mean((pred["point"] - truth) ** 2)))
+    if model.fault is not None and "fault" in windows.targets:
+        pred = predict(model, windows, device, tcfg.eval_batch_size)
+        result["val_accuracy"] = float(
+            np.mean(pred["fault_prob"].argmax(1) == windows.targets["fault"])
+        )
+    return result
+
+
+def calibrate_interval(
+    model: PhmModel, val: WindowSet, device: str | torch.device = "cpu"
+) -> float:
+    """Split-conformal calibration of the RUL interval on `val` (truth: `rul_true`).
+
+    Sets and returns the model's `conformal_factor` (stored in the checkpoint).
+    """
+    if model.rul is None:
+        raise ValueError("the model has no RUL head to calibrate")
+    model.rul.conformal_factor.zero_()
+    pred = predict(model, val, device)
+    q = conformal_factor(
+        pred["lower"],
+        pred["median"],
+        pred["upper"],
+        val.targets["rul_true"],
+        model.config.interval_level,
+        model.rul.min_width,
+    )
+    model.rul.conformal_factor.fill_(q)
+    return q
+
+
+def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> dict[str, float]:
+    """RMSE and NASA score of the point RUL clipped to [0, cap], and interval coverage."""
+    from phm.evaluation.metrics import nasa_score, rmse
+
+    point = np.clip(pred["point"], 0.0, cap)
+    covered = (truth >= pred["lower"]) & (truth <= pred["upper"])
+    finite = np.isfinite(pred["upper"])
+    width = np.where(finite, pred["upper"] - pred["lower"], np.nan)
+    return {
+        "rmse": rmse(truth, point),
+        "nasa_score": nasa_score(truth, point),
+        "coverage": float(covered.mean()),
+        "interval_width_median": float(np.nanmedian(width)) if finite.any() else math.inf,
+        "open_ended_share": float(1.0 - finite.mean()),
+        "n": len(truth),
+    }
+
+
+# --- command -----------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `phm train`."""
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cmapss")
+    parser.add_argument("--data", type=Path, default=None, help="dataset folder (or parent)")
+    parser.add_argument("--subset", default="FD001", help="C-MAPSS subset")
+    parser.add_argument(
+        "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")
+    parser.add_argument("--seed", type=int, default=0, help="model, data order and split seed")
+    parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    parser.add_argument(
+        "--no-test", action="store_true", help="skip scoring the test windows after saving"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare data, train with early stopping, calibrate, save; then score the test windows."""
+    import json
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    cfg = load_config(args.config)
+    tcfg = load_train_config(args.config)
+    if args.epochs is not None:
+        tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
+    t_start = time.perf_counter()
+    prep = DATASETS[args.dataset](args, tcfg, args.seed)
+    cfg = dataclasses.replace(cfg, **prep.config_updates)
+    seed_everything(args.seed)
+    model = PhmModel(cfg)
+    print(
+        f"{cfg.name}: {model.n_params():,} parameters, {model.n_params(active=True):,} active "
+        f"per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
+    )
+    result = fit(model, prep.fit, prep.val, tcfg, args.device, args.seed)
+    metrics: dict[str, Any] = {
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "train_windows_per_s": result.windows_per_s,
+        "train_seconds": result.train_seconds,
+    }
+    if model.rul is not None:
+        metrics["conformal_factor"] = calibrate_interval(model, prep.val, args.device)
+        val_pred = predict(model, prep.val, args.device)
+        metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
+        capped = np.minimum(prep.val.targets["rul_true"], cfg.rul_horizon)
+        metrics["val"]["rmse_capped"] = float(
+            np.sqrt(np.mean((np.clip(val_pred["point"], 0, cfg.rul_horizon) - capped) ** 2))
+        )
+    metrics["load_cv_per_layer"] = model.expert_load_cv()
+    extra = prep.extra | {
+        "train_config": dataclasses.asdict(tcfg),
+        "seed": args.seed,
+        "metrics": json.loads(json.dumps(metrics)),
+        "history": result.history,
+    }
+    save_checkpoint(args.out, model, extra)
+    metrics["wall_seconds"] = time.perf_counter() - t_start
+    print(f"wrote {args.out}")
+    if prep.test is not None and not args.no_test and model.rul is not None:
+        test_pred = predict(model, prep.test, args.device)
+        metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
+    print(json.dumps(metrics, indent=2, default=float))
+    return 0

@@ -1,0 +1,174 @@
+"""Training: windows, schedule, a tiny run that learns, `phm train` end to end, estimators."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phm.cli import main
+from phm.errors import ConfigError
+from phm.models.model import PhmModel, load_checkpoint, load_config
+from phm.models.nn_estimators import MoeClassifier, MoeRul
+from phm.models.train import (
+    TrainConfig,
+    WindowSet,
+    fit,
+    load_train_config,
+    lr_factor,
+    predict,
+    sliding_windows,
+)
+
+TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 20), c=st.integers(1, 3), window=st.integers(1, 8))
+def test_sliding_windows_are_causal_and_front_padded(n: int, c: int, window: int) -> None:
+    values = np.arange(n * c, dtype=np.float32).reshape(n, c) + 1.0
+    x, mask = sliding_windows(values, window)
+    assert x.shape == (n, window, c) and mask.shape == (n, window)
+    for i in range(n):
+        np.testing.assert_array_equal(x[i, -1], values[i])  # last position = current row
+        real = min(i + 1, window)
+        assert mask[i].sum() == real and mask[i, window - real :].all()
+        np.testing.assert_array_equal(x[i, window - real :], values[i + 1 - real : i + 1])
+        assert (x[i, ~mask[i]] == 0).all()
+
+
+def test_lr_schedule_warmup_then_cosine() -> None:
+    assert lr_factor(0, 10, 110, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 110, 0.1) == pytest.approx(1.0)
+    assert lr_factor(60, 10, 110, 0.1) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert lr_factor(110, 10, 110, 0.1) == pytest.approx(0.1)
+
+
+def test_unknown_train_key_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\n[train]\nepochz = 3\n')
+    with pytest.raises(ConfigError, match=r"m\.toml.*epochz"):
+        load_train_config(path)
+
+
+def synthetic_rul(n: int, seed: int) -> WindowSet:
+    """Windows whose first channel drifts with the remaining life; censored past 40."""
+    rng = np.random.default_rng(seed)
+    rul = rng.uniform(0, 60, n).astype(np.float32)
+    t = np.arange(8, dtype=np.float32)
+    health = (60 - rul)[:, None] / 60 + 0.02 * t[None]  # (N, T)
+    x = np.stack([health, rng.normal(0, 1, (n, 8)), np.sin(t)[None].repeat(n, 0)], axis=-1)
+    x[..., 0] += rng.normal(0, 0.05, (n, 8))
+    return WindowSet(
+        inputs={"process": x.astype(np.float32), "context": rng.integers(0, 2, (n, 1))},
+        targets={
+            "rul_time": np.minimum(rul, 40.0),
+            "rul_event": rul < 40.0,
+            "rul_true": rul,
+        },
+        groups=np.arange(n) // 8,
+    )
+
+
+def test_tiny_training_run_reduces_the_loss() -> None:
+    cfg = dataclasses.replace(
+        load_config(TINY),
+        process_channels=3,
+        context_cardinalities=(2,),
+        max_positions=8,
+        rul_horizon=40.0,
+    )
+    tcfg = TrainConfig(batch_size=64, lr=3e-3, warmup_steps=5, epochs=6, patience=10)
+    train, val = synthetic_rul(768, 0), synthetic_rul(256, 1)
+    torch.manual_seed(0)
+    model = PhmModel(cfg)
+    before = predict(model, val)
+    rmse0 = math.sqrt(np.mean((before["point"] - np.minimum(val.targets["rul_true"], 40)) ** 2))
+    result = fit(model, train, val, tcfg, "cpu", seed=0, progress=False)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    assert result.history[result.best_epoch]["val_rmse"] < 0.6 * rmse0
+    assert result.windows_per_s > 0
+    assert all(0 <= h["load_cv"] < 2 for h in result.history)
+
+
+def write_fd001_like(folder: Path, n_train: int = 8, n_test: int = 4, seed: int = 0) -> Path:
+    """A tiny synthetic FD001 (one operating condition): 14 drifting sensors, 7 constant."""
+    rng = np.random.default_rng(seed)
+    drift = rng.normal(0, 1, 21)
+    drift[[0, 4, 5, 9, 15, 17, 18]] = 0.0  # constant sensors, as in the real FD001
+
+    def rows(unit: int, life: int, stop: int) -> np.ndarray:
+        cyc = np.arange(1, stop + 1)
+        ops = np.array([0.0, 0.0, 100.0]) + rng.normal(0, [0.002, 0.0002, 0.0], (stop, 3))
+        wear = np.exp(np.clip(cyc - life + 40, None, 40) / 15.0)[:, None] / 15
+        sens = 100 + wear * drift + rng.normal(0, 0.05, (stop, 21)) * (drift != 0)
+        return np.column_stack([np.full(stop, unit), cyc, ops, sens])
+
+    lives = rng.integers(60, 90, n_train + n_test)
+    train = np.vstack([rows(u + 1, lives[u], lives[u]) for u in range(n_train)])
+    stops = [int(lives[n_train + u] * 0.7) for u in range(n_test)]
+    test = np.vstack([rows(u + 1, lives[n_train + u], stops[u]) for u in range(n_test)])
+    rul = [lives[n_train + u] - stops[u] for u in range(n_test)]
+    np.savetxt(folder / "train_FD001.txt", train, fmt="%.4f")
+    np.savetxt(folder / "test_FD001.txt", test, fmt="%.4f")
+    np.savetxt(folder / "RUL_FD001.txt", np.array(rul), fmt="%d")
+    return folder
+
+
+def test_phm_train_cmapss_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = write_fd001_like(tmp_path)
+    ckpt = tmp_path / "tiny.pt"
+    args = ["train", "--dataset", "cmapss", "--data", str(data), "--config", str(TINY)]
+    rc = main([*args, "--device", "cpu", "--out", str(ckpt), "--epochs", "1", "--seed", "3"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "val" in printed and "test" in printed and "coverage" in printed
+    model, extra = load_checkpoint(ckpt)
+    assert extra["dataset"] == "cmapss" and extra["seed"] == 3
+    assert len(extra["sensors"]) == 14  # the 7 constant sensors are dropped
+    assert model.config.process_channels == 15  # 14 sensors + the cycle count
+    assert extra["val_units"]  # validation units come from the training file
+    assert all(u.startswith("FD001-train-") for u in extra["val_units"])
+    assert math.isfinite(float(model.rul.conformal_factor))
+    assert extra["metrics"]["train_windows_per_s"] > 0
+
+
+def test_phm_train_rejects_cuda_without_a_gpu(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    rc = main(["train", "--config", str(TINY), "--device", "cuda", "--out", str(tmp_path / "x")])
+    assert rc == 2
+
+
+def test_moe_rul_estimator_interface() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (300, 4))
+    y = np.clip(30 + 10 * X[:, 0], 0, 50)
+    est = MoeRul(config="tiny", epochs=3, batch_size=64)
+    assert est.get_params()["epochs"] == 3 and not hasattr(est, "model_")
+    assert est.fit(X, y, groups=np.arange(300) // 10, cap=50.0) is est
+    pred = est.predict(X)
+    assert pred.shape == (300,) and (pred >= 0).all() and (pred <= 50).all()
+    lo, hi = est.predict_interval(X[:5])
+    assert lo.shape == hi.shape == (5,) and (lo <= hi).all()
+    assert est.n_features_in_ == 4 and est.cap_ == 50.0
+    assert np.corrcoef(pred, y)[0, 1] > 0.5
+
+
+def test_moe_classifier_estimator_interface() -> None:
+    rng = np.random.default_rng(1)
+    y = np.array(["healthy", "inner", "outer"])[rng.integers(0, 3, 300)]
+    X = rng.normal(0, 0.3, (300, 6, 2)).astype(np.float32)
+    X[:, :, 0] += (y == "inner")[:, None] * 2.0
+    X[:, :, 1] += (y == "outer")[:, None] * 2.0
+    clf = MoeClassifier(config="tiny", epochs=4, batch_size=32).fit(X, y)
+    assert list(clf.classes_) == ["healthy", "inner", "outer"]
+    assert clf.predict_proba(X).shape == (300, 3)
+    assert np.mean(clf.predict(X) == y) > 0.9
