@@ -124,3 +124,27 @@ def test_classifier_before_fit_and_single_class() -> None:
         GbmFaultClassifier().predict(np.zeros((2, 3)))
     model = GbmFaultClassifier().fit(np.zeros((4, 2)), ["a"] * 4)
     assert model.predict(np.ones((3, 2))).tolist() == ["a"] * 3
+
+
+def test_femto_prediction_sees_only_the_snapshots_before_the_cut() -> None:
+    import polars as pl
+
+    from phm.datasets.run import Run, Waveforms
+    from phm.evaluation.bench_femto import health_feature_names, predict_at
+    from phm.models.rul_baselines import GbmRul
+
+    names = ["h_rms", "h_kurtosis"]
+    n, index = 60, 40
+    rng = np.random.default_rng(0)
+    times = np.arange(n) * 10.0
+    waves = Waveforms(times, 25_600.0, ("h",), np.zeros((n, 1, 4), dtype=np.float32))
+    run = Run("Bearing1_1", "bearing", pl.DataFrame({"time": times}),
+              meta={"rpm": 1800.0, "load_n": 4000.0}, waveforms=waves)  # fmt: skip
+    width = len(health_feature_names(names))
+    model = GbmRul(max_iter=10).fit(rng.normal(size=(200, width)), rng.normal(size=200))
+    raw = rng.normal(size=(n, 2))
+    future_changed = raw.copy()
+    future_changed[index + 1 :] += 100.0
+    assert predict_at(model, run, raw, names, index) == predict_at(
+        model, run, future_changed, names, index
+    )
