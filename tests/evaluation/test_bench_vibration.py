@@ -141,10 +141,13 @@ def test_femto_prediction_sees_only_the_snapshots_before_the_cut() -> None:
     run = Run("Bearing1_1", "bearing", pl.DataFrame({"time": times}),
               meta={"rpm": 1800.0, "load_n": 4000.0}, waveforms=waves)  # fmt: skip
     width = len(health_feature_names(names))
-    model = GbmRul(max_iter=10).fit(rng.normal(size=(200, width)), rng.normal(size=200))
+    X = rng.normal(size=(400, width))
+    model = GbmRul(max_iter=30, min_samples_leaf=5).fit(X, X[:, 0])  # RUL follows h_rms_delta
     raw = rng.normal(size=(n, 2))
     future_changed = raw.copy()
     future_changed[index + 1 :] += 100.0
-    assert predict_at(model, run, raw, names, index) == predict_at(
-        model, run, future_changed, names, index
-    )
+    before = predict_at(model, run, raw, names, index)
+    assert before == predict_at(model, run, future_changed, names, index)
+    past_changed = raw.copy()
+    past_changed[index - 3 : index + 1, 0] += 3.0
+    assert predict_at(model, run, past_changed, names, index) != before
