@@ -142,7 +142,9 @@ def test_femto_prediction_sees_only_the_snapshots_before_the_cut() -> None:
               meta={"rpm": 1800.0, "load_n": 4000.0}, waveforms=waves)  # fmt: skip
     width = len(health_feature_names(names))
     X = rng.normal(size=(400, width))
-    model = GbmRul(max_iter=30, min_samples_leaf=5).fit(X, X[:, 0])  # RUL follows h_rms_delta
+    model = GbmRul(max_iter=30, min_samples_leaf=5).fit(
+        X, 8 + X[:, 0]
+    )  # log RUL follows h_rms_delta
     raw = rng.normal(size=(n, 2))
     future_changed = raw.copy()
     future_changed[index + 1 :] += 100.0
