@@ -34,7 +34,7 @@ class ProcessFeatureConfig:
     channels: tuple[str, ...] = FLOWCOOL_CHANNELS + BEAM_CHANNELS
     short_s: int = 600
     mid_s: int = 3600
-    long_s: int = 6 * 3600
+    long_s: int = 24 * 3600
     group_by: tuple[str, ...] = ("recipe_step",)
     gap_s: int = 1800
     extra: tuple[str, ...] = field(default=())
