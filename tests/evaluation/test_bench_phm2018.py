@@ -1,0 +1,93 @@
+"""Simulate PHM 2018 -> load -> `phm bench phm2018` and `phm bench io`, end to end, small."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phm.cli import main
+from phm.datasets.phm2018 import Phm2018Dataset
+from phm.datasets.phm2018_sim import simulate_phm2018
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sim")
+    simulate_phm2018(root, tools=4, days=3, seed=5, test_tools=1, workers=1, progress=False)
+    return root
+
+
+def test_loader_reads_simulated_layout_and_ttf_matches_fault_log(sim: Path) -> None:
+    ds = Phm2018Dataset(sim)
+    assert len(ds.train_tools()) == 4 and ds.validation_tools() == ["03_M01"]
+    for run in ds.iter_train():
+        assert run.events is not None and run.labels is not None
+        t = run.signals["time"].to_numpy()
+        for mode in ("pressure_low", "pressure_high", "leak"):
+            faults = np.sort(run.events.filter(run.events["fault_mode"] == mode)["time"].to_numpy())
+            padded = np.append(faults, np.nan)  # past the last fault: NaN
+            expect = padded[np.searchsorted(faults, t)] - t
+            got = run.labels[f"ttf_{mode}"].to_numpy().astype(float)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expect))
+            np.testing.assert_allclose(got[~np.isnan(got)], expect[~np.isnan(expect)])
+
+
+@pytest.mark.parametrize("model", ["nan", "gbm"])
+def test_bench_writes_official_score_and_all_nan_reference(
+    sim: Path, tmp_path: Path, model: str
+) -> None:
+    code = main(
+        [
+            "bench",
+            "phm2018",
+            "--data",
+            str(sim),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path),
+            "--stride",
+            "20",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "phm2018.json").read_text())
+    assert result["protocol"] == "final_validation"
+    per_mode = [result[f"s1_{m}"] for m in ("pressure_low", "pressure_high", "leak")]
+    assert result["s1_total"] == pytest.approx(sum(per_mode))
+    assert result["s1_total"] == pytest.approx(sum(result["details"]["s1_per_tool"].values()))
+    if model == "nan":
+        assert result["s1_total"] == pytest.approx(result["s1_all_nan"])
+    assert (tmp_path / "phm2018.md").read_text().startswith("## PHM 2018")
+
+
+def test_bench_holdout_names_unknown_tool(sim: Path, tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "bench",
+            "phm2018",
+            "--data",
+            str(sim),
+            "--out",
+            str(tmp_path),
+            "--holdout",
+            "09_M02",
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    assert "09_M02" in capsys.readouterr().err
+
+
+def test_bench_io_compares_with_pandas(sim: Path, tmp_path: Path) -> None:
+    assert main(["bench", "io", "--data", str(sim), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "io.json").read_text())
+    rows = sum(r.signals.height for r in Phm2018Dataset(sim).iter_train())
+    assert result["rows"] == rows
+    assert result["ratio"] > 0 and result["peak_rss_gib"] < 2.0
+    readers = result["details"]["readers"]
+    assert set(readers) == {"pandas.read_csv", "phm loader", "phm loader, feature columns"}
