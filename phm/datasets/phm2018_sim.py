@@ -3,7 +3,7 @@
 Each tool is simulated on its own, from an RNG derived from (seed, tool index), so the output
 does not depend on `--workers`. Per tool:
 
-1. Draw the tool (recipes, baselines, limits, fault rates, precursor shapes) and its whole fault
+1. Draw the tool (recipes, baselines, limits, fault rates, precursor time scales) and its fault
    schedule up front: a list of maintenance cycles, each healthy -> precursor -> fault (burst)
    -> maintenance gap. The schedule is tiny and fixes every fault time, so TTF of any row is known
    when that row is written.
@@ -134,7 +134,10 @@ PRECURSOR_LEAD_RANGE_S = (3600.0, 24 * 3600.0)  # log-uniform, drawn per event
 POST_FAULT_TAIL_MAX = 75  # samples logged after the last fault of a burst before shutdown
 MAINTENANCE_GAP_RANGE_S = (1800.0, 6 * 3600.0)  # log-uniform idle gap after a fault
 LIMIT_MARGIN_RANGE = (1.0, 1.8)  # limit distance from the healthy full-load level, per tool/mode
-PRECURSOR_SHAPE_RANGE = (1.5, 3.5)  # severity = progress ** shape (accelerating), per tool/mode
+# Accelerating degradation follows the inverse-rate law of failure forecasting (Voight 1988):
+# severity grows like tau / (TTF + tau), so its rate of change climbs steeply in the last
+# ~tau seconds. tau is drawn per tool and mode; see `precursor_severity`.
+PRECURSOR_TAU_RANGE_S = (400.0, 1600.0)
 EVENT_AMP_SD = 0.15  # amplitude multiplier 1 + |N(0, sd)|, so the limit is always reached
 PRECURSOR_IDLE_WEIGHT = 0.3  # precursor strength without heat load, relative to full load
 LOW_FLOW_FOLLOW = 0.6  # pressure_low: flow falls with pressure
@@ -203,7 +206,7 @@ class _Tool:
     flow_gain: float
     noise_sd: float
     margin: np.ndarray  # (3,) limit distance from the healthy full-load level, z
-    shape: np.ndarray  # (3,) precursor exponent
+    tau_s: np.ndarray  # (3,) precursor time scale, seconds
     rate_per_s: np.ndarray  # (3,) bursts per second, 0 = mode absent
     osc_period_s: float
     osc_phase: float
@@ -311,7 +314,7 @@ def _draw_tool(rng: np.random.Generator) -> _Tool:
         flow_gain=_uniform(rng, FLOW_GAIN_RANGE),
         noise_sd=_uniform(rng, FLOWCOOL_NOISE_RANGE),
         margin=rng.uniform(*LIMIT_MARGIN_RANGE, 3),
-        shape=rng.uniform(*PRECURSOR_SHAPE_RANGE, 3),
+        tau_s=rng.uniform(*PRECURSOR_TAU_RANGE_S, 3),
         rate_per_s=np.where(absent, 0.0, base_rate * rng.lognormal(0.0, TOOL_RATE_SPREAD, 3)),
         osc_period_s=_uniform(rng, HIGH_OSC_PERIOD_RANGE_S),
         osc_phase=_uniform(rng, (0.0, 2 * np.pi)),
@@ -431,6 +434,21 @@ def _counter(inc: np.ndarray, reset: np.ndarray, carry: float) -> np.ndarray:
     return total - base + np.where(np.cumsum(reset) == 0, carry, 0.0)
 
 
+def precursor_severity(
+    t: np.ndarray, t_pre: np.ndarray, t_fault: np.ndarray, tau: np.ndarray
+) -> np.ndarray:
+    """Degradation severity in [0, 1]: 0 until the precursor starts, 1 from the fault on.
+
+    In between it follows the inverse-rate law: s = (tau/(ttf+tau) - s0) / (1 - s0) with
+    s0 = tau/(lead+tau), so 1/rate falls linearly to the fault, which is what lets a model
+    read the time to failure from the trend rather than from the level alone. All (rows,).
+    """
+    lead = np.maximum(t_fault - t_pre, 1.0)
+    ttf = np.clip(t_fault - t, 0.0, lead)
+    s0 = tau / (lead + tau)
+    return np.where(t < t_pre, 0.0, (tau / (ttf + tau) - s0) / (1.0 - s0))
+
+
 def _flowcool(
     rng: np.random.Generator,
     tool: _Tool,
@@ -443,9 +461,9 @@ def _flowcool(
     """FLOWCOOLPRESSURE and FLOWCOOLFLOWRATE, each (rows,); all inputs are (rows,).
 
     Healthy: cycle baseline + gain * heat load + slow wander + white noise. In a cycle that ends
-    in a fault the precursor starts at t_pre; severity = progress ** shape (0 -> 1 at the first
-    fault, 1 through the burst), weighted by the heat load so it shows mostly in beam-on steps,
-    and relative to the tool's own baseline:
+    in a fault the precursor starts at t_pre; severity follows `precursor_severity` (0 -> 1 at
+    the first fault, 1 through the burst), weighted by the heat load so it shows mostly in
+    beam-on steps, and relative to the tool's own baseline:
       pressure_low:  pressure falls by amplitude * severity, flow follows (clogging filter);
       pressure_high: pressure rises with a growing oscillation while flow drops (restriction);
       leak:          flow rises (pump compensates), pressure sags, gets noisier and spiky.
@@ -453,8 +471,8 @@ def _flowcool(
     """
     n = len(t)
     mode, amp = cyc["mode"], cyc["amplitude"]
-    progress = np.clip((t - cyc["t_pre"]) / np.maximum(cyc["tf"] - cyc["t_pre"], 1), 0.0, 1.0)
-    severity = np.where(mode >= 0, progress ** tool.shape[np.maximum(mode, 0)], 0.0)
+    tau = tool.tau_s[np.maximum(mode, 0)]
+    severity = np.where(mode >= 0, precursor_severity(t, cyc["t_pre"], cyc["tf"], tau), 0.0)
     drift = amp * severity * (PRECURSOR_IDLE_WEIGHT + (1.0 - PRECURSOR_IDLE_WEIGHT) * heat)
     low, high, leak = (mode == 0), (mode == 1), (mode == 2)
     noise = tool.noise_sd * rng.standard_normal((3, n))

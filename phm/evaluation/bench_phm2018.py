@@ -319,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
         "features": feature_names(config),
         "seconds": watch.seconds,
         "alarm_levels": getattr(model, "alarm_levels_", None),
+        "estimate_caps_s": getattr(model, "estimate_caps_", None),
         "all_nan": nan_result,
         "note": "S1 is the official score; the challenge's second score is not public here.",
     }

@@ -26,12 +26,14 @@ class ProcessFeatureConfig:
     """Which channels, which windows (seconds) and which grouping make the features.
 
     channels: sensor columns to summarise.
-    short_s, long_s: recent and reference windows; deviation = recent mean - reference mean.
+    recent_s, short_s, mid_s: recent windows; long_s: the reference window. A deviation is a
+        recent mean minus the reference mean; several recent windows give the trend.
     group_by: windows are taken within each value of these columns (e.g. recipe_step).
     gap_s: a pause longer than this starts a new segment (maintenance, idle).
     """
 
     channels: tuple[str, ...] = FLOWCOOL_CHANNELS + BEAM_CHANNELS
+    recent_s: int = 120
     short_s: int = 600
     mid_s: int = 3600
     long_s: int = 24 * 3600
@@ -67,8 +69,10 @@ def feature_expressions(config: ProcessFeatureConfig) -> list[pl.Expr]:
         mid_step = _roll(x, "mean", config.mid_s).over(group)
         long_step = _roll(x, "mean", config.long_s).over(group)
         long_std = _roll(x, "std", config.long_s).over(group)
+        recent_step = _roll(x, "mean", config.recent_s).over(group)
         exprs += [
             short_step.alias(f"{c}__step_mean_{config.short_s}s"),
+            (recent_step - long_step).alias(f"{c}__step_dev_{config.recent_s}s"),
             (short_step - long_step).alias(f"{c}__step_dev_{config.short_s}s"),
             (mid_step - long_step).alias(f"{c}__step_dev_{config.mid_s}s"),
             ((short_step - long_step) / (long_std + 1e-3)).alias(f"{c}__step_z_{config.short_s}s"),

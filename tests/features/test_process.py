@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from phm.features.process import ProcessFeatureConfig, feature_names, process_features
 
 CONFIG = ProcessFeatureConfig(
-    channels=("FLOWCOOLPRESSURE",), short_s=20, mid_s=40, long_s=80, gap_s=30
+    channels=("FLOWCOOLPRESSURE",), recent_s=8, short_s=20, mid_s=40, long_s=80, gap_s=30
 )
 
 
@@ -44,7 +44,7 @@ def test_time_since_pause_restarts_after_a_gap() -> None:
 def test_feature_names_match_columns() -> None:
     out = process_features(frame([0, 4], ["a", "a"], [1.0, 2.0]), CONFIG)
     assert out.columns[3:] == feature_names(CONFIG)
-    assert len(feature_names(CONFIG)) == 9
+    assert len(feature_names(CONFIG)) == 10
 
 
 def test_missing_column_is_named() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from phm.errors import NotFittedError
 from phm.evaluation.metrics import phm2018_cell_scores
-from phm.models.baselines import GbmTTF, NanTTF, SurvivalTTF, choose_threshold
+from phm.models.baselines import GbmTTF, NanTTF, SurvivalTTF, choose_policy
 
 
 def synthetic(n_assets: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -55,14 +55,22 @@ def test_baselines_beat_all_nan_on_held_out_assets(model: GbmTTF | SurvivalTTF) 
     assert alarm[soon, 0].mean() > alarm[~soon, 0].mean()
 
 
-def test_choose_threshold_prefers_nan_when_estimates_are_bad_and_numbers_when_good() -> None:
+def test_choose_policy_prefers_nan_when_estimates_are_bad_and_numbers_when_good() -> None:
     truth = np.array([100.0, 500.0, np.nan, np.nan])
     alarm = np.array([0.9, 0.8, 0.1, 0.2])
     good = np.array([110.0, 480.0, 1000.0, 1000.0])
-    level = choose_threshold(truth, good, alarm)
+    level, _ = choose_policy(truth, good, alarm)
     assert 0.2 < level <= 0.8  # submit the two confident rows only
     bad = np.array([5000.0, 5000.0, 300.0, 300.0])
-    assert choose_threshold(truth, bad, alarm) == np.inf
+    assert choose_policy(truth, bad, alarm)[0] == np.inf
+
+
+def test_choose_policy_caps_long_estimates() -> None:
+    truth = np.array([100.0, 4000.0, np.nan])
+    alarm = np.array([0.9, 0.9, 0.9])
+    estimate = np.array([120.0, 9000.0, 700.0])  # the false alarm has a short estimate
+    level, cap = choose_policy(truth, estimate, alarm)
+    assert level <= 0.9 and cap == 300.0
 
 
 def test_survival_median_recovers_weibull_truth_under_censoring() -> None:
