@@ -9,9 +9,10 @@ Two families, chosen by `config.rul_head`:
   weibull  S(t) = exp(-(t / scale) ** shape).
 Summaries: median, restricted mean E[min(T, horizon)] (the point estimate that minimises squared
 error on horizon-capped labels), and a central interval at `interval_level`, widened or narrowed
-by a split-conformal factor calibrated on validation data (`conformal_factor`, stored as a buffer
-so it travels in the checkpoint). Quantiles past the horizon are reported as the horizon (lower
-quantiles, median) or +inf (upper bound): the data says no more than "beyond the horizon".
+by split-conformal factors calibrated on validation data, one per band of predicted median
+(`conformal_factor`, `conformal_edges`: buffers, so they travel in the checkpoint). Quantiles
+past the horizon are reported as the horizon (lower quantiles, median) or +inf (upper bound):
+the data says no more than "beyond the horizon".
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ class RulHead(nn.Module):
             nn.init.constant_(self.proj.bias, -math.log(config.rul_bins - 1))
         grid = torch.linspace(0.0, self.horizon, config.rul_bins + 1)
         self.register_buffer("grid", grid)  # bin edges (hazard) or integration grid (Weibull)
-        self.register_buffer("conformal_factor", torch.zeros((), dtype=torch.float32))
+        g = config.conformal_groups
+        self.register_buffer("conformal_factor", torch.zeros(g, dtype=torch.float32))
+        self.register_buffer("conformal_edges", torch.zeros(g - 1, dtype=torch.float32))
         # Times are floored at half a bin for the Weibull density (a failure "at 0" is within it).
         self.t_min = 0.5 * self.horizon / config.rul_bins
 
@@ -169,7 +172,8 @@ class RulHead(nn.Module):
         med = self.quantile(params, 0.5).clamp_max(h)
         lo = self.quantile(params, a).clamp_max(h)
         hi = self.quantile(params, 1.0 - a)
-        lo, hi = calibrated_interval(lo, med, hi, self.conformal_factor, self.min_width)
+        group = torch.bucketize(med, self.conformal_edges, right=True)  # (B,)
+        lo, hi = calibrated_interval(lo, med, hi, self.conformal_factor[group], self.min_width)
         mean = self.mean(params)
         point = mean if self.point == "mean" else med
         return {"point": point, "median": med, "mean": mean, "lower": lo, "upper": hi}
@@ -217,6 +221,39 @@ def conformal_factor(
         raise ValueError("conformal calibration needs at least one validation row")
     rank = min(math.ceil((n + 1) * level), n)
     return float(max(np.sort(scores)[rank - 1], -1.0))
+
+
+def grouped_conformal_factors(
+    lower: np.ndarray,
+    median: np.ndarray,
+    upper: np.ndarray,
+    y: np.ndarray,
+    level: float,
+    min_width: float,
+    n_groups: int,
+    min_rows: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group-conditional (Mondrian) split conformal: one factor per band of predicted median.
+
+    Bands are cut at quantiles of the validation medians, so each interval is calibrated
+    against rows the model judged alike (near failure, mid-life, healthy) and coverage holds
+    within each band even when test rows mix the bands differently than validation rows.
+    A band with fewer than `min_rows` rows uses the pooled factor. Returns (factors (G,),
+    edges (G-1,)) for `RulHead.conformal_factor` / `conformal_edges`.
+    """
+    median = np.asarray(median, dtype=np.float64)
+    pooled = conformal_factor(lower, median, upper, y, level, min_width)
+    qs = np.linspace(0, 1, n_groups + 1)[1:-1]
+    edges = np.quantile(median, qs) if n_groups > 1 else np.zeros(0)
+    group = np.searchsorted(edges, median, side="right")
+    factors = np.full(n_groups, pooled)
+    for g in range(n_groups):
+        rows = group == g
+        if rows.sum() >= min_rows:
+            factors[g] = conformal_factor(
+                lower[rows], median[rows], upper[rows], y[rows], level, min_width
+            )
+    return factors, edges
 
 
 class TtfHead(nn.Module):

@@ -67,6 +67,7 @@ class ModelConfig:
     point_loss_weight: float = 1.0  # weight of MSE(restricted mean, capped RUL) / horizon^2
     rul_point: str = "mean"  # point RUL: "mean" (restricted, squared-error optimal) or "median"
     interval_level: float = 0.9  # coverage of the RUL interval
+    conformal_groups: int = 4  # conformal calibration per band of predicted median (1: pooled)
     n_fault_modes: int = 0  # PHM 2018 TTF modes; 0: no TTF head
     ttf_horizon: float = 3600.0  # TTF horizon; survival past it means "no fault" (NaN)
     ttf_bins: int = 30  # hazard bins of each TTF mode

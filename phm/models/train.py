@@ -34,7 +34,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from phm.errors import ConfigError
-from phm.models.heads import conformal_factor
+from phm.models.heads import grouped_conformal_factors
 from phm.models.model import PhmModel, load_config, save_checkpoint
 
 
@@ -435,25 +435,28 @@ def evaluate(
 
 def calibrate_interval(
     model: PhmModel, val: WindowSet, device: str | torch.device = "cpu"
-) -> float:
-    """Split-conformal calibration of the RUL interval on `val` (truth: `rul_true`).
+) -> list[float]:
+    """Group-conditional split-conformal calibration of the RUL interval on `val`.
 
-    Sets and returns the model's `conformal_factor` (stored in the checkpoint).
+    Truth: `rul_true`. Sets the model's `conformal_factor` and `conformal_edges` (stored in
+    the checkpoint) and returns the factors.
     """
     if model.rul is None:
         raise ValueError("the model has no RUL head to calibrate")
     model.rul.conformal_factor.zero_()
     pred = predict(model, val, device)
-    q = conformal_factor(
+    factors, edges = grouped_conformal_factors(
         pred["lower"],
         pred["median"],
         pred["upper"],
         val.targets["rul_true"],
         model.config.interval_level,
         model.rul.min_width,
+        model.config.conformal_groups,
     )
-    model.rul.conformal_factor.fill_(q)
-    return q
+    model.rul.conformal_factor.copy_(torch.as_tensor(factors))
+    model.rul.conformal_edges.copy_(torch.as_tensor(edges))
+    return [float(f) for f in factors]
 
 
 def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> dict[str, float]:
@@ -489,6 +492,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")
     parser.add_argument("--seed", type=int, default=0, help="model, data order and split seed")
     parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    parser.add_argument("--metrics-out", type=Path, default=None, help="write metrics JSON here")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
     parser.add_argument(
         "--no-test", action="store_true", help="skip scoring the test windows after saving"
     )
@@ -500,6 +507,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     tcfg = load_train_config(args.config)
     if args.epochs is not None:
@@ -521,13 +530,13 @@ def run(args: argparse.Namespace) -> int:
         "train_seconds": result.train_seconds,
     }
     if model.rul is not None:
-        metrics["conformal_factor"] = calibrate_interval(model, prep.val, args.device)
+        metrics["conformal_factors"] = calibrate_interval(model, prep.val, args.device)
         val_pred = predict(model, prep.val, args.device)
         metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
         capped = np.minimum(prep.val.targets["rul_true"], cfg.rul_horizon)
-        metrics["val"]["rmse_capped"] = float(
-            np.sqrt(np.mean((np.clip(val_pred["point"], 0, cfg.rul_horizon) - capped) ** 2))
-        )
+        for name in ("point", "median", "mean"):
+            err = np.clip(val_pred[name], 0, cfg.rul_horizon) - capped
+            metrics["val"][f"rmse_capped_{name}"] = float(np.sqrt(np.mean(err**2)))
     metrics["load_cv_per_layer"] = model.expert_load_cv()
     extra = prep.extra | {
         "train_config": dataclasses.asdict(tcfg),
@@ -541,5 +550,9 @@ def run(args: argparse.Namespace) -> int:
     if prep.test is not None and not args.no_test and model.rul is not None:
         test_pred = predict(model, prep.test, args.device)
         metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
-    print(json.dumps(metrics, indent=2, default=float))
+    text = json.dumps(metrics, indent=2, default=float)
+    print(text)
+    if args.metrics_out is not None:
+        args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        args.metrics_out.write_text(text + "\n")
     return 0

@@ -16,6 +16,7 @@ from phm.models.encoder import attention_mask
 from phm.models.heads import (
     calibrated_interval,
     conformal_factor,
+    grouped_conformal_factors,
     hazard_nll,
     hazard_survival,
     restricted_mean,
@@ -157,14 +158,15 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     x = make_inputs(("process", "vibration", "context"))
     model(x)
     model.update_expert_bias()  # non-zero balancing bias must travel too
-    model.rul.conformal_factor.fill_(0.37)
+    model.rul.conformal_factor.copy_(torch.tensor([0.1, 0.2, 0.37, 0.5]))
+    model.rul.conformal_edges.copy_(torch.tensor([1.0, 2.0, 3.0]))
     model.eval()
     path = tmp_path / "m.pt"
     save_checkpoint(path, model, {"scaler_mean": torch.arange(3.0), "sensors": ["s2", "s3"]})
     loaded, extra = load_checkpoint(path)
     assert loaded.config == model.config
     assert extra["sensors"] == ["s2", "s3"]
-    assert float(loaded.rul.conformal_factor) == pytest.approx(0.37)
+    assert loaded.rul.conformal_factor.tolist() == pytest.approx([0.1, 0.2, 0.37, 0.5])
     torch.testing.assert_close(loaded.moe_layers()[0].gate.bias, model.moe_layers()[0].gate.bias)
     assert model.moe_layers()[0].gate.bias.abs().sum() > 0
     a, b = model(x), loaded(x)
@@ -300,6 +302,27 @@ def test_conformal_factor_reaches_the_target_coverage() -> None:
         torch.tensor([40.0]), torch.tensor([50.0]), torch.tensor([math.inf]), 0.5, 1.0
     )
     assert float(clo) == pytest.approx(35.0) and math.isinf(float(chi))
+
+
+def test_grouped_conformal_covers_each_band_under_a_shifted_mix() -> None:
+    rng = np.random.default_rng(1)
+    n = 6000
+    med = np.where(rng.random(n) < 0.8, 150.0, 60.0)  # validation: mostly "healthy"
+    noise = np.where(med > 100, 2.0, 15.0)  # the near-failure band is much noisier
+    y = med + rng.normal(0, 1, n) * noise
+    lo, hi = med - 5.0, med + 5.0
+    factors, edges = grouped_conformal_factors(lo, med, hi, y, 0.9, 1.0, n_groups=2)
+    assert factors[0] > factors[1]  # the noisy band gets the wider interval
+    # test rows: mostly near failure (the opposite mix)
+    tmed = np.where(rng.random(n) < 0.2, 150.0, 60.0)
+    ty = tmed + rng.normal(0, 1, n) * np.where(tmed > 100, 2.0, 15.0)
+    group = np.searchsorted(edges, tmed, side="right")
+    t = [torch.tensor(v) for v in (tmed - 5.0, tmed, tmed + 5.0)]
+    tlo, thi = calibrated_interval(*t, torch.tensor(factors[group]), 1.0)
+    assert 0.87 <= np.mean((ty >= tlo.numpy()) & (ty <= thi.numpy())) <= 0.93
+    pooled = conformal_factor(lo, med, hi, y, 0.9, 1.0)
+    plo, phi = calibrated_interval(*t, pooled, 1.0)
+    assert np.mean((ty >= plo.numpy()) & (ty <= phi.numpy())) < 0.8  # pooled under-covers
 
 
 def test_ttf_head_no_fault_maps_to_nan() -> None:
