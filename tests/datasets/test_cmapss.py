@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from phm.datasets.cmapss import (
 )
 from phm.datasets.run import Run
 from phm.errors import DataFormatError
+from tests.datadir import real_data_dir
 
 # The six FD002/FD004 operating conditions: altitude (kft), Mach, throttle resolver angle.
 SIX_CONDITIONS = np.array(
@@ -31,13 +31,7 @@ SIX_CONDITIONS = np.array(
 
 
 def real_cmapss_dir() -> Path:
-    """$PHM_DATA_DIR/cmapss or the shared data folder beside the repo; skips when absent."""
-    env = os.environ.get("PHM_DATA_DIR")
-    root = Path(env) if env else Path(__file__).parents[2].parent / "shared" / "data"
-    folder = root / "cmapss"
-    if not (folder / "train_FD001.txt").is_file():
-        pytest.skip(f"C-MAPSS data not found at {folder} (set PHM_DATA_DIR to its parent)")
-    return folder
+    return real_data_dir("cmapss", "train_FD001.txt")
 
 
 def write_fd002_like(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,11 @@ from phm.datasets.cwru import (
 from phm.datasets.run import Run
 from phm.errors import DataFormatError
 from phm.evaluation.protocols import cwru_cross_load, cwru_time_split
+from tests.datadir import real_data_dir
 
 
 def real_cwru_dir() -> Path:
-    """$PHM_DATA_DIR/cwru or the shared data folder beside the repo; skips when absent."""
-    env = os.environ.get("PHM_DATA_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    folder = root / "cwru"
-    if not (folder / "105.mat").is_file():
-        pytest.skip(f"CWRU data not found at {folder} (set PHM_DATA_DIR to its parent)")
-    return folder
+    return real_data_dir("cwru", "105.mat")
 
 
 def write_mat(folder: Path, number: int, n: int = 12_000, variable: int | None = None,

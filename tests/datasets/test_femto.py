@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from pathlib import Path
 
@@ -23,18 +22,13 @@ from phm.evaluation.protocols import (
     femto_leave_one_bearing_out,
     femto_truncations,
 )
+from tests.datadir import real_data_dir
 
 L = 2560
 
 
 def real_femto_dir() -> Path:
-    """$PHM_DATA_DIR/femto or the shared data folder beside the repo; skips when absent."""
-    env = os.environ.get("PHM_DATA_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    folder = root / "femto"
-    if not (folder / "Learning_set.tar.xz").is_file() and not (folder / "Learning_set").is_dir():
-        pytest.skip(f"PRONOSTIA data not found at {folder} (set PHM_DATA_DIR to its parent)")
-    return folder
+    return real_data_dir("femto", "Learning_set.tar.xz")
 
 
 def _us(value: float) -> str:
