@@ -156,14 +156,16 @@ class GatedAttention(nn.Module):
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.gate = nn.Linear(config.d_model, config.n_heads)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.attn_dropout = config.attn_dropout
 
     def forward(self, x: Tensor, attn_mask: Tensor) -> Tensor:
         b, n, d = x.shape
         h = self.n_heads
         q, k, v = self.qkv(x).view(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (B, H, N, hd)
-        # No dropout on attention probabilities: it forces PyTorch's unfused attention on CPU
-        # (about 2x slower there); regularisation comes from residual dropout in Block.
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        # Dropout on attention probabilities forces PyTorch's unfused attention on CPU (about
+        # 2x slower there), so it has its own switch, off in the CPU config.
+        p = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
         g = torch.sigmoid(self.gate(x)).transpose(1, 2)[..., None]  # (B, H, N, 1)
         y = (y * g).transpose(1, 2).reshape(b, n, d)  # (B, N, D)
         return self.proj(y)

@@ -43,7 +43,8 @@ class ModelConfig:
     n_layers: int = 2  # transformer blocks
     n_heads: int = 2  # attention heads; d_model must be a multiple
     attn_window: int = 0  # local attention: positions this far apart don't attend; 0 = global
-    dropout: float = 0.0  # dropout on residual branches (attention weights are not dropped)
+    dropout: float = 0.0  # dropout on residual branches
+    attn_dropout: float = 0.0  # dropout on attention probabilities (2x slower on CPU)
     norm_eps: float = 1e-6  # RMSNorm epsilon
     # --- feed-forward: dense blocks first, then DeepSeekMoE blocks ---
     n_dense_blocks: int = 1  # the first this many blocks use a dense SwiGLU FFN

@@ -53,6 +53,7 @@ class TrainConfig:
     val_fraction: float = 0.2  # share of training assets held out for validation
     window: int = 30  # time steps (cycles, rows, snapshots) per window
     include_cycle: bool = True  # C-MAPSS: add the cycle count / RUL cap as a process channel
+    snapshot: int = 512  # CWRU: samples per vibration token (a record window is cut into these)
     eval_batch_size: int = 1024  # windows per forward when evaluating
 
 
@@ -247,8 +248,76 @@ def prepare_cmapss(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Pr
     )
 
 
+def cwru_windows(
+    runs: list, indices: list[np.ndarray], classes: list[str], snapshot: int
+) -> WindowSet:
+    """CWRU record windows -> `vibration` (N, S, C, snapshot): each window cut into S tokens.
+
+    indices: which of each run's windows to take. Target `fault`: the class id in `classes`.
+    """
+    xs, ys, groups = [], [], []
+    for run, idx in zip(runs, indices, strict=True):
+        data = run.waveforms.data[idx]  # (n, C, L)
+        n, c, length = data.shape
+        s = length // snapshot
+        if s < 1:
+            raise ConfigError(
+                f"[train] snapshot = {snapshot} is longer than a {length}-sample window"
+            )
+        x = data[:, :, : s * snapshot].reshape(n, c, s, snapshot).transpose(0, 2, 1, 3)
+        xs.append(np.ascontiguousarray(x, dtype=np.float32))
+        ys.append(np.full(n, classes.index(run.fault_class), dtype=np.int64))
+        groups.append(np.full(n, run.asset_id))
+    return WindowSet(
+        {"vibration": np.concatenate(xs)}, {"fault": np.concatenate(ys)}, np.concatenate(groups)
+    )
+
+
+def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """CWRU time split: each record's first 60% trains, the rest tests; validation is the
+    last `val_fraction` of each record's training part (by time, so no window overlaps)."""
+    from phm.datasets.cwru import TEN_CLASSES, load_cwru
+    from phm.evaluation.protocols import cwru_time_split
+
+    runs = load_cwru(args.data)
+    present = {r.fault_class for r in runs}
+    classes = [c for c in TEN_CLASSES if c in present] + sorted(present - set(TEN_CLASSES))
+    fit_idx, val_idx, test_idx = [], [], []
+    for run in runs:
+        split = cwru_time_split(run)
+        n_val = max(1, round(tcfg.val_fraction * len(split.train)))
+        fit_idx.append(split.train[:-n_val])
+        val_idx.append(split.train[-n_val:])
+        test_idx.append(split.test)
+    window = int(runs[0].waveforms.data.shape[-1])
+
+    def windows(indices: list[np.ndarray]) -> WindowSet:
+        return cwru_windows(runs, indices, classes, tcfg.snapshot)
+
+    return Prepared(
+        fit=windows(fit_idx),
+        val=windows(val_idx),
+        test=windows(test_idx),
+        config_updates={
+            "vibration_channels": 1,
+            "process_channels": 0,
+            "max_positions": window // tcfg.snapshot,
+            "n_classes": len(classes),
+            "rul_head": "none",
+        },
+        extra={
+            "dataset": "cwru",
+            "classes": classes,
+            "window": window,
+            "snapshot": tcfg.snapshot,
+            "protocol": "time split: first 60% of each record trains (last 20% of it validates)",
+        },
+    )
+
+
 DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] = {
     "cmapss": prepare_cmapss,
+    "cwru": prepare_cwru,
 }
 
 
@@ -459,6 +528,14 @@ def calibrate_interval(
     return [float(f) for f in factors]
 
 
+def fault_report(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 of the most probable class."""
+    from phm.evaluation.metrics import accuracy, macro_f1
+
+    label = pred["fault_prob"].argmax(1)
+    return {"accuracy": accuracy(truth, label), "macro_f1": macro_f1(truth, label), "n": len(truth)}
+
+
 def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> dict[str, float]:
     """RMSE and NASA score of the point RUL clipped to [0, cap], and interval coverage."""
     from phm.evaluation.metrics import nasa_score, rmse
@@ -483,7 +560,9 @@ def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> di
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm train`."""
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="cmapss")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder (or parent)")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="dataset folder or its parent ($PHM_DATA_DIR)"
+    )
     parser.add_argument("--subset", default="FD001", help="C-MAPSS subset")
     parser.add_argument(
         "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
@@ -537,6 +616,10 @@ def run(args: argparse.Namespace) -> int:
         for name in ("point", "median", "mean"):
             err = np.clip(val_pred[name], 0, cfg.rul_horizon) - capped
             metrics["val"][f"rmse_capped_{name}"] = float(np.sqrt(np.mean(err**2)))
+    if model.fault is not None:
+        metrics["val"] = fault_report(
+            predict(model, prep.val, args.device), prep.val.targets["fault"]
+        )
     metrics["load_cv_per_layer"] = model.expert_load_cv()
     extra = prep.extra | {
         "train_config": dataclasses.asdict(tcfg),
@@ -547,9 +630,12 @@ def run(args: argparse.Namespace) -> int:
     save_checkpoint(args.out, model, extra)
     metrics["wall_seconds"] = time.perf_counter() - t_start
     print(f"wrote {args.out}")
-    if prep.test is not None and not args.no_test and model.rul is not None:
+    if prep.test is not None and not args.no_test:
         test_pred = predict(model, prep.test, args.device)
-        metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
+        if model.rul is not None:
+            metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
+        if model.fault is not None:
+            metrics["test"] = fault_report(test_pred, prep.test.targets["fault"])
     text = json.dumps(metrics, indent=2, default=float)
     print(text)
     if args.metrics_out is not None:

@@ -172,3 +172,23 @@ def test_moe_classifier_estimator_interface() -> None:
     assert list(clf.classes_) == ["healthy", "inner", "outer"]
     assert clf.predict_proba(X).shape == (300, 3)
     assert np.mean(clf.predict(X) == y) > 0.9
+
+
+def test_phm_train_cwru_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    t = np.arange(20480) / 12_000.0
+    normal = np.sin(2 * np.pi * 30 * t) + 0.1 * rng.normal(size=t.size)
+    inner = normal + (np.sin(2 * np.pi * 162 * t) > 0.995) * 3.0  # periodic impacts
+    savemat(tmp_path / "97.mat", {"X097_DE_time": normal[:, None], "X097RPM": 1797})
+    savemat(tmp_path / "105.mat", {"X105_DE_time": inner[:, None], "X105RPM": 1797})
+    ckpt = tmp_path / "cwru.pt"
+    args = ["train", "--dataset", "cwru", "--data", str(tmp_path), "--config", str(TINY)]
+    assert main([*args, "--out", str(ckpt), "--epochs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "macro_f1" in printed
+    model, extra = load_checkpoint(ckpt)
+    assert extra["classes"] == ["normal", "IR007"]
+    assert model.config.n_classes == 2 and model.rul is None
+    assert model.config.vibration_channels == 1 and model.config.max_positions == 2048 // 512
