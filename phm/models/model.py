@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,6 @@ class ModelConfig:
     n_fault_modes: int = 0  # PHM 2018 TTF modes; 0: no TTF head
     ttf_horizon: float = 3600.0  # TTF horizon; survival past it means "no fault" (NaN)
     ttf_bins: int = 30  # hazard bins of each TTF mode
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, not read by code
 
     def __post_init__(self) -> None:
         self.context_cardinalities = tuple(int(c) for c in self.context_cardinalities)
