@@ -12,7 +12,7 @@ sim=data/sim/phm2018-20x30d-seed1
   touch "$sim/.complete"
 }
 for model in nan gbm survival; do
-  phm bench phm2018 --data "$sim" --model "$model" --stride 30 --near-stride 4 --out "$out/phm2018-$model" --no-progress
+  phm bench phm2018 --data "$sim" --model "$model" --out "$out/phm2018-$model" --no-progress
 done
 phm bench io --rows 8000000 --out "$out/io"
 for subset in FD001 FD003; do

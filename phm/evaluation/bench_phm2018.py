@@ -250,13 +250,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stride",
         type=int,
-        default=15,
-        help="use every Nth training row (4 s rows: 15 = one a minute)",
+        default=30,
+        help="use every Nth training row (4 s rows: 30 = one every 2 minutes)",
     )
     parser.add_argument(
         "--near-stride",
         type=int,
-        default=3,
+        default=4,
         help="use every Nth training row within the horizon before a fault",
     )
     parser.add_argument(
