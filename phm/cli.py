@@ -25,6 +25,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "cmapss": ("phm.evaluation.bench_cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
         "femto": ("phm.evaluation.bench_femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
         "cwru": ("phm.evaluation.bench_cwru", "CWRU bearing fault classification"),
+        "model": ("phm.evaluation.bench_model", "MoE vs dense: throughput, latency, balance"),
     },
     "train": {
         None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),

@@ -4,18 +4,28 @@ Protocol (phm.evaluation.protocols): fit on every cycle of the training units wi
 at 125; hyperparameters are fixed here, up front; a unit-level validation split of the training
 units is reported as a diagnostic and never used for choices; the test file is read only to
 predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
+
+`--model moe|dense` trains the network of `--config` (default configs/models/small.toml or
+dense-small.toml) with `phm.models.train` once per seed (`--seeds N`: seeds S..S+N-1): the
+validation split of the training units drives early stopping and calibrates the 90% RUL
+interval; the test units are scored once, after training. Reported: RMSE and NASA score
+mean and std over seeds (sample std, 0 for one seed) and the empirical coverage of the
+interval on the test units.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from phm.datasets.cmapss import SUBSETS, load_cmapss
+from phm.errors import ConfigError
 from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
 from phm.evaluation.metrics import nasa_score, rmse
 from phm.evaluation.protocols import (
@@ -26,6 +36,16 @@ from phm.evaluation.protocols import (
     split_units,
 )
 from phm.models.rul_baselines import GbmRul, SurvivalRul
+
+if TYPE_CHECKING:  # torch loads only when a network is benched
+    from phm.models.model import ModelConfig
+    from phm.models.train import TrainConfig
+
+# --model NAME of the networks -> default config file.
+NETWORKS: dict[str, Path] = {
+    "moe": Path("configs/models/small.toml"),
+    "dense": Path("configs/models/dense-small.toml"),
+}
 
 # Published (RMSE, NASA score) per subset, from DATASETS.md; None where not reported.
 PUBLISHED: dict[str, dict[str, tuple[float, float] | None]] = {
@@ -71,19 +91,79 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cmapss folder or its parent (default: $PHM_DATA_DIR)",
     )
     parser.add_argument("--subset", choices=SUBSETS, default="FD001")
-    parser.add_argument("--model", choices=("gbm", "survival"), default="gbm")
+    parser.add_argument("--model", choices=("gbm", "survival", *NETWORKS), default="gbm")
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
     parser.add_argument("--seed", type=int, default=0, help="model and validation-split seed")
-    parser.add_argument("--window", type=int, default=CMAPSS_WINDOW, help="cycles per window")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help=f"cycles per window (baselines: {CMAPSS_WINDOW}; moe/dense: the config's [train])",
+    )
     parser.add_argument(
         "--val-fraction",
         type=float,
-        default=0.2,
-        help="share of training units held out for the validation diagnostic (0: none)",
+        default=None,
+        help="share of training units held out (baselines: 0.2, a diagnostic, 0 for none; "
+        "moe/dense: the config's, for early stopping and interval calibration)",
     )
+    add_network_arguments(parser)
     parser.add_argument(
         "--max-iter", type=int, default=300, help="boosting iterations of the gbm model"
     )
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the moe / dense models, shared with `phm bench cwru`."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="model TOML (default: configs/models/small.toml, dense-small.toml for dense)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--seeds", type=int, default=1, help="moe/dense: seeds S .. S+N-1")
+    parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
+
+
+def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """The model and train configs of `--model moe|dense`, checked against the model kind,
+    with the `--epochs` override; sets torch threads and checks `--device`."""
+    import torch
+
+    from phm.models.model import load_config
+    from phm.models.train import load_train_config
+
+    path = args.config or NETWORKS[args.model]
+    cfg, tcfg = load_config(path), load_train_config(path)
+    if args.model == "dense" and not cfg.dense:
+        raise ConfigError(
+            f"{path}: --model dense needs every block dense (n_dense_blocks = {cfg.n_dense_blocks}"
+            f" < n_layers = {cfg.n_layers}); use a dense-*.toml config"
+        )
+    if args.model == "moe" and cfg.dense:
+        raise ConfigError(
+            f"{path}: --model moe needs MoE blocks (n_dense_blocks = {cfg.n_dense_blocks} >= "
+            f"n_layers = {cfg.n_layers}); use a config without the dense- prefix"
+        )
+    if args.epochs is not None:
+        tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    return cfg, tcfg
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def make_model(name: str, seed: int, max_iter: int = 300) -> GbmRul | SurvivalRul:
@@ -110,6 +190,10 @@ def predict_rul(model: GbmRul | SurvivalRul, X: np.ndarray, cap: float) -> np.nd
 
 def run(args: argparse.Namespace) -> int:
     """Load, build features, validate on held-out training units, fit, score the test units."""
+    if args.model in NETWORKS:
+        return run_network(args)
+    args.window = CMAPSS_WINDOW if args.window is None else args.window
+    args.val_fraction = 0.2 if args.val_fraction is None else args.val_fraction
     watch = Stopwatch()
     steps = ["load", "features", "validation", "fit", "predict"]
     bar = tqdm(total=len(steps), desc=f"cmapss {args.subset} {args.model}", unit="step")
@@ -199,3 +283,121 @@ def results_table(subset: str, model: str, score_rmse: float, score_nasa: float)
         r, s = figures[subset] or (None, None)
         rows.append([f"{name} (published)", r, s])
     return markdown_table([f"C-MAPSS {subset}", "RMSE (cycles)", "NASA score"], rows)
+
+
+def run_network(args: argparse.Namespace) -> int:
+    """Train `--model moe|dense` once per seed, score the test units, write the result."""
+    from phm.models.train import predict, prepare_cmapss, rul_report, train_prepared
+
+    cfg, tcfg = network_configs(args)
+    if args.window is not None:
+        tcfg = dataclasses.replace(tcfg, window=args.window)
+    if args.val_fraction is not None:
+        if not 0 < args.val_fraction < 1:
+            raise ConfigError(
+                f"--model {args.model} needs a validation split: --val-fraction in (0, 1), "
+                f"got {args.val_fraction}"
+            )
+        tcfg = dataclasses.replace(tcfg, val_fraction=args.val_fraction)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    t_start = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    model = None
+    for seed in seeds:
+        t0 = time.perf_counter()
+        prep = prepare_cmapss(argparse.Namespace(data=args.data, subset=args.subset), tcfg, seed)
+        assert prep.test is not None
+        model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed)
+        pred = predict(model, prep.test, args.device, tcfg.eval_batch_size)
+        truth = prep.test.targets["rul_true"]
+        report = rul_report(pred, truth, model.config.rul_horizon)
+        point = np.clip(pred["point"], 0.0, model.config.rul_horizon)
+        runs.append(
+            {
+                "seed": seed,
+                "rmse": report["rmse"],
+                "nasa_score": report["nasa_score"],
+                "coverage_90": report["coverage"],
+                "interval_width_median": report["interval_width_median"],
+                "open_ended_share": report["open_ended_share"],
+                "best_epoch": fitted.best_epoch,
+                "epochs_run": len(fitted.history),
+                "val_rmse_capped": fitted.best_score,
+                "train_windows_per_s": fitted.windows_per_s,
+                "train_seconds": fitted.train_seconds,
+                "seconds": time.perf_counter() - t0,
+                "load_cv_per_layer": model.expert_load_cv(),
+                "conformal_factors": model.rul.conformal_factor.tolist() if model.rul else [],
+                "val_units": prep.extra["val_units"],
+                "n_fit_windows": len(prep.fit),
+                "n_val_windows": len(prep.val),
+                "test_units": [
+                    {"unit": u, "rul_true": t, "rul_pred": p, "lower": lo, "upper": hi}
+                    for u, t, p, lo, hi in zip(
+                        prep.test.groups, truth, point, pred["lower"], pred["upper"], strict=True
+                    )
+                ],
+            }
+        )
+    assert model is not None
+    (r_mean, r_std), (s_mean, s_std), (c_mean, c_std) = (
+        spread([r[k] for r in runs]) for k in ("rmse", "nasa_score", "coverage_90")
+    )
+    headline = {
+        "rmse": r_mean,
+        "rmse_std": r_std,
+        "nasa_score": s_mean,
+        "nasa_score_std": s_std,
+        "coverage_90": c_mean,
+        "coverage_90_std": c_std,
+        "subset": args.subset,
+        "model": args.model,
+        "config": model.config.name,
+        "device": args.device,
+        "n_seeds": len(seeds),
+        "n_test_units": len(runs[0]["test_units"]),
+        "n_params": model.n_params(),
+        "n_params_active": model.n_params(active=True),
+    }
+    details = {
+        "protocol": {
+            "rul_cap": model.config.rul_horizon,
+            "window_cycles": tcfg.window,
+            "test_point": "last cycle of each test unit; truth from RUL file, uncapped",
+            "predictions_clipped_to": [0, model.config.rul_horizon],
+            "validation": f"{tcfg.val_fraction:g} of the training units per seed: early "
+            "stopping and conformal calibration of the 90% interval; test never used for choices",
+            "std": "sample standard deviation over seeds (0 for one seed)",
+        },
+        "seeds": seeds,
+        "per_seed": runs,
+        "model_config": dataclasses.asdict(model.config),
+        "train_config": dataclasses.asdict(tcfg),
+        "config_file": str(args.config or NETWORKS[args.model]),
+        "seconds": time.perf_counter() - t_start,
+        "published": {k: v[args.subset] for k, v in PUBLISHED.items()},
+    }
+    label = f"{args.model} {model.config.name}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
+    rows: list[list[Any]] = [
+        [
+            f"**ours: {label} (measured)**",
+            f"{fmt(r_mean)} ± {fmt(r_std, 2)}",
+            f"{fmt(s_mean)} ± {fmt(s_std, 3)}",
+            f"{fmt(c_mean, 3)} ± {fmt(c_std, 2)}",
+        ]
+    ]
+    for name, figures in PUBLISHED.items():
+        r, s = figures[args.subset] or (None, None)
+        rows.append([f"{name} (published)", r, s, None])
+    table = markdown_table(
+        [f"C-MAPSS {args.subset}", "RMSE (cycles)", "NASA score", "90% interval coverage"], rows
+    )
+    table += (
+        f"\n\nC-MAPSS {args.subset}, {headline['n_test_units']} test units, RUL cap "
+        f"{fmt(model.config.rul_horizon)}, window {tcfg.window} cycles, mean ± std over seeds "
+        f"{seeds}; {headline['n_params']:,} parameters ({headline['n_params_active']:,} active "
+        f"per token) on {args.device}; published figures from DATASETS.md (their papers, not "
+        f"rerun here). Total {details['seconds']:.1f} s."
+    )
+    write_result(args.out, f"cmapss_{args.model}_{args.subset}", headline, details, table)
+    return 0

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from phm.errors import ConfigError
 from phm.models.heads import grouped_conformal_factors
-from phm.models.model import PhmModel, load_config, save_checkpoint
+from phm.models.model import ModelConfig, PhmModel, load_config, save_checkpoint
 
 
 @dataclass
@@ -274,30 +274,61 @@ def cwru_windows(
 
 
 def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
-    """CWRU time split: each record's first 60% trains, the rest tests; validation is the
-    last `val_fraction` of each record's training part (by time, so no window overlaps)."""
-    from phm.datasets.cwru import TEN_CLASSES, load_cwru
-    from phm.evaluation.protocols import cwru_time_split
+    """CWRU, by time split (default) or cross-load.
 
-    runs = load_cwru(args.data)
-    present = {r.fault_class for r in runs}
+    Time split: each record's first 60% trains, the rest tests; validation is the last
+    `val_fraction` of each record's training part (by time, so no window overlaps).
+    Cross-load (`args.train_load` and `args.test_load` set): the load-L records train (the
+    last `val_fraction` of each by time validates), every window of the load-M records tests,
+    over the fault classes recorded at both loads. `args.classes` (optional) keeps only
+    these fault classes.
+    """
+    from phm.datasets.cwru import TEN_CLASSES, load_cwru
+    from phm.evaluation.protocols import cwru_cross_load, cwru_time_split
+
+    train_load, test_load = getattr(args, "train_load", None), getattr(args, "test_load", None)
+    cross = train_load is not None or test_load is not None
+    if cross and (train_load is None or test_load is None):
+        raise ConfigError("cross-load needs both --train-load and --test-load")
+    runs = load_cwru(args.data, classes=getattr(args, "classes", None))
+    if not runs:
+        raise ConfigError(f"no CWRU record of the requested classes under {args.data}")
+    dropped: tuple[str, ...] = ()
+    if cross:
+        try:
+            split = cwru_cross_load(runs, train_load, test_load)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        train_runs, test_runs, dropped = list(split.train), list(split.test), split.dropped
+        present = set(split.classes)
+    else:
+        train_runs, test_runs = runs, runs
+        present = {r.fault_class for r in runs}
     classes = [c for c in TEN_CLASSES if c in present] + sorted(present - set(TEN_CLASSES))
     fit_idx, val_idx, test_idx = [], [], []
-    for run in runs:
-        split = cwru_time_split(run)
-        n_val = max(1, round(tcfg.val_fraction * len(split.train)))
-        fit_idx.append(split.train[:-n_val])
-        val_idx.append(split.train[-n_val:])
-        test_idx.append(split.test)
+    for run in train_runs:
+        train = np.arange(len(run.waveforms.data)) if cross else cwru_time_split(run).train
+        n_val = max(1, round(tcfg.val_fraction * len(train)))
+        fit_idx.append(train[:-n_val])
+        val_idx.append(train[-n_val:])
+    for run in test_runs:
+        test_idx.append(np.arange(len(run.waveforms.data)) if cross else cwru_time_split(run).test)
     window = int(runs[0].waveforms.data.shape[-1])
 
-    def windows(indices: list[np.ndarray]) -> WindowSet:
-        return cwru_windows(runs, indices, classes, tcfg.snapshot)
+    def windows(which: list, indices: list[np.ndarray]) -> WindowSet:
+        return cwru_windows(which, indices, classes, tcfg.snapshot)
 
+    if cross:
+        protocol = (
+            f"cross-load {train_load} -> {test_load} hp: load-{train_load} records train (the "
+            f"last {tcfg.val_fraction:g} of each validates), every load-{test_load} window tests"
+        )
+    else:
+        protocol = "time split: first 60% of each record trains (last 20% of it validates)"
     return Prepared(
-        fit=windows(fit_idx),
-        val=windows(val_idx),
-        test=windows(test_idx),
+        fit=windows(train_runs, fit_idx),
+        val=windows(train_runs, val_idx),
+        test=windows(test_runs, test_idx),
         config_updates={
             "vibration_channels": 1,
             "process_channels": 0,
@@ -310,7 +341,10 @@ def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prep
             "classes": classes,
             "window": window,
             "snapshot": tcfg.snapshot,
-            "protocol": "time split: first 60% of each record trains (last 20% of it validates)",
+            "protocol": protocol,
+            "dropped_classes": list(dropped),
+            "train_files": [r.meta["file_number"] for r in train_runs],
+            "test_files": [r.meta["file_number"] for r in test_runs],
         },
     )
 
@@ -554,6 +588,25 @@ def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> di
     }
 
 
+def train_prepared(
+    prep: Prepared,
+    config: ModelConfig,
+    tcfg: TrainConfig,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[PhmModel, FitResult]:
+    """Build the model of `config` with the data's fields, train it with early stopping on
+    `prep.val`, and calibrate its RUL interval there when it has a RUL head."""
+    config = dataclasses.replace(config, **prep.config_updates)
+    seed_everything(seed)
+    model = PhmModel(config)
+    result = fit(model, prep.fit, prep.val, tcfg, device, seed, progress)
+    if model.rul is not None:
+        calibrate_interval(model, prep.val, device)
+    return model, result
+
+
 # --- command -----------------------------------------------------------------------------------
 
 
@@ -564,6 +617,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", type=Path, default=None, help="dataset folder or its parent ($PHM_DATA_DIR)"
     )
     parser.add_argument("--subset", default="FD001", help="C-MAPSS subset")
+    parser.add_argument(
+        "--train-load", type=int, default=None, help="CWRU cross-load: train on this load (hp)"
+    )
+    parser.add_argument(
+        "--test-load", type=int, default=None, help="CWRU cross-load: test on this load (hp)"
+    )
     parser.add_argument(
         "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
     )

@@ -95,6 +95,44 @@ def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str
     assert 0 <= record["rmse"] < 60
 
 
+TINY = Path(__file__).parents[2] / "configs" / "models"
+
+
+@pytest.mark.parametrize(("model", "config"), [("moe", "tiny.toml"), ("dense", "dense-tiny.toml")])
+def test_bench_network_on_synthetic_subset(
+    tmp_path: Path, model: str, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=8, seed=7)
+    out = tmp_path / "out"
+    flags = ["--model", model, "--config", str(TINY / config), "--epochs", "1", "--seeds", "2"]
+    base = ["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002"]
+    assert main([*base, *flags, "--out", str(out), "--threads", "1"]) == 0
+    record = json.loads((out / f"cmapss_{model}_FD002.json").read_text())
+    assert record["model"] == model and record["n_seeds"] == 2 and record["n_test_units"] == 6
+    per_seed = record["details"]["per_seed"]
+    assert [r["seed"] for r in per_seed] == [0, 1] and all(r["epochs_run"] == 1 for r in per_seed)
+    rmses = [r["rmse"] for r in per_seed]
+    assert record["rmse"] == pytest.approx(np.mean(rmses))
+    assert record["rmse_std"] == pytest.approx(np.std(rmses, ddof=1))
+    units = per_seed[0]["test_units"]  # an open-ended upper bound is stored as "inf"
+    lower, upper = (np.array([float(u[k]) for u in units]) for k in ("lower", "upper"))
+    assert len(units) == 6 and (lower <= upper).all()
+    truth = np.array([u["rul_true"] for u in units])
+    covered = np.mean((lower <= truth) & (truth <= upper))
+    assert per_seed[0]["coverage_90"] == pytest.approx(covered)
+    assert 0 <= record["coverage_90"] <= 1 and record["nasa_score"] > 0
+    if model == "moe":
+        assert record["n_params_active"] < record["n_params"]
+    else:
+        assert record["n_params_active"] == record["n_params"]
+    table = capsys.readouterr().out
+    assert f"**ours: {model} " in table and "90% interval coverage" in table
+    assert "MTSTAN (published)" in table
+    # The model kind must match the config.
+    wrong = TINY / ("dense-tiny.toml" if model == "moe" else "tiny.toml")
+    assert main([*base, "--model", model, "--config", str(wrong), "--out", str(out)]) == 2
+
+
 @pytest.mark.integration
 def test_bench_gbm_fd001_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = helpers.real_cmapss_dir()

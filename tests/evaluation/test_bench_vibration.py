@@ -65,6 +65,38 @@ def test_bench_cwru_time_split_and_cross_load(tmp_path: Path) -> None:
     assert main([*base, "--train-load", "0"]) == 2  # both loads or neither
 
 
+CONFIGS = Path(__file__).parents[2] / "configs" / "models"
+
+
+@pytest.mark.parametrize(("model", "config"), [("moe", "tiny.toml"), ("dense", "dense-tiny.toml")])
+def test_bench_cwru_network_time_split_and_cross_load(
+    tmp_path: Path, model: str, config: str
+) -> None:
+    write_cwru(tmp_path / "cwru", [97, 105, 106, 118, 119, 130, 131])
+    out = tmp_path / "bench"
+    flags = ["--model", model, "--config", str(CONFIGS / config), "--epochs", "1", "--threads", "1"]
+    base = ["bench", "cwru", "--data", str(tmp_path), "--out", str(out), *flags]
+    assert main(base) == 0
+    result = json.loads((out / f"cwru_{model}.json").read_text())
+    assert result["protocol"] == "time_split" and result["n_classes"] == 4
+    assert result["model"] == model and result["n_seeds"] == 1
+    # 24,000 samples: 11 windows of 2048; 7 end before the 60% cut (1 validates), 3 start after.
+    assert result["n_train_windows"] == 7 * 7 and result["n_test_windows"] == 7 * 3
+    seed = result["details"]["per_seed"][0]
+    assert result["accuracy"] == seed["accuracy"] and result["accuracy_std"] == 0.0
+    confusion = np.array(seed["confusion"]["rows_true_cols_pred"])
+    assert confusion.sum() == 21
+    assert result["accuracy"] == pytest.approx(np.trace(confusion) / 21)
+    assert 0 <= result["macro_f1"] <= 1
+    assert (result["n_params_active"] < result["n_params"]) == (model == "moe")
+    assert main([*base, "--train-load", "0", "--test-load", "1"]) == 0
+    cross = json.loads((out / f"cwru_load0to1_{model}.json").read_text())
+    assert cross["protocol"] == "cross_load_0_to_1" and cross["n_classes"] == 3
+    assert cross["details"]["dropped_classes"] == ["normal"]
+    assert cross["details"]["files"] == {"train": [105, 118, 130], "test": [106, 119, 131]}
+    assert cross["n_train_windows"] == 3 * 11 and cross["n_test_windows"] == 3 * 11
+
+
 def write_femto_bearing(folder: Path, n: int, seed: int) -> None:
     """n snapshots whose vibration grows towards failure; comma-separated."""
     folder.mkdir(parents=True, exist_ok=True)
