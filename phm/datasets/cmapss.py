@@ -15,7 +15,6 @@ rolling features (mean, std, slope, last value over the last W cycles).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from phm.datasets.paths import dataset_dir
 from phm.datasets.run import Run
 from phm.errors import DataFormatError
 
@@ -159,20 +159,10 @@ def read_rul_file(path: str | Path, n_units: int | None = None) -> np.ndarray:
 
 def find_data_dir(data_dir: str | Path | None, subset: str) -> Path:
     """The folder holding `train_<subset>.txt`: DIR, DIR/cmapss, or $PHM_DATA_DIR/cmapss."""
-    if data_dir is None:
-        env = os.environ.get("PHM_DATA_DIR")
-        if not env:
-            raise DataFormatError(
-                "PHM_DATA_DIR", "no data folder given", expected="--data DIR or PHM_DATA_DIR"
-            )
-        data_dir = env
-    base = Path(data_dir)
-    for candidate in (base, base / "cmapss"):
-        if (candidate / f"train_{subset}.txt").is_file():
-            return candidate
-    raise DataFormatError(
-        base,
-        f"no C-MAPSS {subset} files here or in {base / 'cmapss'}",
+    return dataset_dir(
+        data_dir,
+        "cmapss",
+        lambda folder: (folder / f"train_{subset}.txt").is_file(),
         expected=f"train_{subset}.txt, test_{subset}.txt, RUL_{subset}.txt",
     )
 

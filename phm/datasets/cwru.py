@@ -10,7 +10,6 @@ sample index is kept in `meta["window_starts"]` so protocols can split by time e
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from phm.datasets.paths import dataset_dir
 from phm.datasets.run import Run, Waveforms
-from phm.errors import ConfigError, DataFormatError
+from phm.errors import DataFormatError
 from phm.features.spectral import SKF_6205
 
 SAMPLING_RATE_HZ = 12_000.0
@@ -112,16 +112,9 @@ def cwru_dir(data_dir: str | Path | None = None) -> Path:
 
     Without `data_dir`, `PHM_DATA_DIR` is used.
     """
-    if data_dir is None:
-        env = os.environ.get("PHM_DATA_DIR")
-        if not env:
-            raise ConfigError("no CWRU data folder: pass --data DIR or set PHM_DATA_DIR")
-        data_dir = env
-    base = Path(data_dir)
-    for candidate in (base, base / "cwru"):
-        if candidate.is_dir() and any(candidate.glob("*.mat")):
-            return candidate
-    raise DataFormatError(base, "no CWRU .mat files here", expected="97.mat, 105.mat, ...")
+    return dataset_dir(
+        data_dir, "cwru", lambda f: any(f.glob("*.mat")), expected="97.mat, 105.mat, ..."
+    )
 
 
 def file_number(path: str | Path) -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from phm.datasets.paths import dataset_dir
 from phm.datasets.run import Run, Waveforms
 from phm.errors import ConfigError, DataFormatError
 
@@ -141,26 +142,22 @@ def femto_root(data_dir: str | Path | None = None, cache_dir: str | Path | None 
     `data_dir` (else `PHM_DATA_DIR`) may be that folder, or its parent with a `femto/` child;
     where only `<set>.tar.xz` archives are found they are extracted to the cache first.
     """
-    if data_dir is None:
-        env = os.environ.get("PHM_DATA_DIR")
-        if not env:
-            raise ConfigError("no PRONOSTIA data folder: pass --data DIR or set PHM_DATA_DIR")
-        data_dir = env
-    base = Path(data_dir)
-    candidates = [base, base / "femto"]
-    for folder in candidates:
-        if any((folder / s).is_dir() for s in SETS):
-            return folder
-    for folder in candidates:
-        archives = [a for s in SETS for a in sorted(folder.glob(f"{s}.tar*")) if a.is_file()]
-        if archives:
-            root = base
-            for archive in archives:
-                root = extract_archive(archive, cache_dir)
-            return root
-    raise DataFormatError(
-        base, "no PRONOSTIA data", expected="Learning_set/ or Learning_set.tar.xz"
+    folder = dataset_dir(
+        data_dir,
+        "femto",
+        lambda f: any((f / s).is_dir() for s in SETS) or bool(_archives(f)),
+        expected="Learning_set/ or Learning_set.tar.xz",
     )
+    if any((folder / s).is_dir() for s in SETS):
+        return folder
+    root = folder
+    for archive in _archives(folder):
+        root = extract_archive(archive, cache_dir)
+    return root
+
+
+def _archives(folder: Path) -> list[Path]:
+    return [a for s in SETS for a in sorted(folder.glob(f"{s}.tar*")) if a.is_file()]
 
 
 def bearing_condition(name: str) -> int:
