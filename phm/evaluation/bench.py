@@ -32,7 +32,9 @@ def _jsonable(x: Any) -> Any:
         return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
     if isinstance(x, Path):
         return str(x)
-    return x
+    if x is None or isinstance(x, str | int | float | bool):
+        return x
+    return repr(x)  # estimators, functions: recorded by name rather than failing the bench
 
 
 def write_result(
