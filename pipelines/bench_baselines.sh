@@ -23,4 +23,6 @@ done
 phm bench cwru --data "$data" --model gbm --out "$out/cwru"
 phm bench cwru --data "$data" --model gbm --train-load 0 --test-load 1 --out "$out/cwru"
 phm bench cwru --data "$data" --model gbm --train-load 1 --test-load 0 --out "$out/cwru"
-phm bench femto --data "$data" --model gbm --out "$out/femto"
+for model in gbm survival; do
+  phm bench femto --data "$data" --model "$model" --out "$out/femto-$model"
+done
