@@ -8,11 +8,13 @@ process channels, the config's `[train] window` cycles, one operating condition)
   and windows/s of a forward on a batch of `--batch-windows`;
 - parameters in total and active per token (top-k of the routed experts only);
 - expert-load balance: one MoE layer of the config is trained alone for `--balance-steps`
-  steps on a deliberately skewed input (every token shares one strong direction, so the
-  router sends nearly all of them to the same few experts), once with the balancing bias
-  frozen (gamma 0) and once with it updated (gamma = the config's, or `--gamma`); the
-  coefficient of variation (CV, std / mean) of the per-expert load of the final forward is
-  reported for both (0 = even, sqrt(E/k - 1) = every token on the same k experts).
+  steps on a deliberately skewed input (every token is `--skew` times one unit direction
+  plus noise of std 0.3, so the router sends most of them to the same few experts), once
+  with the balancing bias frozen (gamma 0) and once with it updated (gamma = the config's,
+  or `--gamma`); the coefficient of variation (CV, std / mean) of the per-expert load of
+  the final forward is reported for both (0 = even, sqrt(E/k - 1) = every token on the same
+  k experts). A stronger skew (3) saturates the sigmoid router under training and gamma
+  0.001 no longer rebalances it within 1000 steps.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int, default=10, help="steps timed for throughput")
     parser.add_argument("--latency-calls", type=int, default=200, help="timed one-window calls")
     parser.add_argument("--batch-windows", type=int, default=1024, help="windows per batch call")
-    parser.add_argument("--balance-steps", type=int, default=300, help="steps of the CV test")
+    parser.add_argument("--balance-steps", type=int, default=1000, help="steps of the CV test")
+    parser.add_argument(
+        "--skew", type=float, default=2.0, help="norm of the direction all tokens share"
+    )
     parser.add_argument(
         "--gamma", type=float, default=None, help="bias update speed (default: the config's)"
     )
@@ -121,10 +126,12 @@ def inference_cost(model: PhmModel, data: WindowSet, calls: int) -> dict[str, fl
     }
 
 
-def skewed_load_cv(cfg: ModelConfig, gamma: float, steps: int, seed: int) -> dict[str, float]:
+def skewed_load_cv(
+    cfg: ModelConfig, gamma: float, steps: int, seed: int, skew: float = 2.0
+) -> dict[str, Any]:
     """Train one MoE layer alone on a skewed input; expert-load CV before and after.
 
-    Tokens x = 3 u + 0.3 noise share one direction u, so the router's scores rank the
+    Tokens x = skew u + 0.3 noise share one unit direction u, so the router's scores rank the
     experts almost alike for every token. The layer learns a fixed random linear map of x
     (AdamW, lr 1e-3); after each step the bias moves by gamma (0: frozen)."""
     gen = torch.Generator().manual_seed(seed)
@@ -133,7 +140,7 @@ def skewed_load_cv(cfg: ModelConfig, gamma: float, steps: int, seed: int) -> dic
     d = cfg.d_model
     u = torch.randn(d, generator=gen)
     u = u / u.norm()
-    x = 3.0 * u + 0.3 * torch.randn(16, 32, d, generator=gen)  # (B, T, D)
+    x = skew * u + 0.3 * torch.randn(16, 32, d, generator=gen)  # (B, T, D)
     target = x @ (torch.randn(d, d, generator=gen) / d**0.5)
     opt = torch.optim.AdamW(moe.parameters(), lr=1e-3)
     with torch.no_grad():
@@ -195,8 +202,9 @@ def run(args: argparse.Namespace) -> int:
             balance = {
                 "gamma": gamma,
                 "steps": args.balance_steps,
-                "without_bias": skewed_load_cv(cfg, 0.0, args.balance_steps, args.seed),
-                "with_bias": skewed_load_cv(cfg, gamma, args.balance_steps, args.seed),
+                "skew": args.skew,
+                "without_bias": skewed_load_cv(cfg, 0.0, args.balance_steps, args.seed, args.skew),
+                "with_bias": skewed_load_cv(cfg, gamma, args.balance_steps, args.seed, args.skew),
                 "n_routed_experts": cfg.n_routed_experts,
                 "n_activated_experts": cfg.n_activated_experts,
             }

@@ -25,7 +25,7 @@ def test_bench_model_writes_costs_and_balance(tmp_path: Path) -> None:
     args = ["bench", "model", "--out", str(tmp_path), "--config", str(CONFIGS / "tiny.toml")]
     args += ["--dense-config", str(CONFIGS / "dense-tiny.toml"), "--train-steps", "2"]
     args += ["--latency-calls", "20", "--batch-windows", "64", "--balance-steps", "100"]
-    assert main([*args, "--gamma", "0.01"]) == 0
+    assert main([*args, "--gamma", "0.01", "--skew", "3"]) == 0
     record = json.loads((tmp_path / "model.json").read_text())
     for kind in ("moe", "dense"):
         for key in ("train_windows_per_s_cpu", "batch_windows_per_s", "latency_p50_ms"):
@@ -42,6 +42,7 @@ def test_bench_model_writes_costs_and_balance(tmp_path: Path) -> None:
     assert record["load_cv_without_bias"] > 0.9
     assert record["load_cv_with_bias"] < 0.5 * record["load_cv_without_bias"]
     balance = record["details"]["balance"]
-    assert balance["gamma"] == 0.01 and balance["without_bias"]["bias_range"] == 0
+    assert balance["gamma"] == 0.01 and balance["skew"] == 3
+    assert balance["without_bias"]["bias_range"] == 0 < balance["with_bias"]["bias_range"]
     assert (tmp_path / "model.md").read_text().startswith("| measured | moe (tiny) |")
     assert main([*args[:-6], "--config", str(CONFIGS / "dense-tiny.toml")]) == 2
