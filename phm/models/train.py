@@ -645,6 +645,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available")
+    if args.dataset != "cwru" and (args.train_load is not None or args.test_load is not None):
+        raise ConfigError(f"--train-load/--test-load apply to --dataset cwru, not {args.dataset}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
