@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from phm.config import from_mapping, read_toml
 from phm.errors import ConfigError
 from phm.models.encoder import Encoder
 from phm.models.heads import FaultHead, RulHead, TtfHead
@@ -84,31 +84,12 @@ class ModelConfig:
 
 def config_from_dict(values: dict[str, Any], source: str = "<dict>") -> ModelConfig:
     """A ModelConfig from a mapping; unknown keys or wrong types raise ConfigError."""
-    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    defaults = ModelConfig()
-    for key, value in values.items():
-        if key not in fields:
-            raise ConfigError(
-                f"{source}: unknown model config key {key!r} (expected one of {sorted(fields)})"
-            )
-        want = type(getattr(defaults, key))
-        ok = isinstance(value, want) or (want is float and isinstance(value, int))
-        if want is tuple:
-            ok = isinstance(value, list | tuple) and all(isinstance(v, int) for v in value)
-        if not ok or (want is not bool and isinstance(value, bool)):
-            raise ConfigError(f"{source}: {key} = {value!r} should be a {want.__name__}")
-    return ModelConfig(**values)
+    return from_mapping(ModelConfig, values, source, "model config")
 
 
 def load_config(path: str | Path) -> ModelConfig:
     """Read a model config TOML: top-level keys are ModelConfig fields; [train] is ignored here."""
-    path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    values = read_toml(path)
     values.pop("train", None)
     return config_from_dict(values, str(path))
 

@@ -22,7 +22,6 @@ import dataclasses
 import math
 import random
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from phm.config import from_mapping, read_toml
 from phm.errors import ConfigError
 from phm.models.heads import grouped_conformal_factors
 from phm.models.model import ModelConfig, PhmModel, load_config, save_checkpoint
@@ -59,24 +59,7 @@ class TrainConfig:
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """The `[train]` table of a model config TOML; unknown keys raise ConfigError."""
-    path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text()).get("train", {})
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    defaults = TrainConfig()
-    for key, value in values.items():
-        if key not in fields:
-            raise ConfigError(
-                f"{path}: unknown [train] key {key!r} (expected one of {sorted(fields)})"
-            )
-        want = type(getattr(defaults, key))
-        if not (isinstance(value, want) or (want is float and isinstance(value, int))):
-            raise ConfigError(f"{path}: [train] {key} = {value!r} should be a {want.__name__}")
-    return TrainConfig(**values)
+    return from_mapping(TrainConfig, read_toml(path).get("train", {}), str(path), "[train]")
 
 
 # --- data --------------------------------------------------------------------------------------

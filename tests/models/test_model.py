@@ -35,15 +35,6 @@ CONFIGS = Path(__file__).parents[2] / "configs" / "models"
 B, T, S, L = 3, 7, 4, 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is faster and steadier on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_config(**changes: object) -> ModelConfig:
     cfg = load_config(CONFIGS / "tiny.toml")
     base = {

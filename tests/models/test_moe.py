@@ -21,15 +21,6 @@ from phm.models.moe import (
 TINY = ModelConfig(d_model=16, n_routed_experts=8, n_activated_experts=2, expert_hidden=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is faster and steadier on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_bias_changes_choice_but_not_gate_weights() -> None:
     torch.manual_seed(0)
     scores = torch.rand(64, 8)

@@ -29,15 +29,6 @@ from phm.models.train import (
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is faster and steadier on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 20), c=st.integers(1, 3), window=st.integers(1, 8))
 def test_sliding_windows_are_causal_and_front_padded(n: int, c: int, window: int) -> None:
