@@ -2,6 +2,7 @@
 
     phm train --dataset cmapss --data DIR [--subset FD001] --config configs/models/small.toml
               --device cpu|cuda --out CKPT [--seed S] [--epochs N]
+    phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
 
 A dataset enters through one function that turns its runs into `WindowSet`s (model inputs per
 modality, targets, the asset of each window) and returns them as `Prepared`: fit, validation
@@ -53,7 +54,9 @@ class TrainConfig:
     val_fraction: float = 0.2  # share of training assets held out for validation
     window: int = 30  # time steps (cycles, rows, snapshots) per window
     include_cycle: bool = True  # C-MAPSS: add the cycle count / RUL cap as a process channel
-    snapshot: int = 512  # CWRU: samples per vibration token (a record window is cut into these)
+    snapshot: int = 512  # CWRU: samples per vibration token (a record window is cut into these);
+    # FEMTO: samples kept per snapshot (its first `snapshot` of 2560: all bands up to 12.8 kHz)
+    snapshots: int = 8  # FEMTO: snapshots per window (the last K up to the prediction time)
     eval_batch_size: int = 1024  # windows per forward when evaluating
 
 
@@ -332,9 +335,148 @@ def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prep
     )
 
 
+# FEMTO RUL unit and grid: hours, on a fixed 8 h horizon (the longest learning life is 7.8 h).
+FEMTO_RUL_UNIT_S = 3600.0
+FEMTO_RUL_HORIZON = 8.0
+FEMTO_BASELINE_SNAPSHOTS = 30  # healthy baseline of the log RMS: the record's first 30 snapshots
+FEMTO_PROCESS = ("elapsed", "log_rms_h", "log_rms_v", "temperature", "temperature_present")
+
+
+def femto_process(run: Any) -> np.ndarray:
+    """(S, 5) causal per-snapshot process channels of a FEMTO run (see FEMTO_PROCESS).
+
+    elapsed: time since the first snapshot / horizon (h); log_rms_*: log10 RMS of each
+    channel minus its median over the snapshots so far, the first 30 at most (the healthy
+    baseline); temperature: the latest RTD reading at or before the snapshot, minus the
+    record's first reading, / 50 degC (0 where the bearing has none, flagged by the last
+    channel).
+    """
+    w = run.waveforms
+    times = np.asarray(w.times, dtype=np.float64)
+    log_rms = np.log10(np.sqrt(np.mean(np.square(w.data, dtype=np.float64), axis=-1)) + 1e-9)
+    base = np.empty_like(log_rms)
+    for i in range(min(FEMTO_BASELINE_SNAPSHOTS, len(base))):
+        base[i] = np.median(log_rms[: i + 1], axis=0)
+    base[FEMTO_BASELINE_SNAPSHOTS:] = base[min(FEMTO_BASELINE_SNAPSHOTS, len(base)) - 1]
+    temp = np.zeros(len(times))
+    present = 0.0
+    if run.signals is not None and run.signals.height > 0:
+        t = run.signals["time"].to_numpy()
+        v = run.signals["temperature_c"].to_numpy()
+        j = np.searchsorted(t, times, side="right") - 1  # latest reading at or before
+        temp = np.where(j >= 0, (v[np.clip(j, 0, None)] - v[0]) / 50.0, 0.0)
+        present = 1.0
+    elapsed = times / FEMTO_RUL_UNIT_S / FEMTO_RUL_HORIZON
+    return np.column_stack([elapsed, log_rms - base, temp, np.full(len(times), present)]).astype(
+        np.float32
+    )
+
+
+def femto_windows(runs: list, snapshots: int, samples: int) -> WindowSet:
+    """FEMTO run-to-failure runs -> one window per snapshot i: snapshots i-K+1 .. i.
+
+    vibration (N, K, 2, samples): the first `samples` of each snapshot; process (N, K, 5)
+    (`femto_process`); both front-padded with masks; context: the operating condition - 1.
+    RUL targets in hours (`rul_s` / 3600): time min(rul, horizon), event rul < horizon (every
+    learning bearing failed: no censoring inside the horizon), rul_true the uncapped RUL.
+    """
+    vib, vms, proc, conds, ruls, groups = [], [], [], [], [], []
+    for run in runs:
+        data = np.ascontiguousarray(run.waveforms.data[:, :, :samples], dtype=np.float32)
+        s = data.shape[0]
+        idx = np.arange(s)[:, None] + np.arange(-snapshots + 1, 1)[None, :]  # (S, K)
+        real = idx >= 0
+        v = data[np.clip(idx, 0, None)]  # (S, K, C, L)
+        v[~real] = 0.0
+        x, _ = sliding_windows(femto_process(run), snapshots)
+        vib.append(v)
+        vms.append(real)
+        proc.append(x)
+        conds.append(np.full(s, int(run.meta["condition"]) - 1, dtype=np.int64))
+        ruls.append(run.labels["rul_s"].to_numpy().astype(np.float32) / FEMTO_RUL_UNIT_S)
+        groups.append(np.full(s, run.asset_id))
+    rul = np.concatenate(ruls)
+    mask = np.concatenate(vms)
+    return WindowSet(
+        inputs={
+            "vibration": np.concatenate(vib),
+            "vibration_mask": mask,
+            "process": np.concatenate(proc),
+            "process_mask": mask.copy(),
+            "context": np.concatenate(conds)[:, None],
+        },
+        targets={
+            "rul_time": np.minimum(rul, FEMTO_RUL_HORIZON).astype(np.float32),
+            "rul_event": rul < FEMTO_RUL_HORIZON,
+            "rul_true": rul,
+        },
+        groups=np.concatenate(groups),
+    )
+
+
+def prepare_femto(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """PRONOSTIA learning set, optionally leaving one bearing out (`args.holdout`).
+
+    The training bearings (all learning bearings but the held-out one) are split by bearing:
+    `val_fraction` of them (at least one) validate, the rest fit; the held-out bearing never
+    enters fit or validation and, when given, all its windows form the test set (the bench
+    picks the truncation points). `args.runs` (optional) are preloaded runs. RUL in hours on
+    a fixed 8 h horizon (FEMTO_RUL_UNIT_S, FEMTO_RUL_HORIZON); no censoring: every learning
+    bearing ran to failure.
+    """
+    from phm.datasets.femto import CONDITIONS, load_femto
+    from phm.evaluation.protocols import split_units
+
+    runs = getattr(args, "runs", None) or load_femto(args.data, sets=("Learning_set",))
+    learning = [r for r in runs if r.meta.get("set") == "Learning_set"]
+    holdout = getattr(args, "holdout", None)
+    names = [r.asset_id for r in learning]
+    if holdout is not None and holdout not in names:
+        raise ConfigError(f"--holdout {holdout}: not a learning bearing ({', '.join(names)})")
+    train_runs = [r for r in learning if r.asset_id != holdout]
+    if len(train_runs) < 2:
+        raise ConfigError("FEMTO training needs at least 2 training bearings")
+    units = np.array([r.asset_id for r in train_runs])
+    fit_mask, _ = split_units(units, tcfg.val_fraction, seed)
+    fit_runs = [r for r, keep in zip(train_runs, fit_mask, strict=True) if keep]
+    val_runs = [r for r, keep in zip(train_runs, fit_mask, strict=True) if not keep]
+    test_runs = [r for r in learning if r.asset_id == holdout]
+    length = int(learning[0].waveforms.data.shape[-1])
+    samples = min(tcfg.snapshot, length)
+
+    def windows(which: list) -> WindowSet:
+        return femto_windows(which, tcfg.snapshots, samples)
+
+    return Prepared(
+        fit=windows(fit_runs),
+        val=windows(val_runs),
+        test=windows(test_runs) if test_runs else None,
+        config_updates={
+            "vibration_channels": int(learning[0].waveforms.data.shape[1]),
+            "process_channels": len(FEMTO_PROCESS),
+            "context_cardinalities": (len(CONDITIONS),),
+            "max_positions": max(tcfg.snapshots, 1),
+            "rul_horizon": FEMTO_RUL_HORIZON,
+            "n_classes": 0,
+        },
+        extra={
+            "dataset": "femto",
+            "holdout": holdout,
+            "snapshots": tcfg.snapshots,
+            "samples": samples,
+            "process_channels": list(FEMTO_PROCESS),
+            "rul_unit_s": FEMTO_RUL_UNIT_S,
+            "rul_horizon": FEMTO_RUL_HORIZON,
+            "fit_bearings": [r.asset_id for r in fit_runs],
+            "val_units": [r.asset_id for r in val_runs],
+        },
+    )
+
+
 DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] = {
     "cmapss": prepare_cmapss,
     "cwru": prepare_cwru,
+    "femto": prepare_femto,
 }
 
 
@@ -605,6 +747,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--test-load", type=int, default=None, help="CWRU cross-load: test on this load (hp)"
+    )
+    parser.add_argument(
+        "--holdout", default=None, help="FEMTO: leave this learning bearing out (it tests)"
     )
     parser.add_argument(
         "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"

@@ -192,3 +192,64 @@ def test_phm_train_cwru_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     assert extra["classes"] == ["normal", "IR007"]
     assert model.config.n_classes == 2 and model.rul is None
     assert model.config.vibration_channels == 1 and model.config.max_positions == 2048 // 512
+
+
+def _femto_runs(samples: int = 64) -> list:
+    """Four small run-to-failure bearings; snapshot j of bearing k is filled with k*1000 + j."""
+    import polars as pl
+
+    from phm.datasets.run import Run, Waveforms
+
+    runs = []
+    for k, name in enumerate(("Bearing1_1", "Bearing1_2", "Bearing2_1", "Bearing3_1")):
+        n = 12 + 3 * k
+        times = 10.0 * np.arange(n)
+        data = np.broadcast_to((k * 1000 + np.arange(n))[:, None, None], (n, 2, samples))
+        empty = {"time": pl.Float64, "temperature_c": pl.Float64}
+        signals = (
+            pl.DataFrame({"time": times, "temperature_c": 30.0 + times / 10.0})
+            if k == 0
+            else pl.DataFrame({"time": [], "temperature_c": []}, schema=empty)
+        )
+        runs.append(
+            Run(
+                name,
+                "bearing",
+                signals,
+                {"set": "Learning_set", "condition": int(name[7]), "duration_s": times[-1]},
+                Waveforms(times, 25_600.0, ("h", "v"), data.astype(np.float32)),
+                labels=pl.DataFrame({"time": times, "rul_s": times[-1] - times}),
+            )
+        )
+    return runs
+
+
+def test_prepare_femto_windows_are_causal_and_split_by_bearing() -> None:
+    import argparse
+
+    from phm.models.train import DATASETS, FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, prepare_femto
+
+    assert DATASETS["femto"] is prepare_femto
+    runs = _femto_runs()
+    tcfg = TrainConfig(snapshots=4, snapshot=32, val_fraction=0.2)
+    prep = prepare_femto(argparse.Namespace(runs=runs, holdout="Bearing2_1"), tcfg, seed=0)
+    assert prep.test is not None and set(prep.test.groups) == {"Bearing2_1"}
+    fit_ids, val_ids = set(prep.fit.groups), set(prep.val.groups)
+    assert "Bearing2_1" not in fit_ids | val_ids and len(val_ids) == 1 and not fit_ids & val_ids
+    assert prep.config_updates["rul_horizon"] == FEMTO_RUL_HORIZON
+    test = prep.test
+    vib, mask = test.inputs["vibration"], test.inputs["vibration_mask"]
+    assert vib.shape == (18, 4, 2, 32) and test.inputs["process"].shape == (18, 4, 5)
+    for i in range(18):  # window i holds snapshots i-3 .. i, the last one at the end
+        for p in range(4):
+            j = i - 3 + p
+            assert mask[i, p] == (j >= 0)
+            assert np.all(vib[i, p] == (2000 + j if j >= 0 else 0.0))
+    np.testing.assert_allclose(test.targets["rul_true"], (170.0 - 10.0 * np.arange(18)) / 3600)
+    assert FEMTO_RUL_UNIT_S == 3600.0 and test.targets["rul_event"].all()
+    assert (test.inputs["context"][:, 0] == 1).all()  # condition 2 -> index 1
+    fit_proc = prep.fit.inputs["process"]
+    with_temp = prep.fit.groups == "Bearing1_1"
+    if with_temp.any():  # temperature present: flag 1, rising reading over its first
+        assert (fit_proc[with_temp][:, -1, 4] == 1).all() and fit_proc[with_temp][-1, -1, 3] > 0
+    assert (test.inputs["process"][:, :, 4] == 0).all()
