@@ -88,7 +88,8 @@ def nasa_score(rul_true: ArrayLike, rul_pred: ArrayLike) -> float:
     t, p = _as_float(rul_true, "rul_true"), _as_float(rul_pred, "rul_pred")
     _same_shape(t, p, ("rul_true", "rul_pred"))
     d = p - t
-    return float(np.sum(np.where(d < 0, np.exp(-d / 13.0) - 1.0, np.exp(d / 10.0) - 1.0)))
+    # pick the exponent first, so the unused branch cannot overflow
+    return float(np.sum(np.exp(np.where(d < 0, -d / 13.0, d / 10.0)) - 1.0))
 
 
 def phm2012_score(actual_rul: ArrayLike, predicted_rul: ArrayLike) -> float:
@@ -101,7 +102,7 @@ def phm2012_score(actual_rul: ArrayLike, predicted_rul: ArrayLike) -> float:
     if np.any(act <= 0):
         raise ValueError("actual RUL must be positive for the percent error")
     er = 100.0 * (act - pred) / act
-    a = np.where(er <= 0, np.exp(-np.log(0.5) * er / 5.0), np.exp(np.log(0.5) * er / 20.0))
+    a = np.exp(np.where(er <= 0, -np.log(0.5) * er / 5.0, np.log(0.5) * er / 20.0))
     return float(np.mean(a))
 
 
