@@ -15,9 +15,11 @@ detection AUC of "a fault within 1 h" ranked by the point estimate.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -27,7 +29,8 @@ from phm.datasets.phm2018 import Phm2018Dataset
 from phm.datasets.phm2018_layout import FAULT_MODES
 from phm.errors import PhmError
 from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.metrics import phm2018_cell_scores, rmse, roc_auc
+from phm.evaluation.bench_cmapss import NETWORKS, add_network_arguments, network_configs, spread
+from phm.evaluation.metrics import macro_f1, phm2018_cell_scores, rmse, roc_auc
 from phm.features.process import ProcessFeatureConfig, feature_names, process_features
 from phm.models.baselines import DEFAULT_HORIZON_S, GbmTTF, NanTTF, SurvivalTTF
 
@@ -147,11 +150,10 @@ def evaluation_tools(
     return "held_out_tools", [t for t in train if t not in holdout], holdout
 
 
-def score_tool(
-    dataset: Phm2018Dataset, tool: str, protocol: str, model: object, config: ProcessFeatureConfig
-) -> ScoredTool:
-    """Predict every scored row of one tool from its own past, return truth and predictions."""
-    names = feature_names(config)
+def scored_signals(
+    dataset: Phm2018Dataset, tool: str, protocol: str, config: ProcessFeatureConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """(signals with their history, truth of the scored rows, index of the first scored row)."""
     cols = config.input_columns()[1:]
     if protocol == "final_validation":
         record = dataset.load_validation(tool, columns=cols)
@@ -163,6 +165,15 @@ def score_tool(
         run = dataset.load_train(tool, columns=cols)
         signals, truth_frame, first = run.signals, run.labels, 0
     assert truth_frame is not None
+    return signals, truth_frame, first
+
+
+def score_tool(
+    dataset: Phm2018Dataset, tool: str, protocol: str, model: object, config: ProcessFeatureConfig
+) -> ScoredTool:
+    """Predict every scored row of one tool from its own past, return truth and predictions."""
+    names = feature_names(config)
+    signals, truth_frame, first = scored_signals(dataset, tool, protocol, config)
     feats = process_features(signals, config).slice(first)
     X = feats.select(names).to_numpy().astype(np.float32)
     estimate, alarm = model.predict_parts(X)  # type: ignore[attr-defined]
@@ -244,7 +255,7 @@ def table(result: dict[str, object], model: str, protocol: str, reference: dict 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="dataset root (PHM 2018 layout)")
-    parser.add_argument("--model", choices=MODELS, default="gbm")
+    parser.add_argument("--model", choices=(*MODELS, *NETWORKS), default="gbm")
     parser.add_argument("--out", type=Path, default=Path("data/bench"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -266,9 +277,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score these training tools instead of the final-validation release",
     )
     parser.add_argument("--no-progress", action="store_true")
+    add_network_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model in NETWORKS:
+        return run_network(args)
     dataset = Phm2018Dataset(args.data)
     config = ProcessFeatureConfig()
     progress = not args.no_progress
@@ -330,4 +344,185 @@ def run(args: argparse.Namespace) -> int:
         f"S1 {fmt(result['s1_total'])} vs all-NaN {fmt(nan_result['s1_total'])} "
         f"({time.strftime('%H:%M:%S')})"
     )
+    return 0
+
+
+SCORE_CHUNK = 32768  # scored rows per batch of windows
+
+
+def network_score_tool(
+    dataset: Phm2018Dataset,
+    tool: str,
+    protocol: str,
+    model: Any,
+    extra: dict[str, Any],
+    config: ProcessFeatureConfig,
+    device: str,
+    batch_size: int,
+) -> tuple[ScoredTool, np.ndarray, np.ndarray]:
+    """The network's predictions at every scored row of one tool, each from a window ending
+    at that row (its history included). Returns the scored tool (submission NaN where the
+    model says no fault within the horizon; alarm = 1 - P(no fault within the horizon);
+    estimate = median TTF), the predicted next-fault class and its truth (-1: unknown)."""
+    from phm.models.baselines import DEFAULT_HORIZON_S
+    from phm.models.train import WindowSet, phm2018_targets, phm2018_windows, predict
+
+    signals, truth_frame, first = scored_signals(dataset, tool, protocol, config)
+    feats = process_features(signals, config)
+    matrix = feats.select(feature_names(config)).to_numpy().astype(np.float32)
+    mean, scale = extra["feature_mean"].numpy(), extra["feature_scale"].numpy()
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(first, len(matrix), SCORE_CHUNK):
+        rows = np.arange(start, min(len(matrix), start + SCORE_CHUNK))
+        inputs = phm2018_windows(matrix, rows, mean, scale, extra["window"], extra["step_rows"])
+        pred = predict(model, WindowSet(inputs, {}, rows), device, batch_size)
+        for k in ("ttf", "ttf_no_fault", "ttf_median", "fault_prob"):
+            parts.setdefault(k, []).append(pred[k])
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    truth = truth_frame.select(TTF_COLUMNS).to_numpy().astype(np.float64)
+    t = feats["time"].to_numpy().astype(np.float64)[first:]
+    targets, known = phm2018_targets(truth, t[-1] - t, float(DEFAULT_HORIZON_S))
+    scored = ScoredTool(
+        tool=tool,
+        truth=truth,
+        estimate=out["ttf_median"].astype(np.float64),
+        alarm=1.0 - out["ttf_no_fault"].astype(np.float64),
+        submission=out["ttf"].astype(np.float64),
+    )
+    return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
+
+
+def run_network(args: argparse.Namespace) -> int:
+    """`--model moe|dense`: train on the training tools (validation split by tool among them)
+    per seed, predict every scored row causally, score S1 and the next-fault macro-F1."""
+    from phm.models.train import PHM2018_CLASSES, prepare_phm2018, train_prepared
+
+    cfg, tcfg = network_configs(args)
+    dataset = Phm2018Dataset(args.data)
+    config = ProcessFeatureConfig()
+    progress = not args.no_progress
+    protocol, train_tools, eval_tools = evaluation_tools(dataset, args.holdout, args.seed)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    watch = Stopwatch()
+    per_seed: list[dict[str, Any]] = []
+    nan_result: dict[str, Any] = {}
+    model = None
+    for seed in seeds:
+        with watch("prepare"):
+            prep = prepare_phm2018(
+                argparse.Namespace(
+                    data=args.data,
+                    tools=train_tools,
+                    stride=args.stride,
+                    near_stride=args.near_stride,
+                ),
+                tcfg,
+                seed,
+            )
+        with watch("fit"):
+            model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=progress)
+        scored, scored_nan, labels, truths = [], [], [], []
+        with watch("predict"):
+            for tool in tqdm(eval_tools, desc="score", unit="tool", disable=not progress):
+                s, label, truth = network_score_tool(
+                    dataset,
+                    tool,
+                    protocol,
+                    model,
+                    prep.extra,
+                    config,
+                    args.device,
+                    tcfg.eval_batch_size,
+                )
+                scored.append(s)
+                labels.append(label)
+                truths.append(truth)
+                nan = np.full_like(s.truth, np.nan)
+                scored_nan.append(ScoredTool(tool, s.truth, nan, np.zeros_like(nan), nan))
+        result = summarise(scored)
+        nan_result = summarise(scored_nan)
+        label, truth = np.concatenate(labels), np.concatenate(truths)
+        known = truth >= 0
+        result["fault_macro_f1"] = macro_f1(truth[known], label[known]) if known.any() else None
+        result["fault_accuracy"] = (
+            float(np.mean(truth[known] == label[known])) if known.any() else None
+        )
+        result["fault_rows"] = int(known.sum())
+        result["fault_rows_per_class"] = {
+            c: int((truth == i).sum()) for i, c in enumerate(PHM2018_CLASSES)
+        }
+        result |= {
+            "seed": seed,
+            "best_epoch": fitted.best_epoch,
+            "epochs_run": len(fitted.history),
+            "val_loss": fitted.best_score,
+            "train_windows_per_s": fitted.windows_per_s,
+            "train_seconds": fitted.train_seconds,
+            "load_cv_per_layer": model.expert_load_cv(),
+            "n_fit_windows": len(prep.fit),
+            "n_val_windows": len(prep.val),
+            "fit_tools": prep.extra["fit_tools"],
+            "val_tools": prep.extra["val_units"],
+        }
+        per_seed.append(result)
+        print(
+            f"seed {seed}: S1 {fmt(result['s1_total'])} vs all-NaN {fmt(nan_result['s1_total'])}, "
+            f"macro-F1 {fmt(result['fault_macro_f1'])}",
+            flush=True,
+        )
+    assert model is not None
+    keys = ["s1_total", *(f"s1_{m}" for m in FAULT_MODES), "fault_macro_f1"]
+    stats = {
+        k: spread([r[k] for r in per_seed]) if all(r[k] is not None for r in per_seed) else None
+        for k in keys
+    }
+    mean = {k: None if v is None else v[0] for k, v in stats.items()}
+    s1_all_nan = nan_result["s1_total"]
+    headline = {
+        "model": args.model,
+        "protocol": protocol,
+        "seeds": seeds,
+        **mean,
+        **{f"{k}_std": None if v is None else v[1] for k, v in stats.items()},
+        **{
+            f"{k}_{m}": float(np.mean([r[f"{k}_{m}"] for r in per_seed]))
+            if all(r[f"{k}_{m}"] is not None for r in per_seed)
+            else None
+            for k in ("rmse", "auc_1h")
+            for m in FAULT_MODES
+        },
+        "s1_all_nan": s1_all_nan,
+        "s1_ratio_to_all_nan": mean["s1_total"] / s1_all_nan if s1_all_nan else None,
+    }
+    details = {
+        "per_seed": per_seed,
+        "train_tools": train_tools,
+        "eval_tools": eval_tools,
+        "stride": args.stride,
+        "near_stride": args.near_stride,
+        "window": prep.extra["window"],
+        "step_rows": prep.extra["step_rows"],
+        "features": feature_names(config),
+        "classes": list(PHM2018_CLASSES),
+        "config": dataclasses.asdict(model.config),
+        "config_file": str(args.config or NETWORKS[args.model]),
+        "train_config": dataclasses.asdict(tcfg),
+        "params_total": model.n_params(),
+        "params_active_per_token": model.n_params(active=True),
+        "seconds": watch.seconds,
+        "all_nan": nan_result,
+        "note": "S1 is the official score; macro-F1 of the next fault mode within the horizon "
+        "(none / pressure_low / pressure_high / leak) on the scored rows whose class is known.",
+    }
+    table_result = {**per_seed[-1], **{k: v for k, v in mean.items() if v is not None}}
+    for k in ("rmse", "auc_1h"):
+        for m in FAULT_MODES:
+            table_result[f"{k}_{m}"] = headline[f"{k}_{m}"]
+    text = table(table_result, args.model, protocol, nan_result)
+    text += (
+        f"\n\nNext-fault classification macro-F1 ({len(seeds)} seed(s)): "
+        f"{fmt(mean['fault_macro_f1'])}"
+    )
+    write_result(args.out, f"phm2018_{args.model}", headline, details, text)
+    print(f"S1 {fmt(mean['s1_total'])} vs all-NaN {fmt(s1_all_nan)} ({time.strftime('%H:%M:%S')})")
     return 0

@@ -23,6 +23,7 @@ import dataclasses
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from tqdm import tqdm
 
 from phm.config import from_mapping, read_toml
 from phm.errors import ConfigError
-from phm.models.heads import grouped_conformal_factors
+from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
 from phm.models.model import ModelConfig, PhmModel, load_config, save_checkpoint
 
 
@@ -473,10 +474,170 @@ def prepare_femto(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Pre
     )
 
 
+# PHM 2018: windows of the causal window features (phm.features.process), one step a minute.
+PHM2018_WINDOW = 16  # steps per window
+PHM2018_STEP_ROWS = 15  # rows between steps (4 s rows: one a minute)
+PHM2018_CLASSES = ("none", "pressure_low", "pressure_high", "leak")  # next fault in the horizon
+
+
+def phm2018_windows(
+    feats: np.ndarray,
+    rows: np.ndarray,
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    window: int = PHM2018_WINDOW,
+    step: int = PHM2018_STEP_ROWS,
+) -> dict[str, np.ndarray]:
+    """Model inputs of the windows ending at `rows` of one tool's feature matrix (n, F).
+
+    process (len(rows), window, F): the features of rows r - (window-1-k) * step, k = 0 ..
+    window-1, z-scored with `mean`, `scale` and NaN -> 0 (without them: raw, NaN kept; finish
+    with `phm2018_normalise`); steps before the record's first row are masked out.
+    """
+    idx = rows[:, None] + step * np.arange(-window + 1, 1)[None, :]
+    real = idx >= 0
+    x = feats[np.clip(idx, 0, None)]
+    x[~real] = np.nan
+    out = {"process": x, "process_mask": real}
+    if mean is not None and scale is not None:
+        phm2018_normalise(out, mean, scale)
+    return out
+
+
+def phm2018_normalise(inputs: dict[str, np.ndarray], mean: np.ndarray, scale: np.ndarray) -> None:
+    """In place: process = (process - mean) / scale, NaN and padding -> 0."""
+    x = inputs["process"]
+    x -= mean
+    x /= scale
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def phm2018_targets(
+    ttf: np.ndarray, remaining_s: np.ndarray, horizon_s: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Targets of rows with TTF per mode `ttf` (N, M) (NaN: no further fault in the record).
+
+    ttf_time / ttf_event (N, M): the fault time, or censored at the end of the record where no
+    fault of the mode follows; `fault`: 0 (none) or 1 + the mode that fails first within the
+    horizon. Returns the targets and the rows whose class is known (a fault within the horizon,
+    or the record runs on for at least the horizon: `phm.models.baselines._usable`); the
+    others (the last hour of a record without a fault ahead) are left out of training.
+    """
+    event = ~np.isnan(ttf)
+    time_s = np.where(event, ttf, remaining_s[:, None])
+    first = np.nan_to_num(ttf, nan=np.inf)
+    soon = first.min(axis=1) <= horizon_s
+    fault = np.where(soon, 1 + first.argmin(axis=1), 0).astype(np.int64)
+    known = soon | (remaining_s >= horizon_s)
+    targets = {
+        "ttf_time": time_s.astype(np.float32),
+        "ttf_event": event,
+        "fault": fault,
+    }
+    return targets, known
+
+
+def phm2018_tool(
+    dataset: Any, tool: str, config: Any, stride: int, near_stride: int, horizon_s: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """One training tool: (feature matrix (n, F), sampled rows, targets, known) of the rows."""
+    from phm.evaluation.bench_phm2018 import TTF_COLUMNS, sample_rows
+    from phm.features.process import feature_names, process_features
+
+    run = dataset.load_train(tool, columns=config.input_columns()[1:])
+    feats = process_features(run.signals, config)
+    matrix = feats.select(feature_names(config)).to_numpy().astype(np.float32)
+    ttf = run.labels.select(TTF_COLUMNS).to_numpy().astype(np.float64)
+    rows = sample_rows(ttf, stride, near_stride, horizon_s)
+    t = feats["time"].to_numpy().astype(np.float64)
+    targets, known = phm2018_targets(ttf[rows], t[-1] - t[rows], horizon_s)
+    return matrix, rows, targets, known
+
+
+def prepare_phm2018(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """PHM 2018 training tools (`args.tools`, default all), split by tool into fit and
+    validation (`val_fraction` of them, at least one); no test set (the bench scores).
+
+    Rows sampled as the baselines do (`args.stride`, `args.near_stride`: every Nth row, denser
+    within the horizon before a fault); windows of the z-scored causal window features
+    (`phm2018_windows`, statistics from the fit tools); targets `phm2018_targets`: TTF per
+    fault mode (censoring-aware hazard) and the next fault mode within the horizon (class).
+    """
+    from phm.datasets.phm2018 import Phm2018Dataset
+    from phm.evaluation.protocols import split_units
+    from phm.features.process import ProcessFeatureConfig, feature_names
+    from phm.models.baselines import DEFAULT_HORIZON_S
+
+    dataset = Phm2018Dataset(args.data)
+    tools = list(getattr(args, "tools", None) or dataset.train_tools())
+    if len(tools) < 2:
+        raise ConfigError("PHM 2018 training needs at least 2 training tools")
+    stride = int(getattr(args, "stride", 30))
+    near_stride = int(getattr(args, "near_stride", 4))
+    horizon = float(DEFAULT_HORIZON_S)
+    config = ProcessFeatureConfig()
+    fit_mask, _ = split_units(np.array(tools), tcfg.val_fraction, seed)
+    loaded = {}
+    for tool in tools:
+        matrix, rows, target, known = phm2018_tool(
+            dataset, tool, config, stride, near_stride, horizon
+        )
+        inputs = phm2018_windows(matrix, rows[known])
+        loaded[tool] = (inputs, {k: v[known] for k, v in target.items()})
+        del matrix
+    fit_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if keep]
+    val_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if not keep]
+    last = np.concatenate([loaded[t][0]["process"][:, -1] for t in fit_tools])
+    with warnings.catch_warnings():  # an all-NaN feature column gets mean 0, scale 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nan_to_num(np.nanmean(last, axis=0)).astype(np.float32)
+        scale = np.nanstd(last, axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0).astype(np.float32)
+    for inputs, _ in loaded.values():
+        phm2018_normalise(inputs, mean, scale)
+
+    def windows(which: list[str]) -> WindowSet:
+        return WindowSet(
+            {k: np.concatenate([loaded[t][0][k] for t in which]) for k in loaded[which[0]][0]},
+            {k: np.concatenate([loaded[t][1][k] for t in which]) for k in loaded[which[0]][1]},
+            np.concatenate([np.full(len(loaded[t][1]["fault"]), t) for t in which]),
+        )
+
+    names = feature_names(config)
+    return Prepared(
+        fit=windows(fit_tools),
+        val=windows(val_tools),
+        test=None,
+        config_updates={
+            "process_channels": len(names),
+            "context_cardinalities": (),
+            "max_positions": PHM2018_WINDOW,
+            "n_classes": len(PHM2018_CLASSES),
+            "n_fault_modes": len(PHM2018_CLASSES) - 1,
+            "ttf_horizon": horizon,
+            "rul_head": "none",
+        },
+        extra={
+            "dataset": "phm2018",
+            "features": names,
+            "feature_mean": torch.tensor(mean),
+            "feature_scale": torch.tensor(scale),
+            "window": PHM2018_WINDOW,
+            "step_rows": PHM2018_STEP_ROWS,
+            "classes": list(PHM2018_CLASSES),
+            "stride": stride,
+            "near_stride": near_stride,
+            "fit_tools": fit_tools,
+            "val_units": val_tools,
+        },
+    )
+
+
 DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] = {
     "cmapss": prepare_cmapss,
     "cwru": prepare_cwru,
     "femto": prepare_femto,
+    "phm2018": prepare_phm2018,
 }
 
 
@@ -613,7 +774,8 @@ def predict(
     model: PhmModel, windows: WindowSet, device: str | torch.device = "cpu", batch_size: int = 1024
 ) -> dict[str, np.ndarray]:
     """Head outputs for every window: RUL summary (point, median, mean, lower, upper),
-    `fault_prob` (N, n_classes), `ttf` (N, M) with NaN for no fault ahead."""
+    `fault_prob` (N, n_classes), `ttf` (N, M) with NaN for no fault ahead, `ttf_no_fault`
+    (N, M) the chance of no fault within the horizon, `ttf_median` (N, M) the median TTF."""
     model.eval()
     device = torch.device(device)
     data = windows.to(device)
@@ -630,6 +792,10 @@ def predict(
             parts["fault_prob"] = out["fault"].float().softmax(-1)
         if model.ttf is not None:
             parts["ttf"] = model.ttf.predict(out["ttf"])
+            parts["ttf_no_fault"] = model.ttf.no_fault_prob(out["ttf"])
+            parts["ttf_median"] = survival_quantile(
+                hazard_survival(out["ttf"]), model.ttf.grid, 0.5
+            )
         for k, v in parts.items():
             chunks.setdefault(k, []).append(v.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in chunks.items()}

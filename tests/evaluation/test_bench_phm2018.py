@@ -91,3 +91,42 @@ def test_bench_io_compares_with_pandas(sim: Path, tmp_path: Path) -> None:
     assert result["ratio"] > 0 and result["peak_rss_gib"] < 2.0
     readers = result["details"]["readers"]
     assert set(readers) == {"pandas.read_csv", "phm loader", "phm loader, feature columns"}
+
+
+def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    simulate_phm2018(sim, tools=3, days=2, seed=1, test_tools=1, workers=1, progress=False)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "bench",
+            "phm2018",
+            "--data",
+            str(sim),
+            "--model",
+            "moe",
+            "--config",
+            "configs/models/tiny.toml",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--stride",
+            "20",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    result = json.loads((out / "phm2018_moe.json").read_text())
+    assert result["model"] == "moe" and result["protocol"] == "final_validation"
+    per_mode = [result[f"s1_{m}"] for m in ("pressure_low", "pressure_high", "leak")]
+    assert result["s1_total"] == pytest.approx(sum(per_mode))
+    assert result["s1_all_nan"] == pytest.approx(result["details"]["all_nan"]["s1_total"])
+    f1 = result["fault_macro_f1"]
+    assert f1 is None or 0.0 <= f1 <= 1.0
+    seed = result["details"]["per_seed"][0]
+    assert seed["n_fit_windows"] > 0 and seed["n_val_windows"] > 0
+    assert set(seed["fit_tools"]).isdisjoint(seed["val_tools"])
+    assert "02_M02" not in seed["fit_tools"] + seed["val_tools"]  # the scored tool never trains

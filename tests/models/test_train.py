@@ -22,6 +22,8 @@ from phm.models.train import (
     fit,
     load_train_config,
     lr_factor,
+    phm2018_targets,
+    phm2018_windows,
     predict,
     sliding_windows,
 )
@@ -253,3 +255,39 @@ def test_prepare_femto_windows_are_causal_and_split_by_bearing() -> None:
     if with_temp.any():  # temperature present: flag 1, rising reading over its first
         assert (fit_proc[with_temp][:, -1, 4] == 1).all() and fit_proc[with_temp][-1, -1, 3] > 0
     assert (test.inputs["process"][:, :, 4] == 0).all()
+
+
+def test_phm2018_targets_censor_at_record_end_and_class_next_fault() -> None:
+    nan = np.nan
+    ttf = np.array(
+        [
+            [600.0, 300.0, nan],  # pressure_high first, within the horizon
+            [nan, nan, 5000.0],  # leak beyond the horizon: none
+            [nan, nan, nan],  # no fault ahead, record runs 2 h on: none, known
+            [nan, nan, nan],  # no fault ahead, record ends in 10 min: unknown
+        ]
+    )
+    remaining = np.array([9000.0, 9000.0, 7200.0, 600.0])
+    targets, known = phm2018_targets(ttf, remaining, 3600.0)
+    assert targets["fault"].tolist() == [2, 0, 0, 0]
+    assert known.tolist() == [True, True, True, False]
+    assert targets["ttf_event"].tolist() == [
+        [True, True, False],
+        [False, False, True],
+        [False, False, False],
+        [False, False, False],
+    ]
+    np.testing.assert_allclose(targets["ttf_time"][0], [600.0, 300.0, 9000.0])
+    np.testing.assert_allclose(targets["ttf_time"][3], [600.0, 600.0, 600.0])
+
+
+def test_phm2018_windows_are_causal_and_masked() -> None:
+    feats = np.arange(40, dtype=np.float32).reshape(20, 2)
+    feats[5, 1] = np.nan
+    mean, scale = np.zeros(2, np.float32), np.ones(2, np.float32)
+    out = phm2018_windows(feats, np.array([3, 19]), mean, scale, window=4, step=2)
+    assert out["process"].shape == (2, 4, 2)
+    assert out["process_mask"].tolist() == [[False, False, True, True], [True] * 4]
+    np.testing.assert_array_equal(out["process"][0, :, 0], [0, 0, 2, 6])  # rows 1, 3
+    np.testing.assert_array_equal(out["process"][1, :, 0], [26, 30, 34, 38])  # rows 13..19
+    assert np.isfinite(out["process"]).all()
