@@ -363,7 +363,8 @@ def network_score_tool(
     """The network's predictions at every scored row of one tool, each from a window ending
     at that row (its history included). Returns the scored tool (submission NaN where the
     model says no fault within the horizon; alarm = 1 - P(no fault within the horizon);
-    estimate = median TTF), the predicted next-fault class and its truth (-1: unknown)."""
+    estimate = median TTF, NaN where survival stays above 0.5), the predicted next-fault
+    class and its truth (-1: unknown)."""
     from phm.models.baselines import DEFAULT_HORIZON_S
     from phm.models.train import WindowSet, phm2018_targets, phm2018_windows, predict
 
@@ -382,10 +383,11 @@ def network_score_tool(
     truth = truth_frame.select(TTF_COLUMNS).to_numpy().astype(np.float64)
     t = feats["time"].to_numpy().astype(np.float64)[first:]
     targets, known = phm2018_targets(truth, t[-1] - t, float(DEFAULT_HORIZON_S))
+    median = out["ttf_median"].astype(np.float64)
     scored = ScoredTool(
         tool=tool,
         truth=truth,
-        estimate=out["ttf_median"].astype(np.float64),
+        estimate=np.where(np.isfinite(median), median, np.nan),  # inf: never below 0.5
         alarm=1.0 - out["ttf_no_fault"].astype(np.float64),
         submission=out["ttf"].astype(np.float64),
     )
