@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -28,6 +28,7 @@ from phm.datasets.cmapss import SUBSETS, load_cmapss
 from phm.errors import ConfigError
 from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
 from phm.evaluation.metrics import nasa_score, rmse
+from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
 from phm.evaluation.protocols import (
     CMAPSS_RUL_CAP,
     CMAPSS_WINDOW,
@@ -36,16 +37,6 @@ from phm.evaluation.protocols import (
     split_units,
 )
 from phm.models.rul_baselines import GbmRul, SurvivalRul
-
-if TYPE_CHECKING:  # torch loads only when a network is benched
-    from phm.models.model import ModelConfig
-    from phm.models.train import TrainConfig
-
-# --model NAME of the networks -> default config file.
-NETWORKS: dict[str, Path] = {
-    "moe": Path("configs/models/small.toml"),
-    "dense": Path("configs/models/dense-small.toml"),
-}
 
 # Published (RMSE, NASA score) per subset, from DATASETS.md; None where not reported.
 PUBLISHED: dict[str, dict[str, tuple[float, float] | None]] = {
@@ -111,59 +102,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-iter", type=int, default=300, help="boosting iterations of the gbm model"
     )
-
-
-def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of the moe / dense models, shared with `phm bench cwru`."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="model TOML (default: configs/models/small.toml, dense-small.toml for dense)",
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--seeds", type=int, default=1, help="moe/dense: seeds S .. S+N-1")
-    parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
-    )
-
-
-def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
-    """The model and train configs of `--model moe|dense`, checked against the model kind,
-    with the `--epochs` override; sets torch threads and checks `--device`."""
-    import torch
-
-    from phm.models.model import load_config
-    from phm.models.train import load_train_config
-
-    path = args.config or NETWORKS[args.model]
-    cfg, tcfg = load_config(path), load_train_config(path)
-    if args.model == "dense" and not cfg.dense:
-        raise ConfigError(
-            f"{path}: --model dense needs every block dense (n_dense_blocks = {cfg.n_dense_blocks}"
-            f" < n_layers = {cfg.n_layers}); use a dense-*.toml config"
-        )
-    if args.model == "moe" and cfg.dense:
-        raise ConfigError(
-            f"{path}: --model moe needs MoE blocks (n_dense_blocks = {cfg.n_dense_blocks} >= "
-            f"n_layers = {cfg.n_layers}); use a config without the dense- prefix"
-        )
-    if args.epochs is not None:
-        tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    return cfg, tcfg
-
-
-def spread(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def make_model(name: str, seed: int, max_iter: int = 300) -> GbmRul | SurvivalRul:
@@ -287,7 +225,8 @@ def results_table(subset: str, model: str, score_rmse: float, score_nasa: float)
 
 def run_network(args: argparse.Namespace) -> int:
     """Train `--model moe|dense` once per seed, score the test units, write the result."""
-    from phm.models.train import predict, prepare_cmapss, rul_report, train_prepared
+    from phm.models.prepare import prepare_cmapss
+    from phm.models.train import predict, rul_report, train_prepared
 
     cfg, tcfg = network_configs(args)
     if args.window is not None:

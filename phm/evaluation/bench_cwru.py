@@ -32,8 +32,8 @@ from phm.datasets.cwru import DEFAULT_WINDOW, TEN_CLASSES, load_cwru
 from phm.datasets.run import Run
 from phm.errors import ConfigError
 from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.bench_cmapss import NETWORKS, add_network_arguments, network_configs, spread
 from phm.evaluation.metrics import accuracy, macro_f1
+from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
 from phm.evaluation.protocols import CWRU_TRAIN_FRACTION, cwru_cross_load, cwru_time_split
 from phm.features.spectral import SKF_6205, spectral_features
 from phm.models.classifiers import GbmFaultClassifier
@@ -186,7 +186,8 @@ def result_name(args: argparse.Namespace) -> str:
 
 def run_network(args: argparse.Namespace) -> int:
     """Train `--model moe|dense` once per seed on the chosen protocol, score the test windows."""
-    from phm.models.train import fault_report, predict, prepare_cwru, train_prepared
+    from phm.models.prepare import prepare_cwru
+    from phm.models.train import fault_report, predict, train_prepared
 
     cfg, tcfg = network_configs(args)
     cross = args.train_load is not None

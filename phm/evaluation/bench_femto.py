@@ -24,7 +24,7 @@ Reference: "mean life" predicts the training bearings' mean life minus the elaps
 
 `--model moe|dense` trains the network of `--config` (default configs/models/small.toml or
 dense-small.toml) per fold and per seed (`--seeds N`: seeds S..S+N-1) with
-`phm.models.train.prepare_femto`: a window is the last K snapshots up to a time (vibration,
+`phm.models.prepare.prepare_femto`: a window is the last K snapshots up to a time (vibration,
 first `snapshot` samples of each), process channels (elapsed time, log RMS over its healthy
 baseline, temperature where recorded) and the condition as context; RUL in hours on a fixed
 8 h horizon. One of the five training bearings (by seed) validates: early stopping and the
@@ -48,8 +48,8 @@ from phm.datasets.femto import load_femto
 from phm.datasets.run import Run
 from phm.errors import ConfigError
 from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.bench_cmapss import NETWORKS, add_network_arguments, network_configs, spread
 from phm.evaluation.metrics import phm2012_score, rmse
+from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
 from phm.evaluation.protocols import (
     FEMTO_TRUNCATION_FRACTIONS,
     Truncation,
@@ -329,13 +329,8 @@ def run_network(args: argparse.Namespace) -> int:
     import dataclasses
     import time
 
-    from phm.models.train import (
-        FEMTO_RUL_HORIZON,
-        FEMTO_RUL_UNIT_S,
-        predict,
-        prepare_femto,
-        train_prepared,
-    )
+    from phm.models.prepare import FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, prepare_femto
+    from phm.models.train import predict, train_prepared
 
     if args.protocol != "lobo" or args.scope != "all":
         raise ConfigError(

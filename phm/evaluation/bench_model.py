@@ -30,9 +30,10 @@ import torch
 
 from phm.errors import ConfigError
 from phm.evaluation.bench import fmt, markdown_table, write_result
+from phm.models.data import TrainConfig, WindowSet, load_train_config
 from phm.models.model import ModelConfig, PhmModel, load_config
 from phm.models.moe import MoE, load_cv
-from phm.models.train import TrainConfig, WindowSet, fit, load_train_config
+from phm.models.train import fit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

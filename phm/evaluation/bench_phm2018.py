@@ -29,8 +29,8 @@ from phm.datasets.phm2018 import Phm2018Dataset
 from phm.datasets.phm2018_layout import FAULT_MODES
 from phm.errors import PhmError
 from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.bench_cmapss import NETWORKS, add_network_arguments, network_configs, spread
 from phm.evaluation.metrics import macro_f1, phm2018_cell_scores, rmse, roc_auc
+from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
 from phm.features.process import ProcessFeatureConfig, feature_names, process_features
 from phm.models.baselines import DEFAULT_HORIZON_S, GbmTTF, NanTTF, SurvivalTTF
 
@@ -366,7 +366,9 @@ def network_score_tool(
     estimate = median TTF, NaN where survival stays above 0.5), the predicted next-fault
     class and its truth (-1: unknown)."""
     from phm.models.baselines import DEFAULT_HORIZON_S
-    from phm.models.train import WindowSet, phm2018_targets, phm2018_windows, predict
+    from phm.models.data import WindowSet
+    from phm.models.prepare import phm2018_targets, phm2018_windows
+    from phm.models.train import predict
 
     signals, truth_frame, first = scored_signals(dataset, tool, protocol, config)
     feats = process_features(signals, config)
@@ -397,7 +399,8 @@ def network_score_tool(
 def run_network(args: argparse.Namespace) -> int:
     """`--model moe|dense`: train on the training tools (validation split by tool among them)
     per seed, predict every scored row causally, score S1 and the next-fault macro-F1."""
-    from phm.models.train import PHM2018_CLASSES, prepare_phm2018, train_prepared
+    from phm.models.prepare import PHM2018_CLASSES, prepare_phm2018
+    from phm.models.train import train_prepared
 
     cfg, tcfg = network_configs(args)
     dataset = Phm2018Dataset(args.data)

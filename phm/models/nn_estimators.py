@@ -22,9 +22,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from phm.errors import ConfigError
 from phm.evaluation.protocols import split_units
+from phm.models.data import TrainConfig, WindowSet, load_train_config
 from phm.models.estimators import check_fitted
 from phm.models.model import ModelConfig, PhmModel, load_config
-from phm.models.train import TrainConfig, WindowSet, fit, load_train_config, predict
+from phm.models.train import fit, predict
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
 

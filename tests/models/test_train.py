@@ -14,19 +14,11 @@ from hypothesis import strategies as st
 
 from phm.cli import main
 from phm.errors import ConfigError
+from phm.models.data import TrainConfig, WindowSet, load_train_config, sliding_windows
 from phm.models.model import PhmModel, load_checkpoint, load_config
 from phm.models.nn_estimators import MoeClassifier, MoeRul
-from phm.models.train import (
-    TrainConfig,
-    WindowSet,
-    fit,
-    load_train_config,
-    lr_factor,
-    phm2018_targets,
-    phm2018_windows,
-    predict,
-    sliding_windows,
-)
+from phm.models.prepare import phm2018_targets, phm2018_windows
+from phm.models.train import fit, lr_factor, predict
 
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
 
@@ -229,7 +221,7 @@ def _femto_runs(samples: int = 64) -> list:
 def test_prepare_femto_windows_are_causal_and_split_by_bearing() -> None:
     import argparse
 
-    from phm.models.train import DATASETS, FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, prepare_femto
+    from phm.models.prepare import DATASETS, FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, prepare_femto
 
     assert DATASETS["femto"] is prepare_femto
     runs = _femto_runs()

@@ -1,0 +1,80 @@
+"""What the benches share to train and score the networks (`--model moe|dense`).
+
+`NETWORKS` names the default config of each network, `add_network_arguments` adds the flags
+(`--config`, `--device`, `--seeds`, `--epochs`, `--threads`), `network_configs` loads and
+checks the configs, and `spread` gives mean and std over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from phm.errors import ConfigError
+
+if TYPE_CHECKING:  # torch loads only when a network is benched
+    from phm.models.data import TrainConfig
+    from phm.models.model import ModelConfig
+
+# --model NAME of the networks -> default config file.
+NETWORKS: dict[str, Path] = {
+    "moe": Path("configs/models/small.toml"),
+    "dense": Path("configs/models/dense-small.toml"),
+}
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the moe / dense models, shared with `phm bench cwru`."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="model TOML (default: configs/models/small.toml, dense-small.toml for dense)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--seeds", type=int, default=1, help="moe/dense: seeds S .. S+N-1")
+    parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
+
+
+def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """The model and train configs of `--model moe|dense`, checked against the model kind,
+    with the `--epochs` override; sets torch threads and checks `--device`."""
+    import torch
+
+    from phm.models.data import load_train_config
+    from phm.models.model import load_config
+
+    path = args.config or NETWORKS[args.model]
+    cfg, tcfg = load_config(path), load_train_config(path)
+    if args.model == "dense" and not cfg.dense:
+        raise ConfigError(
+            f"{path}: --model dense needs every block dense (n_dense_blocks = {cfg.n_dense_blocks}"
+            f" < n_layers = {cfg.n_layers}); use a dense-*.toml config"
+        )
+    if args.model == "moe" and cfg.dense:
+        raise ConfigError(
+            f"{path}: --model moe needs MoE blocks (n_dense_blocks = {cfg.n_dense_blocks} >= "
+            f"n_layers = {cfg.n_layers}); use a config without the dense- prefix"
+        )
+    if args.epochs is not None:
+        tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    return cfg, tcfg
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0

@@ -1,0 +1,518 @@
+"""Dataset -> `Prepared`: one function per dataset turns its runs into window sets.
+
+Each returns fit, validation and test `WindowSet`s, the data-dependent ModelConfig fields and
+the preprocessing the checkpoint must keep. Validation is a split of the training assets (never
+rows, never test data); it drives early stopping and the conformal calibration of the RUL
+interval. `DATASETS` maps `phm train --dataset` names to these functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from phm.errors import ConfigError
+from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
+
+
+def cmapss_windows(
+    runs: list,
+    sensors: list[str],
+    window: int,
+    cap: float,
+    include_cycle: bool,
+    last_only: bool = False,
+) -> WindowSet:
+    """C-MAPSS runs (already condition-scaled) -> windows of the last `window` cycles.
+
+    process: the sensors (plus cycle / cap when include_cycle); context: the operating
+    condition. RUL targets: time min(rul, cap), event rul < cap (longer lives are censored at
+    the cap: the data cannot tell them apart), rul_true the uncapped RUL.
+    """
+    xs, ms, conds, ruls, groups = [], [], [], [], []
+    for run in runs:
+        vals = run.signals.select(sensors).to_numpy().astype(np.float32)
+        if include_cycle:
+            cycle = run.signals["time"].to_numpy().astype(np.float32)[:, None] / cap
+            vals = np.concatenate([vals, cycle], axis=1)
+        x, m = sliding_windows(vals, window)
+        rul = run.labels["rul"].to_numpy().astype(np.float32)
+        cond = run.signals["condition"].to_numpy().astype(np.int64)
+        if last_only:
+            x, m, rul, cond = x[-1:], m[-1:], rul[-1:], cond[-1:]
+        xs.append(x)
+        ms.append(m)
+        conds.append(cond)
+        ruls.append(rul)
+        groups.append(np.full(len(rul), run.asset_id))
+    rul = np.concatenate(ruls)
+    return WindowSet(
+        inputs={
+            "process": np.concatenate(xs),
+            "process_mask": np.concatenate(ms),
+            "context": np.concatenate(conds)[:, None],
+        },
+        targets={
+            "rul_time": np.minimum(rul, cap).astype(np.float32),
+            "rul_event": rul < cap,
+            "rul_true": rul,
+        },
+        groups=np.concatenate(groups),
+    )
+
+
+def prepare_cmapss(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """C-MAPSS subset: per-condition z-scored sensors (statistics from the fit units only)."""
+    from phm.datasets.cmapss import SENSORS, ConditionScaler, constant_sensors, load_cmapss
+    from phm.evaluation.protocols import CMAPSS_RUL_CAP, split_units
+
+    data = load_cmapss(args.data, args.subset)
+    units = np.array([r.asset_id for r in data.train])
+    fit_mask, _ = split_units(units, tcfg.val_fraction, seed)
+    fit_runs = [r for r, keep in zip(data.train, fit_mask, strict=True) if keep]
+    val_runs = [r for r, keep in zip(data.train, fit_mask, strict=True) if not keep]
+    dropped = constant_sensors(fit_runs)
+    sensors = [s for s in SENSORS if s not in dropped]
+    scaler = ConditionScaler(sensors).fit(fit_runs)
+    cap = float(CMAPSS_RUL_CAP)
+
+    def windows(runs: list, last_only: bool = False) -> WindowSet:
+        return cmapss_windows(
+            scaler.transform(runs), sensors, tcfg.window, cap, tcfg.include_cycle, last_only
+        )
+
+    n_channels = len(sensors) + int(tcfg.include_cycle)
+    return Prepared(
+        fit=windows(fit_runs),
+        val=windows(val_runs),
+        test=windows(data.test, last_only=True),
+        config_updates={
+            "process_channels": n_channels,
+            "context_cardinalities": (data.n_conditions,),
+            "max_positions": max(tcfg.window, 1),
+            "rul_horizon": cap,
+        },
+        extra={
+            "dataset": "cmapss",
+            "subset": args.subset,
+            "sensors": sensors,
+            "scaler_mean": torch.tensor(scaler.mean_),
+            "scaler_scale": torch.tensor(scaler.scale_),
+            "condition_centres": torch.tensor(data.conditions.centres),
+            "window": tcfg.window,
+            "include_cycle": tcfg.include_cycle,
+            "rul_cap": cap,
+            "val_units": sorted(set(units[~fit_mask].tolist())),
+        },
+    )
+
+
+def cwru_windows(
+    runs: list, indices: list[np.ndarray], classes: list[str], snapshot: int
+) -> WindowSet:
+    """CWRU record windows -> `vibration` (N, S, C, snapshot): each window cut into S tokens.
+
+    indices: which of each run's windows to take. Target `fault`: the class id in `classes`.
+    """
+    xs, ys, groups = [], [], []
+    for run, idx in zip(runs, indices, strict=True):
+        data = run.waveforms.data[idx]  # (n, C, L)
+        n, c, length = data.shape
+        s = length // snapshot
+        if s < 1:
+            raise ConfigError(
+                f"[train] snapshot = {snapshot} is longer than a {length}-sample window"
+            )
+        x = data[:, :, : s * snapshot].reshape(n, c, s, snapshot).transpose(0, 2, 1, 3)
+        xs.append(np.ascontiguousarray(x, dtype=np.float32))
+        ys.append(np.full(n, classes.index(run.fault_class), dtype=np.int64))
+        groups.append(np.full(n, run.asset_id))
+    return WindowSet(
+        {"vibration": np.concatenate(xs)}, {"fault": np.concatenate(ys)}, np.concatenate(groups)
+    )
+
+
+def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """CWRU, by time split (default) or cross-load.
+
+    Time split: each record's first 60% trains, the rest tests; validation is the last
+    `val_fraction` of each record's training part (by time, so no window overlaps).
+    Cross-load (`args.train_load` and `args.test_load` set): the load-L records train (the
+    last `val_fraction` of each by time validates), every window of the load-M records tests,
+    over the fault classes recorded at both loads. `args.classes` (optional) keeps only
+    these fault classes.
+    """
+    from phm.datasets.cwru import TEN_CLASSES, load_cwru
+    from phm.evaluation.protocols import cwru_cross_load, cwru_time_split
+
+    train_load, test_load = getattr(args, "train_load", None), getattr(args, "test_load", None)
+    cross = train_load is not None or test_load is not None
+    if cross and (train_load is None or test_load is None):
+        raise ConfigError("cross-load needs both --train-load and --test-load")
+    runs = load_cwru(args.data, classes=getattr(args, "classes", None))
+    if not runs:
+        raise ConfigError(f"no CWRU record of the requested classes under {args.data}")
+    dropped: tuple[str, ...] = ()
+    if cross:
+        try:
+            split = cwru_cross_load(runs, train_load, test_load)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        train_runs, test_runs, dropped = list(split.train), list(split.test), split.dropped
+        present = set(split.classes)
+    else:
+        train_runs, test_runs = runs, runs
+        present = {r.fault_class for r in runs}
+    classes = [c for c in TEN_CLASSES if c in present] + sorted(present - set(TEN_CLASSES))
+    fit_idx, val_idx, test_idx = [], [], []
+    for run in train_runs:
+        train = np.arange(len(run.waveforms.data)) if cross else cwru_time_split(run).train
+        n_val = max(1, round(tcfg.val_fraction * len(train)))
+        fit_idx.append(train[:-n_val])
+        val_idx.append(train[-n_val:])
+    for run in test_runs:
+        test_idx.append(np.arange(len(run.waveforms.data)) if cross else cwru_time_split(run).test)
+    window = int(runs[0].waveforms.data.shape[-1])
+
+    def windows(which: list, indices: list[np.ndarray]) -> WindowSet:
+        return cwru_windows(which, indices, classes, tcfg.snapshot)
+
+    if cross:
+        protocol = (
+            f"cross-load {train_load} -> {test_load} hp: load-{train_load} records train (the "
+            f"last {tcfg.val_fraction:g} of each validates), every load-{test_load} window tests"
+        )
+    else:
+        protocol = "time split: first 60% of each record trains (last 20% of it validates)"
+    return Prepared(
+        fit=windows(train_runs, fit_idx),
+        val=windows(train_runs, val_idx),
+        test=windows(test_runs, test_idx),
+        config_updates={
+            "vibration_channels": 1,
+            "process_channels": 0,
+            "max_positions": window // tcfg.snapshot,
+            "n_classes": len(classes),
+            "rul_head": "none",
+        },
+        extra={
+            "dataset": "cwru",
+            "classes": classes,
+            "window": window,
+            "snapshot": tcfg.snapshot,
+            "protocol": protocol,
+            "dropped_classes": list(dropped),
+            "train_files": [r.meta["file_number"] for r in train_runs],
+            "test_files": [r.meta["file_number"] for r in test_runs],
+        },
+    )
+
+
+# FEMTO RUL unit and grid: hours, on a fixed 8 h horizon (the longest learning life is 7.8 h).
+FEMTO_RUL_UNIT_S = 3600.0
+FEMTO_RUL_HORIZON = 8.0
+FEMTO_BASELINE_SNAPSHOTS = 30  # healthy baseline of the log RMS: the record's first 30 snapshots
+FEMTO_PROCESS = ("elapsed", "log_rms_h", "log_rms_v", "temperature", "temperature_present")
+
+
+def femto_process(run: Any) -> np.ndarray:
+    """(S, 5) causal per-snapshot process channels of a FEMTO run (see FEMTO_PROCESS).
+
+    elapsed: time since the first snapshot / horizon (h); log_rms_*: log10 RMS of each
+    channel minus its median over the snapshots so far, the first 30 at most (the healthy
+    baseline); temperature: the latest RTD reading at or before the snapshot, minus the
+    record's first reading, / 50 degC (0 where the bearing has none, flagged by the last
+    channel).
+    """
+    w = run.waveforms
+    times = np.asarray(w.times, dtype=np.float64)
+    log_rms = np.log10(np.sqrt(np.mean(np.square(w.data, dtype=np.float64), axis=-1)) + 1e-9)
+    base = np.empty_like(log_rms)
+    for i in range(min(FEMTO_BASELINE_SNAPSHOTS, len(base))):
+        base[i] = np.median(log_rms[: i + 1], axis=0)
+    base[FEMTO_BASELINE_SNAPSHOTS:] = base[min(FEMTO_BASELINE_SNAPSHOTS, len(base)) - 1]
+    temp = np.zeros(len(times))
+    present = 0.0
+    if run.signals is not None and run.signals.height > 0:
+        t = run.signals["time"].to_numpy()
+        v = run.signals["temperature_c"].to_numpy()
+        j = np.searchsorted(t, times, side="right") - 1  # latest reading at or before
+        temp = np.where(j >= 0, (v[np.clip(j, 0, None)] - v[0]) / 50.0, 0.0)
+        present = 1.0
+    elapsed = times / FEMTO_RUL_UNIT_S / FEMTO_RUL_HORIZON
+    return np.column_stack([elapsed, log_rms - base, temp, np.full(len(times), present)]).astype(
+        np.float32
+    )
+
+
+def femto_windows(runs: list, snapshots: int, samples: int) -> WindowSet:
+    """FEMTO run-to-failure runs -> one window per snapshot i: snapshots i-K+1 .. i.
+
+    vibration (N, K, 2, samples): the first `samples` of each snapshot; process (N, K, 5)
+    (`femto_process`); both front-padded with masks; context: the operating condition - 1.
+    RUL targets in hours (`rul_s` / 3600): time min(rul, horizon), event rul < horizon (every
+    learning bearing failed: no censoring inside the horizon), rul_true the uncapped RUL.
+    """
+    vib, vms, proc, conds, ruls, groups = [], [], [], [], [], []
+    for run in runs:
+        data = np.ascontiguousarray(run.waveforms.data[:, :, :samples], dtype=np.float32)
+        s = data.shape[0]
+        idx = np.arange(s)[:, None] + np.arange(-snapshots + 1, 1)[None, :]  # (S, K)
+        real = idx >= 0
+        v = data[np.clip(idx, 0, None)]  # (S, K, C, L)
+        v[~real] = 0.0
+        x, _ = sliding_windows(femto_process(run), snapshots)
+        vib.append(v)
+        vms.append(real)
+        proc.append(x)
+        conds.append(np.full(s, int(run.meta["condition"]) - 1, dtype=np.int64))
+        ruls.append(run.labels["rul_s"].to_numpy().astype(np.float32) / FEMTO_RUL_UNIT_S)
+        groups.append(np.full(s, run.asset_id))
+    rul = np.concatenate(ruls)
+    mask = np.concatenate(vms)
+    return WindowSet(
+        inputs={
+            "vibration": np.concatenate(vib),
+            "vibration_mask": mask,
+            "process": np.concatenate(proc),
+            "process_mask": mask.copy(),
+            "context": np.concatenate(conds)[:, None],
+        },
+        targets={
+            "rul_time": np.minimum(rul, FEMTO_RUL_HORIZON).astype(np.float32),
+            "rul_event": rul < FEMTO_RUL_HORIZON,
+            "rul_true": rul,
+        },
+        groups=np.concatenate(groups),
+    )
+
+
+def prepare_femto(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """PRONOSTIA learning set, optionally leaving one bearing out (`args.holdout`).
+
+    The training bearings (all learning bearings but the held-out one) are split by bearing:
+    `val_fraction` of them (at least one) validate, the rest fit; the held-out bearing never
+    enters fit or validation and, when given, all its windows form the test set (the bench
+    picks the truncation points). `args.runs` (optional) are preloaded runs. RUL in hours on
+    a fixed 8 h horizon (FEMTO_RUL_UNIT_S, FEMTO_RUL_HORIZON); no censoring: every learning
+    bearing ran to failure.
+    """
+    from phm.datasets.femto import CONDITIONS, load_femto
+    from phm.evaluation.protocols import split_units
+
+    runs = getattr(args, "runs", None) or load_femto(args.data, sets=("Learning_set",))
+    learning = [r for r in runs if r.meta.get("set") == "Learning_set"]
+    holdout = getattr(args, "holdout", None)
+    names = [r.asset_id for r in learning]
+    if holdout is not None and holdout not in names:
+        raise ConfigError(f"--holdout {holdout}: not a learning bearing ({', '.join(names)})")
+    train_runs = [r for r in learning if r.asset_id != holdout]
+    if len(train_runs) < 2:
+        raise ConfigError("FEMTO training needs at least 2 training bearings")
+    units = np.array([r.asset_id for r in train_runs])
+    fit_mask, _ = split_units(units, tcfg.val_fraction, seed)
+    fit_runs = [r for r, keep in zip(train_runs, fit_mask, strict=True) if keep]
+    val_runs = [r for r, keep in zip(train_runs, fit_mask, strict=True) if not keep]
+    test_runs = [r for r in learning if r.asset_id == holdout]
+    length = int(learning[0].waveforms.data.shape[-1])
+    samples = min(tcfg.snapshot, length)
+
+    def windows(which: list) -> WindowSet:
+        return femto_windows(which, tcfg.snapshots, samples)
+
+    return Prepared(
+        fit=windows(fit_runs),
+        val=windows(val_runs),
+        test=windows(test_runs) if test_runs else None,
+        config_updates={
+            "vibration_channels": int(learning[0].waveforms.data.shape[1]),
+            "process_channels": len(FEMTO_PROCESS),
+            "context_cardinalities": (len(CONDITIONS),),
+            "max_positions": max(tcfg.snapshots, 1),
+            "rul_horizon": FEMTO_RUL_HORIZON,
+            "n_classes": 0,
+        },
+        extra={
+            "dataset": "femto",
+            "holdout": holdout,
+            "snapshots": tcfg.snapshots,
+            "samples": samples,
+            "process_channels": list(FEMTO_PROCESS),
+            "rul_unit_s": FEMTO_RUL_UNIT_S,
+            "rul_horizon": FEMTO_RUL_HORIZON,
+            "fit_bearings": [r.asset_id for r in fit_runs],
+            "val_units": [r.asset_id for r in val_runs],
+        },
+    )
+
+
+# PHM 2018: windows of the causal window features (phm.features.process), one step a minute.
+PHM2018_WINDOW = 16  # steps per window
+PHM2018_STEP_ROWS = 15  # rows between steps (4 s rows: one a minute)
+PHM2018_CLASSES = ("none", "pressure_low", "pressure_high", "leak")  # next fault in the horizon
+
+
+def phm2018_windows(
+    feats: np.ndarray,
+    rows: np.ndarray,
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    window: int = PHM2018_WINDOW,
+    step: int = PHM2018_STEP_ROWS,
+) -> dict[str, np.ndarray]:
+    """Model inputs of the windows ending at `rows` of one tool's feature matrix (n, F).
+
+    process (len(rows), window, F): the features of rows r - (window-1-k) * step, k = 0 ..
+    window-1, z-scored with `mean`, `scale` and NaN -> 0 (without them: raw, NaN kept; finish
+    with `phm2018_normalise`); steps before the record's first row are masked out.
+    """
+    idx = rows[:, None] + step * np.arange(-window + 1, 1)[None, :]
+    real = idx >= 0
+    x = feats[np.clip(idx, 0, None)]
+    x[~real] = np.nan
+    out = {"process": x, "process_mask": real}
+    if mean is not None and scale is not None:
+        phm2018_normalise(out, mean, scale)
+    return out
+
+
+def phm2018_normalise(inputs: dict[str, np.ndarray], mean: np.ndarray, scale: np.ndarray) -> None:
+    """In place: process = (process - mean) / scale, NaN and padding -> 0."""
+    x = inputs["process"]
+    x -= mean
+    x /= scale
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def phm2018_targets(
+    ttf: np.ndarray, remaining_s: np.ndarray, horizon_s: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Targets of rows with TTF per mode `ttf` (N, M) (NaN: no further fault in the record).
+
+    ttf_time / ttf_event (N, M): the fault time, or censored at the end of the record where no
+    fault of the mode follows; `fault`: 0 (none) or 1 + the mode that fails first within the
+    horizon. Returns the targets and the rows whose class is known (a fault within the horizon,
+    or the record runs on for at least the horizon: `phm.models.baselines._usable`); the
+    others (the last hour of a record without a fault ahead) are left out of training.
+    """
+    event = ~np.isnan(ttf)
+    time_s = np.where(event, ttf, remaining_s[:, None])
+    first = np.nan_to_num(ttf, nan=np.inf)
+    soon = first.min(axis=1) <= horizon_s
+    fault = np.where(soon, 1 + first.argmin(axis=1), 0).astype(np.int64)
+    known = soon | (remaining_s >= horizon_s)
+    targets = {
+        "ttf_time": time_s.astype(np.float32),
+        "ttf_event": event,
+        "fault": fault,
+    }
+    return targets, known
+
+
+def phm2018_tool(
+    dataset: Any, tool: str, config: Any, stride: int, near_stride: int, horizon_s: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """One training tool: (feature matrix (n, F), sampled rows, targets, known) of the rows."""
+    from phm.evaluation.bench_phm2018 import TTF_COLUMNS, sample_rows
+    from phm.features.process import feature_names, process_features
+
+    run = dataset.load_train(tool, columns=config.input_columns()[1:])
+    feats = process_features(run.signals, config)
+    matrix = feats.select(feature_names(config)).to_numpy().astype(np.float32)
+    ttf = run.labels.select(TTF_COLUMNS).to_numpy().astype(np.float64)
+    rows = sample_rows(ttf, stride, near_stride, horizon_s)
+    t = feats["time"].to_numpy().astype(np.float64)
+    targets, known = phm2018_targets(ttf[rows], t[-1] - t[rows], horizon_s)
+    return matrix, rows, targets, known
+
+
+def prepare_phm2018(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+    """PHM 2018 training tools (`args.tools`, default all), split by tool into fit and
+    validation (`val_fraction` of them, at least one); no test set (the bench scores).
+
+    Rows sampled as the baselines do (`args.stride`, `args.near_stride`: every Nth row, denser
+    within the horizon before a fault); windows of the z-scored causal window features
+    (`phm2018_windows`, statistics from the fit tools); targets `phm2018_targets`: TTF per
+    fault mode (censoring-aware hazard) and the next fault mode within the horizon (class).
+    """
+    from phm.datasets.phm2018 import Phm2018Dataset
+    from phm.evaluation.protocols import split_units
+    from phm.features.process import ProcessFeatureConfig, feature_names
+    from phm.models.baselines import DEFAULT_HORIZON_S
+
+    dataset = Phm2018Dataset(args.data)
+    tools = list(getattr(args, "tools", None) or dataset.train_tools())
+    if len(tools) < 2:
+        raise ConfigError("PHM 2018 training needs at least 2 training tools")
+    stride = int(getattr(args, "stride", 30))
+    near_stride = int(getattr(args, "near_stride", 4))
+    horizon = float(DEFAULT_HORIZON_S)
+    config = ProcessFeatureConfig()
+    fit_mask, _ = split_units(np.array(tools), tcfg.val_fraction, seed)
+    loaded = {}
+    for tool in tools:
+        matrix, rows, target, known = phm2018_tool(
+            dataset, tool, config, stride, near_stride, horizon
+        )
+        inputs = phm2018_windows(matrix, rows[known])
+        loaded[tool] = (inputs, {k: v[known] for k, v in target.items()})
+        del matrix
+    fit_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if keep]
+    val_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if not keep]
+    last = np.concatenate([loaded[t][0]["process"][:, -1] for t in fit_tools])
+    with warnings.catch_warnings():  # an all-NaN feature column gets mean 0, scale 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nan_to_num(np.nanmean(last, axis=0)).astype(np.float32)
+        scale = np.nanstd(last, axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0).astype(np.float32)
+    for inputs, _ in loaded.values():
+        phm2018_normalise(inputs, mean, scale)
+
+    def windows(which: list[str]) -> WindowSet:
+        return WindowSet(
+            {k: np.concatenate([loaded[t][0][k] for t in which]) for k in loaded[which[0]][0]},
+            {k: np.concatenate([loaded[t][1][k] for t in which]) for k in loaded[which[0]][1]},
+            np.concatenate([np.full(len(loaded[t][1]["fault"]), t) for t in which]),
+        )
+
+    names = feature_names(config)
+    return Prepared(
+        fit=windows(fit_tools),
+        val=windows(val_tools),
+        test=None,
+        config_updates={
+            "process_channels": len(names),
+            "context_cardinalities": (),
+            "max_positions": PHM2018_WINDOW,
+            "n_classes": len(PHM2018_CLASSES),
+            "n_fault_modes": len(PHM2018_CLASSES) - 1,
+            "ttf_horizon": horizon,
+            "rul_head": "none",
+        },
+        extra={
+            "dataset": "phm2018",
+            "features": names,
+            "feature_mean": torch.tensor(mean),
+            "feature_scale": torch.tensor(scale),
+            "window": PHM2018_WINDOW,
+            "step_rows": PHM2018_STEP_ROWS,
+            "classes": list(PHM2018_CLASSES),
+            "stride": stride,
+            "near_stride": near_stride,
+            "fit_tools": fit_tools,
+            "val_units": val_tools,
+        },
+    )
+
+
+DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] = {
+    "cmapss": prepare_cmapss,
+    "cwru": prepare_cwru,
+    "femto": prepare_femto,
+    "phm2018": prepare_phm2018,
+}
