@@ -202,6 +202,7 @@ def conformal_factor(
     y: np.ndarray,
     level: float,
     min_width: float,
+    units: np.ndarray | None = None,
 ) -> float:
     """Split-conformal factor for `calibrated_interval` from validation rows (all (N,)).
 
@@ -209,6 +210,11 @@ def conformal_factor(
     half-widths w floored at min_width (an infinite upper bound never misses above). The factor
     is the ceil((N + 1) level)-th smallest score, so on exchangeable data the calibrated
     interval covers with probability >= level.
+
+    `units` (N,), the asset of each row: windows of one asset are not exchangeable (their
+    errors move together), the assets are. The finite-sample correction then counts assets,
+    not rows: the factor is the ceil(q N)-th smallest score with q = ceil((U + 1) level) / U
+    for U assets (q = 1, the largest score, below level / (1 - level) assets).
     """
     lower, median, upper, y = (np.asarray(a, dtype=np.float64) for a in (lower, median, upper, y))
     w_lo = np.maximum(median - lower, min_width)
@@ -219,7 +225,12 @@ def conformal_factor(
     n = scores.size
     if n == 0:
         raise ValueError("conformal calibration needs at least one validation row")
-    rank = min(math.ceil((n + 1) * level), n)
+    if units is None:
+        rank = min(math.ceil((n + 1) * level), n)
+        return float(max(np.sort(scores)[rank - 1], -1.0))
+    n_units = len(np.unique(units))
+    q = min(1.0, math.ceil((n_units + 1) * level) / n_units)
+    rank = min(max(math.ceil(q * n - 1e-9), 1), n)
     return float(max(np.sort(scores)[rank - 1], -1.0))
 
 
@@ -232,17 +243,19 @@ def grouped_conformal_factors(
     min_width: float,
     n_groups: int,
     min_rows: int = 50,
+    units: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group-conditional (Mondrian) split conformal: one factor per band of predicted median.
 
     Bands are cut at quantiles of the validation medians, so each interval is calibrated
     against rows the model judged alike (near failure, mid-life, healthy) and coverage holds
     within each band even when test rows mix the bands differently than validation rows.
-    A band with fewer than `min_rows` rows uses the pooled factor. Returns (factors (G,),
+    A band with fewer than `min_rows` rows uses the pooled factor. `units`: the asset of each
+    row (see `conformal_factor`). Returns (factors (G,),
     edges (G-1,)) for `RulHead.conformal_factor` / `conformal_edges`.
     """
     median = np.asarray(median, dtype=np.float64)
-    pooled = conformal_factor(lower, median, upper, y, level, min_width)
+    pooled = conformal_factor(lower, median, upper, y, level, min_width, units)
     qs = np.linspace(0, 1, n_groups + 1)[1:-1]
     edges = np.quantile(median, qs) if n_groups > 1 else np.zeros(0)
     group = np.searchsorted(edges, median, side="right")
@@ -251,7 +264,13 @@ def grouped_conformal_factors(
         rows = group == g
         if rows.sum() >= min_rows:
             factors[g] = conformal_factor(
-                lower[rows], median[rows], upper[rows], y[rows], level, min_width
+                lower[rows],
+                median[rows],
+                upper[rows],
+                y[rows],
+                level,
+                min_width,
+                None if units is None else np.asarray(units)[rows],
             )
     return factors, edges
 

@@ -229,8 +229,9 @@ def calibrate_interval(
 ) -> list[float]:
     """Group-conditional split-conformal calibration of the RUL interval on `val`.
 
-    Truth: `rul_true`. Sets the model's `conformal_factor` and `conformal_edges` (stored in
-    the checkpoint) and returns the factors.
+    Truth: `rul_true`; the finite-sample correction counts validation assets (`val.groups`),
+    whose windows are not exchangeable with each other. Sets the model's `conformal_factor`
+    and `conformal_edges` (stored in the checkpoint) and returns the factors.
     """
     if model.rul is None:
         raise ValueError("the model has no RUL head to calibrate")
@@ -244,6 +245,7 @@ def calibrate_interval(
         model.config.interval_level,
         model.rul.min_width,
         model.config.conformal_groups,
+        units=val.groups,
     )
     model.rul.conformal_factor.copy_(torch.as_tensor(factors))
     model.rul.conformal_edges.copy_(torch.as_tensor(edges))

@@ -304,6 +304,25 @@ def test_conformal_factor_reaches_the_target_coverage() -> None:
     assert float(clo) == pytest.approx(35.0) and math.isinf(float(chi))
 
 
+def test_conformal_factor_counts_assets_when_their_windows_move_together() -> None:
+    # 20 validation assets of 50 windows each; an asset's windows share one error offset, so
+    # there are 20 exchangeable draws, not 1000. Counting rows under-covers new assets;
+    # counting assets keeps the guarantee (expected coverage >= 0.9 over repetitions).
+    rng = np.random.default_rng(2)
+    by_rows, by_units = [], []
+    units = np.repeat(np.arange(20), 50)
+    for _ in range(300):
+        y = np.repeat(rng.normal(0, 10, 20), 50) + rng.normal(0, 0.5, 1000)
+        med = np.zeros(1000)
+        lo, hi = med - 1.0, med + 1.0
+        new_y = rng.normal(0, 10, 200) + rng.normal(0, 0.5, 200)
+        for out, u in ((by_rows, None), (by_units, units)):
+            f = conformal_factor(lo, med, hi, y, 0.9, 1.0, u)
+            out.append(np.mean(np.abs(new_y) <= 1.0 + f))
+    assert np.mean(by_rows) < 0.89
+    assert np.mean(by_units) >= 0.9
+
+
 def test_grouped_conformal_covers_each_band_under_a_shifted_mix() -> None:
     rng = np.random.default_rng(1)
     n = 6000
