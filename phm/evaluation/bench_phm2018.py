@@ -359,12 +359,14 @@ def network_score_tool(
     config: ProcessFeatureConfig,
     device: str,
     batch_size: int,
+    policy: tuple[np.ndarray, np.ndarray],
 ) -> tuple[ScoredTool, np.ndarray, np.ndarray]:
     """The network's predictions at every scored row of one tool, each from a window ending
-    at that row (its history included). Returns the scored tool (submission NaN where the
-    model says no fault within the horizon; alarm = 1 - P(no fault within the horizon);
-    estimate = median TTF, NaN where survival stays above 0.5), the predicted next-fault
-    class and its truth (-1: unknown)."""
+    at that row (its history included). Returns the scored tool (alarm = 1 - P(no fault
+    within the horizon); estimate = median TTF, NaN where survival stays above 0.5;
+    submission = the estimate where `policy` (alarm levels, estimate caps per mode:
+    `network_policy`) says submit, NaN elsewhere), the predicted next-fault class and its
+    truth (-1: unknown)."""
     from phm.models.baselines import DEFAULT_HORIZON_S
     from phm.models.data import WindowSet
     from phm.models.prepare import phm2018_targets, phm2018_windows
@@ -386,14 +388,42 @@ def network_score_tool(
     t = feats["time"].to_numpy().astype(np.float64)[first:]
     targets, known = phm2018_targets(truth, t[-1] - t, float(DEFAULT_HORIZON_S))
     median = out["ttf_median"].astype(np.float64)
+    estimate = np.where(np.isfinite(median), median, np.nan)  # inf: never below 0.5
+    alarm = 1.0 - out["ttf_no_fault"].astype(np.float64)
+    levels, caps = policy
+    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
     scored = ScoredTool(
         tool=tool,
         truth=truth,
-        estimate=np.where(np.isfinite(median), median, np.nan),  # inf: never below 0.5
-        alarm=1.0 - out["ttf_no_fault"].astype(np.float64),
-        submission=out["ttf"].astype(np.float64),
+        estimate=estimate,
+        alarm=alarm,
+        submission=np.where(submit, estimate, np.nan),
     )
     return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
+
+
+def network_policy(
+    model: Any, val: Any, device: str, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per fault mode, when to submit the network's median TTF: (alarm levels, estimate caps).
+
+    Chosen by `choose_policy` (least S1) on the validation tools' windows, weighted by their
+    inverse sampling rate, as the gbm baseline chooses its own on held-out training tools;
+    the scored tools are never seen. Alarm: 1 - P(no fault of the mode within the horizon).
+    """
+    from phm.models.baselines import choose_policy
+    from phm.models.train import predict
+
+    pred = predict(model, val, device, batch_size)
+    truth = np.where(val.targets["ttf_event"], val.targets["ttf_time"], np.nan).astype(float)
+    median = pred["ttf_median"].astype(np.float64)
+    estimate = np.where(np.isfinite(median), median, np.nan)
+    alarm = 1.0 - pred["ttf_no_fault"].astype(np.float64)
+    weight = val.targets["weight"].astype(np.float64)
+    levels, caps = np.full(truth.shape[1], np.inf), np.full(truth.shape[1], np.inf)
+    for m in range(truth.shape[1]):
+        levels[m], caps[m] = choose_policy(truth[:, m], estimate[:, m], alarm[:, m], weight)
+    return levels, caps
 
 
 def run_network(args: argparse.Namespace) -> int:
@@ -426,6 +456,7 @@ def run_network(args: argparse.Namespace) -> int:
             )
         with watch("fit"):
             model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=progress)
+            policy = network_policy(model, prep.val, args.device, tcfg.eval_batch_size)
         scored, scored_nan, labels, truths = [], [], [], []
         with watch("predict"):
             for tool in tqdm(eval_tools, desc="score", unit="tool", disable=not progress):
@@ -438,6 +469,7 @@ def run_network(args: argparse.Namespace) -> int:
                     config,
                     args.device,
                     tcfg.eval_batch_size,
+                    policy,
                 )
                 scored.append(s)
                 labels.append(label)
@@ -466,6 +498,8 @@ def run_network(args: argparse.Namespace) -> int:
             "load_cv_per_layer": model.expert_load_cv(),
             "n_fit_windows": len(prep.fit),
             "n_val_windows": len(prep.val),
+            "policy_alarm_levels": dict(zip(FAULT_MODES, policy[0].tolist(), strict=True)),
+            "policy_estimate_caps_s": dict(zip(FAULT_MODES, policy[1].tolist(), strict=True)),
             "fit_tools": prep.extra["fit_tools"],
             "val_tools": prep.extra["val_units"],
         }

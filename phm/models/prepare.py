@@ -417,7 +417,12 @@ def phm2018_targets(
 def phm2018_tool(
     dataset: Any, tool: str, config: Any, stride: int, near_stride: int, horizon_s: float
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """One training tool: (feature matrix (n, F), sampled rows, targets, known) of the rows."""
+    """One training tool: (feature matrix (n, F), sampled rows, targets, known) of the rows.
+
+    The targets also hold `weight`, each row's inverse sampling rate (`sample_rows` keeps every
+    `near_stride`-th row before a fault, every `stride`-th elsewhere), for choosing the submit
+    policy on validation rows as the whole record would.
+    """
     from phm.evaluation.bench_phm2018 import TTF_COLUMNS, sample_rows
     from phm.features.process import feature_names, process_features
 
@@ -428,6 +433,8 @@ def phm2018_tool(
     rows = sample_rows(ttf, stride, near_stride, horizon_s)
     t = feats["time"].to_numpy().astype(np.float64)
     targets, known = phm2018_targets(ttf[rows], t[-1] - t[rows], horizon_s)
+    near = (np.nan_to_num(ttf[rows], nan=np.inf) <= horizon_s).any(axis=1)
+    targets["weight"] = np.where(near, near_stride, stride).astype(np.float32)
     return matrix, rows, targets, known
 
 

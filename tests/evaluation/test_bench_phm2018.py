@@ -130,3 +130,5 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert seed["n_fit_windows"] > 0 and seed["n_val_windows"] > 0
     assert set(seed["fit_tools"]).isdisjoint(seed["val_tools"])
     assert "02_M02" not in seed["fit_tools"] + seed["val_tools"]  # the scored tool never trains
+    modes = {"pressure_low", "pressure_high", "leak"}
+    assert set(seed["policy_alarm_levels"]) == modes == set(seed["policy_estimate_caps_s"])
