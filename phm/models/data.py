@@ -7,6 +7,7 @@ preprocessing a checkpoint keeps); `phm.models.prepare` builds one per dataset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ class TrainConfig:
     # FEMTO: samples kept per snapshot (its first `snapshot` of 2560: all bands up to 12.8 kHz)
     snapshots: int = 8  # FEMTO: snapshots per window (the last K up to the prediction time)
     eval_batch_size: int = 1024  # windows per forward when evaluating
+    # CWRU: optional random speed change (+-, resampled) and gain (x / (1 + g) .. x (1 + g)) of
+    # training windows, as another motor load would give (phm.models.augment); 0 = off. Off by
+    # default: +-2% speed lowered cross-load accuracy (docs/BENCHMARKS.md, CWRU ablation)
+    speed_jitter: float = 0.0
+    gain_jitter: float = 0.0
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
@@ -102,6 +108,8 @@ class Prepared:
     test: WindowSet | None
     config_updates: dict[str, Any]  # data-dependent ModelConfig fields
     extra: dict[str, Any] = field(default_factory=dict)  # preprocessing kept in the checkpoint
+    # training-time augmentation of a batch's inputs (inputs, generator) -> inputs; None: none
+    augment: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None
 
 
 def sliding_windows(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

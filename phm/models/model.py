@@ -124,8 +124,8 @@ class PhmModel(nn.Module):
 
     def loss(
         self, out: dict[str, Tensor], targets: dict[str, Tensor]
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Total training loss and its parts from the targets present.
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total training loss and its parts (detached, on the device) from the targets present.
 
         targets: `fault` (B,) class ids; `rul_time`, `rul_event` (B,); `ttf_time`, `ttf_event`
         (B, M). The RUL point loss compares the restricted mean with min(time, horizon) on rows
@@ -151,7 +151,7 @@ class PhmModel(nn.Module):
         if not parts:
             raise ValueError(f"no target matches a head: got {sorted(targets)}")
         total = sum(parts.values())
-        return total, {k: float(v.detach()) for k, v in parts.items()}
+        return total, {k: v.detach() for k, v in parts.items()}
 
     def moe_layers(self) -> list[MoE]:
         return [b.ffn for b in self.encoder.blocks if isinstance(b.ffn, MoE)]

@@ -202,9 +202,8 @@ class MoE(nn.Module):
     @torch.no_grad()
     def update_bias(self, gamma: float) -> None:
         """bias += gamma * sign(mean load - load) over the tokens since the last update."""
-        load = self.load_counts
-        if load.sum() > 0:
-            self.gate.bias += gamma * torch.sign(load.mean() - load)
+        load = self.load_counts  # all zero (no tokens since): sign(0) = 0, no change
+        self.gate.bias += gamma * torch.sign(load.mean() - load)
         load.zero_()
 
 

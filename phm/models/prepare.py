@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from phm.errors import ConfigError
+from phm.models.augment import VibrationAugment
 from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
 
 
@@ -145,7 +146,8 @@ def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prep
     Cross-load (`args.train_load` and `args.test_load` set): the load-L records train (the
     last `val_fraction` of each by time validates), every window of the load-M records tests,
     over the fault classes recorded at both loads. `args.classes` (optional) keeps only
-    these fault classes.
+    these fault classes. Training windows are augmented with a random speed change and gain
+    (`tcfg.speed_jitter`, `tcfg.gain_jitter`: phm.models.augment), as another load would give.
     """
     from phm.datasets.cwru import TEN_CLASSES, load_cwru
     from phm.evaluation.protocols import cwru_cross_load, cwru_time_split
@@ -200,6 +202,7 @@ def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prep
             "n_classes": len(classes),
             "rul_head": "none",
         },
+        augment=VibrationAugment(tcfg.speed_jitter, tcfg.gain_jitter),
         extra={
             "dataset": "cwru",
             "classes": classes,

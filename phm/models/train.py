@@ -23,6 +23,7 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from phm.models.model import ModelConfig, PhmModel, load_config, save_checkpoint
 from phm.models.prepare import DATASETS
 
 # --- training ----------------------------------------------------------------------------------
+
+PROGRESS_EVERY = 25  # steps between progress-bar updates (each reads the device: a sync)
 
 
 def seed_everything(seed: int) -> None:
@@ -87,12 +90,14 @@ def fit(
     device: str | torch.device = "cpu",
     seed: int = 0,
     progress: bool = True,
+    augment: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None,
 ) -> FitResult:
     """Train `model` in place on `train`; early-stop on `val` (lower score is better).
 
     The score is the validation RMSE of the point RUL against min(rul_true, horizon) when
     the model has a RUL head, else the validation loss. The best epoch's weights are restored.
-    Without `val`, all `tcfg.epochs` run and the last weights stay.
+    Without `val`, all `tcfg.epochs` run and the last weights stay. `augment` (optional)
+    transforms each training batch's inputs (seeded from `seed`); validation is never augmented.
     """
     seed_everything(seed)
     device = torch.device(device)
@@ -107,6 +112,7 @@ def fit(
     )
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    aug_gen = torch.Generator(device="cpu").manual_seed(seed + 7919)
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, stale = math.inf, -1, None, 0
     train_time, seen = 0.0, 0
@@ -125,6 +131,8 @@ def fit(
         for i in range(steps_per_epoch):
             idx = order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]
             inputs, targets = data.batch(idx)
+            if augment is not None:
+                inputs = augment(inputs, aug_gen)
             with autocast:
                 out = model(inputs)
             loss, _ = model.loss(out, targets)
@@ -134,17 +142,22 @@ def fit(
             opt.step()
             sched.step()
             model.update_expert_bias()
-            losses.append(float(loss.detach()))
+            losses.append(loss.detach())  # kept on the device: no sync per step
             seen += len(idx)
-            cv = model.expert_load_cv()
-            bar.set_postfix(
-                epoch=epoch, loss=f"{losses[-1]:.3f}", cv=f"{np.mean(cv or [0]):.2f}", refresh=False
-            )
+            if i % PROGRESS_EVERY == 0 and progress:
+                cv = model.expert_load_cv()
+                bar.set_postfix(
+                    epoch=epoch,
+                    loss=f"{float(losses[-1]):.3f}",
+                    cv=f"{np.mean(cv or [0]):.2f}",
+                    refresh=False,
+                )
             bar.update()
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_time += time.perf_counter() - t0
-        record = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+        mean_loss = float(torch.stack(losses).float().mean())
+        record = {"epoch": epoch, "loss": mean_loss, "lr": sched.get_last_lr()[0]}
         record["load_cv"] = float(np.mean(model.expert_load_cv() or [0.0]))
         if val is not None and len(val) > 0:
             record |= evaluate(model, val, tcfg, device)
@@ -291,7 +304,7 @@ def train_prepared(
     config = dataclasses.replace(config, **prep.config_updates)
     seed_everything(seed)
     model = PhmModel(config)
-    result = fit(model, prep.fit, prep.val, tcfg, device, seed, progress)
+    result = fit(model, prep.fit, prep.val, tcfg, device, seed, progress, prep.augment)
     if model.rul is not None:
         calibrate_interval(model, prep.val, device)
     return model, result
@@ -355,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
         f"{cfg.name}: {model.n_params():,} parameters, {model.n_params(active=True):,} active "
         f"per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
     )
-    result = fit(model, prep.fit, prep.val, tcfg, args.device, args.seed)
+    result = fit(model, prep.fit, prep.val, tcfg, args.device, args.seed, augment=prep.augment)
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
