@@ -9,11 +9,17 @@
 #
 # Seeds are separate processes (`--seed S --seeds 1`); `python3 pipelines/seed_summary.py
 # OUT` gives mean and std over them. EPOCHS (default 100) caps training; early stopping on the
-# validation split (patience from the config) ends it sooner.
+# validation split (patience from the config) ends it sooner. MOE_CONFIG / DENSE_CONFIG replace
+# the default configs, TAG is appended to the run names.
 set -u
 group=$1 data=$2 out=$3
 epochs=${EPOCHS:-100}
 seeds=${SEEDS:-0 1 2}
+tag=${TAG:-}  # appended to each run's name
+config() { # MOE_CONFIG / DENSE_CONFIG override the default config of each network
+    local var=${1^^}_CONFIG
+    [ -n "${!var:-}" ] && echo "--config ${!var}"
+}
 phm() { python3 -m phm "$@"; }
 mkdir -p "$out"
 case $group in
@@ -21,8 +27,9 @@ cmapss-*)
     subset=${group#cmapss-}
     for model in moe dense; do
         for seed in $seeds; do
-            name=cmapss-$subset-$model-$seed
-            phm bench cmapss --data "$data" --subset "$subset" --model $model --device cuda \
+            name=cmapss-$subset-$model$tag-$seed
+            # shellcheck disable=SC2046
+            phm bench cmapss --data "$data" --subset "$subset" --model $model --device cuda $(config $model) \
                 --seed "$seed" --seeds 1 --epochs "$epochs" --threads 2 --out "$out/$name" \
                 >"$out/$name.log" 2>&1 &
         done
@@ -31,8 +38,9 @@ cmapss-*)
 phm2018)
     for model in moe dense; do
         for seed in $seeds; do
-            name=phm2018-$model-$seed
-            phm bench phm2018 --data "$data" --model $model --device cuda --seed "$seed" \
+            name=phm2018-$model$tag-$seed
+            # shellcheck disable=SC2046
+            phm bench phm2018 --data "$data" --model $model --device cuda $(config $model) --seed "$seed" \
                 --seeds 1 --epochs "$epochs" --threads 2 --no-progress --out "$out/$name" \
                 >"$out/$name.log" 2>&1 &
         done

@@ -38,6 +38,7 @@ class TrainConfig:
     # FEMTO: samples kept per snapshot (its first `snapshot` of 2560: all bands up to 12.8 kHz)
     snapshots: int = 8  # FEMTO: snapshots per window (the last K up to the prediction time)
     eval_batch_size: int = 1024  # windows per forward when evaluating
+    ema_decay: float = 0.0  # > 0: validate and keep the moving average of the weights
     # CWRU: optional random speed change (+-, resampled) and gain (x / (1 + g) .. x (1 + g)) of
     # training windows, as another motor load would give (phm.models.augment); 0 = off. Off by
     # default: +-2% speed lowered cross-load accuracy (docs/BENCHMARKS.md, CWRU ablation)

@@ -19,11 +19,12 @@ coefficient of variation (CV, 0 = perfectly balanced).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,38 @@ def make_optimizer(model: PhmModel, tcfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=tcfg.lr, betas=(0.9, 0.95))
 
 
+class WeightAverage:
+    """Exponential moving average of a model's parameters (buffers are left as they are).
+
+    After each optimiser step `update` moves the average by (1 - decay) towards the weights;
+    `swapped_in` evaluates with the average and restores the trained weights afterwards.
+    """
+
+    def __init__(self, model: PhmModel, decay: float) -> None:
+        self.decay = decay
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    @torch.no_grad()
+    def update(self, model: PhmModel) -> None:
+        torch._foreach_lerp_(self.params, [p.detach() for p in model.parameters()], 1 - self.decay)
+
+    @torch.no_grad()
+    def copy_to(self, model: PhmModel) -> None:
+        for p, a in zip(model.parameters(), self.params, strict=True):
+            p.copy_(a)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: PhmModel) -> Iterator[None]:
+        trained = [p.detach().clone() for p in model.parameters()]
+        self.copy_to(model)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, t in zip(model.parameters(), trained, strict=True):
+                    p.copy_(t)
+
+
 @dataclass
 class FitResult:
     """History per epoch, the best epoch (restored into the model) and training throughput."""
@@ -96,8 +129,10 @@ def fit(
 
     The score is the validation RMSE of the point RUL against min(rul_true, horizon) when
     the model has a RUL head, else the validation loss. The best epoch's weights are restored.
-    Without `val`, all `tcfg.epochs` run and the last weights stay. `augment` (optional)
-    transforms each training batch's inputs (seeded from `seed`); validation is never augmented.
+    Without `val`, all `tcfg.epochs` run and the last weights stay. With `tcfg.ema_decay` > 0
+    the model is evaluated, kept and returned with the moving average of its weights.
+    `augment` (optional) transforms each training batch's inputs (seeded from `seed`);
+    validation is never augmented.
     """
     seed_everything(seed)
     device = torch.device(device)
@@ -113,6 +148,7 @@ def fit(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     gen = torch.Generator(device="cpu").manual_seed(seed)
     aug_gen = torch.Generator(device="cpu").manual_seed(seed + 7919)
+    ema = WeightAverage(model, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, stale = math.inf, -1, None, 0
     train_time, seen = 0.0, 0
@@ -142,6 +178,8 @@ def fit(
             opt.step()
             sched.step()
             model.update_expert_bias()
+            if ema is not None:
+                ema.update(model)
             losses.append(loss.detach())  # kept on the device: no sync per step
             seen += len(idx)
             if i % PROGRESS_EVERY == 0 and progress:
@@ -160,13 +198,14 @@ def fit(
         record = {"epoch": epoch, "loss": mean_loss, "lr": sched.get_last_lr()[0]}
         record["load_cv"] = float(np.mean(model.expert_load_cv() or [0.0]))
         if val is not None and len(val) > 0:
-            record |= evaluate(model, val, tcfg, device)
-            score = record.get("val_rmse", record["val_loss"])
-            if score < best:
-                best, best_epoch, stale = score, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
+            with ema.swapped_in(model) if ema is not None else contextlib.nullcontext():
+                record |= evaluate(model, val, tcfg, device)
+                score = record.get("val_rmse", record["val_loss"])
+                if score < best:
+                    best, best_epoch, stale = score, epoch, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    stale += 1
             bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
         history.append(record)
         if val is not None and stale >= tcfg.patience:
@@ -176,6 +215,8 @@ def fit(
         model.load_state_dict(best_state)
     else:
         best_epoch = len(history) - 1
+        if ema is not None:
+            ema.copy_to(model)
     return FitResult(history, best_epoch, best, seen / max(train_time, 1e-9), train_time)
 
 

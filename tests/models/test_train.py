@@ -283,3 +283,24 @@ def test_phm2018_windows_are_causal_and_masked() -> None:
     np.testing.assert_array_equal(out["process"][0, :, 0], [0, 0, 2, 6])  # rows 1, 3
     np.testing.assert_array_equal(out["process"][1, :, 0], [26, 30, 34, 38])  # rows 13..19
     assert np.isfinite(out["process"]).all()
+
+
+def test_weight_average_is_kept_and_swapping_restores_the_trained_weights() -> None:
+    from phm.models.train import WeightAverage
+
+    cfg = dataclasses.replace(
+        load_config(TINY), process_channels=3, context_cardinalities=(1,), max_positions=4
+    )
+    model = PhmModel(cfg)
+    avg = WeightAverage(model, 0.5)
+    start = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    avg.update(model)  # halfway between start and start + 1
+    trained = [p.detach().clone() for p in model.parameters()]
+    with avg.swapped_in(model):
+        for p, s in zip(model.parameters(), start, strict=True):
+            torch.testing.assert_close(p, s + 0.5)
+    for p, t in zip(model.parameters(), trained, strict=True):
+        torch.testing.assert_close(p, t)
