@@ -30,7 +30,7 @@ cmapss-*)
             name=cmapss-$subset-$model$tag-$seed
             # shellcheck disable=SC2046
             phm bench cmapss --data "$data" --subset "$subset" --model $model --device cuda $(config $model) \
-                --seed "$seed" --seeds 1 --epochs "$epochs" --threads 2 --out "$out/$name" \
+                --seed "$seed" --seeds 1 --epochs "$epochs" --threads 1 --out "$out/$name" \
                 >"$out/$name.log" 2>&1 &
         done
     done
