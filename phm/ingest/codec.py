@@ -1,0 +1,182 @@
+"""Payload codec: one compact binary frame for every stream, and its validation.
+
+    b"PHM1" | header length (uint32 LE) | header (UTF-8 JSON object) | body (float32 LE)
+
+Header keys: `seq` (int >= 0: per publisher and (asset, stream), strictly increasing; a
+publisher starts it at its start time in microseconds so a restart never reuses one), `t0`
+(float, Unix seconds of the first row or snapshot), `dt` (float >= 0, seconds between rows or
+snapshots), `n` (rows or snapshots), `channels` (list of names, in the order of the stream's
+spec in the plant registry), and for waveforms `fs` (samples per second) and `samples`. Events
+carry `event` (an object with a string `kind`) and no body.
+Body: rows (n, C) or waveform snapshots (n, C, samples), row-major float32 little-endian; one
+reading is one value of one channel.
+
+`decode` checks everything a receiver must not trust: the frame, the JSON, each key's type,
+the channels against the stream's spec, the body length, NaN/inf outside nullable channels,
+the size limit and timestamps ahead of the clock. Any failure raises PayloadError whose
+`reason` is a short code for counting and whose message says what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from phm.plant import Plant, StreamSpec
+
+MAGIC = b"PHM1"
+_LEN = struct.Struct("<I")
+_HEADER_MAX = 65536
+
+
+class PayloadError(ValueError):
+    """A payload that cannot be accepted; `reason` is a short code, the message the detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Batch:
+    """A decoded payload of one asset's stream."""
+
+    asset: str
+    stream: str
+    seq: int
+    t0: float
+    dt: float
+    channels: tuple[str, ...]
+    values: np.ndarray  # (n, C) rows, (n, C, L) snapshots, (0, 0) events; float32
+    fs: float = 0.0
+    event: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def times(self) -> np.ndarray:
+        """(n,) float64 Unix seconds of the rows or snapshots."""
+        return self.t0 + self.dt * np.arange(self.values.shape[0], dtype=np.float64)
+
+    @property
+    def readings(self) -> int:
+        """Values carried: rows x channels, or snapshots x channels x samples."""
+        return int(self.values.size)
+
+
+def encode(
+    seq: int,
+    t0: float,
+    values: np.ndarray | None = None,
+    channels: tuple[str, ...] | list[str] = (),
+    dt: float = 0.0,
+    fs: float = 0.0,
+    event: dict[str, Any] | None = None,
+) -> bytes:
+    """A frame of rows (n, C), snapshots (n, C, L) or, with `event`, an event."""
+    header: dict[str, Any] = {"seq": int(seq), "t0": float(t0), "dt": float(dt)}
+    body = b""
+    if event is not None:
+        header |= {"n": 0, "channels": [], "event": event}
+    else:
+        arr = np.ascontiguousarray(values, dtype="<f4")
+        header |= {"n": int(arr.shape[0]), "channels": list(channels)}
+        if arr.ndim == 3:
+            header |= {"fs": float(fs), "samples": int(arr.shape[2])}
+        body = arr.tobytes()
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return MAGIC + _LEN.pack(len(head)) + head + body
+
+
+def _field(header: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in header:
+        raise PayloadError("missing_field", f"header lacks {key!r}")
+    value = header[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise PayloadError("bad_type", f"header {key!r} = {value!r}: expected {kind}")
+    return value
+
+
+def decode(
+    payload: bytes, asset: str, stream: str, plant: Plant, now: float | None = None
+) -> Batch:
+    """Validate and decode one payload published on `asset`'s `stream` (see module doc)."""
+    if len(payload) > plant.max_payload_bytes:
+        raise PayloadError(
+            "oversize", f"{len(payload)} bytes > the limit of {plant.max_payload_bytes}"
+        )
+    try:
+        spec = plant.stream(asset, stream)
+    except KeyError as exc:
+        reason = "unknown_asset" if asset not in plant.assets else "unknown_stream"
+        raise PayloadError(reason, str(exc.args[0])) from None
+    if payload[:4] != MAGIC or len(payload) < 8:
+        raise PayloadError("bad_frame", f"expected the {MAGIC!r} frame, got {payload[:8]!r}")
+    (hlen,) = _LEN.unpack_from(payload, 4)
+    if hlen > _HEADER_MAX or 8 + hlen > len(payload):
+        raise PayloadError("bad_frame", f"header length {hlen} does not fit the payload")
+    try:
+        header = json.loads(payload[8 : 8 + hlen])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError("bad_header", f"header is not UTF-8 JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise PayloadError("bad_header", "header is not a JSON object")
+    seq = _field(header, "seq", int)
+    t0 = float(_field(header, "t0", (int, float)))
+    dt = float(header.get("dt", 0.0)) if not isinstance(header.get("dt"), bool) else -1.0
+    n = _field(header, "n", int)
+    if seq < 0 or n < 0 or not math.isfinite(t0) or not math.isfinite(dt) or dt < 0:
+        raise PayloadError("bad_value", f"seq {seq}, n {n}, t0 {t0}, dt {dt}: expected >= 0")
+    if now is not None and t0 + dt * max(n - 1, 0) > now + plant.max_future_s:
+        raise PayloadError(
+            "future_timestamp",
+            f"last time {t0 + dt * max(n - 1, 0):.3f} is more than {plant.max_future_s:g} s "
+            f"ahead of {now:.3f}",
+        )
+    body = payload[8 + hlen :]
+    if spec.kind == "event":
+        event = _field(header, "event", dict)
+        if not isinstance(event.get("kind"), str) or body:
+            raise PayloadError("bad_event", "an event needs event.kind (string) and no body")
+        return Batch(asset, stream, seq, t0, dt, (), np.zeros((0, 0), np.float32), event=event)
+    channels = tuple(_field(header, "channels", list))
+    if channels != spec.channels:
+        raise PayloadError(
+            "bad_channels", f"channels {list(channels)}: expected {list(spec.channels)}"
+        )
+    values = _body(body, n, spec, header)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        allowed = np.array([c in spec.nullable for c in spec.channels])
+        allowed = allowed[None, :] if values.ndim == 2 else allowed[None, :, None]
+        offending = bad & ~(np.isnan(values) & allowed)
+        if offending.any():
+            idx = np.argwhere(offending)[0]
+            raise PayloadError(
+                "not_finite", f"NaN/inf in channel {spec.channels[idx[1]]!r} (row {idx[0]})"
+            )
+    fs = float(header.get("fs", 0.0)) if spec.kind == "waveform" else 0.0
+    return Batch(asset, stream, seq, t0, dt, channels, values, fs=fs)
+
+
+def _body(body: bytes, n: int, spec: StreamSpec, header: dict[str, Any]) -> np.ndarray:
+    c = len(spec.channels)
+    if spec.kind == "waveform":
+        samples = _field(header, "samples", int)
+        fs = float(_field(header, "fs", (int, float)))
+        if samples != spec.samples or not math.isclose(fs, spec.sampling_hz):
+            raise PayloadError(
+                "bad_shape",
+                f"{samples} samples at {fs:g} Hz: expected {spec.samples} at {spec.sampling_hz:g}",
+            )
+        shape: tuple[int, ...] = (n, c, samples)
+    else:
+        shape = (n, c)
+    expected = 4 * math.prod(shape)
+    if len(body) != expected:
+        raise PayloadError("bad_length", f"body of {len(body)} bytes: expected {expected} {shape}")
+    return np.frombuffer(body, dtype="<f4").reshape(shape)
