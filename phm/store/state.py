@@ -1,0 +1,505 @@
+"""The state store: what ingest committed, and what the monitor predicted and alerted.
+
+One SQLite file in WAL mode (readers never wait for a writer; a writer waits up to
+`busy_timeout` = 10 s for another), `synchronous=FULL` so a commit survives a power cut. The
+SQL is kept portable to PostgreSQL: timestamps are REAL Unix seconds, JSON is TEXT, upserts use
+`ON CONFLICT ... DO UPDATE`; only `INTEGER PRIMARY KEY` (auto ids; SERIAL there) and BLOB
+(BYTEA there) would need renaming.
+
+Tables: assets, segments (every committed lake file, by its path relative to the lake root),
+ingest_seen (asset, stream, seq), dead_letters, counters, predictions, alerts,
+acknowledgements.
+
+Threads: sqlite3 connections are not shared across threads; a `StateStore` opens one
+connection per thread, lazily, so one object may be used from several threads. Several
+`StateStore` objects (or processes) on the same file are fine.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phm.errors import PhmError
+from phm.plant import Plant
+
+SEVERITIES = ("watch", "alarm")
+STATUSES = ("open", "acknowledged", "cleared")
+_CHUNK = 500  # keys per IN (...) query: far below SQLite's and PostgreSQL's parameter limits
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assets (
+    asset_id TEXT PRIMARY KEY, type TEXT NOT NULL, site TEXT NOT NULL, line TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    path TEXT PRIMARY KEY, stream TEXT NOT NULL, asset TEXT NOT NULL, rows INTEGER NOT NULL,
+    t_min REAL NOT NULL, t_max REAL NOT NULL, committed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS ingest_seen (
+    asset TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL,
+    PRIMARY KEY (asset, stream, seq));
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY, received_at REAL NOT NULL, topic TEXT NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, time REAL NOT NULL, model TEXT NOT NULL,
+    fault_probs TEXT NOT NULL, rul_median REAL, rul_lower REAL, rul_upper REAL, health REAL,
+    expert_load TEXT NOT NULL, details TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS predictions_asset_time ON predictions (asset_id, time);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, kind TEXT NOT NULL,
+    severity TEXT NOT NULL CHECK (severity IN ('watch', 'alarm')),
+    status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'cleared')),
+    opened_at REAL NOT NULL, updated_at REAL NOT NULL, cleared_at REAL,
+    message TEXT NOT NULL, details TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_status ON alerts (status, asset_id);
+CREATE TABLE IF NOT EXISTS acknowledgements (
+    id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    by_name TEXT NOT NULL, note TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS acknowledgements_alert ON acknowledgements (alert_id);
+"""
+
+
+class UnknownAlertError(PhmError, KeyError):
+    """An alert id that the state store does not hold."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of its argument
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message ingest could not accept: when (Unix s), its topic, why, and its raw bytes."""
+
+    received_at: float
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass
+class Prediction:
+    """One scoring of one asset: fault probabilities, RUL (median and 90% interval, in the
+    model's time unit), health in [0, 1], expert loads (layers x experts)."""
+
+    asset_id: str
+    time: float
+    model: str
+    fault_probs: dict[str, float]
+    rul_median: float | None
+    rul_lower: float | None
+    rul_upper: float | None
+    health: float | None
+    expert_load: list[list[float]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """An operator's acknowledgement of an alert."""
+
+    by: str
+    note: str
+    at: float
+
+
+@dataclass
+class Alert:
+    """An alert and its acknowledgements, oldest first."""
+
+    alert_id: int
+    asset_id: str
+    kind: str
+    severity: str
+    status: str
+    opened_at: float
+    updated_at: float
+    cleared_at: float | None
+    message: str
+    details: dict[str, Any]
+    acknowledgements: list[Acknowledgement] = field(default_factory=list)
+
+
+def lake_key(path: str | Path) -> str:
+    """How `segments.path` names a lake file: `{stream}/asset=../date=../part-...parquet`,
+    relative to the lake root, so the lake folder can move."""
+    return "/".join(Path(path).parts[-4:])
+
+
+def _chunks(items: list, n: int = _CHUNK) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class StateStore:
+    """The SQLite state store at `path` (created with its tables if missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self.transaction() as conn:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise PhmError(f"{self.path}: cannot use WAL journal mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their thread)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): committed on exit, rolled back on error."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def register_assets(self, plant: Plant) -> None:
+        """Insert or update every asset of `plant`."""
+        rows = [(a.asset_id, a.type, a.site, a.line) for a in plant.assets.values()]
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO assets (asset_id, type, site, line) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (asset_id) DO UPDATE SET type = excluded.type, "
+                "site = excluded.site, line = excluded.line",
+                rows,
+            )
+
+    def assets(self) -> list[tuple[str, str, str, str]]:
+        """(asset_id, type, site, line) of the registered assets, by id."""
+        sql = "SELECT asset_id, type, site, line FROM assets ORDER BY asset_id"
+        return [tuple(r) for r in self._conn().execute(sql)]
+
+    def commit_ingest(
+        self,
+        segments: Iterable[Any],
+        seen: Iterable[tuple[str, str, int]],
+        dead: Iterable[DeadLetter] = (),
+        counters: dict[str, int] | None = None,
+    ) -> None:
+        """Record, in ONE transaction, the lake segments written (`lake.Segment`s), the
+        (asset, stream, seq) keys accepted, dead letters and counter increments. On any
+        error (e.g. sqlite3.IntegrityError for a segment path already committed) nothing
+        of the call is kept. Keys already seen are not an error."""
+        now = time.time()
+        seg_rows = [
+            (lake_key(s.path), s.stream, s.asset, int(s.rows), float(s.t_min), float(s.t_max), now)
+            for s in segments
+        ]
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO segments (path, stream, asset, rows, t_min, t_max, committed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                seg_rows,
+            )
+            conn.executemany(
+                "INSERT INTO ingest_seen (asset, stream, seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (asset, stream, seq) DO NOTHING",
+                [(a, s, int(q)) for a, s, q in seen],
+            )
+            conn.executemany(
+                "INSERT INTO dead_letters (received_at, topic, reason, detail, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(d.received_at, d.topic, d.reason, d.detail, bytes(d.payload)) for d in dead],
+            )
+            conn.executemany(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
+                [(k, int(v)) for k, v in (counters or {}).items()],
+            )
+
+    def seen(self, keys: Iterable[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+        """The subset of (asset, stream, seq) keys already committed."""
+        by_stream: dict[tuple[str, str], list[int]] = {}
+        for a, s, q in keys:
+            by_stream.setdefault((a, s), []).append(int(q))
+        out: set[tuple[str, str, int]] = set()
+        conn = self._conn()
+        for (a, s), seqs in by_stream.items():
+            for chunk in _chunks(sorted(set(seqs))):
+                marks = ", ".join("?" * len(chunk))
+                sql = (
+                    "SELECT seq FROM ingest_seen WHERE asset = ? AND stream = ? "
+                    f"AND seq IN ({marks})"
+                )
+                out.update((a, s, int(r[0])) for r in conn.execute(sql, [a, s, *chunk]))
+        return out
+
+    def counters(self) -> dict[str, int]:
+        """Every counter by name."""
+        rows = self._conn().execute("SELECT name, value FROM counters ORDER BY name")
+        return {name: int(value) for name, value in rows}
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The newest `limit` dead letters, newest first."""
+        rows = self._conn().execute(
+            "SELECT received_at, topic, reason, detail, payload FROM dead_letters "
+            "ORDER BY id DESC LIMIT ?",
+            (int(limit),),
+        )
+        return [DeadLetter(r[0], r[1], r[2], r[3], bytes(r[4] or b"")) for r in rows]
+
+    def segment_paths(self) -> set[str]:
+        """`lake_key`s of every committed segment."""
+        return {r[0] for r in self._conn().execute("SELECT path FROM segments")}
+
+    def orphan_segments(self, root: str | Path) -> list[Path]:
+        """Lake files under `root` that no commit lists: `part-*.parquet` written by a worker
+        that died before its commit, and leftover `*.tmp` files. Safe to delete at start."""
+        root = Path(root)
+        known = self.segment_paths()
+        parts = [
+            p for p in root.glob("*/asset=*/date=*/part-*.parquet") if lake_key(p) not in known
+        ]
+        return sorted(parts + list(root.glob("*/asset=*/date=*/*.tmp")))
+
+    def replace_segments(self, new: Any, old: Iterable[str | Path]) -> None:
+        """After a compaction: list `new` (a `lake.Segment`) and forget the `old` paths, in one
+        transaction (pass as `lake.compact(..., on_commit=store.replace_segments)`)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO segments (path, stream, asset, rows, t_min, t_max, committed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    lake_key(new.path),
+                    new.stream,
+                    new.asset,
+                    int(new.rows),
+                    float(new.t_min),
+                    float(new.t_max),
+                    time.time(),
+                ),
+            )
+            conn.executemany("DELETE FROM segments WHERE path = ?", [(lake_key(p),) for p in old])
+
+    # -- monitor: predictions ----------------------------------------------------------------
+
+    def write_prediction(self, p: Prediction) -> int:
+        """Store one prediction; return its id."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO predictions (asset_id, time, model, fault_probs, rul_median, "
+                "rul_lower, rul_upper, health, expert_load, details) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    p.asset_id,
+                    float(p.time),
+                    p.model,
+                    json.dumps(p.fault_probs),
+                    p.rul_median,
+                    p.rul_lower,
+                    p.rul_upper,
+                    p.health,
+                    json.dumps(p.expert_load),
+                    json.dumps(p.details),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    @staticmethod
+    def _prediction(r: tuple) -> Prediction:
+        return Prediction(
+            r[0],
+            r[1],
+            r[2],
+            json.loads(r[3]),
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            json.loads(r[8]),
+            json.loads(r[9]),
+        )
+
+    _PRED_COLS = (
+        "p.asset_id, p.time, p.model, p.fault_probs, p.rul_median, p.rul_lower, p.rul_upper, "
+        "p.health, p.expert_load, p.details"
+    )
+
+    def latest_predictions(self) -> list[Prediction]:
+        """The newest prediction of each asset (ties on time: the last written), by asset."""
+        sql = (
+            f"SELECT {self._PRED_COLS} FROM (SELECT DISTINCT asset_id FROM predictions) a "
+            "JOIN predictions p ON p.id = (SELECT q.id FROM predictions q "
+            "WHERE q.asset_id = a.asset_id ORDER BY q.time DESC, q.id DESC LIMIT 1) "
+            "ORDER BY p.asset_id"
+        )
+        return [self._prediction(r) for r in self._conn().execute(sql)]
+
+    def predictions(self, asset: str, start: float | None = None) -> list[Prediction]:
+        """Predictions of `asset` with time >= start, oldest first."""
+        sql = f"SELECT {self._PRED_COLS} FROM predictions p WHERE p.asset_id = ?"
+        args: list[Any] = [asset]
+        if start is not None:
+            sql += " AND p.time >= ?"
+            args.append(float(start))
+        sql += " ORDER BY p.time, p.id"
+        return [self._prediction(r) for r in self._conn().execute(sql, args)]
+
+    # -- monitor: alerts ---------------------------------------------------------------------
+
+    @staticmethod
+    def _check_severity(severity: str) -> None:
+        if severity not in SEVERITIES:
+            raise ValueError(f"alert severity {severity!r}: expected one of {SEVERITIES}")
+
+    def _status(self, conn: sqlite3.Connection, alert_id: int) -> tuple[str, str]:
+        row = conn.execute("SELECT status, severity FROM alerts WHERE id = ?", (alert_id,))
+        found = row.fetchone()
+        if found is None:
+            raise UnknownAlertError(f"{self.path}: no alert with id {alert_id}")
+        return found[0], found[1]
+
+    def open_alert(
+        self,
+        asset_id: str,
+        kind: str,
+        severity: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> int:
+        """Open an alert (status 'open'); return its id. `severity` is 'watch' or 'alarm'."""
+        self._check_severity(severity)
+        at = time.time() if at is None else float(at)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO alerts (asset_id, kind, severity, status, opened_at, updated_at, "
+                "cleared_at, message, details) VALUES (?, ?, ?, 'open', ?, ?, NULL, ?, ?)",
+                (asset_id, kind, severity, at, at, message, json.dumps(details or {})),
+            )
+            return int(cur.lastrowid)
+
+    def update_alert(
+        self,
+        alert_id: int,
+        severity: str | None = None,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Change an open or acknowledged alert. Escalating watch -> alarm re-opens an
+        acknowledged alert, so the operator sees it again. A cleared alert raises ValueError."""
+        if severity is not None:
+            self._check_severity(severity)
+        at = time.time() if at is None else float(at)
+        with self.transaction() as conn:
+            status, old = self._status(conn, alert_id)
+            if status == "cleared":
+                raise ValueError(f"alert {alert_id} is cleared: open a new one")
+            if severity == "alarm" and old == "watch":
+                status = "open"
+            conn.execute(
+                "UPDATE alerts SET severity = COALESCE(?, severity), "
+                "message = COALESCE(?, message), details = COALESCE(?, details), "
+                "status = ?, updated_at = ? WHERE id = ?",
+                (
+                    severity,
+                    message,
+                    None if details is None else json.dumps(details),
+                    status,
+                    at,
+                    alert_id,
+                ),
+            )
+
+    def clear_alert(self, alert_id: int, at: float | None = None) -> None:
+        """Mark an alert cleared (the condition is gone)."""
+        at = time.time() if at is None else float(at)
+        with self.transaction() as conn:
+            self._status(conn, alert_id)
+            conn.execute(
+                "UPDATE alerts SET status = 'cleared', cleared_at = COALESCE(cleared_at, ?), "
+                "updated_at = ? WHERE id = ?",
+                (at, at, alert_id),
+            )
+
+    def acknowledge(self, alert_id: int, by: str, note: str, at: float | None = None) -> None:
+        """Record that `by` acknowledged the alert with `note` (both required, non-empty);
+        an open alert becomes 'acknowledged', a cleared one stays cleared."""
+        for name, value in (("by", by), ("note", note)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"acknowledge: {name!r} must be a non-empty string, got {value!r}")
+        at = time.time() if at is None else float(at)
+        with self.transaction() as conn:
+            status, _ = self._status(conn, alert_id)
+            conn.execute(
+                "INSERT INTO acknowledgements (alert_id, by_name, note, at) VALUES (?, ?, ?, ?)",
+                (alert_id, by.strip(), note.strip(), at),
+            )
+            if status == "open":
+                conn.execute(
+                    "UPDATE alerts SET status = 'acknowledged', updated_at = ? WHERE id = ?",
+                    (at, alert_id),
+                )
+
+    def alerts(self, status: str | None = None, asset: str | None = None) -> list[Alert]:
+        """Alerts (optionally of one status and/or asset) with their acknowledgements,
+        oldest first."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"alert status {status!r}: expected one of {STATUSES}")
+        sql = (
+            "SELECT id, asset_id, kind, severity, status, opened_at, updated_at, cleared_at, "
+            "message, details FROM alerts WHERE 1 = 1"
+        )
+        args: list[Any] = []
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        if asset is not None:
+            sql += " AND asset_id = ?"
+            args.append(asset)
+        conn = self._conn()
+        alerts = [
+            Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]))
+            for r in conn.execute(sql + " ORDER BY id", args)
+        ]
+        by_id = {a.alert_id: a for a in alerts}
+        for chunk in _chunks(list(by_id)):
+            marks = ", ".join("?" * len(chunk))
+            rows = conn.execute(
+                "SELECT alert_id, by_name, note, at FROM acknowledgements "
+                f"WHERE alert_id IN ({marks}) ORDER BY at, id",
+                chunk,
+            )
+            for alert_id, by, note, at in rows:
+                by_id[alert_id].acknowledgements.append(Acknowledgement(by, note, at))
+        return alerts
