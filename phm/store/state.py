@@ -25,10 +25,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phm.errors import PhmError
 from phm.plant import Plant
+
+if TYPE_CHECKING:
+    from phm.store.lake import Segment
 
 SEVERITIES = ("watch", "alarm")
 STATUSES = ("open", "acknowledged", "cleared")
@@ -210,7 +213,7 @@ class StateStore:
 
     def commit_ingest(
         self,
-        segments: Iterable[Any],
+        segments: Iterable[Segment],
         seen: Iterable[tuple[str, str, int]],
         dead: Iterable[DeadLetter] = (),
         counters: dict[str, int] | None = None,
@@ -291,7 +294,7 @@ class StateStore:
         ]
         return sorted(parts + list(root.glob("*/asset=*/date=*/*.tmp")))
 
-    def replace_segments(self, new: Any, old: Iterable[str | Path]) -> None:
+    def replace_segments(self, new: Segment, old: Iterable[str | Path]) -> None:
         """After a compaction: list `new` (a `lake.Segment`) and forget the `old` paths, in one
         transaction (pass as `lake.compact(..., on_commit=store.replace_segments)`)."""
         with self.transaction() as conn:
