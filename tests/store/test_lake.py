@@ -231,3 +231,20 @@ def test_random_row_batches_round_trip(tmp_path_factory, data, nan):
     ).sort(["time", "seq", "row"])
     assert df.height == sum(len(b.values) for b in batches)
     assert df.equals(expected, null_equal=True)
+
+
+def test_segment_with_wrong_schema_names_file_and_column(tmp_path):
+    (seg,) = LakeWriter(tmp_path, PLANT).write([rows_batch("pump-001", "process", 1, T0, 4)])
+    stale = pl.read_parquet(seg.path).with_columns(pl.col("flow_m3h").cast(pl.Float64))
+    stale.write_parquet(seg.path.parent / "part-stale.parquet")
+    with pytest.raises(DataFormatError, match=r"part-stale\.parquet, column 'flow_m3h'"):
+        Lake(tmp_path, PLANT).read_rows("process", "pump-001")
+
+
+def test_empty_lake_reads_empty(tmp_path):
+    lake = Lake(tmp_path, PLANT)
+    times, fs, data = lake.read_waveforms("pump-001")
+    assert times.shape == (0,) and fs == 12800.0 and data.shape == (0, 2, 4096)
+    assert lake.read_events("pump-001").height == 0
+    assert lake.read_rows("process", "pump-001").columns[:3] == ["time", "seq", "row"]
+    assert lake.assets("process") == []
