@@ -19,6 +19,7 @@ import torch
 from phm.errors import ConfigError
 from phm.models.augment import VibrationAugment
 from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
+from phm.models.prepare_plant import prepare_plant
 
 
 def cmapss_windows(
@@ -525,4 +526,5 @@ DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] 
     "cwru": prepare_cwru,
     "femto": prepare_femto,
     "phm2018": prepare_phm2018,
+    "plant": prepare_plant,
 }

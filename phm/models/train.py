@@ -24,6 +24,7 @@ import dataclasses
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,7 +269,8 @@ def evaluate(
     result = {"val_loss": sum(losses) / n}
     if model.rul is not None and "rul_true" in windows.targets:
         pred = predict(model, windows, device, tcfg.eval_batch_size)
-        truth = np.minimum(windows.targets["rul_true"], model.config.rul_horizon)
+        # NaN truth (no failure ahead, e.g. a healthy asset) is "beyond the horizon"
+        truth = np.fmin(windows.targets["rul_true"], model.config.rul_horizon)
         result["val_rmse"] = float(np.sqrt(np.mean((pred["point"] - truth) ** 2)))
     if model.fault is not None and "fault" in windows.targets:
         pred = predict(model, windows, device, tcfg.eval_batch_size)
@@ -291,15 +293,21 @@ def calibrate_interval(
         raise ValueError("the model has no RUL head to calibrate")
     model.rul.conformal_factor.zero_()
     pred = predict(model, val, device)
+    known = ~np.isnan(val.targets["rul_true"])  # NaN: no failure ahead, nothing to cover
+    if not known.any():
+        warnings.warn(
+            "no validation window has a known RUL: the interval stays uncalibrated", stacklevel=2
+        )
+        return model.rul.conformal_factor.tolist()
     factors, edges = grouped_conformal_factors(
-        pred["lower"],
-        pred["median"],
-        pred["upper"],
-        val.targets["rul_true"],
+        pred["lower"][known],
+        pred["median"][known],
+        pred["upper"][known],
+        val.targets["rul_true"][known],
         model.config.interval_level,
         model.rul.min_width,
         model.config.conformal_groups,
-        units=val.groups,
+        units=val.groups[known],
     )
     model.rul.conformal_factor.copy_(torch.as_tensor(factors))
     model.rul.conformal_edges.copy_(torch.as_tensor(edges))
@@ -315,9 +323,14 @@ def fault_report(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, fl
 
 
 def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> dict[str, float]:
-    """RMSE and NASA score of the point RUL clipped to [0, cap], and interval coverage."""
+    """RMSE and NASA score of the point RUL clipped to [0, cap], and interval coverage, over
+    the rows whose truth is known (NaN truth: no failure ahead)."""
     from phm.evaluation.metrics import nasa_score, rmse
 
+    known = ~np.isnan(truth)
+    pred, truth = {k: v[known] for k, v in pred.items()}, truth[known]
+    if not known.any():
+        return {"n": 0}
     point = np.clip(pred["point"], 0.0, cap)
     covered = (truth >= pred["lower"]) & (truth <= pred["upper"])
     finite = np.isfinite(pred["upper"])
@@ -370,6 +383,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--holdout", default=None, help="FEMTO: leave this learning bearing out (it tests)"
     )
+    parser.add_argument("--pumps", type=int, default=None, help="plant: training pumps (40)")
+    parser.add_argument("--test-pumps", type=int, default=None, help="plant: test pumps (10)")
+    parser.add_argument("--plant", type=Path, default=None, help="plant: plant TOML")
     parser.add_argument(
         "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
     )
@@ -420,12 +436,12 @@ def run(args: argparse.Namespace) -> int:
         metrics["conformal_factors"] = calibrate_interval(model, prep.val, args.device)
         val_pred = predict(model, prep.val, args.device)
         metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
-        capped = np.minimum(prep.val.targets["rul_true"], cfg.rul_horizon)
+        capped = np.fmin(prep.val.targets["rul_true"], cfg.rul_horizon)
         for name in ("point", "median", "mean"):
             err = np.clip(val_pred[name], 0, cfg.rul_horizon) - capped
             metrics["val"][f"rmse_capped_{name}"] = float(np.sqrt(np.mean(err**2)))
     if model.fault is not None:
-        metrics["val"] = fault_report(
+        metrics.setdefault("val", {})["fault"] = fault_report(
             predict(model, prep.val, args.device), prep.val.targets["fault"]
         )
     metrics["load_cv_per_layer"] = model.expert_load_cv()
@@ -440,10 +456,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}")
     if prep.test is not None and not args.no_test:
         test_pred = predict(model, prep.test, args.device)
+        metrics["test"] = {}
         if model.rul is not None:
             metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
         if model.fault is not None:
-            metrics["test"] = fault_report(test_pred, prep.test.targets["fault"])
+            metrics["test"]["fault"] = fault_report(test_pred, prep.test.targets["fault"])
     text = json.dumps(metrics, indent=2, default=float)
     print(text)
     if args.metrics_out is not None:
