@@ -18,6 +18,7 @@ from phm.errors import PhmError
 COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     "simulate": {
         "phm2018": ("phm.datasets.phm2018_sim", "write a simulated PHM 2018 ion-mill dataset"),
+        "plant": ("phm.sim.plant", "publish a simulated plant over MQTT"),
     },
     "bench": {
         "phm2018": ("phm.evaluation.bench_phm2018", "PHM 2018 official score S1 of a model"),

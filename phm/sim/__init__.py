@@ -1,0 +1,1 @@
+"""Simulated plants: physics-based pump signals (`rotating`) and the fleet publisher (`plant`)."""

@@ -1,0 +1,566 @@
+"""`phm simulate plant`: a simulated plant publishing its sensors over MQTT, in accelerated time.
+
+Every asset of `load_plant(path, assets=N)` gets a scenario fixed by the seed: most pumps
+develop one fault (`phm.sim.rotating`: random mode, cause, onset and time to failure), some
+stay healthy; ion mill tools stream PHM 2018 process rows with their flow-cool faults, rendered
+by the PHM 2018 simulator (`phm.datasets.phm2018_sim`). Ground truth never travels over MQTT;
+`truth_path` receives it as JSON lines at start.
+
+Time. Simulated life time runs `speed` times faster than the wall clock, but a receiver rejects
+timestamps more than `max_future_s` ahead of its clock. So payload times are *backdated*: the
+simulated span H (duration x speed, or without a duration the longest pump life) is laid out
+to end at the wall-clock time the run would end, `anchor = wall_start - H`, and a reading at
+life time t carries the Unix time `anchor + t`. The simulator publishes a reading only once
+life time has reached it, with life(e) = min(e x speed, H + e) after e wall seconds, so every
+timestamp is at most `now`: replay runs fast while behind the present, then goes on in real
+time (after H a run without a duration continues at 1x). Spacing between rows is the true
+simulated one (1 s for pump process rows), so features computed on the lake see real rates.
+The truth file gives each onset and failure both in life seconds and in payload Unix time.
+
+Payloads: rows streams carry `rows_per_payload` rows (uniformly spaced; an ion mill's gaps
+between lots and its rare jittered rows split a payload), vibration one snapshot per payload
+every `snapshot_every_s` simulated seconds. `seq` starts at the start time in microseconds and
+grows by one per payload per (asset, stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import polars as pl
+
+from phm.datasets import phm2018_sim as p18
+from phm.datasets.phm2018_layout import FAULT_MODES as ION_MILL_MODES
+from phm.datasets.phm2018_layout import SENSOR_COLUMNS
+from phm.datasets.run import Run, Waveforms
+from phm.errors import ConfigError, PhmError
+from phm.ingest.codec import encode
+from phm.ingest.topics import topic_for
+from phm.plant import Asset, Plant, load_plant
+from phm.sim.rotating import FaultScenario, PumpSimulator
+
+HEALTHY_FRACTION = 0.25  # pumps that stay healthy
+PUMP_LIFE_RANGE_S = (86_400.0, 4 * 86_400.0)  # time to failure, log-uniform
+ION_MILL_CAUSES = {
+    "pressure_low": "clogged flow-cool filter",
+    "pressure_high": "flow restriction / failing flow-cool pump",
+    "leak": "flow-cool line or seal leak",
+}
+ION_MILL_EXTRA_S = 7 * 86_400  # schedule drawn this far past H; the tool then goes quiet
+TICK_S = 0.05  # wall seconds between publishing rounds
+PAYLOADS_PER_WALL_S = 4.0  # default rows per payload aims at this many payloads per stream
+MAX_ROWS_PER_PAYLOAD = 5000
+MAX_INFLIGHT = 1000
+CONNECT_TIMEOUT_S = 10.0
+FLUSH_TIMEOUT_S = 5.0
+
+
+@dataclass
+class SimStats:
+    """What a simulation run published: messages and readings per stream, acknowledgements."""
+
+    messages: dict[str, int] = field(default_factory=dict)
+    readings: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    acked: int = 0
+    wall_s: float = 0.0
+    life_s: float = 0.0  # simulated seconds reached
+
+    @property
+    def published(self) -> int:
+        return sum(self.messages.values())
+
+    def add(self, stream: str, readings: int, size: int) -> None:
+        self.messages[stream] = self.messages.get(stream, 0) + 1
+        self.readings[stream] = self.readings.get(stream, 0) + readings
+        self.bytes += size
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+def _asset_rng(seed: int, asset_id: str, purpose: int) -> np.random.Generator:
+    key = (zlib.crc32(asset_id.encode()), purpose)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def pump_scenario(asset_id: str, seed: int) -> FaultScenario | None:
+    """The fault a pump develops under this seed, or None for one that stays healthy."""
+    rng = _asset_rng(seed, asset_id, 99)
+    if rng.random() < HEALTHY_FRACTION:
+        return None
+    return FaultScenario.draw(rng, PUMP_LIFE_RANGE_S)
+
+
+def pump_simulator(asset: Asset | str, plant: Plant, seed: int) -> PumpSimulator:
+    """The PumpSimulator of one pump of the plant, with its scenario under this seed."""
+    asset = plant.assets[asset] if isinstance(asset, str) else asset
+    if asset.type != "pump":
+        raise ConfigError(f"asset {asset.asset_id!r} is a {asset.type!r}, not a pump")
+    spec = plant.stream(asset.asset_id, "vibration")
+    meta = plant.types["pump"].meta
+    fault = pump_scenario(asset.asset_id, seed)
+    return PumpSimulator(asset.asset_id, meta, seed, fault, spec.sampling_hz, spec.samples)
+
+
+def default_horizon_s(plant: Plant, seed: int) -> float:
+    """Simulated span of a run without a duration: the longest pump life, plus 5%."""
+    lives = [
+        s.failure_s
+        for a in plant.assets.values()
+        if a.type == "pump" and (s := pump_scenario(a.asset_id, seed)) is not None
+    ]
+    return 1.05 * max(lives, default=PUMP_LIFE_RANGE_S[1])
+
+
+# --- row sources --------------------------------------------------------------------------------
+class _Source:
+    """Payloads of one (asset, stream): `ready(life_now, final)` yields (life t0, dt, values)."""
+
+    def ready(self, life_now: float, final: bool) -> Iterator[tuple[float, float, np.ndarray]]:
+        raise NotImplementedError
+
+
+class _PumpRows(_Source):
+    """Uniform rows in fixed blocks of `rpp` rows; block k is noise-keyed by k (deterministic)."""
+
+    def __init__(self, render: Callable[..., np.ndarray], dt: float, rpp: int) -> None:
+        self.render, self.dt, self.rpp, self.block, self.done_rows = render, dt, rpp, 0, 0
+
+    def ready(self, life_now: float, final: bool) -> Iterator[tuple[float, float, np.ndarray]]:
+        while True:
+            first = self.block * self.rpp
+            start = max(first, self.done_rows)
+            last_full = first + self.rpp - 1
+            if last_full * self.dt <= life_now:
+                stop = last_full + 1
+            elif final and start * self.dt <= life_now:
+                stop = int(life_now // self.dt) + 1
+            else:
+                return
+            times = np.arange(start, stop) * self.dt
+            values = self.render(times, tick=self.block)
+            self.done_rows = stop
+            if stop == last_full + 1:
+                self.block += 1
+            yield float(times[0]), self.dt, values
+            if final and stop != last_full + 1:
+                return
+
+
+class _Snapshots(_Source):
+    def __init__(self, sim: PumpSimulator, every_s: float) -> None:
+        self.sim, self.every, self.k = sim, every_s, 0
+
+    def ready(self, life_now: float, final: bool) -> Iterator[tuple[float, float, np.ndarray]]:
+        while self.k * self.every <= life_now:
+            t = self.k * self.every
+            self.k += 1
+            yield t, 0.0, self.sim.snapshot(t)[None]
+
+
+def _split(times: np.ndarray, dt: float, rpp: int, final: bool) -> tuple[list[slice], int]:
+    """Payload slices of uniformly spaced runs of at most rpp rows, and rows consumed. The last
+    run's partial tail waits for more rows unless `final`."""
+    breaks = np.flatnonzero(np.abs(np.diff(times) - dt) > 1e-6) + 1
+    bounds = [0, *breaks.tolist(), len(times)]
+    out: list[slice] = []
+    for a, b in itertools.pairwise(bounds):
+        for s in range(a, b, rpp):
+            e = min(s + rpp, b)
+            if e - s < rpp and b == len(times) and not final:
+                return out, s
+            out.append(slice(s, e))
+    return out, len(times)
+
+
+def _hold_last(values: np.ndarray) -> np.ndarray:
+    """NaN replaced by the channel's previous value (0 before any), as a historian would hold it."""
+    bad = np.isnan(values)
+    if not bad.any():
+        return values
+    idx = np.where(bad, 0, np.arange(len(values))[:, None])
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    held = values[idx, np.arange(values.shape[1])]
+    return np.where(np.isnan(held), 0.0, held)
+
+
+class IonMillRows(_Source):
+    """A PHM 2018 tool's process rows (22 channels, 4 s apart within lots) from the PHM 2018
+    simulator, in life seconds since the tool's first row; `faults` are its fault cycles."""
+
+    def __init__(self, index: int, seed: int, horizon_s: float, rpp: int, nullable=()) -> None:
+        self.tool = p18._draw_tool(p18._rng(seed, index, 0))
+        t_end = self.tool.t_start + int(horizon_s) + ION_MILL_EXTRA_S
+        self.cycles = p18._draw_schedule(p18._rng(seed, index, 1), self.tool, t_end)
+        self._faults = np.concatenate([c.faults for c in self.cycles]).astype(np.int64)
+        self._groups = p18._chunks(p18._lots(p18._rng(seed, index, 2), self.tool, self.cycles))
+        self._rng = p18._rng(seed, index, 3)
+        self._state = p18._State(counters=self.tool.counters.copy())
+        self.channels = SENSOR_COLUMNS[2:]
+        self._nullable = np.array([c in nullable for c in self.channels])
+        self.rpp, self.dt = rpp, float(p18.S)
+        self._times = np.zeros(0)
+        self._values = np.zeros((0, len(self.channels)))
+        self._exhausted = False
+
+    def faults(self) -> list[tuple[str, float, float]]:
+        """(mode, onset life s, failure life s) of every fault cycle in the schedule."""
+        t0 = self.tool.t_start
+        return [
+            (ION_MILL_MODES[c.mode], float(c.t_pre - t0), float(c.tf - t0))
+            for c in self.cycles
+            if c.mode >= 0
+        ]
+
+    def _render_more(self) -> bool:
+        group = next(self._groups, None)
+        if group is None:
+            self._exhausted = True
+            return False
+        cols = p18._render(group, self.tool, self._state, self._rng, self._faults)
+        values = np.stack([np.asarray(cols[c], np.float64) for c in self.channels], axis=1)
+        keep = values[:, ~self._nullable]
+        values[:, ~self._nullable] = _hold_last(keep)
+        self._times = np.concatenate([self._times, cols["time"] - self.tool.t_start])
+        self._values = np.concatenate([self._values, values])
+        return True
+
+    def ready(self, life_now: float, final: bool) -> Iterator[tuple[float, float, np.ndarray]]:
+        while not self._exhausted and (not self._times.size or self._times[-1] <= life_now):
+            self._render_more()
+        n = int(np.searchsorted(self._times, life_now, side="right"))
+        # the run holding row n-1 is closed when the next known row does not continue it
+        t = self._times
+        closed = n < len(t) and n > 0 and abs(t[n] - t[n - 1] - self.dt) > 1e-6
+        slices, used = _split(t[:n], self.dt, self.rpp, final or closed)
+        for s in slices:
+            yield float(self._times[s.start]), self.dt, self._values[s]
+        self._times, self._values = self._times[used:], self._values[used:]
+
+
+# --- publishing ---------------------------------------------------------------------------------
+def parse_broker(url: str) -> tuple[str, int]:
+    """`mqtt://host:port` -> (host, port); port defaults to 1883."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ConfigError(f"broker URL {url!r}: expected mqtt://host:port")
+    try:
+        return parts.hostname, parts.port or 1883
+    except ValueError as exc:
+        raise ConfigError(f"broker URL {url!r}: bad port ({exc})") from None
+
+
+def default_rows_per_payload(speed: float, hz: float) -> int:
+    """About PAYLOADS_PER_WALL_S payloads per wall second, at least 10 rows each."""
+    return int(min(MAX_ROWS_PER_PAYLOAD, max(10, math.ceil(speed * hz / PAYLOADS_PER_WALL_S))))
+
+
+class _Publisher:
+    """A paho-mqtt 2.x client: MQTT 5, QoS 1, unbounded queue, automatic reconnect."""
+
+    def __init__(self, url: str, client_id: str) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        host, port = parse_broker(url)
+        self.url = url
+        self.connected = threading.Event()
+        self.acked = 0
+        self._lock = threading.Lock()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        c.max_inflight_messages_set(MAX_INFLIGHT)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.on_connect = self._on_connect
+        c.on_disconnect = lambda *a: self.connected.clear()
+        c.on_publish = self._on_publish
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300  # in-flight QoS 1 messages survive a reconnect
+        c.connect_async(host, port, keepalive=30, clean_start=True, properties=props)
+        self.client = c
+        c.loop_start()
+        if not self.connected.wait(CONNECT_TIMEOUT_S):
+            c.loop_stop()
+            raise PhmError(f"cannot connect to the MQTT broker at {url} in {CONNECT_TIMEOUT_S} s")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            self.connected.set()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1)
+
+    def close(self, published: int, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        """Wait for the PUBACKs of everything published (up to timeout_s), then disconnect."""
+        deadline = time.monotonic() + timeout_s
+        while self.acked < published and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _truth_lines(
+    plant: Plant,
+    seed: int,
+    anchor: float,
+    pumps: dict[str, PumpSimulator],
+    mills: dict[str, IonMillRows],
+) -> list[dict[str, Any]]:
+    lines = []
+    for aid, asset in plant.assets.items():
+        base = {"asset": aid, "type": asset.type, "seed": seed}
+        events: list[tuple[str, str, float, float]] = []
+        if aid in pumps and pumps[aid].fault is not None:
+            f = pumps[aid].fault
+            events = [(f.mode, f.root_cause, f.onset_s, f.failure_s)]
+        elif aid in mills:
+            events = [(m, ION_MILL_CAUSES[m], a, b) for m, a, b in mills[aid].faults()]
+        if not events:
+            lines.append(base | {"mode": "healthy", "root_cause": None})
+        for mode, cause, onset, failure in events:
+            lines.append(
+                base
+                | {
+                    "mode": mode,
+                    "root_cause": cause,
+                    "onset_s": onset,
+                    "failure_s": failure,
+                    "onset_time": anchor + onset,
+                    "failure_time": anchor + failure,
+                }
+            )
+    return lines
+
+
+def run_plant_simulation(
+    plant: Plant,
+    broker_url: str,
+    speed: float,
+    duration_s: float | None = None,
+    seed: int = 0,
+    truth_path: str | Path | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[SimStats], None] | None = None,
+    rows_per_payload: int | None = None,
+    snapshot_every_s: float = 600.0,
+) -> SimStats:
+    """Publish the plant's simulated streams to `broker_url` until duration_s wall seconds have
+    passed (None: until `stop` is set or Ctrl-C), then wait for the PUBACKs (see module doc)."""
+    if speed <= 0 or (duration_s is not None and duration_s <= 0) or snapshot_every_s <= 0:
+        raise ConfigError(
+            f"need speed > 0, duration > 0, snapshot_every > 0; got {speed}, {duration_s}, "
+            f"{snapshot_every_s}"
+        )
+    stop = stop or threading.Event()
+    horizon = duration_s * speed if duration_s is not None else default_horizon_s(plant, seed)
+    wall_start = time.time()
+    anchor = wall_start - horizon
+    seq0 = int(wall_start * 1e6)
+    pumps: dict[str, PumpSimulator] = {}
+    mills: dict[str, IonMillRows] = {}
+    sources: list[tuple[str, str, str, tuple[str, ...], float, _Source]] = []
+    for index, (aid, asset) in enumerate(plant.assets.items()):
+        streams = plant.types[asset.type].streams
+        topic = {s: topic_for(asset.site, asset.line, aid, s) for s in streams}
+
+        rpp = {
+            name: rows_per_payload or default_rows_per_payload(speed, spec.sampling_hz or 1.0)
+            for name, spec in streams.items()
+        }
+
+        if asset.type == "pump":
+            sim = pumps[aid] = pump_simulator(asset, plant, seed)
+            for name, render in (
+                ("process", sim.process_rows),
+                ("temperature", sim.temperature_rows),
+            ):
+                spec = streams[name]
+                src = _PumpRows(render, 1.0 / spec.sampling_hz, rpp[name])
+                sources.append((aid, name, topic[name], spec.channels, 0.0, src))
+            spec = streams["vibration"]
+            src = _Snapshots(sim, snapshot_every_s)
+            sources.append(
+                (aid, "vibration", topic["vibration"], spec.channels, spec.sampling_hz, src)
+            )
+        elif asset.type == "ion_mill":
+            spec = streams["process"]
+            mill = mills[aid] = IonMillRows(index, seed, horizon, rpp["process"], spec.nullable)
+            if mill.channels != spec.channels:
+                raise ConfigError(f"{plant.source}: ion_mill process channels differ from PHM 2018")
+            sources.append((aid, "process", topic["process"], spec.channels, 0.0, mill))
+        else:
+            raise ConfigError(f"asset {aid!r}: no simulator for asset type {asset.type!r}")
+    if truth_path is not None:
+        truth = _truth_lines(plant, seed, anchor, pumps, mills)
+        Path(truth_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(truth_path).write_text("".join(json.dumps(t) + "\n" for t in truth))
+
+    stats = SimStats()
+    seqs = {(aid, stream): seq0 for aid, stream, *_ in sources}
+    pub = _Publisher(broker_url, f"phm-sim-{plant.name}-{seed}-{os.getpid()}")
+    began = time.monotonic()
+    last_progress = began
+
+    def publish_round(life_now: float, final: bool) -> None:
+        for aid, stream, topic, channels, fs, src in sources:
+            for t0, dt, values in src.ready(life_now, final):
+                payload = encode(seqs[aid, stream], anchor + t0, values, channels, dt=dt, fs=fs)
+                seqs[aid, stream] += 1
+                pub.publish(topic, payload)
+                stats.add(stream, int(values.size), len(payload))
+
+    life_now = 0.0
+    try:
+        while not stop.is_set():
+            elapsed = time.monotonic() - began
+            done = duration_s is not None and elapsed >= duration_s
+            if done:
+                elapsed = duration_s
+            life_now = min(elapsed * speed, horizon + elapsed)
+            publish_round(life_now, final=False)
+            stats.acked, stats.life_s, stats.wall_s = pub.acked, life_now, elapsed
+            if on_progress is not None and time.monotonic() - last_progress >= 1.0:
+                last_progress = time.monotonic()
+                on_progress(stats)
+            if done:
+                break
+            # back-pressure: let the broker catch up rather than queue without bound
+            while stats.published - pub.acked > 20 * MAX_INFLIGHT and not stop.is_set():
+                time.sleep(0.01)
+            time.sleep(TICK_S)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        publish_round(life_now, final=True)
+        pub.close(stats.published)
+        stats.acked, stats.life_s = pub.acked, life_now
+        stats.wall_s = time.monotonic() - began
+    return stats
+
+
+# --- offline history ----------------------------------------------------------------------------
+def simulate_history(
+    asset: Asset | str,
+    plant: Plant,
+    seed: int = 0,
+    life_s: float | None = None,
+    step_s: float = 600.0,
+) -> Run:
+    """A labelled run of one pump from life 0 to life_s (default: its failure, or the longest
+    pump life for a healthy one), one row and one snapshot every step_s, with the generator and
+    scenario `phm simulate plant` uses for the same seed.
+
+    signals: time (life s) + process + temperature channels; waveforms (S, 2, L); labels: time,
+    rul_s (failure - time; NaN for a healthy pump), severity, fault_class ("healthy" until onset).
+    """
+    sim = pump_simulator(asset, plant, seed)
+    aid = sim.asset_id
+    fault = sim.fault
+    if life_s is None:
+        life_s = fault.failure_s if fault is not None else PUMP_LIFE_RANGE_S[1]
+    if life_s <= 0 or step_s <= 0:
+        raise ConfigError(f"need life_s > 0 and step_s > 0, got {life_s}, {step_s}")
+    times = np.arange(0.0, life_s + 1e-9, step_s)
+    streams = plant.types["pump"].streams
+    proc = sim.process_rows(times, tick=0)
+    temp = sim.temperature_rows(times, tick=0)
+    cols = {"time": times}
+    cols |= {c: proc[:, i] for i, c in enumerate(streams["process"].channels)}
+    cols |= {c: temp[:, i] for i, c in enumerate(streams["temperature"].channels)}
+    severity = sim.severity(times)
+    mode = fault.mode if fault is not None else "healthy"
+    labels = pl.DataFrame(
+        {
+            "time": times,
+            "rul_s": fault.failure_s - times if fault is not None else np.full(times.size, np.nan),
+            "severity": severity,
+            "fault_class": np.where(severity > 0, mode, "healthy"),
+        }
+    )
+    events = None
+    if fault is not None and fault.failure_s <= life_s:
+        events = pl.DataFrame({"time": [fault.failure_s], "fault_mode": [fault.mode]})
+    spec = streams["vibration"]
+    return Run(
+        asset_id=aid,
+        asset_type="pump",
+        signals=pl.DataFrame(cols),
+        meta=dict(sim.meta)
+        | {
+            "seed": seed,
+            "fault_mode": mode,
+            "root_cause": fault.root_cause if fault is not None else None,
+            "onset_s": fault.onset_s if fault is not None else None,
+            "failure_s": fault.failure_s if fault is not None else None,
+        },
+        waveforms=Waveforms(times, spec.sampling_hz, spec.channels, sim.snapshots(times)),
+        events=events,
+        labels=labels,
+        fault_class=mode,
+    )
+
+
+# --- command line -------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `phm simulate plant`."""
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    parser.add_argument("--assets", type=int, help="resize the plant's fleet to N assets")
+    parser.add_argument("--speed", type=float, default=1000.0, help="simulated s per wall s")
+    parser.add_argument("--plant", type=Path, help="plant registry (default configs/plant.toml)")
+    parser.add_argument("--duration", type=float, help="wall seconds to run (default: until ^C)")
+    parser.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
+    parser.add_argument("--truth", type=Path, help="write the ground truth here (JSON lines)")
+    parser.add_argument("--rows-per-payload", type=int, help="rows per payload (default by speed)")
+    parser.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=600.0,
+        help="simulated s between vibration snapshots",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Publish until the duration ends or Ctrl-C; print what was published."""
+    plant = load_plant(args.plant, assets=args.assets)
+
+    def progress(s: SimStats) -> None:
+        print(
+            f"\r{s.wall_s:7.1f} s wall, life {s.life_s / 3600:8.1f} h: {s.published} messages, "
+            f"{sum(s.readings.values()):,} readings, {s.acked} acked",
+            end="",
+            flush=True,
+        )
+
+    stats = run_plant_simulation(
+        plant, args.broker, args.speed, args.duration, args.seed, args.truth,
+        on_progress=progress, rows_per_payload=args.rows_per_payload,
+        snapshot_every_s=args.snapshot_every,
+    )  # fmt: skip
+    wall = max(stats.wall_s, 1e-9)
+    print()
+    for stream in sorted(stats.messages):
+        print(f"{stream}: {stats.messages[stream]} messages, {stats.readings[stream]:,} readings")
+    readings = sum(stats.readings.values())
+    print(
+        f"{stats.published} messages ({stats.published / wall:,.0f}/s), "
+        f"{readings / wall:,.0f} readings/s, {stats.bytes / wall / 1e6:.1f} MB/s, "
+        f"{stats.acked} acknowledged, {stats.life_s / 3600:.1f} simulated hours in {wall:.1f} s"
+    )
+    return 0 if stats.acked == stats.published else 1

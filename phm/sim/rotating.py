@@ -1,0 +1,317 @@
+"""Physics-based signals of a motor-driven centrifugal pump, healthy or developing one fault.
+
+`PumpSimulator` renders, at any simulated life time t (seconds since the pump's life began):
+vibration snapshots (C, L) in g on the drive-end and fan-end motor bearings, temperature rows
+and process rows, with the channels of `[types.pump]` in configs/plant.toml.
+
+Healthy baseline (per channel): 1x shaft (residual imbalance), a small 2x, vane pass (6x for
+6 vanes), broadband noise and a lightly damped structural resonance near 3 kHz excited by that
+noise. The shaft speed follows the load through the induction motor's slip.
+
+Faults (`FaultScenario.mode`), each scaled by a severity in [0, 1] (`severity`):
+    inner_race    impacts at BPFI ringing the resonance, amplitude-modulated at 1x (the defect
+                  turns through the load zone), impact times jittered ~1.5%
+    outer_race    impacts at BPFO, not modulated (the defect sits still in the load zone)
+    imbalance     1x radial grows
+    misalignment  2x grows most, 1x and 3x too; bearing warms a little
+    looseness     many 1x harmonics and 0.5x sub-harmonics, waveform truncated on one side
+    lubrication   broadband high-frequency noise floor rises; bearing temperature rises
+    cavitation    random broadband HF noise modulated at vane pass; suction pressure falls,
+                  flow drops and becomes unsteady
+Severity is 0 before onset and grows like a crack under Paris' law, slowly then fast:
+s(u) = (exp(k u) - 1) / (exp(k) - 1), u = (t - onset) / (failure - onset), 1 from failure on.
+
+Noise is drawn from generators keyed by (seed, asset, stream, time), so a snapshot or a block of
+rows is the same whatever else was rendered before it. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from phm.features.spectral import BearingGeometry, DefectFrequencies
+
+FAULT_MODES: tuple[str, ...] = (
+    "inner_race",
+    "outer_race",
+    "imbalance",
+    "misalignment",
+    "looseness",
+    "lubrication",
+    "cavitation",
+)
+# Causes that physically lead to each mode; a scenario draws one at random.
+ROOT_CAUSES: dict[str, tuple[str, ...]] = {
+    "inner_race": ("contamination", "worn bearing", "overload / fatigue", "improper fit"),
+    "outer_race": ("contamination", "worn bearing", "brinelling from shipping", "housing bore"),
+    "imbalance": ("impeller fouling / imbalance", "impeller erosion", "broken vane fragment"),
+    "misalignment": ("coupling misalignment", "soft foot", "pipe strain", "thermal growth"),
+    "looseness": ("loose hold-down bolts", "soft foot", "cracked baseplate", "worn fit"),
+    "lubrication": ("insufficient lubrication", "grease degradation", "wrong lubricant"),
+    "cavitation": ("low suction head", "clogged suction strainer", "high fluid temperature"),
+}
+PARIS_K = 4.0  # growth exponent of the severity curve (larger: later, steeper rise)
+
+FS_DEFAULT, SAMPLES_DEFAULT = 12800.0, 4096
+SLIP_HZ_FULL_LOAD = 0.70  # shaft slows from 29.95 to ~29.25 Hz at full load (2.3% slip)
+RESONANCE_HZ = (3100.0, 2700.0)  # structural resonance per channel (drive end, fan end)
+RESONANCE_ZETA = 0.06  # damping ratio: rings for ~1 ms
+BASE_1X_G, BASE_2X_G, BASE_VANE_G = 0.02, 0.006, 0.025
+NOISE_G, RESONANCE_NOISE_G = 0.008, 0.01
+FAN_END_COUPLING = 0.35  # a drive-end bearing defect seen on the fan-end sensor
+IMPACT_JITTER = 0.015  # sd of impact-interval jitter (slip of the rolling elements)
+IR_MODULATION = 0.8  # depth of the 1x load-zone modulation of inner-race impacts
+
+STREAM_KEYS = {"vibration": 1, "temperature": 2, "process": 3}
+
+
+@dataclass(frozen=True)
+class FaultScenario:
+    """One fault developing: severity 0 before `onset_s`, 1 at `failure_s` (life seconds)."""
+
+    mode: str
+    root_cause: str
+    onset_s: float
+    failure_s: float
+
+    def __post_init__(self) -> None:
+        if self.mode not in FAULT_MODES:
+            raise ValueError(f"fault mode {self.mode!r}: expected one of {FAULT_MODES}")
+        if not 0 <= self.onset_s < self.failure_s:
+            raise ValueError(f"need 0 <= onset_s < failure_s, got {self.onset_s}, {self.failure_s}")
+
+    @classmethod
+    def draw(
+        cls, rng: np.random.Generator, life_range_s: tuple[float, float] = (86_400, 4 * 86_400)
+    ) -> FaultScenario:
+        """A random mode and cause, failure log-uniform in life_range_s, onset at 20-60% of it."""
+        mode = str(rng.choice(FAULT_MODES))
+        cause = str(rng.choice(ROOT_CAUSES[mode]))
+        lo, hi = np.log(life_range_s[0]), np.log(life_range_s[1])
+        failure = float(np.exp(rng.uniform(lo, hi)))
+        return cls(mode, cause, float(rng.uniform(0.2, 0.6)) * failure, failure)
+
+
+def severity_curve(t: np.ndarray | float, onset_s: float, failure_s: float) -> np.ndarray:
+    """Paris-law-like severity in [0, 1] at life times t: 0 before onset, 1 from failure on."""
+    u = np.clip((np.asarray(t, dtype=np.float64) - onset_s) / (failure_s - onset_s), 0.0, 1.0)
+    return np.expm1(PARIS_K * u) / np.expm1(PARIS_K)
+
+
+def geometry_of(meta: dict[str, Any]) -> BearingGeometry:
+    """The bearing geometry of a pump type's `meta` table (configs/plant.toml)."""
+    return BearingGeometry(
+        int(meta.get("n_balls", 9)),
+        float(meta.get("ball_diameter_mm", 7.94)),
+        float(meta.get("pitch_diameter_mm", 39.04)),
+        float(meta.get("contact_angle_deg", 0.0)),
+        str(meta.get("bearing", "")),
+    )
+
+
+class PumpSimulator:
+    """Signals of one pump over its life; `fault=None` is a healthy pump.
+
+    meta: `[types.pump.meta]` (shaft_hz, bearing geometry, impeller_vanes).
+    """
+
+    def __init__(
+        self,
+        asset_id: str,
+        meta: dict[str, Any],
+        seed: int = 0,
+        fault: FaultScenario | None = None,
+        fs: float = FS_DEFAULT,
+        samples: int = SAMPLES_DEFAULT,
+    ) -> None:
+        self.asset_id, self.meta, self.seed, self.fault = asset_id, dict(meta), int(seed), fault
+        self.fs, self.samples = float(fs), int(samples)
+        self.shaft_hz_no_load = float(meta.get("shaft_hz", 29.95))
+        self.vanes = int(meta.get("impeller_vanes", 6))
+        self.geometry = geometry_of(meta)
+        self._key = zlib.crc32(asset_id.encode())
+        traits = self._rng(0, 0)
+        # the load cycle: a daily and a shift pattern with this pump's phases and levels
+        self._load_mean = float(traits.uniform(55, 80))
+        self._load_amp = traits.uniform((5, 2, 2), (15, 6, 5))
+        self._load_period = np.array([86_400.0, 8 * 3600.0, 2 * 3600.0])
+        self._load_phase = traits.uniform(0, 2 * np.pi, 3)
+        self._ambient = float(traits.uniform(18, 30))
+        self._suction = float(traits.uniform(140, 200))  # kPa, flooded suction
+        self._head = float(traits.uniform(350, 500))  # kPa across the pump at rated flow
+        self._rated_flow = float(traits.uniform(80, 160))  # m3/h
+        # per channel and harmonic 1x..Hx (H covers vane pass)
+        self._phase = traits.uniform(0, 2 * np.pi, (2, max(8, self.vanes)))
+
+    def _rng(self, stream: int, tick: int) -> np.random.Generator:
+        key = (self._key, stream, tick)
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+
+    # --- slow state ---------------------------------------------------------------------------
+    def severity(self, t: np.ndarray | float) -> np.ndarray:
+        """Fault severity in [0, 1] at life times t (0 for a healthy pump)."""
+        if self.fault is None:
+            return np.zeros_like(np.asarray(t, dtype=np.float64))
+        return severity_curve(t, self.fault.onset_s, self.fault.failure_s)
+
+    def _mode_severity(self, t: np.ndarray | float, mode: str) -> np.ndarray:
+        s = self.severity(t)
+        return s if self.fault is not None and self.fault.mode == mode else s * 0.0
+
+    def load_pct(self, t: np.ndarray | float) -> np.ndarray:
+        """Motor load in % at life times t: smooth daily and shift cycles."""
+        t = np.asarray(t, dtype=np.float64)[..., None]
+        wave = np.sin(2 * np.pi * t / self._load_period + self._load_phase) @ self._load_amp
+        return np.clip(self._load_mean + wave, 10.0, 100.0)
+
+    def shaft_hz(self, t: np.ndarray | float) -> np.ndarray:
+        """Shaft speed in Hz at life times t: slip grows with load."""
+        return self.shaft_hz_no_load - SLIP_HZ_FULL_LOAD * self.load_pct(t) / 100.0
+
+    def defect_frequencies(self, t: float) -> DefectFrequencies:
+        """Bearing defect frequencies in Hz at the speed of life time t."""
+        return self.geometry.defect_frequencies(float(self.shaft_hz(t)))
+
+    # --- vibration ----------------------------------------------------------------------------
+    def snapshot(self, t: float) -> np.ndarray:
+        """One vibration snapshot (C=2, L) float32 in g at life time t (seconds)."""
+        rng = self._rng(STREAM_KEYS["vibration"], round(t * 1000))
+        n, fs = self.samples, self.fs
+        time = np.arange(n) / fs  # (L,)
+        fr = float(self.shaft_hz(t))
+        s = float(self.severity(t))
+        mode = self.fault.mode if self.fault is not None and s > 0 else "healthy"
+        h = self._phase.shape[1]
+        phase = self._phase + rng.uniform(0, 2 * np.pi)  # (2, H); one random start per snapshot
+        amp = np.zeros((2, h))  # harmonic amplitudes 1x..Hx per channel
+        amp[:, 0], amp[:, 1] = BASE_1X_G, BASE_2X_G
+        amp[:, self.vanes - 1] += BASE_VANE_G
+        if mode == "imbalance":
+            amp[:, 0] *= 1 + 9 * s
+        elif mode == "misalignment":
+            amp[:, 0] *= 1 + 2 * s
+            amp[:, 1] += 0.12 * s
+            amp[:, 2] += 0.05 * s
+            phase[1] = phase[0] + np.pi  # axial-radial 180 deg across the coupling
+        elif mode == "looseness":
+            amp += 0.05 * s * np.exp(-np.arange(h) / 4.0)
+        harmonics = np.arange(1, h + 1)[:, None] * (2 * np.pi * fr * time)  # (H, L)
+        x = np.einsum("ch,chl->cl", amp, np.sin(harmonics[None] + phase[:, :, None]))
+        if mode == "looseness":  # sub-harmonics at 0.5x, 1.5x, 2.5x...
+            half = (np.arange(4)[:, None] + 0.5) * (2 * np.pi * fr * time)  # (4, L)
+            x += 0.03 * s * np.exp(-np.arange(4) / 3.0) @ np.sin(half + phase[0, :4, None])
+        hf = RESONANCE_NOISE_G * np.ones(2)  # noise that excites the resonance
+        bearing = np.zeros((2, n))
+        if mode in ("inner_race", "outer_race"):
+            d = self.geometry.defect_frequencies(fr)
+            rate = d.bpfi if mode == "inner_race" else d.bpfo
+            bearing[0] = self._impacts(rng, rate, fr, mode == "inner_race") * (0.05 + 2.0 * s)
+            bearing[1] = FAN_END_COUPLING * bearing[0]
+        hf_scale = 1.0
+        if mode == "lubrication":
+            hf_scale = 1.0 + 8.0 * s
+        x += NOISE_G * rng.standard_normal((2, n))
+        ring = hf[:, None] * rng.standard_normal((2, n)) + bearing
+        x += self._resonate(ring)
+        if mode in ("lubrication", "cavitation"):
+            broadband = self._highpass(rng.standard_normal((2, n)), 1500.0)
+            if mode == "lubrication":
+                x += NOISE_G * (hf_scale - 1.0) * broadband
+            else:  # random bursts as vapour bubbles collapse, paced by the vanes
+                vane = 1 + np.sin(2 * np.pi * self.vanes * fr * time + rng.uniform(0, 6.3))
+                bursts = np.abs(rng.standard_normal(n)) ** 2
+                x += 0.08 * s * broadband * (0.5 * vane + 0.5 * bursts)[None]
+                x += 0.03 * s * np.sin(2 * np.pi * self.vanes * fr * time)[None] * vane[None]
+        if mode == "looseness":  # the loose foot bottoms out: one side of the waveform is cut
+            top = np.quantile(x, 1.0 - 0.25 * s, axis=1, keepdims=True)
+            x = np.minimum(x, top)
+        return x.astype(np.float32)
+
+    def snapshots(self, times: np.ndarray) -> np.ndarray:
+        """Snapshots (S, C, L) float32 at life times (S,)."""
+        return np.stack([self.snapshot(float(t)) for t in np.asarray(times)])
+
+    def _impacts(
+        self, rng: np.random.Generator, rate_hz: float, fr: float, modulated: bool
+    ) -> np.ndarray:
+        """A train of unit impacts (L,) at rate_hz with jittered intervals (amplitude g)."""
+        n, fs = self.samples, self.fs
+        count = int(n / fs * rate_hz) + 3
+        gaps = (1 + IMPACT_JITTER * rng.standard_normal(count)) / rate_hz
+        times = rng.uniform(0, 1 / rate_hz) + np.cumsum(gaps) - gaps[0]
+        times = times[times < n / fs]
+        amp = np.ones_like(times)
+        if modulated:  # the inner-race defect passes through the load zone once a turn
+            amp = 1 + IR_MODULATION * np.cos(2 * np.pi * fr * times + rng.uniform(0, 6.3))
+            amp = np.maximum(amp, 0.0) / (1 + IR_MODULATION)
+        train = np.zeros(n)
+        np.add.at(train, np.minimum((times * fs).round().astype(int), n - 1), amp)
+        return train
+
+    def _resonate(self, x: np.ndarray) -> np.ndarray:
+        """x (C, L) through each channel's structural resonance (ringing, unit peak gain)."""
+        n, fs = x.shape[-1], self.fs
+        f = np.fft.rfftfreq(2 * n, 1 / fs)
+        fn = np.array(RESONANCE_HZ)[:, None]
+        # second-order resonance, normalised so |H| = 1 at fn
+        h = (2j * RESONANCE_ZETA * fn * f) / (fn**2 - f**2 + 2j * RESONANCE_ZETA * fn * f)
+        return np.fft.irfft(np.fft.rfft(x, 2 * n, axis=-1) * h, 2 * n, axis=-1)[:, :n]
+
+    def _highpass(self, x: np.ndarray, cut_hz: float) -> np.ndarray:
+        """x (C, L) with content below cut_hz removed, rescaled to unit variance."""
+        spec = np.fft.rfft(x, axis=-1)
+        spec[:, np.fft.rfftfreq(x.shape[-1], 1 / self.fs) < cut_hz] = 0
+        y = np.fft.irfft(spec, x.shape[-1], axis=-1)
+        return y / np.sqrt(np.mean(y**2, axis=-1, keepdims=True))
+
+    # --- rows ---------------------------------------------------------------------------------
+    def temperature_rows(self, times: np.ndarray, tick: int | None = None) -> np.ndarray:
+        """(n, 4) float32: bearing_de_c, bearing_fe_c, winding_c, ambient_c at life times."""
+        times = np.asarray(times, dtype=np.float64)
+        rng = self._rng(STREAM_KEYS["temperature"], _tick(times, tick))
+        load = self.load_pct(times) / 100
+        ambient = self._ambient + 4 * np.sin(2 * np.pi * times / 86_400 + self._load_phase[0])
+        s = self.severity(times)
+        mode = self.fault.mode if self.fault is not None else "healthy"
+        # friction heat: lubrication loss most, damaged bearings late in life, misalignment
+        extra = {
+            "lubrication": 35 * s,
+            "inner_race": 18 * s**2,
+            "outer_race": 15 * s**2,
+            "misalignment": 8 * s,
+            "looseness": 3 * s,
+        }.get(mode, 0 * s)
+        de = ambient + 15 + 10 * load + extra
+        fe = ambient + 12 + 8 * load + (0.3 if mode != "misalignment" else 0.8) * extra
+        winding = ambient + 25 + 45 * load**2 + (6 * s if mode == "imbalance" else 0)
+        out = np.stack([de, fe, winding, ambient], axis=1)
+        return (out + 0.15 * rng.standard_normal(out.shape)).astype(np.float32)
+
+    def process_rows(self, times: np.ndarray, tick: int | None = None) -> np.ndarray:
+        """(n, 5) float32: speed_rpm, load_pct, suction_kpa, discharge_kpa, flow_m3h."""
+        times = np.asarray(times, dtype=np.float64)
+        rng = self._rng(STREAM_KEYS["process"], _tick(times, tick))
+        noise = rng.standard_normal((5, times.size))
+        load = self.load_pct(times)
+        cav = self._mode_severity(times, "cavitation")
+        foul = self._mode_severity(times, "imbalance")
+        unsteady = 1 + 12 * cav
+        flow = self._rated_flow * (0.3 + 0.8 * load / 100) * (1 - 0.35 * cav - 0.05 * foul)
+        flow = flow * (1 + 0.005 * unsteady * noise[4])
+        suction = self._suction * (1 - 0.6 * cav) + 1.0 * unsteady * noise[2]
+        rise = self._head * (1.15 - 0.3 * (flow / self._rated_flow) ** 2) * (1 - 0.3 * cav)
+        discharge = suction + rise + 2.0 * unsteady * noise[3]
+        rpm = 60 * self.shaft_hz(times) + 0.5 * noise[0]
+        out = np.stack([rpm, load + 0.3 * noise[1], suction, discharge, flow], axis=1)
+        return out.astype(np.float32)
+
+
+def _tick(times: np.ndarray, tick: int | None) -> int:
+    """Noise key of a block of rows: the caller's block index, else its first time in ms."""
+    if tick is not None:
+        return int(tick)
+    return round(float(times[0]) * 1000) if times.size else 0
