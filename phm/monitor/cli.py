@@ -1,0 +1,45 @@
+"""`phm monitor --store DIR --model CKPT`: score the plant's assets from the store, raise alerts.
+
+phm monitor --store data/demo/store --model data/demo/store/models/pump.pt [--interval 2]
+            [--plant configs/plant.toml] [--assets N] [--once]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from phm.errors import ConfigError
+from phm.monitor.scorer import Monitor, ScoringModel
+from phm.plant import load_plant
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `phm monitor`."""
+    parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
+    parser.add_argument("--model", type=Path, required=True, help="pump checkpoint (plant)")
+    parser.add_argument("--plant", type=Path, default=None, help="plant TOML")
+    parser.add_argument("--assets", type=int, default=None, help="resize the plant's fleet")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between passes")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score until Ctrl-C (or once)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not (args.store / "state.sqlite").exists():
+        raise ConfigError(f"{args.store}: no state.sqlite here; is ingest writing to this store?")
+    monitor = Monitor(
+        args.store, load_plant(args.plant, args.assets), ScoringModel.load(args.model)
+    )
+    if args.once:
+        print(f"{len(monitor.evaluate())} predictions written")
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    monitor.run(args.interval, stop)
+    return 0

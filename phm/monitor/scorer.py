@@ -1,0 +1,193 @@
+"""Online scoring: each asset's latest window from the lake -> prediction -> alerts.
+
+`Monitor.evaluate(now)` goes over the plant's assets that have a model: for a pump, the last
+`snapshots` vibration snapshots and the temperature and process rows at those times
+(`pump_window`, the training window of `phm train --dataset plant`), scored by the checkpoint.
+It writes one `Prediction` per new snapshot (fault-mode probabilities, RUL median and 90%
+interval in hours of life, health = P(healthy), expert loads per MoE layer) and steps each
+asset's alert through the hysteresis of phm.monitor.alerts, opening, escalating,
+de-escalating and clearing alerts in the state store. Alert levels are rebuilt from the open
+alerts at start, so a restarted monitor carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from phm.errors import ConfigError
+from phm.models.model import PhmModel, load_checkpoint
+from phm.models.prepare_plant import pump_window
+from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.plant import Plant
+from phm.store.lake import Lake
+from phm.store.state import Prediction, StateStore
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_S = 7 * 86_400  # how far back the lake is read for an asset's latest window
+
+
+@dataclass
+class ScoringModel:
+    """A loaded checkpoint and what scoring needs from its `extra`."""
+
+    model: PhmModel
+    extra: dict[str, Any]
+    name: str
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScoringModel:
+        model, extra = load_checkpoint(path)
+        if extra.get("dataset") != "plant":
+            raise ConfigError(
+                f"{path}: a checkpoint of dataset {extra.get('dataset')!r}; the monitor scores "
+                "pumps with a `phm train --dataset plant` checkpoint"
+            )
+        return cls(model.eval(), extra, f"{Path(path).name}:{model.config.name}")
+
+
+class Monitor:
+    """Scores the pumps of `plant` from the store at `store_dir` with `pump_model`."""
+
+    def __init__(
+        self,
+        store_dir: str | Path,
+        plant: Plant,
+        pump_model: ScoringModel,
+        policy: AlertPolicy | None = None,
+    ) -> None:
+        self.plant = plant
+        self.lake = Lake(Path(store_dir) / "lake", plant)
+        self.state = StateStore(Path(store_dir) / "state.sqlite")
+        self.pump = pump_model
+        self.policy = policy or AlertPolicy()
+        self.levels: dict[str, AlertState] = {}
+        self.open_ids: dict[str, int] = {}
+        for alert in self.state.alerts():
+            if alert.status != "cleared" and alert.kind == "condition":
+                self.levels[alert.asset_id] = AlertState(alert.severity)
+                self.open_ids[alert.asset_id] = alert.alert_id
+        self.last_scored: dict[str, float] = {}
+        for p in self.state.latest_predictions():
+            self.last_scored[p.asset_id] = p.time
+
+    def evaluate(self, now: float | None = None) -> list[Prediction]:
+        """Score every pump with a snapshot newer than its last prediction."""
+        now = time.time() if now is None else now
+        out = []
+        for asset in self.plant.assets.values():
+            if asset.type != "pump":
+                continue
+            try:
+                p = self._score_pump(asset.asset_id, now)
+            except Exception:  # one asset's bad data must not stop the others
+                log.exception("scoring %s failed", asset.asset_id)
+                continue
+            if p is not None:
+                out.append(p)
+        return out
+
+    @torch.no_grad()
+    def _score_pump(self, asset_id: str, now: float) -> Prediction | None:
+        extra = self.pump.extra
+        k, samples = int(extra["snapshots"]), int(extra["samples"])
+        start = now - LOOKBACK_S
+        times, _, data = self.lake.read_waveforms(asset_id, start=start)
+        if len(times) == 0 or times[-1] <= self.last_scored.get(asset_id, -np.inf):
+            return None
+        times, data = times[-k:], data[-k:, :, :samples]
+        rows = self._rows_at(asset_id, times, start)
+        if rows is None:
+            return None
+        mean = extra["feature_mean"].numpy()
+        scale = extra["feature_scale"].numpy()
+        inputs = pump_window(data, rows, k, mean, scale)
+        model = self.pump.model
+        out = model({name: torch.from_numpy(v) for name, v in inputs.items()})
+        probs = out["fault"].float().softmax(-1)[0].numpy()
+        rul = {name: float(v[0]) for name, v in model.rul.summary(out["rul"]).items()}
+        classes = list(extra["classes"])
+        fault_probs = {c: float(p) for c, p in zip(classes, probs, strict=True)}
+        health = fault_probs.get("healthy")
+        pred = Prediction(
+            asset_id=asset_id,
+            time=float(times[-1]),
+            model=self.pump.name,
+            fault_probs=fault_probs,
+            rul_median=_finite(rul["median"]),
+            rul_lower=_finite(rul["lower"]),
+            rul_upper=_finite(rul["upper"]),
+            health=health,
+            expert_load=[load.tolist() for load in model.expert_load()],
+            details={"unit": "hours of life", "top_mode": classes[int(probs.argmax())]},
+        )
+        self.state.write_prediction(pred)
+        self.last_scored[asset_id] = pred.time
+        self._alert(asset_id, pred, now)
+        return pred
+
+    def _rows_at(self, asset_id: str, times: np.ndarray, start: float) -> np.ndarray | None:
+        """Temperature and process rows (len(times), 9) at or before each snapshot time."""
+        parts = []
+        for stream in ("temperature", "process"):
+            frame = self.lake.read_rows(stream, asset_id, start=start)
+            if frame.height == 0:
+                return None
+            channels = list(self.plant.stream(asset_id, stream).channels)
+            t = frame["time"].to_numpy()
+            idx = np.clip(np.searchsorted(t, times, side="right") - 1, 0, None)
+            parts.append(frame.select(channels).to_numpy()[idx])
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def _alert(self, asset_id: str, pred: Prediction, now: float) -> None:
+        state = self.levels.get(asset_id, AlertState())
+        risk = risk_score(pred.health, pred.rul_median, self.policy)
+        new, action = step(state, risk, self.policy)
+        self.levels[asset_id] = new
+        if action is None:
+            return
+        mode = pred.details["top_mode"]
+        message = (
+            f"{new.level}: {mode if mode != 'healthy' else 'degradation'}, risk {risk:.2f}, "
+            f"RUL median {_fmt(pred.rul_median)} h (90% {_fmt(pred.rul_lower)}-"
+            f"{_fmt(pred.rul_upper)} h)"
+        )
+        details = {"risk": risk, "top_mode": mode, "fault_probs": pred.fault_probs}
+        if action.startswith("open_"):
+            self.open_ids[asset_id] = self.state.open_alert(
+                asset_id, "condition", new.level, message, details, at=now
+            )
+        elif action in ("escalate", "deescalate") and asset_id in self.open_ids:
+            self.state.update_alert(
+                self.open_ids[asset_id],
+                severity=new.level,
+                message=message,
+                details=details,
+                at=now,
+            )
+        elif action == "clear" and asset_id in self.open_ids:
+            self.state.clear_alert(self.open_ids.pop(asset_id), at=now)
+        log.info("%s %s: %s", asset_id, action, message)
+
+    def run(self, interval_s: float = 2.0, stop: threading.Event | None = None) -> None:
+        """Evaluate every `interval_s` until `stop` is set."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            self.evaluate()
+            stop.wait(interval_s)
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
+
+
+def _fmt(x: float | None) -> str:
+    return "open" if x is None else f"{x:.1f}"
