@@ -27,10 +27,15 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "femto": ("phm.evaluation.bench_femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
         "cwru": ("phm.evaluation.bench_cwru", "CWRU bearing fault classification"),
         "model": ("phm.evaluation.bench_model", "MoE vs dense: throughput, latency, balance"),
+        "ingest": (
+            "phm.evaluation.bench_ingest",
+            "durable ingest rate and latency vs a bare subscriber",
+        ),
     },
     "train": {
         None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
     },
+    "ingest": {None: ("phm.ingest.cli", "consume plant data from MQTT into the store")},
     "demo": {
         None: ("phm.demo", "run the main job end to end on embedded defaults"),
     },

@@ -1,0 +1,381 @@
+"""`phm bench ingest`: durable ingest rate and latency against a bare subscriber, in one run.
+
+Both legs receive the same payloads (`process` rows, `--rows-per-payload` rows each, round
+robin over the fleet's pumps (5 channels) and ion mills (22)) from the same QoS 1 publisher
+through the same broker:
+
+- bare: a paho subscriber (QoS 1, automatic acks) that counts messages and stores nothing;
+- durable: `IngestWorker` (decode, validate, dedupe, fsynced Parquet + SQLite commit, then ack).
+
+Rates are readings per second from the first publish to the last message received (bare) or
+committed (durable). Latency is publish (wall time before `publish()`) to the commit hook, per
+payload, p50/p99. Zero loss is checked by counting the readings in the lake afterwards.
+Publishing is a burst unless `--rate` paces it, so burst latencies include the backlog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from phm.errors import ConfigError
+from phm.evaluation.bench import markdown_table, write_result
+from phm.ingest.codec import encode
+from phm.ingest.topics import topic_for
+from phm.ingest.worker import IngestWorker, parse_broker_url
+from phm.plant import Plant, load_plant
+
+TARGET_RATIO = 0.60
+TARGET_RATE = 200_000.0
+STREAM = "process"
+
+
+class Publisher:
+    """A QoS 1 paho publisher with a persistent session and an unbounded client-side queue
+    (`max_queued_messages_set(0)`): what cannot be sent while the broker is away is kept and
+    sent, with the unacknowledged in-flight messages, after the automatic reconnect."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        client_id: str | None = None,
+        protocol: str = "5",
+        max_inflight: int = 1000,
+    ) -> None:
+        address = parse_broker_url(broker_url)
+        v5 = protocol == "5"
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"phm-pub-{uuid.uuid4().hex[:8]}",
+            clean_session=None if v5 else False,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        )
+        if address.username:
+            self.client.username_pw_set(address.username, address.password)
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.reconnect_delay_set(1, 2)
+        self._lock = threading.Lock()
+        self._acked = 0
+        self._sent = 0
+        self._connected = threading.Event()
+        self.client.on_publish = self._on_publish
+        self.client.on_connect = lambda c, u, f, rc, p: rc.is_failure or self._connected.set()
+        self.client.on_disconnect = lambda *a: self._connected.clear()
+        kwargs: dict[str, Any] = {}
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            kwargs = {"clean_start": False, "properties": props}
+        self.client.connect(address.host, address.port, 30, **kwargs)
+        self.client.loop_start()
+        if not self._connected.wait(10):
+            self.close()
+            raise ConnectionError(f"publisher could not connect to {broker_url}")
+
+    def _on_publish(self, *args: Any) -> None:
+        with self._lock:
+            self._acked += 1
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Queue one QoS 1 message (kept across broker outages)."""
+        self.client.publish(topic, payload, qos=1)
+        self._sent += 1
+
+    def wait_acked(self, timeout: float = 60.0) -> bool:
+        """True once the broker acknowledged everything published so far."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._acked >= self._sent:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def bench_payloads(
+    plant: Plant, readings: int, rows_per_payload: int, t0: float, seed: int = 0
+) -> list[tuple[str, str, int, bytes, int]]:
+    """(topic, asset, seq, payload, readings) of `process` rows totalling >= `readings`, round
+    robin over the assets with a process stream (pumps: 5 channels, ion mills: 22)."""
+    pumps = [a for a in plant.assets.values() if STREAM in plant.types[a.type].streams]
+    if not pumps:
+        raise ConfigError(f"{plant.source}: no asset has a rows stream {STREAM!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    base_seq = int(t0 * 1e6)
+    total, i = 0, 0
+    while total < readings:
+        asset = pumps[i % len(pumps)]
+        spec = plant.stream(asset.asset_id, STREAM)
+        values = rng.standard_normal((rows_per_payload, len(spec.channels))).astype(np.float32)
+        seq = base_seq + i // len(pumps)
+        # rows of one payload lie 1 ms apart, payloads of one asset 1 s apart: never future
+        start = t0 - 3600.0 + (i // len(pumps)) * 1e-3 * rows_per_payload
+        payload = encode(seq, start, values, spec.channels, dt=1e-3)
+        topic = topic_for(asset.site, asset.line, asset.asset_id, STREAM)
+        out.append((topic, asset.asset_id, seq, payload, int(values.size)))
+        total += int(values.size)
+        i += 1
+    return out
+
+
+def _pace(k: int, start: float, per_message_s: float) -> None:
+    if per_message_s > 0:
+        wait = start + k * per_message_s - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def run_bare(url: str, protocol: str, payloads: list, per_message_s: float) -> dict[str, float]:
+    """Publish `payloads` to a bare subscriber; readings/s from first publish to last receipt."""
+    address = parse_broker_url(url)
+    expected = len(payloads)
+    done = threading.Event()
+    state = {"n": 0, "bytes": 0, "last": 0.0}
+    sub = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"phm-bench-bare-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
+    )
+    subscribed = threading.Event()
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        state["n"] += 1
+        state["bytes"] += len(msg.payload)
+        if state["n"] >= expected:
+            state["last"] = time.perf_counter()
+            done.set()
+
+    sub.on_message = on_message
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("phm/v1/+/+/+/+", qos=1)
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect(address.host, address.port, 30)
+    sub.loop_start()
+    if not subscribed.wait(10):
+        raise ConnectionError(f"bare subscriber could not subscribe on {url}")
+    pub = Publisher(url, protocol=protocol)
+    try:
+        t0 = time.perf_counter()
+        for k, (topic, _a, _s, payload, _r) in enumerate(payloads):
+            _pace(k, t0, per_message_s)
+            pub.publish(topic, payload)
+        finished = done.wait(max(60.0, 1e-4 * expected))
+    finally:
+        pub.close()
+        sub.disconnect()
+        sub.loop_stop()
+    seconds = (state["last"] if finished else time.perf_counter()) - t0
+    readings = sum(p[4] for p in payloads[: state["n"]])
+    return {
+        "messages": state["n"],
+        "readings": readings,
+        "seconds": seconds,
+        "readings_per_s": readings / seconds if seconds > 0 else math.nan,
+        "complete": bool(finished),
+    }
+
+
+def run_durable(
+    url: str,
+    protocol: str,
+    payloads: list,
+    plant: Plant,
+    store: Path,
+    batch_max: int,
+    batch_ms: float,
+    per_message_s: float,
+) -> dict[str, Any]:
+    """Publish `payloads` to an IngestWorker; readings/s to the last commit, latencies, loss."""
+    from phm.store.lake import Lake
+
+    expected = {(a, STREAM, s) for _t, a, s, _p, _r in payloads}
+    published: dict[tuple[str, str, int], float] = {}
+    latencies: list[float] = []
+    committed: set[tuple[str, str, int]] = set()
+    done = threading.Event()
+    last = {"t": 0.0}
+
+    def on_commit(keys: list, t: float) -> None:
+        for k in keys:
+            sent = published.get(k)
+            if sent is not None:
+                latencies.append(t - sent)
+            committed.add(k)
+        last["t"] = time.perf_counter()
+        if committed >= expected:
+            done.set()
+
+    worker = IngestWorker(
+        url,
+        store,
+        plant,
+        client_id=f"phm-bench-ingest-{uuid.uuid4().hex[:8]}",
+        batch_max=batch_max,
+        batch_ms=batch_ms,
+        protocol=protocol,
+        session_expiry_s=300,
+        on_commit=on_commit,
+    ).start()
+    try:
+        if not _wait_subscribed(worker, 15):
+            raise ConnectionError(f"ingest worker could not subscribe on {url}")
+        pub = Publisher(url, protocol=protocol)
+        try:
+            t0 = time.perf_counter()
+            for k, (topic, asset, seq, payload, _r) in enumerate(payloads):
+                _pace(k, t0, per_message_s)
+                published[(asset, STREAM, seq)] = time.time()
+                pub.publish(topic, payload)
+            finished = done.wait(max(120.0, 1e-3 * len(payloads)))
+        finally:
+            pub.close()
+    finally:
+        worker.stop()
+    seconds = (last["t"] if finished else time.perf_counter()) - t0
+    lake = Lake(store / "lake", plant)
+    assets = sorted({a for _t, a, _s, _p, _r in payloads})
+    stored = sum(
+        lake.read_rows(STREAM, a).height * len(plant.stream(a, STREAM).channels) for a in assets
+    )
+    sent_readings = sum(p[4] for p in payloads)
+    lat = np.array(latencies) if latencies else np.array([math.nan])
+    return {
+        "messages": len(committed),
+        "readings": sum(p[4] for p in payloads if (p[1], STREAM, p[2]) in committed),
+        "seconds": seconds,
+        "readings_per_s": sent_readings / seconds if finished and seconds > 0 else math.nan,
+        "complete": bool(finished),
+        "latency_p50_ms": float(np.percentile(lat, 50) * 1e3),
+        "latency_p99_ms": float(np.percentile(lat, 99) * 1e3),
+        "latency_max_ms": float(np.max(lat) * 1e3),
+        "lake_readings": stored,
+        "lost_readings": sent_readings - stored,
+        "commits": worker.stats.commits,
+        "duplicates": worker.stats.duplicates,
+        "dead_letters": worker.stats.dead_letters,
+    }
+
+
+def _wait_subscribed(worker: IngestWorker, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker._subscribed:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker",
+        default="mosquitto",
+        help="mosquitto (a local subprocess), embedded (amqtt in-process, MQTT 3.1.1) or a URL",
+    )
+    parser.add_argument("--readings", type=int, default=2_000_000, help="readings to publish")
+    parser.add_argument("--rows-per-payload", type=int, default=200, help="rows per payload")
+    parser.add_argument("--batch-max", type=int, default=1000, help="worker: messages per commit")
+    parser.add_argument("--batch-ms", type=float, default=100.0, help="worker: ms per batch")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="pace publishing at readings/s (0: burst)"
+    )
+    parser.add_argument("--mqtt-version", choices=("5", "3.1.1"), default=None)
+    parser.add_argument("--plant", default=None)
+    parser.add_argument("--keep-store", action="store_true", help="keep DIR/ingest-store")
+    parser.add_argument("--out", required=True, help="folder for ingest.json and ingest.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    from phm.ingest.broker import EmbeddedBroker, MosquittoProcess, free_port
+
+    if args.readings < 1 or args.rows_per_payload < 1:
+        raise ConfigError("--readings and --rows-per-payload must be at least 1")
+    plant = load_plant(args.plant)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    payloads = bench_payloads(plant, args.readings, args.rows_per_payload, time.time())
+    per_message_s = payloads[0][4] / args.rate if args.rate > 0 else 0.0  # seconds between payloads
+    broker: Any = None
+    scratch = Path(tempfile.mkdtemp(prefix="phm-bench-ingest-"))
+    try:
+        if args.broker == "mosquitto":
+            broker = MosquittoProcess(free_port(), scratch / "mosquitto").start()
+            url, protocol = broker.url, args.mqtt_version or "5"
+        elif args.broker == "embedded":
+            broker = EmbeddedBroker(free_port()).start()
+            url, protocol = broker.url, args.mqtt_version or "3.1.1"
+        else:
+            url, protocol = args.broker, args.mqtt_version or "5"
+        bare = run_bare(url, protocol, payloads, per_message_s)
+        store = out / "ingest-store"
+        shutil.rmtree(store, ignore_errors=True)
+        durable = run_durable(
+            url, protocol, payloads, plant, store, args.batch_max, args.batch_ms, per_message_s
+        )
+        if not args.keep_store:
+            shutil.rmtree(store, ignore_errors=True)
+    finally:
+        if broker is not None:
+            broker.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    ratio = durable["readings_per_s"] / bare["readings_per_s"]
+    sent = sum(p[4] for p in payloads)
+    rows = [
+        ["bare subscriber (stores nothing)", bare["readings_per_s"], None, None, bare["messages"]],
+        [
+            "durable ingest (lake + state, fsync)",
+            durable["readings_per_s"],
+            durable["latency_p50_ms"],
+            durable["latency_p99_ms"],
+            durable["messages"],
+        ],
+    ]
+    table = markdown_table(
+        ["leg", "readings/s", "p50 publish->commit ms", "p99 ms", "messages"], rows
+    )
+    table += (
+        f"\n\nbroker {args.broker} (MQTT {protocol}), {sent} readings in {len(payloads)} payloads "
+        f"of {args.rows_per_payload} rows; durable/bare = {ratio:.2f} (target >= "
+        f"{TARGET_RATIO:.2f}); durable >= {TARGET_RATE:.0f}/s: "
+        f"{durable['readings_per_s'] >= TARGET_RATE}; lost readings: {durable['lost_readings']}"
+    )
+    headline = {
+        "durable_readings_per_s": durable["readings_per_s"],
+        "bare_readings_per_s": bare["readings_per_s"],
+        "ratio": ratio,
+        "latency_p50_ms": durable["latency_p50_ms"],
+        "latency_p99_ms": durable["latency_p99_ms"],
+        "lost_readings": durable["lost_readings"],
+        "zero_loss": durable["lost_readings"] == 0 and durable["complete"],
+    }
+    details = {
+        "broker": args.broker,
+        "protocol": protocol,
+        "readings": sent,
+        "payloads": len(payloads),
+        "rows_per_payload": args.rows_per_payload,
+        "batch_max": args.batch_max,
+        "batch_ms": args.batch_ms,
+        "rate": args.rate,
+        "bare": bare,
+        "durable": durable,
+        "targets": {"ratio": TARGET_RATIO, "readings_per_s": TARGET_RATE},
+    }
+    write_result(out, "ingest", headline, details, table)
+    return 0 if headline["zero_loss"] else 1
