@@ -289,7 +289,9 @@ class _Publisher:
         c.on_publish = self._on_publish
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 300  # in-flight QoS 1 messages survive a reconnect
-        c.connect_async(host, port, keepalive=30, clean_start=True, properties=props)
+        # a fresh session at start, resumed on reconnect so in-flight messages are re-sent
+        first_only = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        c.connect_async(host, port, keepalive=30, clean_start=first_only, properties=props)
         self.client = c
         c.loop_start()
         if not self.connected.wait(CONNECT_TIMEOUT_S):

@@ -120,31 +120,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Broker:
+    """A Mosquitto on a free local port, started and stopped by its own process handle."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            "max_queued_messages 100000\nmax_inflight_messages 1000\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
+
+
 @pytest.fixture
 def broker(tmp_path: Path):
     if not Path(MOSQUITTO).exists():
         pytest.skip("mosquitto is not installed")
-    port = _free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n"
-        "max_inflight_messages 1000\n"
-    )
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"mqtt://127.0.0.1:{port}", port
-    proc.terminate()
-    proc.wait(5)
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
 
 
 def test_publishes_every_message_decodable_in_order(broker, tmp_path: Path) -> None:
-    url, port = broker
+    url, port = broker.url, broker.port
     plant = load_plant(assets=3)
     received: list[tuple[str, bytes]] = []
     subscribed = threading.Event()
@@ -185,3 +203,22 @@ def test_publishes_every_message_decodable_in_order(broker, tmp_path: Path) -> N
     for x in lines:
         if x["mode"] != "healthy":
             assert x["onset_time"] - x["onset_s"] == pytest.approx(now - 3 * 4000, abs=60)
+
+
+def test_survives_a_broker_restart(broker) -> None:
+    """The broker dies and comes back on the same port: every message is still acknowledged."""
+    plant = load_plant(assets=2)
+
+    def bounce() -> None:
+        time.sleep(1.0)
+        broker.stop()
+        time.sleep(1.0)
+        broker.start()
+
+    thread = threading.Thread(target=bounce)
+    thread.start()
+    try:
+        stats = run_plant_simulation(plant, broker.url, speed=2000, duration_s=4.0, seed=2)
+    finally:
+        thread.join()
+    assert stats.published > 20 and stats.acked == stats.published
