@@ -222,3 +222,20 @@ def test_survives_a_broker_restart(broker) -> None:
     finally:
         thread.join()
     assert stats.published > 20 and stats.acked == stats.published
+
+
+def test_stop_event_ends_an_open_ended_run_and_flushes(broker) -> None:
+    plant = load_plant(assets=1)  # one pump
+    stop = threading.Event()
+    progress: list[float] = []
+
+    def on_progress(s) -> None:
+        progress.append(s.life_s)
+
+    threading.Timer(1.5, stop.set).start()
+    began = time.monotonic()
+    stats = run_plant_simulation(plant, broker.url, speed=500, stop=stop, on_progress=on_progress)
+    assert time.monotonic() - began < 5
+    assert progress and stats.acked == stats.published
+    # the partial blocks were flushed: process rows cover the simulated time reached
+    assert stats.readings["process"] == 5 * (int(stats.life_s) + 1)
