@@ -150,6 +150,7 @@ def mosquitto_config(template: str, port: int, persistence_dir: Path, host: str)
         "acl_file",
         "allow_anonymous",
         "log_dest",
+        "user",
     }
     lines = [
         line for line in template.splitlines() if not (line.split() and line.split()[0] in replaced)
@@ -162,6 +163,9 @@ def mosquitto_config(template: str, port: int, persistence_dir: Path, host: str)
         f"persistence_location {persistence_dir}/",
         "log_dest stderr",
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # as root, Mosquitto switches to user `mosquitto`, which cannot write our folder
+        lines.append("user root")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,294 @@
+"""No loss, no repeats: the ingest worker (a real `phm ingest` process) against a real
+Mosquitto while the worker is SIGKILLed, the broker restarts, and malformed data arrives.
+
+After each scenario every valid reading published is in the lake exactly once (values and
+(seq, row) counts, raw files included) and every bad payload is a dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from phm.evaluation.bench_ingest import Publisher
+from phm.ingest.codec import MAGIC, Batch, PayloadError, decode, encode
+from phm.ingest.topics import TopicError, parse_topic, topic_for
+from phm.store.lake import DAY_S
+from phm.store.state import StateStore
+from tests.ingest.conftest import (
+    PLANT,
+    Item,
+    WorkerProcess,
+    assert_lake_exactly,
+    counters,
+    valid_corpus,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WORKER_ARGS = ("--batch-max", "16", "--batch-ms", "20")
+
+
+def _readings(items: list[Item]) -> int:
+    return sum(it.values.size for it in items if it.values is not None)
+
+
+def _all_committed(store: Path, items: list[Item]) -> bool:
+    return counters(store).get("ingest_readings", -1) == _readings(items)
+
+
+def _stop_clean(worker: WorkerProcess) -> None:
+    rc = worker.terminate()
+    assert rc == 0, worker.output()[-3000:]
+    assert "Traceback" not in worker.output(), worker.output()[-3000:]
+
+
+def test_worker_sigkilled_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    items = valid_corpus(per_stream=12, seed=10)
+    cuts = [len(items) // 3, 2 * len(items) // 3, len(items)]
+    worker = WorkerProcess(mosquitto.url, store, "ingest-kill", *WORKER_ARGS).start()
+    pub = Publisher(mosquitto.url, client_id="pub-kill")
+    try:
+        worker.wait_subscribed()
+        done = 0
+        for cut in cuts[:2]:
+            for it in items[done:cut]:
+                pub.publish(it.topic, it.payload)
+            # kill while the worker is busy with this part: some committed, more in flight
+            wait_until(
+                lambda done=done: counters(store).get("ingest_messages", 0) >= done + 5,
+                30,
+                "the worker to commit part of the stream",
+                every=0.005,
+            )
+            worker.kill()
+            done = cut
+            worker.start()  # deletes the orphans of the killed run, gets the rest again
+            worker.wait_subscribed()
+        for it in items[done:]:
+            pub.publish(it.topic, it.payload)
+        assert pub.wait_acked(30)
+        wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
+        _stop_clean(worker)
+    finally:
+        pub.close()
+        worker.kill()
+    assert_lake_exactly(store, PLANT, items)
+    c = counters(store)
+    assert c.get("dead_letters", 0) == 0
+    assert c["ingest_messages"] >= len(items)  # redeliveries counted as messages
+
+
+def test_broker_restart_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    items = valid_corpus(per_stream=10, seed=20)
+    a, b = len(items) // 3, 2 * len(items) // 3
+    worker = WorkerProcess(mosquitto.url, store, "ingest-restart", *WORKER_ARGS).start()
+    pub = Publisher(mosquitto.url, client_id="pub-restart")
+    try:
+        worker.wait_subscribed()
+        for it in items[:a]:
+            pub.publish(it.topic, it.payload)
+        wait_until(lambda: counters(store).get("ingest_messages", 0) >= 5, 30, "first commits")
+        mosquitto.stop()  # SIGTERM: Mosquitto saves the queued messages and sessions
+        for it in items[a:b]:  # the publisher keeps them until the broker is back
+            pub.publish(it.topic, it.payload)
+        wait_until(lambda: counters(store).get("broker_connected") == 0, 15, "status: offline")
+        mosquitto.start()
+        for it in items[b:]:
+            pub.publish(it.topic, it.payload)
+        assert pub.wait_acked(45), "the publisher's queue did not drain after the restart"
+        wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
+        wait_until(lambda: counters(store).get("broker_connected") == 1, 15, "status: online")
+        _stop_clean(worker)
+    finally:
+        pub.close()
+        worker.kill()
+    assert "connection lost" in worker.output()
+    assert_lake_exactly(store, PLANT, items)
+
+
+# ---------------------------------------------------------------- malformed payloads
+PUMP = PLANT.assets["pump-001"]
+MILL = PLANT.assets["ion_mill-001"]
+TEMP = PLANT.stream("pump-001", "temperature")
+VIB = PLANT.stream("pump-001", "vibration")
+
+
+def _topic(asset, stream: str) -> str:
+    return topic_for(asset.site, asset.line, asset.asset_id, stream)
+
+
+def _frame(header: dict, body: bytes = b"") -> bytes:
+    head = json.dumps(header).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + body
+
+
+def expected_reason(topic: str, payload: bytes) -> str | None:
+    """What the worker must make of a payload: None (valid) or its dead-letter reason."""
+    try:
+        t = parse_topic(topic)
+        b = decode(payload, t.asset, t.stream, PLANT, now=time.time())
+    except TopicError:
+        return "bad_topic"
+    except PayloadError as exc:
+        return exc.reason
+    except Exception:
+        return "decode_error"
+    assert isinstance(b, Batch)
+    return "too_long" if b.dt * max(b.values.shape[0] - 1, 0) >= DAY_S else None
+
+
+def malformed_corpus() -> list[tuple[str, bytes, str]]:
+    """(topic, payload, reason) for every PayloadError reason of the codec, bad topics,
+    oversize, and rows spanning more than a day."""
+    now = time.time()
+    rows = np.ones((3, len(TEMP.channels)), np.float32)
+    good = {"seq": 1, "t0": now - 60, "dt": 1.0, "n": 3, "channels": list(TEMP.channels)}
+    temp, vib = _topic(PUMP, "temperature"), _topic(PUMP, "vibration")
+    nan_rows = rows.copy()
+    nan_rows[1, 0] = np.nan
+    ok = encode(1, now, rows, TEMP.channels)
+    no_seq = {k: v for k, v in good.items() if k != "seq"}
+    bad_event = _frame({"seq": 1, "t0": now, "n": 0, "event": {"x": 1}})
+    short_vib = encode(4, now - 60, np.ones((1, 2, 128), "f4"), VIB.channels, fs=VIB.sampling_hz)
+    cases = [
+        (temp, b"x" * (PLANT.max_payload_bytes + 1), "oversize"),
+        (topic_for("site1", "line1", "pump-999", "temperature"), ok, "unknown_asset"),
+        (_topic(MILL, "vibration"), ok, "unknown_stream"),
+        (temp, b"JSON{}", "bad_frame"),
+        (temp, MAGIC + struct.pack("<I", 999) + b"{}", "bad_frame"),
+        (temp, MAGIC + struct.pack("<I", 5) + b"{nope", "bad_header"),
+        (temp, MAGIC + struct.pack("<I", 2) + b"[]", "bad_header"),
+        (temp, _frame(no_seq, rows.tobytes()), "missing_field"),
+        (temp, _frame(good | {"seq": "1"}, rows.tobytes()), "bad_type"),
+        (temp, _frame(good | {"seq": -1}, rows.tobytes()), "bad_value"),
+        (temp, _frame(good | {"dt": -1.0}, rows.tobytes()), "bad_value"),
+        (temp, encode(2, now + 3600, rows, TEMP.channels), "future_timestamp"),
+        (_topic(PUMP, "event"), bad_event, "bad_event"),
+        (temp, encode(3, now - 60, rows, TEMP.channels[::-1]), "bad_channels"),
+        (vib, short_vib, "bad_shape"),
+        (temp, _frame(good, rows.tobytes()[:-4]), "bad_length"),
+        (temp, encode(5, now - 60, nan_rows, TEMP.channels), "not_finite"),
+        (temp, encode(6, now - 3 * DAY_S, rows, TEMP.channels, dt=DAY_S), "too_long"),
+        ("phm/v1/site1/line1/pump-001/pressure", ok, "bad_topic"),
+        ("phm/v1//line1/pump-001/temperature", ok, "bad_topic"),
+    ]  # fmt: skip
+    for topic, payload, reason in cases:
+        assert expected_reason(topic, payload) == reason, (reason, payload[:60])
+    return cases
+
+
+_VALUES = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.sampled_from(list(TEMP.channels)), max_size=5),
+    st.none(),
+    st.booleans(),
+    st.dictionaries(st.sampled_from(["kind", "x"]), st.text(max_size=3), max_size=2),
+)
+_HEADERS = st.dictionaries(
+    st.sampled_from(["seq", "t0", "dt", "n", "channels", "fs", "samples", "event", "extra"]),
+    _VALUES,
+    max_size=3,
+)
+
+
+def _random_payloads(n: int) -> list[tuple[str, bytes]]:
+    """Hypothesis-made payloads: random bytes, and valid temperature frames with some header
+    keys replaced by random values and a right or random body."""
+    topics = [_topic(PUMP, s) for s in ("temperature", "vibration", "event", "process")]
+    temp = _topic(PUMP, "temperature")
+    now = time.time()
+    out: list[tuple[str, bytes]] = []
+
+    @settings(
+        max_examples=n,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        kind=st.sampled_from(["bytes", "frame", "mutated", "mutated"]),
+        topic=st.sampled_from(topics),
+        raw=st.binary(max_size=200),
+        header=_HEADERS,
+        seq=st.integers(0, 2**40),
+        values=st.lists(st.floats(width=32, allow_nan=True), min_size=12, max_size=12),
+        right_body=st.booleans(),
+    )
+    def collect(kind, topic, raw, header, seq, values, right_body) -> None:
+        if kind == "bytes":
+            out.append((topic, raw))
+        elif kind == "frame":
+            out.append((topic, _frame(header, raw[: 4 * (len(raw) // 4)])))
+        else:
+            base = {"seq": seq, "t0": now - 60, "dt": 1.0, "n": 3, "channels": list(TEMP.channels)}
+            body = np.array(values, "<f4").tobytes() if right_body else raw
+            out.append((temp, _frame(base | header, body)))
+
+    collect()
+    return out
+
+
+def test_malformed_payloads_become_dead_letters_with_their_reason(
+    mosquitto, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    valid = valid_corpus(per_stream=2, seed=30)
+    bad = malformed_corpus()
+    random, taken = [], {(it.asset, it.stream, it.seq) for it in valid}
+    for t, p in _random_payloads(150):
+        reason = expected_reason(t, p)
+        if reason is None:  # a random frame that is valid: it must land like any other
+            topic = parse_topic(t)
+            b = decode(p, topic.asset, topic.stream, PLANT)
+            if (b.asset, b.stream, b.seq) in taken:
+                continue  # the same key with other values: which one wins is not defined
+            taken.add((b.asset, b.stream, b.seq))
+            valid.append(Item(t, p, b.asset, b.stream, b.seq, b.t0, b.values))
+        random.append((t, p, reason))
+    worker = WorkerProcess(mosquitto.url, store, "ingest-bad", *WORKER_ARGS).start()
+    pub = Publisher(mosquitto.url, client_id="pub-bad")
+    try:
+        worker.wait_subscribed()
+        stream = [(it.topic, it.payload) for it in valid] + [
+            (t, p) for t, p, r in bad + random if r is not None
+        ]
+        rng = np.random.default_rng(0)
+        for k in rng.permutation(len(stream)):  # bad ones between good ones
+            pub.publish(*stream[k])
+        assert pub.wait_acked(30)
+        wait_until(
+            lambda: counters(store).get("ingest_messages", 0) == len(stream), 60, "all messages"
+        )
+        _stop_clean(worker)
+    finally:
+        pub.close()
+        worker.kill()
+    assert_lake_exactly(store, PLANT, valid)
+    state = StateStore(store / "state.sqlite")
+    try:
+        got = Counter((d.topic, d.payload, d.reason) for d in state.dead_letters(limit=100_000))
+    finally:
+        state.close()
+    want = Counter((t, p, r) for t, p, r in bad + random if r is not None)
+    assert got == want, (got - want, want - got)
+    c = counters(store)
+    assert c["dead_letters"] == sum(want.values())
+    for reason, n in Counter(r for (_t, _p, r) in want.elements()).items():
+        assert c[f"dead_letter_{reason}"] == n, reason
+    assert {r for _t, _p, r in bad} <= {k.removeprefix("dead_letter_") for k in c}
+    assert c["ingest_readings"] == _readings(valid)
