@@ -129,7 +129,8 @@ def fit(
     """Train `model` in place on `train`; early-stop on `val` (lower score is better).
 
     The score is the validation RMSE of the point RUL against min(rul_true, horizon) when
-    the model has a RUL head, else the validation loss. The best epoch's weights are restored.
+    the model has only a RUL head, else the validation loss. The best epoch's weights are
+    restored.
     Without `val`, all `tcfg.epochs` run and the last weights stay. With `tcfg.ema_decay` > 0
     the model is evaluated, kept and returned with the moving average of its weights.
     `augment` (optional) transforms each training batch's inputs (seeded from `seed`);
@@ -201,7 +202,10 @@ def fit(
         if val is not None and len(val) > 0:
             with ema.swapped_in(model) if ema is not None else contextlib.nullcontext():
                 record |= evaluate(model, val, tcfg, device)
-                score = record.get("val_rmse", record["val_loss"])
+                # RUL-only models stop on the RMSE they are judged by; with a fault head too,
+                # on the loss of both heads, or the RUL head would decide alone
+                only_rul = model.fault is None and "val_rmse" in record
+                score = record["val_rmse"] if only_rul else record["val_loss"]
                 if score < best:
                     best, best_epoch, stale = score, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
