@@ -26,6 +26,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,8 @@ class IngestWorker:
     `batch_max` messages or `batch_ms` milliseconds make one commit. `shared=True` joins the
     MQTT 5 shared subscription so several workers split the load. `protocol` is "5" or
     "3.1.1" (the embedded amqtt broker). `on_commit(keys, t)` is called after each commit and
-    ack with the committed (asset, stream, seq) keys and the Unix time.
+    ack with the committed (asset, stream, seq) keys and the Unix time. `write_threads`
+    lake segments of one batch are written at a time.
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class IngestWorker:
         session_expiry_s: int = SESSION_EXPIRY_S,
         keepalive: int = 30,
         on_commit: Callable[[list[Key], float], None] | None = None,
+        write_threads: int = 4,
     ) -> None:
         self.broker_url = broker_url
         self.store_dir = Path(store_dir)
@@ -131,6 +134,8 @@ class IngestWorker:
         self.session_expiry_s = session_expiry_s
         self.keepalive = keepalive
         self.on_commit = on_commit
+        self.write_threads = write_threads
+        self._pool: ThreadPoolExecutor | None = None
         self.stats = WorkerStats()
         self._queue: queue.Queue[_Message] = queue.Queue()
         self._ack_lock = threading.Lock()
@@ -341,6 +346,8 @@ class IngestWorker:
 
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.lake_root = self.store_dir / "lake"
+        if self.write_threads > 1:
+            self._pool = ThreadPoolExecutor(self.write_threads, thread_name_prefix="ingest-write")
         self._state = StateStore(self.store_dir / "state.sqlite")
         self._lake = LakeWriter(self.lake_root, self.plant)
         self._state.register_assets(self.plant)
@@ -381,9 +388,9 @@ class IngestWorker:
                     break
         finally:
             self._write_status(stopping=True)  # we disconnect right after
-            close = getattr(self._state, "close", None)
-            if close is not None:
-                close()
+            self._state.close()
+            if self._pool is not None:
+                self._pool.shutdown()
 
     def _take(self) -> list[_Message]:
         """Up to batch_max messages: waits for the first, then at most batch_ms for more."""
@@ -423,6 +430,22 @@ class IngestWorker:
             return "too_long", f"rows span {span:.0f} s: expected less than {DAY_S:.0f} s"
         return b
 
+    def _write_lake(self, batches: list[Batch]) -> list:
+        """LakeWriter.write per (stream, asset), in parallel: each segment is its own file
+        with its own fsyncs, so the disk waits overlap (polars and fsync release the GIL).
+        Any failure raises after all writes ended; files already written are orphans."""
+        groups: dict[tuple[str, str], list[Batch]] = {}
+        for b in batches:
+            groups.setdefault((b.stream, b.asset), []).append(b)
+        if len(groups) <= 1 or self.write_threads <= 1:
+            return self._lake.write(batches) if batches else []
+        futures = [self._pool.submit(self._lake.write, g) for g in groups.values()]
+        results = [f.exception() or f.result() for f in futures]
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return [s for r in results for s in r]
+
     def _process(self, batch: list[_Message]) -> None:
         from phm.store.state import DeadLetter
 
@@ -446,7 +469,7 @@ class IngestWorker:
                 seen_now.add(k)
                 fresh.append(b)
                 fresh_keys.append(k)
-            segments = self._lake.write(fresh) if fresh else []
+            segments = self._write_lake(fresh)
             readings = sum(b.readings for b in fresh)
             counters = {
                 "ingest_messages": len(batch),
