@@ -1,35 +1,171 @@
-"""`phm demo`: the main job end to end on embedded defaults, no external servers.
+"""`phm demo`: the live plant end to end on embedded defaults, no external servers.
 
-Today that is the PHM 2018 benchmark loop: simulate an ion-mill fleet in the official layout
-(20 training tools x 30 days, 5 more tools in the final-validation layout), train the
-gradient-boosting TTF baseline on the training tools, and score it with the challenge's
-official S1 on the final-validation tools, beside the all-NaN submission. The simulated data
-is kept under --store and reused by later runs.
+One command starts, in this process: the embedded MQTT broker (amqtt; or `--broker URL`, e.g. a
+Mosquitto run with configs/mosquitto.conf), the plant simulator (configs/plant.toml: pumps
+developing faults, ion mill tools), the ingest worker (acknowledges only committed data) and
+the monitor (predictions and alerts in the state store). At the first start the pump model is
+trained on simulated pump lives (`phm train --dataset plant`, configs/models/plant.toml, about
+two minutes on 2 cores) and kept under `--store`. It runs until Ctrl-C or `--duration`
+seconds, printing the fleet's state, and stops everything cleanly.
+
+`phm demo --phm2018` runs the batch benchmark demo instead: simulate an ion-mill fleet in the
+PHM 2018 layout, train the gradient-boosting TTF baseline and score it with the official S1.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import threading
+import time
 from pathlib import Path
 
-DEMO_TOOLS = 20  # the challenge's training fleet size; 5 more tools are scored
+DEMO_TOOLS = 20  # PHM 2018 demo: the challenge's training fleet size; 5 more tools are scored
 DEMO_DAYS = 30.0
+PUMP_MODEL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "models" / "plant.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store",
-        type=Path,
-        default=Path("data/demo"),
-        help="folder for the demo's data and results",
+        "--store", type=Path, default=Path("data/demo"), help="folder for the demo's data"
     )
-    parser.add_argument("--tools", type=int, default=DEMO_TOOLS)
-    parser.add_argument("--days", type=float, default=DEMO_DAYS)
+    parser.add_argument("--broker", default=None, help="mqtt://host:port (default: embedded)")
+    parser.add_argument("--port", type=int, default=0, help="embedded broker port (0: free)")
+    parser.add_argument("--plant", type=Path, default=None, help="plant TOML")
+    parser.add_argument("--assets", type=int, default=None, help="resize the plant's fleet")
+    parser.add_argument(
+        "--speed", type=float, default=2000.0, help="simulated seconds per wall second"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--model", default="gbm", choices=("nan", "gbm", "survival"))
+    parser.add_argument("--phm2018", action="store_true", help="the batch PHM 2018 demo")
+    parser.add_argument("--tools", type=int, default=DEMO_TOOLS, help="--phm2018: tools")
+    parser.add_argument("--days", type=float, default=DEMO_DAYS, help="--phm2018: days")
+    parser.add_argument(
+        "--model", default="gbm", choices=("nan", "gbm", "survival"), help="--phm2018: model"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.phm2018:
+        return run_phm2018(args)
+    return run_live(args)
+
+
+def pump_model(store: Path, seed: int) -> Path:
+    """The demo's pump checkpoint under `store`, trained on simulated lives at first start."""
+    from phm.models import train
+
+    path = store / "models" / "pump.pt"
+    if path.exists():
+        return path
+    print(f"first start: training the pump model ({PUMP_MODEL_CONFIG.name}) into {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    targs = argparse.Namespace(
+        dataset="plant",
+        data=None,
+        config=PUMP_MODEL_CONFIG,
+        device="cpu",
+        out=path.with_suffix(".tmp"),
+        seed=seed,
+        epochs=None,
+        metrics_out=store / "models" / "pump-metrics.json",
+        threads=0,
+        no_test=False,
+        pumps=30,
+        test_pumps=10,
+        plant=None,
+        train_load=None,
+        test_load=None,
+        subset="FD001",
+        holdout=None,
+    )
+    train.run(targs)
+    targs.out.replace(path)  # only a finished checkpoint gets the real name
+    return path
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """Broker, simulator, ingest and monitor in one process until Ctrl-C or --duration."""
+    from phm.ingest.broker import EmbeddedBroker, free_port
+    from phm.ingest.worker import IngestWorker
+    from phm.monitor.scorer import Monitor, ScoringModel
+    from phm.plant import load_plant
+    from phm.sim.plant import run_plant_simulation
+    from phm.store.state import StateStore
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    store: Path = args.store / "live"
+    store.mkdir(parents=True, exist_ok=True)
+    plant = load_plant(args.plant, args.assets)
+    model = ScoringModel.load(pump_model(args.store, args.seed))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    broker = None
+    url, protocol = args.broker, "5"
+    if url is None:
+        port = args.port or free_port()
+        broker = EmbeddedBroker(port).start()
+        url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"  # amqtt speaks MQTT 3.1.1
+    print(f"broker {url} ({'embedded amqtt' if broker else 'external'}); store {store}")
+    worker = IngestWorker(url, store, plant, client_id="phm-demo-ingest", protocol=protocol)
+    threads: list[threading.Thread] = []
+    try:
+        worker.start()
+        monitor = Monitor(store, plant, model)
+        sim = threading.Thread(
+            target=run_plant_simulation,
+            kwargs={
+                "plant": plant,
+                "broker_url": url,
+                "speed": args.speed,
+                "seed": args.seed,
+                "truth_path": store / "truth.jsonl",
+                "stop": stop,
+                "protocol": protocol,
+            },
+            name="simulator",
+            daemon=True,
+        )
+        mon = threading.Thread(target=monitor.run, args=(2.0, stop), name="monitor", daemon=True)
+        threads = [sim, mon]
+        for t in threads:
+            t.start()
+        state = StateStore(store / "state.sqlite")
+        print(f"{len(plant.assets)} assets at {args.speed:g}x; Ctrl-C stops")
+        started = time.time()
+        while not stop.wait(10.0):
+            print(status_line(state))
+            if args.duration is not None and time.time() - started >= args.duration:
+                stop.set()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30.0)
+        worker.stop()
+        if broker is not None:
+            broker.stop()
+    print(status_line(StateStore(store / "state.sqlite")))
+    return 0
+
+
+def status_line(state: object) -> str:
+    """Readings ingested, dead letters, predictions and open alerts, in one line."""
+    counters = state.counters()  # type: ignore[attr-defined]
+    preds = state.latest_predictions()  # type: ignore[attr-defined]
+    alerts = [a for a in state.alerts() if a.status != "cleared"]  # type: ignore[attr-defined]
+    worst = ", ".join(f"{a.asset_id} {a.severity}" for a in alerts[:6])
+    return (
+        f"{time.strftime('%H:%M:%S')} readings {counters.get('ingest_readings', 0):,}, "
+        f"dead letters {counters.get('dead_letters', 0)}, assets scored {len(preds)}, "
+        f"open alerts {len(alerts)}{': ' + worst if worst else ''}"
+    )
+
+
+def run_phm2018(args: argparse.Namespace) -> int:
+    """Simulate the PHM 2018 layout, train the TTF baseline, score it with the official S1."""
     from phm.datasets.phm2018_sim import simulate_phm2018
     from phm.evaluation import bench_phm2018
 

@@ -40,9 +40,7 @@ class StreamingProcessFeatures:
             raise ValueError("streaming process rows must be sorted by time")
         first = int(times[0])
         if self._last_time is not None and first <= self._last_time:
-            raise ValueError(
-                f"row time {first} is not after the last row seen ({self._last_time})"
-            )
+            raise ValueError(f"row time {first} is not after the last row seen ({self._last_time})")
         tail = self._tail
         frame = rows if tail is None else pl.concat([tail, rows], how="vertical_relaxed")
         feats = process_features(frame, cfg)

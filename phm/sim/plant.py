@@ -270,7 +270,7 @@ def default_rows_per_payload(speed: float, hz: float) -> int:
 class _Publisher:
     """A paho-mqtt 2.x client: MQTT 5, QoS 1, unbounded queue, automatic reconnect."""
 
-    def __init__(self, url: str, client_id: str) -> None:
+    def __init__(self, url: str, client_id: str, protocol: str = "5") -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
@@ -280,18 +280,29 @@ class _Publisher:
         self.connected = threading.Event()
         self.acked = 0
         self._lock = threading.Lock()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if protocol not in ("5", "3.1.1"):
+            raise ConfigError(f"MQTT protocol {protocol!r}: expected '5' or '3.1.1'")
+        v5 = protocol == "5"
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,  # 3.1.1: a persistent session instead
+        )
         c.max_inflight_messages_set(MAX_INFLIGHT)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         c.on_connect = self._on_connect
         c.on_disconnect = lambda *a: self.connected.clear()
         c.on_publish = self._on_publish
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 300  # in-flight QoS 1 messages survive a reconnect
-        # a fresh session at start, resumed on reconnect so in-flight messages are re-sent
-        first_only = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-        c.connect_async(host, port, keepalive=30, clean_start=first_only, properties=props)
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 300  # in-flight QoS 1 messages survive a reconnect
+            # a fresh session at start, resumed on reconnect so in-flight messages are re-sent
+            first_only = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+            c.connect_async(host, port, keepalive=30, clean_start=first_only, properties=props)
+        else:
+            c.connect_async(host, port, keepalive=30)
         self.client = c
         c.loop_start()
         if not self.connected.wait(CONNECT_TIMEOUT_S):
@@ -362,9 +373,11 @@ def run_plant_simulation(
     on_progress: Callable[[SimStats], None] | None = None,
     rows_per_payload: int | None = None,
     snapshot_every_s: float = 600.0,
+    protocol: str = "5",
 ) -> SimStats:
     """Publish the plant's simulated streams to `broker_url` until duration_s wall seconds have
-    passed (None: until `stop` is set or Ctrl-C), then wait for the PUBACKs (see module doc)."""
+    passed (None: until `stop` is set or Ctrl-C), then wait for the PUBACKs (see module doc).
+    `protocol` "3.1.1" for brokers without MQTT 5 (the embedded amqtt broker)."""
     if speed <= 0 or (duration_s is not None and duration_s <= 0) or snapshot_every_s <= 0:
         raise ConfigError(
             f"need speed > 0, duration > 0, snapshot_every > 0; got {speed}, {duration_s}, "
@@ -416,7 +429,7 @@ def run_plant_simulation(
 
     stats = SimStats()
     seqs = {(aid, stream): seq0 for aid, stream, *_ in sources}
-    pub = _Publisher(broker_url, f"phm-sim-{plant.name}-{seed}-{os.getpid()}")
+    pub = _Publisher(broker_url, f"phm-sim-{plant.name}-{seed}-{os.getpid()}", protocol)
     began = time.monotonic()
     last_progress = began
 
