@@ -310,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payloads = bench_payloads(plant, args.readings, args.rows_per_payload, time.time())
-    per_message_s = payloads[0][4] / args.rate if args.rate > 0 else 0.0  # seconds between payloads
+    mean_readings = sum(p[4] for p in payloads) / len(payloads)
+    per_message_s = mean_readings / args.rate if args.rate > 0 else 0.0  # between payloads
     broker: Any = None
     scratch = Path(tempfile.mkdtemp(prefix="phm-bench-ingest-"))
     try:
