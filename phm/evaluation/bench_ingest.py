@@ -276,7 +276,7 @@ def run_durable(
 def _wait_subscribed(worker: IngestWorker, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if worker._subscribed:
+        if worker.subscribed:
             return True
         time.sleep(0.02)
     return False

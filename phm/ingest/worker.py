@@ -170,6 +170,11 @@ class IngestWorker:
         return parse_broker_url(self.broker_url)
 
     @property
+    def subscribed(self) -> bool:
+        """Connected, with the subscription granted at QoS 1."""
+        return self._connected and self._subscribed
+
+    @property
     def subscription(self) -> str:
         return shared_subscription() if self.shared else SUBSCRIPTION
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def _subscribed(worker: IngestWorker) -> bool:
-    return worker._subscribed
+    return worker.subscribed
 
 
 def _publish(url: str, items, protocol: str = "5") -> None:
@@ -184,3 +184,26 @@ def test_embedded_broker_mqtt311(tmp_path: Path) -> None:
         finally:
             worker.stop()
     assert_lake_exactly(store, PLANT, items)
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        ({"seq": 1, "t0": 10**400, "dt": 1.0, "n": 0, "channels": []}, "OverflowError"),
+        ({"seq": 1, "t0": 1.0, "dt": "x", "n": 0, "channels": []}, "ValueError"),
+    ],
+)
+def test_codec_gaps_are_dead_letters_not_poison(header: dict, error: str) -> None:
+    """decode raising something other than PayloadError must not block the batch forever."""
+    import json
+    import struct
+    import time
+
+    from phm.ingest.codec import MAGIC
+    from phm.ingest.worker import _Message
+
+    head = json.dumps(header).encode()
+    payload = MAGIC + struct.pack("<I", len(head)) + head
+    msg = _Message("phm/v1/site1/line1/pump-001/temperature", payload, 1, 1, 0, time.time())
+    reason, detail = IngestWorker("mqtt://h", "unused", PLANT)._decode(msg)
+    assert reason == "decode_error" and detail.startswith(error)
