@@ -16,6 +16,7 @@ group=$1 data=$2 out=$3
 epochs=${EPOCHS:-100}
 seeds=${SEEDS:-0 1 2}
 tag=${TAG:-}  # appended to each run's name
+extra=${EXTRA:-}  # more bench flags, e.g. "--window 100"
 config() { # MOE_CONFIG / DENSE_CONFIG override the default config of each network
     local var=${1^^}_CONFIG
     [ -n "${!var:-}" ] && echo "--config ${!var}"
@@ -30,7 +31,7 @@ cmapss-*)
             name=cmapss-$subset-$model$tag-$seed
             # shellcheck disable=SC2046
             phm bench cmapss --data "$data" --subset "$subset" --model $model --device cuda $(config $model) \
-                --seed "$seed" --seeds 1 --epochs "$epochs" --threads 1 --out "$out/$name" \
+                --seed "$seed" --seeds 1 --epochs "$epochs" --threads 1 --out "$out/$name" $extra \
                 >"$out/$name.log" 2>&1 &
         done
     done
