@@ -89,6 +89,72 @@ def test_worker_sigkilled_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_pa
     assert c["ingest_messages"] >= len(items)  # redeliveries counted as messages
 
 
+_CRASHING_WORKER = """
+import logging, os, sys
+from phm.ingest.worker import IngestWorker
+from phm.plant import load_plant
+from phm.store.state import StateStore
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+where, url, store, client_id = sys.argv[1:5]
+real_commit = StateStore.commit_ingest
+calls = [0]
+
+def commit_ingest(self, *args, **kwargs):  # the 3rd commit dies right before or after
+    calls[0] += 1
+    if calls[0] == 3 and where == "before_commit":  # lake files written, not committed
+        os._exit(9)
+    real_commit(self, *args, **kwargs)
+    if calls[0] == 3 and where == "before_ack":  # committed, never acknowledged
+        os._exit(9)
+
+StateStore.commit_ingest = commit_ingest
+IngestWorker(url, store, load_plant(), client_id, batch_max=16, batch_ms=20).run()
+"""
+
+
+@pytest.mark.parametrize("where", ["before_commit", "before_ack"])
+def test_worker_dying_around_its_commit_loses_and_repeats_nothing(
+    mosquitto, tmp_path: Path, where: str
+) -> None:
+    """The two windows a random SIGKILL rarely hits: lake written but not committed (orphan
+    files, deleted at the restart, messages redelivered) and committed but not acked
+    (redelivered, dropped as duplicates)."""
+    from phm.store.state import StateStore
+
+    store = tmp_path / "store"
+    items = valid_corpus(per_stream=3, seed=40)
+    crashing = WorkerProcess(mosquitto.url, store, "ingest-crash")
+    crashing.args = [crashing.args[0], "-c", _CRASHING_WORKER, where, mosquitto.url, str(store)]
+    crashing.args.append("ingest-crash")
+    crashing.start()
+    worker = WorkerProcess(mosquitto.url, store, "ingest-crash", *WORKER_ARGS)
+    pub = Publisher(mosquitto.url, client_id="pub-crash")
+    try:
+        crashing.wait_subscribed()
+        for it in items:
+            pub.publish(it.topic, it.payload)
+        assert pub.wait_acked(30)
+        assert crashing.proc.wait(30) == 9, crashing.output()[-3000:]
+        state = StateStore(store / "state.sqlite")
+        orphans = state.orphan_segments(store / "lake")
+        state.close()
+        assert bool(orphans) == (where == "before_commit")
+        worker._subscriptions = crashing.output().count("ingest: subscribed")  # same log file
+        worker.start().wait_subscribed()
+        wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
+        _stop_clean(worker)
+    finally:
+        pub.close()
+        crashing.kill()
+        worker.kill()
+    assert_lake_exactly(store, PLANT, items)
+    if where == "before_commit":
+        assert "orphan segment" in worker.output()
+    else:
+        assert counters(store)["ingest_duplicates"] > 0
+
+
 def test_broker_restart_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_path: Path) -> None:
     store = tmp_path / "store"
     items = valid_corpus(per_stream=10, seed=20)
