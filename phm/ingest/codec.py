@@ -92,6 +92,17 @@ def encode(
     return MAGIC + _LEN.pack(len(head)) + head + body
 
 
+def _number(header: dict[str, Any], key: str, default: float | None = None) -> float:
+    """A header number as float; a missing key gives `default` (None: required)."""
+    if key not in header and default is not None:
+        return default
+    value = _field(header, key, (int, float))
+    try:
+        return float(value)
+    except OverflowError:
+        raise PayloadError("bad_value", f"header {key!r} = {value!r} is out of range") from None
+
+
 def _field(header: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     if key not in header:
         raise PayloadError("missing_field", f"header lacks {key!r}")
@@ -126,8 +137,8 @@ def decode(
     if not isinstance(header, dict):
         raise PayloadError("bad_header", "header is not a JSON object")
     seq = _field(header, "seq", int)
-    t0 = float(_field(header, "t0", (int, float)))
-    dt = float(header.get("dt", 0.0)) if not isinstance(header.get("dt"), bool) else -1.0
+    t0 = _number(header, "t0")
+    dt = _number(header, "dt", 0.0)
     n = _field(header, "n", int)
     if seq < 0 or n < 0 or not math.isfinite(t0) or not math.isfinite(dt) or dt < 0:
         raise PayloadError("bad_value", f"seq {seq}, n {n}, t0 {t0}, dt {dt}: expected >= 0")
@@ -159,7 +170,7 @@ def decode(
             raise PayloadError(
                 "not_finite", f"NaN/inf in channel {spec.channels[idx[1]]!r} (row {idx[0]})"
             )
-    fs = float(header.get("fs", 0.0)) if spec.kind == "waveform" else 0.0
+    fs = _number(header, "fs") if spec.kind == "waveform" else 0.0
     return Batch(asset, stream, seq, t0, dt, channels, values, fs=fs)
 
 
@@ -167,7 +178,7 @@ def _body(body: bytes, n: int, spec: StreamSpec, header: dict[str, Any]) -> np.n
     c = len(spec.channels)
     if spec.kind == "waveform":
         samples = _field(header, "samples", int)
-        fs = float(_field(header, "fs", (int, float)))
+        fs = _number(header, "fs")
         if samples != spec.samples or not math.isclose(fs, spec.sampling_hz):
             raise PayloadError(
                 "bad_shape",
