@@ -187,14 +187,13 @@ def test_embedded_broker_mqtt311(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("header", "error"),
+    ("header", "reason"),
     [
-        ({"seq": 1, "t0": 10**400, "dt": 1.0, "n": 0, "channels": []}, "OverflowError"),
-        ({"seq": 1, "t0": 1.0, "dt": "x", "n": 0, "channels": []}, "ValueError"),
+        ({"seq": 1, "t0": 10**400, "dt": 1.0, "n": 0, "channels": []}, "bad_value"),
+        ({"seq": 1, "t0": 1.0, "dt": "x", "n": 0, "channels": []}, "bad_type"),
     ],
 )
-def test_codec_gaps_are_dead_letters_not_poison(header: dict, error: str) -> None:
-    """decode raising something other than PayloadError must not block the batch forever."""
+def test_header_numbers_out_of_range_or_type_are_dead_letters(header: dict, reason: str) -> None:
     import json
     import struct
     import time
@@ -205,5 +204,22 @@ def test_codec_gaps_are_dead_letters_not_poison(header: dict, error: str) -> Non
     head = json.dumps(header).encode()
     payload = MAGIC + struct.pack("<I", len(head)) + head
     msg = _Message("phm/v1/site1/line1/pump-001/temperature", payload, 1, 1, 0, time.time())
+    assert IngestWorker("mqtt://h", "unused", PLANT)._decode(msg)[0] == reason
+
+
+def test_an_unforeseen_decode_error_is_a_dead_letter_not_poison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """decode raising something other than PayloadError must not block the batch forever."""
+    import time
+
+    from phm.ingest import worker as worker_module
+    from phm.ingest.worker import _Message
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OverflowError("a gap in the codec")
+
+    monkeypatch.setattr(worker_module, "decode", broken)
+    msg = _Message("phm/v1/site1/line1/pump-001/temperature", b"x", 1, 1, 0, time.time())
     reason, detail = IngestWorker("mqtt://h", "unused", PLANT)._decode(msg)
-    assert reason == "decode_error" and detail.startswith(error)
+    assert reason == "decode_error" and detail.startswith("OverflowError")
