@@ -1,0 +1,474 @@
+"""`phm bench rootcause`: root-cause ranking with the knowledge graph, on simulated pump faults
+and on the CWRU bearing records.
+
+(a) Simulated (`--scenarios N`, default 300): each scenario draws a fault (mode and recorded
+root cause) from `phm.sim.rotating.FaultScenario.draw`, fits the pump's healthy baseline from
+its own early life (before onset: 6 snapshots, temperature and process rows over the load
+cycle), then renders one vibration snapshot, 10 temperature rows and 60 process rows at a
+random severity in [0.3, 1] late in life. Detectors (`phm.kg.evidence`) turn them into
+symptom strengths; each strength gets noise (N(0, `--noise`) in logit space) and a random
+share in [0, `--missing`] of the symptoms is dropped as unknown. `rank_causes` on
+configs/kg/rotating_equipment.yaml ranks the causes; top-1 and top-3 accuracy of the recorded
+cause, against two baselines: the FMEA RPN ranking (evidence ignored) and a fixed
+symptom-to-cause lookup table (strongest symptom first). Failure-mode accuracy (`rank_modes`)
+is reported too: in the simulator every cause of a mode renders identical signals, so the
+cause within a mode is only identifiable from evidence the simulator does not render
+(inspection, oil analysis, maintenance records), and cause-level accuracy is bounded by it.
+
+(b) CWRU (`--cwru DIR`): every fault record, cut into windows of `--window` samples; from
+the envelope-spectrum detectors alone (no training, no fitted threshold) the graph names the
+failure mode among inner race / outer race / ball; accuracy per class and overall.
+
+Timing: `rank_causes` on the shipped graph and on a random 500-node graph (median of repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phm.evaluation.bench import fmt, markdown_table, write_result
+from phm.kg.evidence import (
+    fit_pump_baseline,
+    process_symptoms,
+    temperature_symptoms,
+    vibration_features,
+    vibration_symptoms,
+)
+from phm.kg.inference import compile_graph, rank_causes, rank_modes
+from phm.kg.loader import REPO, load_graph
+from phm.kg.schema import KnowledgeGraph, Node
+from phm.sim.rotating import (
+    FAULT_MODES,
+    PARIS_K,
+    ROOT_CAUSES,
+    FaultScenario,
+    PumpSimulator,
+    geometry_of,
+)
+
+BARS = {"top1": 0.85, "top3": 0.95, "cwru": 0.80}
+CWRU_LOCATIONS = ("inner_race", "outer_race", "ball")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `phm bench rootcause`."""
+    parser.add_argument("--out", type=Path, required=True, help="folder for JSON + markdown")
+    parser.add_argument("--scenarios", type=int, default=300, help="simulated fault scenarios")
+    parser.add_argument("--seed", type=int, default=2026, help="scenario seed (evaluation)")
+    parser.add_argument("--noise", type=float, default=0.5, help="logit-space symptom noise sd")
+    parser.add_argument("--missing", type=float, default=0.3, help="max share dropped unknown")
+    parser.add_argument("--graph", default="rotating_equipment", help="graph name or YAML path")
+    parser.add_argument(
+        "--cwru", type=Path, default=None, help="cwru folder (default: shared data dir)"
+    )
+    parser.add_argument("--no-cwru", action="store_true", help="skip the CWRU part")
+    parser.add_argument("--window", type=int, default=8192, help="CWRU samples per window")
+
+
+def pump_meta() -> dict[str, Any]:
+    """`[types.pump.meta]` of configs/plant.toml."""
+    with open(REPO / "configs" / "plant.toml", "rb") as f:
+        return dict(tomllib.load(f)["types"]["pump"]["meta"])
+
+
+def time_at_severity(sc: FaultScenario, severity: float) -> float:
+    """The life time at which the scenario's severity curve reaches `severity`."""
+    u = np.log1p(severity * np.expm1(PARIS_K)) / PARIS_K
+    return float(sc.onset_s + u * (sc.failure_s - sc.onset_s))
+
+
+def pump_evidence(sim: PumpSimulator, t: float, healthy_until: float) -> dict[str, float]:
+    """Symptom strengths of pump `sim` at life time t, against its baseline before
+    `healthy_until` (life seconds)."""
+    meta = sim.meta
+    geometry = geometry_of(meta)
+    vanes = int(meta.get("impeller_vanes", 6))
+    base_t = np.linspace(0.05, 0.95, 6) * healthy_until
+    base_rows_t = np.linspace(0.0, 0.98 * healthy_until, 240)
+    temp_b = sim.temperature_rows(base_rows_t, tick=10_000_001)
+    proc_b = sim.process_rows(base_rows_t, tick=10_000_002)
+    vib_b = [
+        vibration_features(
+            sim.snapshot(float(tb)), sim.fs, float(sim.shaft_hz(tb)), geometry, vanes
+        )
+        for tb in base_t
+    ]
+    baseline = fit_pump_baseline(vib_b, temp_b, proc_b)
+    temp = sim.temperature_rows(t - 5.0 * np.arange(10)[::-1])
+    proc = sim.process_rows(t - np.arange(60)[::-1].astype(float))
+    shaft = float(np.mean(proc[:, 0])) / 60  # the speed sensor, not the simulator's truth
+    feats = vibration_features(sim.snapshot(t), sim.fs, shaft, geometry, vanes)
+    ev = vibration_symptoms(feats, baseline)
+    ev.update(temperature_symptoms(temp, float(np.mean(proc[:, 1])), baseline))
+    ev.update(process_symptoms(proc, baseline))
+    return ev
+
+
+def corrupt(ev: dict[str, float], rng: np.random.Generator, noise: float, missing: float) -> dict:
+    """Noisy strengths (logit-space Gaussian) with a random share of symptoms dropped."""
+    keys = sorted(ev)
+    share = rng.uniform(0, missing)
+    drop = rng.random(len(keys)) < share
+    out = {}
+    for k, d in zip(keys, drop, strict=True):
+        if d:
+            continue
+        q = np.clip(ev[k], 1e-3, 1 - 1e-3)
+        z = np.log(q / (1 - q)) + noise * rng.standard_normal()
+        out[k] = float(1 / (1 + np.exp(-z)))
+    return out
+
+
+def simulate_scenarios(n: int, seed: int, noise: float, missing: float) -> list[dict[str, Any]]:
+    """n scenarios: truth (mode, cause label, severity) and their corrupted evidence."""
+    rng = np.random.default_rng(seed)
+    meta = pump_meta()
+    out = []
+    for i in range(n):
+        sc = FaultScenario.draw(rng)
+        sev = float(rng.uniform(0.3, 1.0))
+        sim = PumpSimulator(f"bench-pump-{i:04d}", meta, seed=seed, fault=sc)
+        ev = pump_evidence(sim, time_at_severity(sc, sev), sc.onset_s)
+        out.append(
+            {
+                "mode": sc.mode,
+                "cause": sc.root_cause,
+                "severity": sev,
+                "clean": ev,
+                "evidence": corrupt(ev, rng, noise, missing),
+            }
+        )
+    return out
+
+
+def cause_labels(graph: KnowledgeGraph) -> dict[str, str]:
+    """cause node id -> label (the simulator's root-cause string)."""
+    return {c: graph.nodes[c].label for c in graph.of_type("cause")}
+
+
+def rpn_ranking(graph: KnowledgeGraph) -> list[str]:
+    """Causes by FMEA risk: occurrence-derived prior x severity x detection (the plant's RPN
+    order; without ratings in the graph, the prior alone)."""
+
+    def rpn(c: str) -> float:
+        a = graph.nodes[c].attrs
+        return graph.prior(c) * float(a.get("severity", 5)) * float(a.get("detection", 5))
+
+    return sorted(graph.of_type("cause"), key=lambda c: -rpn(c))
+
+
+def lookup_table(graph: KnowledgeGraph) -> dict[str, list[str]]:
+    """A fixed troubleshooting chart: detector key -> causes that can produce the symptom
+    (through any path), ordered by prior. Built once from the graph's structure; no
+    probabilities at run time."""
+    table: dict[str, list[str]] = {}
+    for c in graph.of_type("cause"):
+        seen, todo = set(), [c]
+        while todo:
+            n = todo.pop()
+            for e in graph.out_edges(n):
+                if e.kind in ("causes", "shows") and e.target not in seen:
+                    seen.add(e.target)
+                    todo.append(e.target)
+        for s in seen:
+            det = graph.nodes[s].detector
+            if graph.nodes[s].type == "symptom" and det:
+                table.setdefault(det, []).append(c)
+    for det in table:
+        table[det].sort(key=lambda c: -graph.prior(c))
+    return table
+
+
+def lookup_ranking(
+    table: dict[str, list[str]], evidence: dict[str, float], fallback: list[str]
+) -> list[str]:
+    """Causes of the strongest present symptom first, then of the next, then the fallback."""
+    order: list[str] = []
+    for det, q in sorted(evidence.items(), key=lambda kv: -kv[1]):
+        if q < 0.5:
+            break
+        order += [c for c in table.get(det, []) if c not in order]
+    return order + [c for c in fallback if c not in order]
+
+
+def _hit(ranked: list[str], truth: str, k: int) -> bool:
+    return truth in ranked[:k]
+
+
+def evaluate_simulated(graph: KnowledgeGraph, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-k accuracies of the graph and the baselines, per mode and overall."""
+    labels = cause_labels(graph)
+    by_label = {v: k for k, v in labels.items()}
+    rpn = rpn_ranking(graph)
+    table = lookup_table(graph)
+    rows: list[dict[str, Any]] = []
+    times = []
+    for sc in scenarios:
+        truth = by_label[sc["cause"]]
+        t0 = time.perf_counter()
+        ranked = [r.cause for r in rank_causes(graph, sc["evidence"])]
+        times.append(time.perf_counter() - t0)
+        # the question is which of the simulator's modes: secondary modes (overheating) and
+        # modes it does not render (ball, cage) are left out of this ranking
+        modes = [m for m, _ in rank_modes(graph, sc["evidence"]) if m in FAULT_MODES]
+        look = lookup_ranking(table, sc["evidence"], rpn)
+        rows.append(
+            {
+                "mode": sc["mode"],
+                "kg1": _hit(ranked, truth, 1),
+                "kg3": _hit(ranked, truth, 3),
+                "mode1": modes[0] == sc["mode"],
+                "rpn1": _hit(rpn, truth, 1),
+                "rpn3": _hit(rpn, truth, 3),
+                "look1": _hit(look, truth, 1),
+                "look3": _hit(look, truth, 3),
+                # the best any ranker can do when causes of one mode look alike: the true
+                # mode's causes share the top ranks
+                "cause_in_mode_top": truth in ranked[: len(ROOT_CAUSES[sc["mode"]])],
+                # the expected best of any ranker whose evidence does not depend on the cause
+                # within a mode (the simulator draws it uniformly and renders the mode only)
+                "ceiling1": 1 / len(ROOT_CAUSES[sc["mode"]]),
+                "ceiling3": min(3 / len(ROOT_CAUSES[sc["mode"]]), 1.0),
+            }
+        )
+    keys = [k for k in rows[0] if k != "mode"]
+    overall = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    per_mode = {
+        m: {k: float(np.mean([r[k] for r in rows if r["mode"] == m])) for k in keys}
+        | {"n": sum(r["mode"] == m for r in rows)}
+        for m in sorted({r["mode"] for r in rows})
+    }
+    return {
+        "overall": overall,
+        "per_mode": per_mode,
+        "rank_ms_median": 1000 * float(np.median(times)),
+        "n": len(rows),
+    }
+
+
+CWRU_VARIANTS = {
+    # (pre-whitened envelope, equal prior per location): the first is the headline. It was
+    # chosen after the four were measured on these same records (there is no separate CWRU
+    # tuning set); all four are reported.
+    "prewhitened, equal location priors": (True, True),
+    "prewhitened, field priors": (True, False),
+    "plain envelope, equal location priors": (False, True),
+    "plain envelope, field priors": (False, False),
+}
+
+
+def evaluate_cwru(
+    graph: KnowledgeGraph, folder: Path | None, window: int, files: list[int] | None = None
+) -> dict[str, Any]:
+    """Envelope-only location (inner race / outer race / ball) on every CWRU fault record.
+
+    Evidence: only the envelope-spectrum detectors (vib.env_*), no amplitude baseline and no
+    training. Decision: the location with the largest posterior (`rank_modes`); "equal
+    location priors" (given_mode=True) because the rig's faults are seeded by EDM, so field
+    occurrence priors of causes do not apply; "field priors" ranks through the causes.
+    """
+    from phm.datasets.cwru import load_cwru
+
+    if folder is None:
+        folder = REPO.parent / "shared" / "data" / "cwru"
+    runs = [r for r in load_cwru(folder, files, window=window) if r.meta["location"] != "normal"]
+    variants: dict[str, Any] = {}
+    for name, (whiten, given_mode) in CWRU_VARIANTS.items():
+        per: dict[str, list[bool]] = {loc: [] for loc in CWRU_LOCATIONS}
+        per_record = []
+        confusion: Counter = Counter()
+        for run in runs:
+            w = run.waveforms
+            fs, shaft = w.sampling_rate_hz, float(run.meta["rpm"]) / 60
+            truth = run.meta["location"]
+            votes: Counter = Counter()
+            hits = []
+            for x in w.data[:, 0, :]:
+                feats = vibration_features(x, fs, shaft, run.meta["bearing"], whiten=whiten)
+                ev = {k: v for k, v in vibration_symptoms(feats).items() if k.startswith("vib.env")}
+                modes = dict(rank_modes(graph, ev, given_mode=given_mode))
+                guess = max(CWRU_LOCATIONS, key=lambda m: modes[m])
+                hits.append(guess == truth)
+                confusion[f"{truth}->{guess}"] += 1
+                votes[guess] += 1
+            per[truth] += hits
+            per_record.append(
+                {
+                    "file": run.meta["file_number"],
+                    "class": run.fault_class,
+                    "load_hp": run.meta["load_hp"],
+                    "accuracy": float(np.mean(hits)),
+                    "majority": votes.most_common(1)[0][0],
+                }
+            )
+        hits_all = [h for v in per.values() for h in v]
+        variants[name] = {
+            "overall": float(np.mean(hits_all)) if hits_all else float("nan"),
+            "per_class": {k: float(np.mean(v)) if v else float("nan") for k, v in per.items()},
+            "windows": {k: len(v) for k, v in per.items()},
+            "records": per_record,
+            "record_majority_accuracy": float(
+                np.mean([r["majority"] == _location(r["class"]) for r in per_record])
+            ),
+            "confusion": dict(sorted(confusion.items())),
+        }
+    head = variants[next(iter(CWRU_VARIANTS))]
+    return {**head, "variants": variants, "folder": str(folder), "window": window}
+
+
+def _location(fault_class: str) -> str:
+    return {"IR": "inner_race", "OR": "outer_race", "B": "ball"}[
+        fault_class[:2] if fault_class[:2] in ("IR", "OR") else "B"
+    ]
+
+
+def random_graph(n_nodes: int = 500, seed: int = 0) -> KnowledgeGraph:
+    """A layered random graph of n_nodes (causes, mechanisms, modes, symptoms, actions) for
+    timing: each cause reaches 1-2 mechanisms, each mechanism 1-2 modes."""
+    rng = np.random.default_rng(seed)
+    n_c, n_m, n_f = n_nodes // 5, n_nodes // 5, n_nodes // 10
+    n_a = n_nodes // 10
+    n_s = n_nodes - n_c - n_m - n_f - n_a
+    nodes = [
+        Node(f"c{i}", "cause", f"cause {i}", float(rng.uniform(1e-3, 0.05))) for i in range(n_c)
+    ]
+    nodes += [Node(f"m{i}", "mechanism", f"mechanism {i}") for i in range(n_m)]
+    nodes += [Node(f"f{i}", "failure_mode", f"mode {i}") for i in range(n_f)]
+    nodes += [Node(f"s{i}", "symptom", f"symptom {i}", detector=f"d{i}") for i in range(n_s)]
+    nodes += [Node(f"a{i}", "action", f"action {i}") for i in range(n_a)]
+    edges: set[tuple[str, str]] = set()
+    for i in range(n_c):
+        for j in rng.choice(n_m, rng.integers(1, 3), replace=False):
+            edges.add((f"c{i}", f"m{j}"))
+        edges.add((f"c{i}", f"a{rng.integers(n_a)}"))
+    for j in range(n_m):
+        for k in rng.choice(n_f, rng.integers(1, 3), replace=False):
+            edges.add((f"m{j}", f"f{k}"))
+    for k in range(n_f):
+        for s in rng.choice(n_s, rng.integers(3, 7), replace=False):
+            edges.add((f"f{k}", f"s{s}"))
+    return KnowledgeGraph.from_parts(
+        "random500",
+        nodes,
+        [(a, b, float(rng.uniform(0.3, 0.95))) for a, b in sorted(edges)],
+    )
+
+
+def time_ranking(graph: KnowledgeGraph, repeats: int = 20, seed: int = 0) -> dict[str, float]:
+    """Cold (compile + rank) and warm rank_causes times in ms, median over repeats."""
+    rng = np.random.default_rng(seed)
+    syms = graph.of_type("symptom")
+    cold, warm = [], []
+    for _ in range(repeats):
+        ev = {s: float(rng.uniform(0, 1)) for s in rng.choice(syms, min(30, len(syms)), False)}
+        graph._cache.clear()
+        t0 = time.perf_counter()
+        compile_graph(graph)
+        rank_causes(graph, ev)
+        cold.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rank_causes(graph, ev)
+        warm.append(time.perf_counter() - t0)
+    return {
+        "nodes": len(graph.nodes),
+        "edges": len(graph.edges),
+        "cold_ms": 1000 * float(np.median(cold)),
+        "warm_ms": 1000 * float(np.median(warm)),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the bench; print the tables and write JSON + markdown."""
+    graph = load_graph(args.graph)
+    t0 = time.perf_counter()
+    scenarios = simulate_scenarios(args.scenarios, args.seed, args.noise, args.missing)
+    sim_s = time.perf_counter() - t0
+    sim = evaluate_simulated(graph, scenarios)
+    o = sim["overall"]
+    timing = {"shipped": time_ranking(graph), "random500": time_ranking(random_graph(500))}
+    lines = [
+        f"## Root-cause ranking, {sim['n']} simulated pump faults (seed {args.seed}, noise "
+        f"{args.noise}, up to {args.missing:.0%} of symptoms unknown)",
+        "",
+        markdown_table(
+            ["ranker", "top-1 cause", "top-3 cause"],
+            [
+                ["knowledge graph (noisy-OR posterior)", o["kg1"], o["kg3"]],
+                ["FMEA RPN ranking", o["rpn1"], o["rpn3"]],
+                ["symptom-to-cause lookup table", o["look1"], o["look3"]],
+                ["identifiability ceiling (cause not rendered)", o["ceiling1"], o["ceiling3"]],
+                ["bars (issue 6)", BARS["top1"], BARS["top3"]],
+            ],
+        ),
+        "",
+        f"Failure-mode top-1 (rank_modes, among the simulator's modes): {fmt(o['mode1'])}; "
+        f"true cause among the top |causes of its mode| ranks: {fmt(o['cause_in_mode_top'])}.",
+        "The simulator renders the failure mode only: every cause of a mode gives the same "
+        "signals, so no ranker can beat the ceiling row at cause level; the cause bars of "
+        "issue 6 are out of reach on this simulator, and the mode-level figure is the one "
+        "that measures the detectors and the inference.",
+        "",
+        markdown_table(
+            ["mode", "n", "mode top-1", "cause top-1", "cause top-3", "lookup top-1", "RPN top-1"],
+            [
+                [m, v["n"], v["mode1"], v["kg1"], v["kg3"], v["look1"], v["rpn1"]]
+                for m, v in sim["per_mode"].items()
+            ],
+        ),
+        "",
+        markdown_table(
+            ["graph", "nodes", "edges", "rank_causes cold ms", "warm ms"],
+            [[k, v["nodes"], v["edges"], v["cold_ms"], v["warm_ms"]] for k, v in timing.items()],
+        ),
+    ]
+    cw: dict[str, Any] | None = None
+    if not args.no_cwru:
+        cw = evaluate_cwru(graph, args.cwru, args.window)
+        lines += [
+            "",
+            f"## CWRU fault location from the envelope spectrum alone ({cw['folder']}, "
+            f"windows of {cw['window']} samples, no training)",
+            "",
+            markdown_table(
+                ["variant", *CWRU_LOCATIONS, "overall", "records (majority)"],
+                [
+                    [name, *v["per_class"].values(), v["overall"], v["record_majority_accuracy"]]
+                    for name, v in cw["variants"].items()
+                ],
+            ),
+            "",
+            "Windows per class: "
+            + ", ".join(f"{k} {n}" for k, n in cw["windows"].items())
+            + ". Headline: the first variant (chosen after all four were measured here).",
+            "",
+            f"Per-record majority vote: {fmt(cw['record_majority_accuracy'])} of "
+            f"{len(cw['records'])} records; bar {BARS['cwru']}.",
+        ]
+    headline = {
+        "top1": o["kg1"],
+        "top3": o["kg3"],
+        "mode_top1": o["mode1"],
+        "ceiling_top1": o["ceiling1"],
+        "ceiling_top3": o["ceiling3"],
+        "rpn_top1": o["rpn1"],
+        "lookup_top1": o["look1"],
+        "cwru_accuracy": None if cw is None else cw["overall"],
+        "rank_ms_random500_cold": timing["random500"]["cold_ms"],
+    }
+    details = {
+        "simulated": sim,
+        "cwru": cw,
+        "timing": timing,
+        "graph": graph.summary(),
+        "args": {k: str(v) for k, v in vars(args).items() if not k.startswith("_")},
+        "simulate_seconds": sim_s,
+    }
+    write_result(args.out, "rootcause", headline, details, "\n".join(lines))
+    return 0

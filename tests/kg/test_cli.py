@@ -1,0 +1,49 @@
+"""`phm kg check|export|explain`."""
+
+from __future__ import annotations
+
+import pytest
+
+from phm.cli import main
+from phm.store.state import Prediction, StateStore
+
+
+def test_check_ok_and_bad_file_exits_2_naming_the_edge(tmp_path, capsys):
+    assert main(["kg", "check", "configs/kg/turbofan.yaml"]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes:\n  - {id: c, type: cause, to: {ghost: 0.5}}\n")
+    assert main(["kg", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "c -> ghost" in err and str(bad) in err
+
+
+def test_export_writes_the_file(tmp_path):
+    out = tmp_path / "g.cypher"
+    assert (
+        main(["kg", "export", "--graph", "turbofan", "--format", "cypher", "--out", str(out)]) == 0
+    )
+    assert out.read_text().count("CREATE (:") > 10
+
+
+def test_explain_prints_ranked_causes_of_the_open_alert(tmp_path, capsys):
+    with StateStore(tmp_path / "state.sqlite") as state:
+        probs = {"healthy": 0.05, "outer_race": 0.9, "inner_race": 0.05}
+        state.write_prediction(Prediction("pump-001", 100.0, "m", probs, 10.0, 5.0, 20.0, 0.05))
+        state.open_alert(
+            "pump-001",
+            "condition",
+            "alarm",
+            "alarm: outer_race",
+            {"fault_probs": probs, "symptoms": {"oil.particles": 0.95}},
+            at=100.0,
+        )
+    assert main(["kg", "explain", "--asset", "pump-001", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1. contamination" in out
+    assert "outer-race spall" in out and "do:" in out
+    assert main(["kg", "explain", "--asset", "pump-404", "--store", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("argv", [["kg", "explain", "--asset", "x"], ["kg", "export"]])
+def test_missing_flags_are_errors(argv):
+    assert main(argv) == 2

@@ -1,0 +1,131 @@
+"""Symptom detectors on synthetic signals and rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phm.features.spectral import SKF_6205
+from phm.kg.evidence import (
+    fit_pump_baseline,
+    model_evidence,
+    process_symptoms,
+    step_deviation_symptoms,
+    temperature_symptoms,
+    trend_symptom,
+    vibration_features,
+    vibration_symptoms,
+)
+from phm.kg.inference import rank_modes
+from phm.kg.loader import load_graph
+
+FS, N, SHAFT = 12_000.0, 8192, 29.95
+
+
+def bearing_snapshot(rate_hz: float | None, seed: int = 0, modulate_hz: float = 0.0):
+    """Unit impacts at rate_hz ringing a 3 kHz resonance, plus white noise (g)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(N) / FS
+    x = 0.05 * rng.standard_normal(N)
+    if rate_hz:
+        train = np.zeros(N)
+        times = np.arange(0, N / FS, 1 / rate_hz) + rng.uniform(0, 1 / rate_hz)
+        amp = 1 + (0.8 * np.cos(2 * np.pi * modulate_hz * times) if modulate_hz else 0)
+        idx = np.minimum((times * FS).astype(int), N - 1)
+        np.add.at(train, idx, amp)
+        ring = np.exp(-t[:200] * 600) * np.sin(2 * np.pi * 3000 * t[:200])
+        x += np.convolve(train, ring)[:N]
+    return x
+
+
+def test_bpfo_impacts_give_outer_race_evidence():
+    d = SKF_6205.defect_frequencies(SHAFT)
+    ev = vibration_symptoms(vibration_features(bearing_snapshot(d.bpfo), FS, SHAFT, SKF_6205))
+    assert ev["vib.env_bpfo"] > 0.9
+    assert ev["vib.env_bpfi"] < 0.5 and ev["vib.env_bsf"] < 0.5
+    g = load_graph("rotating_equipment")
+    modes = dict(rank_modes(g, ev, given_mode=True))
+    assert max(("inner_race", "outer_race", "ball"), key=modes.get) == "outer_race"
+
+
+def test_bpfi_impacts_modulated_at_1x_give_inner_race_evidence():
+    d = SKF_6205.defect_frequencies(SHAFT)
+    x = bearing_snapshot(d.bpfi, modulate_hz=SHAFT)
+    ev = vibration_symptoms(vibration_features(x, FS, SHAFT, SKF_6205))
+    assert ev["vib.env_bpfi"] > 0.9 and ev["vib.env_bpfo"] < 0.5
+    assert ev["vib.env_bpfi_sidebands"] > 0.5
+
+
+def test_noise_alone_gives_no_bearing_evidence():
+    ev = vibration_symptoms(vibration_features(bearing_snapshot(None), FS, SHAFT, SKF_6205))
+    for key in ("vib.env_bpfi", "vib.env_bpfo", "vib.env_bsf"):
+        assert ev[key] < 0.3, key
+
+
+def test_amplitude_symptoms_need_a_baseline_and_see_1x_growth():
+    t = np.arange(N) / FS
+    rng = np.random.default_rng(1)
+
+    def snap(a1: float) -> np.ndarray:
+        return a1 * np.sin(2 * np.pi * SHAFT * t) + 0.01 * rng.standard_normal(N)
+
+    healthy = [vibration_features(snap(0.02), FS, SHAFT, SKF_6205) for _ in range(6)]
+    sick = vibration_features(snap(0.2), FS, SHAFT, SKF_6205)
+    assert "vib.1x" not in vibration_symptoms(sick)  # no baseline: unknown, not absent
+    base = fit_pump_baseline(healthy)
+    ev = vibration_symptoms(sick, base)
+    assert ev["vib.1x"] > 0.9 and ev["vib.2x"] < 0.5
+    assert vibration_symptoms(healthy[0], base)["vib.1x"] < 0.2
+
+
+def _rows(n, rng, load, de_extra=0.0, suction_drop=0.0, flow_noise=1.0):
+    amb = np.full(n, 22.0)
+    lf = load / 100
+    temp = np.stack(
+        [amb + 15 + 10 * lf + de_extra, amb + 12 + 8 * lf, amb + 25 + 45 * lf**2, amb], axis=1
+    ) + 0.15 * rng.standard_normal((n, 4))
+    flow = 120 * (0.3 + 0.8 * lf) * (1 + 0.005 * flow_noise * rng.standard_normal(n))
+    suction = 170 * (1 - suction_drop) + rng.standard_normal(n)
+    discharge = suction + 400 * (1.15 - 0.3 * (flow / 120) ** 2) + 2 * rng.standard_normal(n)
+    proc = np.stack([np.full(n, 1780.0), load, suction, discharge, flow], axis=1)
+    return temp, proc
+
+
+def test_temperature_and_process_symptoms_against_the_load_model():
+    rng = np.random.default_rng(2)
+    load = rng.uniform(50, 90, 300)
+    temp, proc = _rows(300, rng, load)
+    base = fit_pump_baseline([], temp, proc)
+    t_ok, p_ok = _rows(30, rng, np.full(30, 70.0))
+    ok = temperature_symptoms(t_ok, 70.0, base) | process_symptoms(p_ok, base)
+    assert max(ok.values()) < 0.3, ok
+    t_hot, p_cav = _rows(30, rng, np.full(30, 70.0), de_extra=6, suction_drop=0.3, flow_noise=8)
+    bad = temperature_symptoms(t_hot, 70.0, base) | process_symptoms(p_cav, base)
+    assert bad["temp.bearing_de_rise"] > 0.9 and bad["temp.bearing_fe_rise"] < 0.3
+    assert bad["proc.suction_low"] > 0.9 and bad["proc.flow_unsteady"] > 0.9
+
+
+def test_step_deviation_flowcool_pressure_falling_in_a_recipe_step():
+    rng = np.random.default_rng(3)
+    steps = np.repeat([1, 2, 3], 50)
+    level = np.select([steps == 1, steps == 2], [10.0, 12.0], 11.0)
+    ref = {"FLOWCOOLPRESSURE": level + 0.1 * rng.standard_normal(150)}
+    cur = {"FLOWCOOLPRESSURE": level - 0.3 + 0.1 * rng.standard_normal(150)}
+    ev = step_deviation_symptoms(cur, steps, ref, steps)
+    assert ev["proc.FLOWCOOLPRESSURE_falling"] > 0.9
+    assert ev["proc.FLOWCOOLPRESSURE_rising"] < 0.1
+    same = step_deviation_symptoms(ref, steps, ref, steps)
+    assert same["proc.FLOWCOOLPRESSURE_falling"] < 0.1
+    g = load_graph("ion_mill_flowcool")
+    modes = dict(rank_modes(g, {**ev, "model.pressure_low": 0.8}))
+    assert max(("pressure_low", "pressure_high", "leak"), key=modes.get) == "pressure_low"
+
+
+def test_trend_and_model_evidence():
+    t = np.arange(50.0)
+    rng = np.random.default_rng(4)
+    assert trend_symptom(t, 0.1 * t + rng.standard_normal(50)) > 0.9
+    assert trend_symptom(t, rng.standard_normal(50)) < 0.5
+    assert trend_symptom(t[:3], t[:3]) is None
+    ev = model_evidence({"healthy": 0.7, "inner_race": 1.0, "cavitation": float("nan")})
+    assert ev == {"model.inner_race": pytest.approx(0.98)}
