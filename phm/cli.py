@@ -21,7 +21,6 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "plant": ("phm.sim.plant", "publish a simulated plant over MQTT"),
     },
     "bench": {
-        "report": ("phm.evaluation.bench_report", "1,000-asset RUL report, local vs Ray"),
         "phm2018": ("phm.evaluation.bench_phm2018", "PHM 2018 official score S1 of a model"),
         "io": ("phm.evaluation.bench_io", "loader throughput and memory vs pandas.read_csv"),
         "cmapss": ("phm.evaluation.bench_cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
@@ -36,17 +35,12 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
             "phm.evaluation.bench_rootcause",
             "root-cause ranking: simulated scenarios and CWRU envelope",
         ),
-        "dashboard": (
-            "phm.evaluation.bench_dashboard",
-            "server render time of the fleet and asset pages",
-        ),
     },
     "kg": {
         "explain": ("phm.kg.cli", "ranked root causes of an asset's latest alert or prediction"),
         "export": ("phm.kg.cli", "export a knowledge graph to GraphML or Cypher"),
         "check": ("phm.kg.cli", "validate a knowledge-graph YAML or FMEA CSV file"),
     },
-    "report": {"rul": ("phm.reports.cli", "batch RUL report for reliability engineers")},
     "train": {
         None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
     },
@@ -55,7 +49,6 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     "demo": {
         None: ("phm.demo", "run the main job end to end on embedded defaults"),
     },
-    "dashboard": {None: ("phm.dashboard.cli", "the operators' Streamlit dashboard")},
 }
 
 
