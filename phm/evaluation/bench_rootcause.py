@@ -36,8 +36,7 @@ import numpy as np
 from phm.evaluation.bench import fmt, markdown_table, write_result
 from phm.kg.evidence import (
     fit_pump_baseline,
-    process_symptoms,
-    temperature_symptoms,
+    pump_symptoms,
     vibration_features,
     vibration_symptoms,
 )
@@ -103,12 +102,8 @@ def pump_evidence(sim: PumpSimulator, t: float, healthy_until: float) -> dict[st
     baseline = fit_pump_baseline(vib_b, temp_b, proc_b)
     temp = sim.temperature_rows(t - 5.0 * np.arange(10)[::-1])
     proc = sim.process_rows(t - np.arange(60)[::-1].astype(float))
-    shaft = float(np.mean(proc[:, 0])) / 60  # the speed sensor, not the simulator's truth
-    feats = vibration_features(sim.snapshot(t), sim.fs, shaft, geometry, vanes)
-    ev = vibration_symptoms(feats, baseline)
-    ev.update(temperature_symptoms(temp, float(np.mean(proc[:, 1])), baseline))
-    ev.update(process_symptoms(proc, baseline))
-    return ev
+    # the speed comes from the process rows' speed sensor, not the simulator's truth
+    return pump_symptoms(sim.snapshot(t), sim.fs, temp, proc, baseline, geometry, vanes)
 
 
 def corrupt(ev: dict[str, float], rng: np.random.Generator, noise: float, missing: float) -> dict:

@@ -368,3 +368,24 @@ def step_deviation_symptoms(
         out[f"{prefix}{col}_rising"] = strength(z, Z_PRESENT, Z_WIDTH)
         out[f"{prefix}{col}_unsteady"] = strength(float(np.mean(spread)), 2.0, 0.25)
     return out
+
+
+def pump_symptoms(
+    snapshot: np.ndarray,
+    fs: float,
+    temperature: np.ndarray,
+    process: np.ndarray,
+    baseline: PumpBaseline | None,
+    geometry: BearingGeometry,
+    vanes: int | None = None,
+) -> dict[str, float]:
+    """All pump detectors at one moment: a vibration snapshot (C, L) in g (drive end first),
+    recent temperature rows (n, 4) and process rows (m, 5) in the channel order of
+    configs/plant.toml. The shaft speed comes from the process rows' speed_rpm. Without a
+    baseline only the envelope-spectrum detectors run (the rest stay unknown)."""
+    shaft = float(np.mean(process[:, 0])) / 60
+    ev = vibration_symptoms(vibration_features(snapshot, fs, shaft, geometry, vanes), baseline)
+    if baseline is not None:
+        ev.update(temperature_symptoms(temperature, float(np.mean(process[:, 1])), baseline))
+        ev.update(process_symptoms(process, baseline))
+    return ev

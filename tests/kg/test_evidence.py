@@ -129,3 +129,19 @@ def test_trend_and_model_evidence():
     assert trend_symptom(t[:3], t[:3]) is None
     ev = model_evidence({"healthy": 0.7, "inner_race": 1.0, "cavitation": float("nan")})
     assert ev == {"model.inner_race": pytest.approx(0.98)}
+
+
+@pytest.mark.parametrize("mode", ["outer_race", "cavitation", "lubrication"])
+def test_pump_symptoms_on_the_simulator_name_the_mode(mode):
+    from phm.evaluation.bench_rootcause import pump_evidence, pump_meta, time_at_severity
+    from phm.sim.rotating import FAULT_MODES, ROOT_CAUSES, FaultScenario, PumpSimulator
+
+    sc = FaultScenario(mode, ROOT_CAUSES[mode][0], 20_000.0, 100_000.0)
+    sim = PumpSimulator("test-pump", pump_meta(), seed=9, fault=sc)
+
+    ev = pump_evidence(sim, time_at_severity(sc, 0.8), sc.onset_s)
+    g = load_graph("rotating_equipment")
+    top = next(m for m, _ in rank_modes(g, ev) if m in FAULT_MODES)
+    assert top == mode
+    healthy = pump_evidence(sim, sc.onset_s * 0.9, sc.onset_s)  # before onset
+    assert sum(v > 0.5 for v in healthy.values()) <= 1, healthy
