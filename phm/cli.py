@@ -21,6 +21,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "plant": ("phm.sim.plant", "publish a simulated plant over MQTT"),
     },
     "bench": {
+        "report": ("phm.evaluation.bench_report", "1,000-asset RUL report, local vs Ray"),
         "phm2018": ("phm.evaluation.bench_phm2018", "PHM 2018 official score S1 of a model"),
         "io": ("phm.evaluation.bench_io", "loader throughput and memory vs pandas.read_csv"),
         "cmapss": ("phm.evaluation.bench_cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
@@ -41,6 +42,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "export": ("phm.kg.cli", "export a knowledge graph to GraphML or Cypher"),
         "check": ("phm.kg.cli", "validate a knowledge-graph YAML or FMEA CSV file"),
     },
+    "report": {"rul": ("phm.reports.cli", "batch RUL report for reliability engineers")},
     "train": {
         None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
     },
