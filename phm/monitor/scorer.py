@@ -6,7 +6,10 @@
 It writes one `Prediction` per new snapshot (fault-mode probabilities, RUL median and 90%
 interval in hours of life, health = P(healthy), expert loads per MoE layer) and steps each
 asset's alert through the hysteresis of phm.monitor.alerts, opening, escalating,
-de-escalating and clearing alerts in the state store. Alert levels are rebuilt from the open
+de-escalating and clearing alerts in the state store. Every alert opened or changed carries the
+ranked root causes of the knowledge graph (phm.kg: the model's fault probabilities and the
+symptom detectors on the latest data, against the pump's own early baseline), each with its
+evidence path and recommended actions. Alert levels are rebuilt from the open
 alerts at start, so a restarted monitor carries on where it stopped.
 """
 
@@ -23,16 +26,22 @@ import numpy as np
 import torch
 
 from phm.errors import ConfigError
+from phm.kg.evidence import PumpBaseline, fit_pump_baseline, pump_symptoms, vibration_features
+from phm.kg.inference import explain_alert
+from phm.kg.loader import load_graph
 from phm.models.model import PhmModel, load_checkpoint
 from phm.models.prepare_plant import pump_window
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.plant import Plant
+from phm.sim.rotating import geometry_of
 from phm.store.lake import Lake
 from phm.store.state import Prediction, StateStore
 
 log = logging.getLogger(__name__)
 
 LOOKBACK_S = 7 * 86_400  # how far back the lake is read for an asset's latest window
+ROOT_CAUSE_GRAPH = "rotating_equipment"  # configs/kg/: the pumps' knowledge graph
+BASELINE_SNAPSHOTS = 12  # a pump's first snapshots: its healthy reference for the symptoms
 
 
 @dataclass
@@ -75,6 +84,9 @@ class Monitor:
             if alert.status != "cleared" and alert.kind == "condition":
                 self.levels[alert.asset_id] = AlertState(alert.severity)
                 self.open_ids[alert.asset_id] = alert.alert_id
+        self.graph = load_graph(ROOT_CAUSE_GRAPH)
+        self.baselines: dict[str, PumpBaseline] = {}
+        self._latest: dict[str, tuple[np.ndarray, float]] = {}  # full last snapshot, fs
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
@@ -100,9 +112,10 @@ class Monitor:
         extra = self.pump.extra
         k, samples = int(extra["snapshots"]), int(extra["samples"])
         start = now - LOOKBACK_S
-        times, _, data = self.lake.read_waveforms(asset_id, start=start)
+        times, fs, data = self.lake.read_waveforms(asset_id, start=start)
         if len(times) == 0 or times[-1] <= self.last_scored.get(asset_id, -np.inf):
             return None
+        self._latest[asset_id] = (data[-1], fs)
         times, data = times[-k:], data[-k:, :, :samples]
         rows = self._rows_at(asset_id, times, start)
         if rows is None:
@@ -161,6 +174,8 @@ class Monitor:
             f"{_fmt(pred.rul_upper)} h)"
         )
         details = {"risk": risk, "top_mode": mode, "fault_probs": pred.fault_probs}
+        if action != "clear":
+            details |= self.root_causes(asset_id, pred)
         if action.startswith("open_"):
             self.open_ids[asset_id] = self.state.open_alert(
                 asset_id, "condition", new.level, message, details, at=now
@@ -176,6 +191,71 @@ class Monitor:
         elif action == "clear" and asset_id in self.open_ids:
             self.state.clear_alert(self.open_ids.pop(asset_id), at=now)
         log.info("%s %s: %s", asset_id, action, message)
+
+    def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
+        """`root_causes` (ranked, with the evidence path and actions) and the `symptoms` they
+        rest on: the model's fault probabilities plus the symptom detectors of phm.kg.evidence
+        on the latest snapshot and rows, against this pump's own early (healthy) baseline."""
+        symptoms: dict[str, float] = {}
+        try:
+            snapshot, fs = self._latest[asset_id]
+            start = pred.time - 3600.0
+            temp = self.lake.read_rows("temperature", asset_id, start=start)
+            proc = self.lake.read_rows("process", asset_id, start=start)
+            if temp.height and proc.height:
+                meta = self.plant.types["pump"].meta
+                symptoms = pump_symptoms(
+                    snapshot,
+                    fs,
+                    temp.select(self.plant.stream(asset_id, "temperature").channels).to_numpy(),
+                    proc.select(self.plant.stream(asset_id, "process").channels).to_numpy(),
+                    self._baseline(asset_id),
+                    geometry_of(meta),
+                    int(meta.get("impeller_vanes", 6)),
+                )
+        except Exception:  # symptoms are extra evidence: the model's word still ranks causes
+            log.exception("symptoms of %s failed", asset_id)
+        ranked = explain_alert(self.graph, pred.fault_probs, symptoms, top=5)
+        return {
+            "root_causes": [
+                {
+                    "cause": r.cause,
+                    "label": r.label or r.cause,
+                    "probability": r.probability,
+                    "path": list(r.path),
+                    "actions": list(r.actions),
+                }
+                for r in ranked
+            ],
+            "symptoms": symptoms,
+            "graph": self.graph.name,
+        }
+
+    def _baseline(self, asset_id: str) -> PumpBaseline | None:
+        """The pump's healthy reference from its first BASELINE_SNAPSHOTS snapshots and the
+        rows of that period (cached); None until that much data exists."""
+        if asset_id in self.baselines:
+            return self.baselines[asset_id]
+        times, fs, data = self.lake.read_waveforms(asset_id)
+        if len(times) < BASELINE_SNAPSHOTS:
+            return None
+        end = float(times[BASELINE_SNAPSHOTS - 1]) + 1.0
+        temp = self.lake.read_rows("temperature", asset_id, end=end)
+        proc = self.lake.read_rows("process", asset_id, end=end)
+        meta = self.plant.types["pump"].meta
+        shaft = float(proc["speed_rpm"].mean()) / 60 if proc.height else float(meta["shaft_hz"])
+        vib = [
+            vibration_features(x, fs, shaft, geometry_of(meta), int(meta.get("impeller_vanes", 6)))
+            for x in data[:BASELINE_SNAPSHOTS]
+        ]
+        n = min(temp.height, proc.height)
+        baseline = fit_pump_baseline(
+            vib,
+            temp.select(self.plant.stream(asset_id, "temperature").channels).to_numpy()[:n],
+            proc.select(self.plant.stream(asset_id, "process").channels).to_numpy()[:n],
+        )
+        self.baselines[asset_id] = baseline
+        return baseline
 
     def run(self, interval_s: float = 2.0, stop: threading.Event | None = None) -> None:
         """Evaluate every `interval_s` until `stop` is set."""

@@ -92,6 +92,10 @@ def test_monitor_scores_new_snapshots_once_and_opens_an_alert(
     alerts = state.alerts(asset="pump-001")
     assert len(alerts) == 1 and alerts[0].status == "open"
     assert alerts[0].severity in ("watch", "alarm")
+    causes = alerts[0].details["root_causes"]
+    assert causes and causes[0]["probability"] >= causes[-1]["probability"]
+    assert causes[0]["actions"] and causes[0]["path"][0] == causes[0]["cause"]
+    assert alerts[0].details["symptoms"]  # the detectors ran on the latest snapshot
     again = Monitor(tmp_path, load_plant(), ScoringModel.load(checkpoint))  # restart
     assert again.levels["pump-001"].level == alerts[0].severity
 
