@@ -70,6 +70,7 @@ def test_missing_ray_gives_install_hint(cmapss_case, monkeypatch: pytest.MonkeyP
         score("ray", raw, ws)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not HAVE_RAY and not IN_CI,
     reason="ray is not installed (pip install 'phm[distributed]'); CI installs it and runs this",

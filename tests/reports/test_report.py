@@ -195,3 +195,26 @@ def test_parse_formats() -> None:
     with pytest.raises(ReportInputError.__mro__[1]):
         render.parse_formats("")
     _ = argparse
+
+
+@pytest.mark.integration
+def test_real_fd001_test_units_report(tmp_path: Path) -> None:
+    """All 100 FD001 test units, an untrained checkpoint prepared on the real data."""
+    from phm.models.data import TrainConfig
+    from phm.models.prepare import prepare_cmapss
+    from tests.datadir import real_data_dir
+
+    data = real_data_dir("cmapss", "train_FD001.txt")
+    prep = prepare_cmapss(argparse.Namespace(data=data, subset="FD001"), TrainConfig(), 0)
+    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
+    ckpt = tmp_path / "fd001.pt"
+    save_checkpoint(ckpt, PhmModel(cfg), prep.extra)
+    rc = main(["report", "rul", "--data", str(data), "--model", str(ckpt), "--out",
+               str(tmp_path / "out"), "--format", "html,csv", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    assets = pl.read_csv(tmp_path / "out" / "assets.csv")
+    assert assets.height == 100
+    history = pl.read_csv(tmp_path / "out" / "history.csv")
+    assert history.height == 200 and history["failed"].sum() == 100
+    weibull = pl.read_csv(tmp_path / "out" / "weibull.csv").row(0, named=True)
+    assert weibull["quantity"] == "shape" and 3.0 < weibull["value"] < 7.0  # FD001 wears out
