@@ -107,7 +107,7 @@ def run_live(args: argparse.Namespace) -> int:
     url, protocol = args.broker, "5"
     if url is None:
         port = args.port or free_port()
-        broker = EmbeddedBroker(port).start()
+        broker = EmbeddedBroker(port, own_process=True).start()  # its own interpreter
         url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"  # amqtt speaks MQTT 3.1.1
     print(f"broker {url} ({'embedded amqtt' if broker else 'external'}); store {store}")
     worker = IngestWorker(url, store, plant, client_id="phm-demo-ingest", protocol=protocol)

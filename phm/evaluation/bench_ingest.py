@@ -286,7 +286,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
         default="mosquitto",
-        help="mosquitto (a local subprocess), embedded (amqtt in-process, MQTT 3.1.1) or a URL",
+        help="mosquitto (a local subprocess), embedded (amqtt in a child process, MQTT 3.1.1) "
+        "or a URL",
     )
     parser.add_argument("--readings", type=int, default=2_000_000, help="readings to publish")
     parser.add_argument("--rows-per-payload", type=int, default=200, help="rows per payload")
@@ -319,7 +320,8 @@ def run(args: argparse.Namespace) -> int:
             broker = MosquittoProcess(free_port(), scratch / "mosquitto").start()
             url, protocol = broker.url, args.mqtt_version or "5"
         elif args.broker == "embedded":
-            broker = EmbeddedBroker(free_port()).start()
+            # its own process: in this one it would share the interpreter with both legs
+            broker = EmbeddedBroker(free_port(), own_process=True).start()
             url, protocol = broker.url, args.mqtt_version or "3.1.1"
         else:
             url, protocol = args.broker, args.mqtt_version or "5"

@@ -67,12 +67,27 @@ def find_mosquitto() -> str | None:
     return next((p for p in _MOSQUITTO_PATHS if os.access(p, os.X_OK)), None)
 
 
-class EmbeddedBroker:
-    """amqtt running in-process (background thread, own event loop) on 127.0.0.1:`port`."""
+def _serve_in_child(host: str, port: int, ready: Any, stop: Any) -> None:
+    """A child process's main: amqtt on host:port until `stop` is set."""
+    broker = EmbeddedBroker(port, host).start()
+    ready.set()
+    stop.wait()
+    broker.stop()
 
-    def __init__(self, port: int = 1883, host: str = "127.0.0.1") -> None:
+
+class EmbeddedBroker:
+    """amqtt on 127.0.0.1:`port`: in this process (background thread, own event loop) or,
+    with `own_process=True`, in a child process, so the broker does not share the Python
+    interpreter lock with a publisher or an ingest worker running here."""
+
+    def __init__(
+        self, port: int = 1883, host: str = "127.0.0.1", own_process: bool = False
+    ) -> None:
         self.port = port
         self.host = host
+        self.own_process = own_process
+        self._process: Any = None
+        self._child_stop: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker: Any = None
@@ -85,7 +100,23 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         """Start the broker; returns once it accepts connections (BrokerError otherwise)."""
-        if self._thread is not None:
+        if self._thread is not None or self._process is not None:
+            return self
+        if self.own_process:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            ready, self._child_stop = ctx.Event(), ctx.Event()
+            self._process = ctx.Process(
+                target=_serve_in_child,
+                args=(self.host, self.port, ready, self._child_stop),
+                name="amqtt-broker",
+                daemon=True,
+            )
+            self._process.start()
+            if not ready.wait(timeout):  # set once the child's broker listens
+                self.stop()
+                raise BrokerError(f"embedded MQTT broker on {self.url} did not start")
             return self
         self._ready.clear()
         self._thread = threading.Thread(target=self._serve, name="amqtt-broker", daemon=True)
@@ -119,7 +150,14 @@ class EmbeddedBroker:
             loop.close()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut the broker down and join its thread."""
+        """Shut the broker down and join its thread (or child process)."""
+        if self._process is not None:
+            self._child_stop.set()
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
+            return
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
