@@ -36,6 +36,10 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
             "phm.evaluation.bench_rootcause",
             "root-cause ranking: simulated scenarios and CWRU envelope",
         ),
+        "dashboard": (
+            "phm.evaluation.bench_dashboard",
+            "server render time of the fleet and asset pages",
+        ),
     },
     "kg": {
         "explain": ("phm.kg.cli", "ranked root causes of an asset's latest alert or prediction"),
@@ -51,6 +55,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     "demo": {
         None: ("phm.demo", "run the main job end to end on embedded defaults"),
     },
+    "dashboard": {None: ("phm.dashboard.cli", "the operators' Streamlit dashboard")},
 }
 
 

@@ -1,0 +1,93 @@
+"""Fleet: every asset with its status, health, RUL and top fault mode, most urgent first."""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+import streamlit as st
+
+from phm.dashboard import queries as q
+from phm.dashboard.ui import BADGE, REFRESH_S, ago, rul_text, store_or_stop
+
+st.title("Fleet")
+store = store_or_stop()
+registry = store.state.assets()
+with st.sidebar:
+    st.caption(f"store `{store.root}`")
+    sites = st.multiselect("Site", sorted({r[2] for r in registry}), key="f_site")
+    lines = st.multiselect("Line", sorted({r[3] for r in registry}), key="f_line")
+    types = st.multiselect("Asset type", sorted({r[1] for r in registry}), key="f_type")
+
+
+@st.fragment(run_every=REFRESH_S)
+def fleet_view() -> None:
+    df = q.fleet(store)
+    if df.height == 0:
+        st.info(
+            "No assets yet: the store has no registered assets and no predictions. "
+            "Start `phm demo` (or `phm ingest` and `phm monitor`) and this page fills in."
+        )
+        return
+    shown = q.filter_fleet(df, sites, lines, types)
+    counts = dict(shown.group_by("status").len().iter_rows())
+    cols = st.columns(5)
+    cols[0].metric("Assets", shown.height)
+    for col, status in zip(cols[1:], ("alarm", "watch", "ok", "no data"), strict=True):
+        col.metric(BADGE[status], counts.get(status, 0))
+    if df["scored_at"].is_null().all():
+        st.info("No predictions yet: the monitor has not scored any asset.")
+    now = time.time()
+    table = shown.select(
+        pl.col("asset"),
+        pl.col("status").replace_strict(BADGE, default=pl.col("status")).alias("status"),
+        pl.col("health"),
+        pl.struct("rul_median", "rul_lower", "rul_upper")
+        .map_elements(
+            lambda r: rul_text(r["rul_median"], r["rul_lower"], r["rul_upper"]),
+            return_dtype=pl.Utf8,
+        )
+        .alias("RUL"),
+        pl.col("rul_median"),
+        pl.when(pl.col("top_fault").is_not_null())
+        .then(
+            pl.format(
+                "{} ({}%)",
+                pl.col("top_fault"),
+                (pl.col("top_fault_prob") * 100).round(0).cast(pl.Int64),
+            )
+        )
+        .alias("top fault mode"),
+        pl.col("open_alerts").alias("open alerts"),
+        pl.col("risk"),
+        pl.col("site"),
+        pl.col("line"),
+        pl.col("type"),
+        pl.col("scored_at")
+        .map_elements(lambda t: ago(now - t), return_dtype=pl.Utf8)
+        .alias("scored"),
+        ("asset?asset=" + pl.col("asset")).alias("open"),
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        height=min(38 + 35 * table.height, 700),
+        column_config={
+            "health": st.column_config.ProgressColumn(
+                "health", help="P(healthy) of the latest prediction", min_value=0, max_value=1
+            ),
+            "rul_median": st.column_config.NumberColumn(
+                "RUL median (h)", format="%.1f", help="hours of life left"
+            ),
+            "risk": st.column_config.NumberColumn("risk", format="%.2f"),
+            "open": st.column_config.LinkColumn("asset page", display_text="open ›"),
+        },
+        key="fleet_table",
+    )
+    st.caption(
+        f"{shown.height} of {df.height} assets, most urgent first (status, then risk); "
+        f"refreshes every {REFRESH_S:g} s"
+    )
+
+
+fleet_view()

@@ -1,0 +1,590 @@
+"""What the dashboard shows, as plain data read from the store (no Streamlit here).
+
+Every function takes a `DashboardStore` (the state store, the lake and the plant of one store
+folder, as written by `phm demo` / `phm ingest` + `phm monitor`) and returns polars frames,
+numpy arrays or small dicts, so the pages stay thin and the bench can time the queries alone.
+Times are Unix seconds; RUL is in the model's unit (hours of life for the demo pumps).
+
+Urgency (the fleet's sort order): status from the open alerts (alarm > watch > ok > no data),
+then the monitor's risk score (`phm.monitor.alerts.risk_score`: the larger of 1 - P(healthy)
+and the RUL urgency), then the asset id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from phm.errors import PhmError
+from phm.features.spectral import envelope_spectrum, kurtosis, rms
+from phm.monitor.alerts import AlertPolicy, risk_score
+from phm.plant import Asset, Plant, load_plant
+from phm.sim.rotating import geometry_of
+from phm.store.lake import DAY_S, Lake, utc_date
+from phm.store.state import Alert, StateStore
+
+STATUS_RANK = {"alarm": 3, "watch": 2, "ok": 1, "no data": 0}
+MAX_POINTS = 1500  # points per trace sent to the browser
+EXACT_ROWS = 200_000  # windows with more rows are bucketed in polars without reading them all
+FEATURE_SPAN_S = 2 * 86_400.0  # vibration feature trends cover at most this much of a window
+ENVELOPE_MAX_HZ = 500.0  # the envelope spectrum is drawn up to here (defect lines live low)
+SPECTRUM_MAX_HZ = 2_000.0
+SHAFT_HARMONICS = 5
+DEFECT_HARMONICS = 3
+
+
+class StoreMissingError(PhmError):
+    """The store folder or its state store does not exist."""
+
+
+class UnknownAssetError(PhmError):
+    """An asset id the store's registry does not hold."""
+
+
+@dataclass
+class DashboardStore:
+    """One store folder: `state.sqlite` and `lake/`, read with the plant's stream specs."""
+
+    root: Path
+    state: StateStore
+    base_plant: Plant
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "state.sqlite"
+
+    def plant(self) -> Plant:
+        """The plant's types with the assets the store has registered (so a resized fleet,
+        `phm demo --assets N`, reads right); the config's assets while none are registered."""
+        assets = {
+            a: Asset(a, t, s, line)
+            for a, t, s, line in self.state.assets()
+            if t in self.base_plant.types
+        }
+        return dataclasses.replace(self.base_plant, assets=assets or self.base_plant.assets)
+
+    def lake(self, plant: Plant | None = None) -> Lake:
+        return Lake(self.root / "lake", plant or self.plant())
+
+    def read_sql(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """A read-only query on the state store (tables of docs/live-path.md)."""
+        uri = f"file:{self.db_path}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+            return conn.execute(sql, args).fetchall()
+
+
+def open_store(root: str | Path, plant_path: str | Path | None = None) -> DashboardStore:
+    """The store at `root` (a folder holding state.sqlite and lake/); never creates one."""
+    root = Path(root)
+    if not root.is_dir():
+        raise StoreMissingError(
+            f"store folder {root} does not exist: start `phm demo` (its store is "
+            "data/demo/live) or pass `phm dashboard --store DIR`"
+        )
+    db = root / "state.sqlite"
+    if not db.is_file():
+        raise StoreMissingError(
+            f"{root} holds no state store (state.sqlite): no ingest or monitor has written "
+            "there yet"
+        )
+    return DashboardStore(root, StateStore(db), load_plant(plant_path))
+
+
+# -- fleet ---------------------------------------------------------------------------------
+
+
+def alert_status(alerts: list[Alert]) -> str:
+    """ok / watch / alarm: the worst severity of the alerts not cleared."""
+    live = [a.severity for a in alerts if a.status != "cleared"]
+    if "alarm" in live:
+        return "alarm"
+    return "watch" if live else "ok"
+
+
+def top_fault(fault_probs: dict[str, float]) -> tuple[str | None, float | None]:
+    """The most probable fault mode other than `healthy`, with its probability."""
+    faults = {k: v for k, v in fault_probs.items() if k != "healthy"}
+    if not faults:
+        return None, None
+    mode = max(faults, key=faults.__getitem__)
+    return mode, float(faults[mode])
+
+
+FLEET_SCHEMA = {
+    "asset": pl.Utf8,
+    "type": pl.Utf8,
+    "site": pl.Utf8,
+    "line": pl.Utf8,
+    "status": pl.Utf8,
+    "health": pl.Float64,
+    "rul_median": pl.Float64,
+    "rul_lower": pl.Float64,
+    "rul_upper": pl.Float64,
+    "top_fault": pl.Utf8,
+    "top_fault_prob": pl.Float64,
+    "open_alerts": pl.Int64,
+    "risk": pl.Float64,
+    "scored_at": pl.Float64,
+    "model": pl.Utf8,
+}
+
+
+def fleet(store: DashboardStore, policy: AlertPolicy | None = None) -> pl.DataFrame:
+    """One row per asset (registered or predicted), most urgent first; see FLEET_SCHEMA."""
+    policy = policy or AlertPolicy()
+    registry = {a: (t, s, line) for a, t, s, line in store.state.assets()}
+    latest = {p.asset_id: p for p in store.state.latest_predictions()}
+    open_by: dict[str, list[Alert]] = {}
+    for status in ("open", "acknowledged"):
+        for a in store.state.alerts(status=status):
+            open_by.setdefault(a.asset_id, []).append(a)
+    rows = []
+    for asset in sorted(set(registry) | set(latest)):
+        kind, site, line = registry.get(asset, ("?", "?", "?"))
+        p = latest.get(asset)
+        alerts = open_by.get(asset, [])
+        status = alert_status(alerts) if (p is not None or alerts) else "no data"
+        mode, prob = top_fault(p.fault_probs) if p is not None else (None, None)
+        risk = risk_score(p.health, p.rul_median, policy) if p is not None else None
+        rows.append(
+            {
+                "asset": asset,
+                "type": kind,
+                "site": site,
+                "line": line,
+                "status": status,
+                "health": p.health if p else None,
+                "rul_median": p.rul_median if p else None,
+                "rul_lower": p.rul_lower if p else None,
+                "rul_upper": p.rul_upper if p else None,
+                "top_fault": mode,
+                "top_fault_prob": prob,
+                "open_alerts": len(alerts),
+                "risk": risk,
+                "scored_at": p.time if p else None,
+                "model": p.model if p else None,
+            }
+        )
+    df = pl.DataFrame(rows, schema=FLEET_SCHEMA)
+    rank = pl.col("status").replace_strict(STATUS_RANK, return_dtype=pl.Int64)
+    return (
+        df.with_columns(_rank=rank)
+        .sort(["_rank", "risk", "asset"], descending=[True, True, False], nulls_last=True)
+        .drop("_rank")
+    )
+
+
+def filter_fleet(
+    df: pl.DataFrame,
+    sites: list[str] | None = None,
+    lines: list[str] | None = None,
+    types: list[str] | None = None,
+) -> pl.DataFrame:
+    """Rows whose site, line and type are among the chosen ones (None or [] keeps all)."""
+    for column, chosen in (("site", sites), ("line", lines), ("type", types)):
+        if chosen:
+            df = df.filter(pl.col(column).is_in(chosen))
+    return df
+
+
+# -- asset: lake -----------------------------------------------------------------------------
+
+
+def downsample(df: pl.DataFrame, max_points: int = MAX_POINTS) -> pl.DataFrame:
+    """At most `max_points` rows: the mean of each of `max_points` equal time buckets (so a
+    month of 1 Hz rows reaches the browser as ~1500 points per channel)."""
+    if df.height <= max_points:
+        return df
+    t0, t1 = float(df["time"][0]), float(df["time"][-1])
+    width = max((t1 - t0) / max_points, 1e-9)
+    values = [c for c in df.columns if c not in ("time", "seq", "row") and df[c].dtype.is_float()]
+    bucket = ((pl.col("time") - t0) / width).floor().cast(pl.Int64).clip(0, max_points - 1)
+    return (
+        df.with_columns(_b=bucket)
+        .group_by("_b", maintain_order=True)
+        .agg(pl.col("time").mean(), *[pl.col(c).mean() for c in values])
+        .drop("_b")
+    )
+
+
+def latest_data_time(store: DashboardStore, asset: str) -> float | None:
+    """The newest committed row or snapshot time of the asset (from the state store)."""
+    rows = store.read_sql("SELECT max(t_max) FROM segments WHERE asset = ?", (asset,))
+    return rows[0][0] if rows and rows[0][0] is not None else None
+
+
+def check_asset(store: DashboardStore, asset: str) -> Plant:
+    """The plant, after making sure it knows `asset` (else UnknownAssetError)."""
+    plant = store.plant()
+    if asset not in plant.assets:
+        raise UnknownAssetError(
+            f"unknown asset {asset!r}: the store knows {len(plant.assets)} assets "
+            f"({', '.join(sorted(plant.assets)[:5])}...)"
+        )
+    return plant
+
+
+def sensor_trends(
+    store: DashboardStore,
+    asset: str,
+    stream: str,
+    span_s: float | None,
+    max_points: int = MAX_POINTS,
+) -> tuple[pl.DataFrame, int]:
+    """(downsampled rows of a rows stream over the last `span_s` seconds of the asset's data
+    (None: all), rows read)."""
+    plant = check_asset(store, asset)
+    lake = store.lake(plant)
+    end = latest_data_time(store, asset)
+    start = None if span_s is None or end is None else end - span_s
+    listed = store.read_sql(
+        "SELECT COALESCE(SUM(rows), 0), MIN(t_min), MAX(t_max) FROM segments "
+        "WHERE asset = ? AND stream = ? AND t_max >= ?",
+        (asset, stream, -np.inf if start is None else start),
+    )[0]
+    if listed[0] <= EXACT_ROWS or listed[2] is None:
+        df = lake.read_rows(stream, asset, start=start)
+        return downsample(df.drop("seq", "row"), max_points), df.height
+    t0 = listed[1] if start is None else max(start, listed[1])
+    return _bucket_means(lake, stream, asset, t0, listed[2], max_points)
+
+
+def _bucket_means(
+    lake: Lake, stream: str, asset: str, t0: float, t1: float, max_points: int
+) -> tuple[pl.DataFrame, int]:
+    """Bucket means of a long window straight from the Parquet files (layout of
+    docs/live-path.md; a partition may hold rows up to a day past its date), aggregated by
+    polars without materialising the rows. Unlike `Lake.read_rows` this does not drop a
+    (seq, row) stored twice (a segment of a crashed worker, or one being compacted): such a
+    row counts twice in its bucket's mean, a display-only difference for a plot of ~1500
+    points."""
+    spec = lake.plant.stream(asset, stream)
+    folder = lake.root / stream / f"asset={asset}"
+    first = utc_date(t0 - DAY_S)
+    files = [
+        f
+        for part in sorted(folder.glob("date=*"))
+        if part.name[5:] >= first
+        for f in sorted(part.glob("part-*.parquet"))
+    ]
+    width = max((t1 - t0) / max_points, 1e-9)
+    bucket = ((pl.col("time") - t0) / width).floor().cast(pl.Int64).clip(0, max_points - 1)
+    channels = list(spec.channels)
+    out = (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .select("time", *channels)
+        .filter(pl.col("time") >= t0)
+        .group_by(bucket.alias("_b"))
+        .agg(pl.len().alias("_n"), pl.col("time").mean(), *[pl.col(c).mean() for c in channels])
+        .sort("_b")
+        .collect()
+    )
+    return out.drop("_b", "_n"), int(out["_n"].sum())
+
+
+def feature_trends(
+    store: DashboardStore, asset: str, span_s: float | None, max_points: int = 400
+) -> pl.DataFrame:
+    """RMS and kurtosis per vibration channel of the snapshots in the last
+    min(span_s, FEATURE_SPAN_S) seconds: columns time, {channel}_rms, {channel}_kurtosis."""
+    plant = check_asset(store, asset)
+    lake = store.lake(plant)
+    try:
+        spec = plant.stream(asset, "vibration")
+    except KeyError:  # an asset type without vibration (the ion mills)
+        return pl.DataFrame(schema={"time": pl.Float64})
+    end = lake.latest_time("vibration", asset)
+    if end is None:
+        return pl.DataFrame(schema={"time": pl.Float64})
+    span = FEATURE_SPAN_S if span_s is None else min(span_s, FEATURE_SPAN_S)
+    times, _, data = lake.read_waveforms(asset, start=end - span)
+    if len(times) > max_points:
+        keep = np.linspace(0, len(times) - 1, max_points).round().astype(int)
+        times, data = times[keep], data[keep]
+    r, k = rms(data), kurtosis(data)  # (S, C)
+    cols: dict[str, Any] = {"time": times}
+    for j, ch in enumerate(spec.channels):
+        cols[f"{ch}_rms"] = r[:, j]
+        cols[f"{ch}_kurtosis"] = k[:, j]
+    return pl.DataFrame(cols)
+
+
+@dataclass
+class Spectra:
+    """The latest snapshot's spectra: amplitude spectrum (C, F) and envelope spectrum (C, G),
+    with marker frequencies (Hz) for the shaft harmonics and the bearing defects."""
+
+    time: float
+    fs: float
+    channels: tuple[str, ...]
+    freqs: np.ndarray
+    amplitude: np.ndarray
+    env_freqs: np.ndarray
+    envelope: np.ndarray
+    shaft_hz: float
+    shaft_markers: dict[str, float]
+    defect_markers: dict[str, float]
+
+
+def shaft_speed_hz(lake: Lake, asset: str, t: float, default: float) -> float:
+    """Shaft speed at time t from the process stream's speed_rpm (last row within 10 min
+    before t), else `default` (the type's nominal shaft_hz)."""
+    try:
+        rows = lake.read_rows("process", asset, start=t - 600.0, end=t + 1.0)
+    except (KeyError, PhmError):
+        return default
+    if rows.height == 0 or "speed_rpm" not in rows.columns:
+        return default
+    rpm = rows["speed_rpm"].drop_nans().drop_nulls()
+    return float(rpm[-1]) / 60.0 if rpm.len() and rpm[-1] > 0 else default
+
+
+def latest_spectra(store: DashboardStore, asset: str) -> Spectra | None:
+    """Spectra of the asset's latest vibration snapshot (None without one)."""
+    plant = check_asset(store, asset)
+    try:
+        spec = plant.stream(asset, "vibration")
+    except KeyError:
+        return None
+    lake = store.lake(plant)
+    t = lake.latest_time("vibration", asset)
+    if t is None:
+        return None
+    times, fs, data = lake.read_waveforms(asset, start=t, end=t + 1e-3)
+    if len(times) == 0:
+        return None
+    x = data[-1].astype(np.float64)  # (C, L)
+    n = x.shape[-1]
+    window = np.hanning(n)
+    amp = np.abs(np.fft.rfft((x - x.mean(-1, keepdims=True)) * window, axis=-1)) * 2 / window.sum()
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    env_freqs, env = envelope_spectrum(x[None], fs)
+    keep = freqs <= SPECTRUM_MAX_HZ
+    env_keep = env_freqs <= ENVELOPE_MAX_HZ
+    meta = plant.types[plant.assets[asset].type].meta
+    shaft = shaft_speed_hz(lake, asset, float(times[-1]), float(meta.get("shaft_hz", 0.0) or 0.0))
+    defects: dict[str, float] = {}
+    if shaft > 0 and "n_balls" in meta:
+        for name, hz in geometry_of(meta).defect_frequencies(shaft).as_dict().items():
+            for k in range(1, DEFECT_HARMONICS + 1):
+                defects[f"{k}×{name.upper()}" if k > 1 else name.upper()] = k * hz
+    shafts = {f"{k}×": k * shaft for k in range(1, SHAFT_HARMONICS + 1)} if shaft > 0 else {}
+    return Spectra(
+        float(times[-1]),
+        float(fs),
+        spec.channels,
+        freqs[keep],
+        amp[:, keep],
+        env_freqs[env_keep],
+        env[0][:, env_keep],
+        shaft,
+        shafts,
+        defects,
+    )
+
+
+# -- asset: predictions and alerts ----------------------------------------------------------
+
+
+def prediction_history(
+    store: DashboardStore, asset: str, span_s: float | None = None, max_points: int = MAX_POINTS
+) -> pl.DataFrame:
+    """The asset's predictions (last `span_s` s of them; None: all), thinned to `max_points`:
+    time, health, rul_median, rul_lower, rul_upper, model, p_{mode} per fault mode."""
+    start = None
+    if span_s is not None:
+        last = store.read_sql("SELECT max(time) FROM predictions WHERE asset_id = ?", (asset,))
+        if last and last[0][0] is not None:
+            start = float(last[0][0]) - span_s
+    preds = store.state.predictions(asset, start=start)
+    if len(preds) > max_points:
+        keep = np.linspace(0, len(preds) - 1, max_points).round().astype(int)
+        preds = [preds[i] for i in keep]
+    modes = sorted({m for p in preds for m in p.fault_probs})
+    cols: dict[str, Any] = {
+        "time": [p.time for p in preds],
+        "health": [p.health for p in preds],
+        "rul_median": [p.rul_median for p in preds],
+        "rul_lower": [p.rul_lower for p in preds],
+        "rul_upper": [p.rul_upper for p in preds],
+        "model": [p.model for p in preds],
+    }
+    for m in modes:
+        cols[f"p_{m}"] = [p.fault_probs.get(m) for p in preds]
+    schema = {k: pl.Float64 for k in cols} | {"model": pl.Utf8}
+    return pl.DataFrame(cols, schema=schema)
+
+
+def expert_load_history(
+    store: DashboardStore, asset: str, span_s: float | None = None, max_points: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times (T,), loads (T, layers, experts)) of the asset's predictions whose expert-load
+    shape matches the newest one's (a new model version may have another shape)."""
+    preds = [p for p in store.state.predictions(asset) if p.expert_load]
+    if span_s is not None and preds:
+        preds = [p for p in preds if p.time >= preds[-1].time - span_s]
+    if not preds:
+        return np.zeros(0), np.zeros((0, 0, 0))
+    shape = np.asarray(preds[-1].expert_load).shape
+    preds = [p for p in preds if np.asarray(p.expert_load).shape == shape]
+    if len(preds) > max_points:
+        keep = np.linspace(0, len(preds) - 1, max_points).round().astype(int)
+        preds = [preds[i] for i in keep]
+    times = np.array([p.time for p in preds])
+    return times, np.array([p.expert_load for p in preds], dtype=np.float64)
+
+
+def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
+    """Alerts as rows for tables and the timeline: end = cleared_at, or now while live."""
+    now = time.time() if now is None else now
+    rows = [
+        {
+            "id": a.alert_id,
+            "asset": a.asset_id,
+            "kind": a.kind,
+            "severity": a.severity,
+            "status": a.status,
+            "opened_at": a.opened_at,
+            "updated_at": a.updated_at,
+            "end": a.cleared_at if a.cleared_at is not None else max(now, a.updated_at),
+            "message": a.message,
+            "acknowledged_by": ", ".join(k.by for k in a.acknowledgements),
+        }
+        for a in alerts
+    ]
+    schema = {
+        "id": pl.Int64,
+        "asset": pl.Utf8,
+        "kind": pl.Utf8,
+        "severity": pl.Utf8,
+        "status": pl.Utf8,
+        "opened_at": pl.Float64,
+        "updated_at": pl.Float64,
+        "end": pl.Float64,
+        "message": pl.Utf8,
+        "acknowledged_by": pl.Utf8,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def root_causes(alert: Alert) -> list[dict[str, Any]]:
+    """The alert's ranked root causes (details["root_causes"]: {cause, probability, path,
+    actions}), most probable first; [] when no analysis is attached. Malformed entries are
+    kept with what they have, so a partial analysis still shows."""
+    raw = alert.details.get("root_causes") if isinstance(alert.details, dict) else None
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        prob = item.get("probability")
+        out.append(
+            {
+                "cause": str(item.get("cause", "?")),
+                "probability": float(prob) if isinstance(prob, int | float) else None,
+                "path": [str(n) for n in item.get("path") or []],
+                "actions": [str(a) for a in item.get("actions") or []],
+            }
+        )
+    return sorted(out, key=lambda c: -(c["probability"] or 0.0))
+
+
+def cause_graph(causes: list[dict[str, Any]]) -> tuple[dict[str, tuple[float, float]], list]:
+    """Node positions and edges for drawing the evidence paths: each path runs left to right
+    (x = position along it); a node shared by several paths is drawn once, at its first place.
+    Returns ({node: (x, y)}, [(a, b, rank)]) with rank the index of the cause (0 = top)."""
+    pos: dict[str, tuple[float, float]] = {}
+    edges = []
+    for rank, c in enumerate(causes):
+        for x, node in enumerate(c["path"]):
+            if node not in pos:
+                column = [p for p in pos.values() if p[0] == x]
+                pos[node] = (float(x), -float(len(column)))
+        edges += [(a, b, rank) for a, b in zip(c["path"], c["path"][1:], strict=False)]
+    return pos, edges
+
+
+# -- system --------------------------------------------------------------------------------
+
+
+def ingest_rate(store: DashboardStore, window_s: float = 1800.0, bucket_s: float = 60.0,
+                now: float | None = None) -> pl.DataFrame:  # fmt: skip
+    """Rows (or snapshots) committed per second, per stream and `bucket_s` bucket of wall
+    time, over the last `window_s` seconds (from the segments table): minute, stream, rows_s."""
+    now = time.time() if now is None else now
+    rows = store.read_sql(
+        "SELECT stream, CAST((committed_at - ?) / ? AS INTEGER) AS b, SUM(rows) "
+        "FROM segments WHERE committed_at >= ? GROUP BY stream, b ORDER BY b",
+        (now - window_s, bucket_s, now - window_s),
+    )
+    t0 = now - window_s
+    return pl.DataFrame(
+        {
+            "time": [t0 + (b + 0.5) * bucket_s for _, b, _ in rows],
+            "stream": [s for s, _, _ in rows],
+            "rows_s": [n / bucket_s for _, _, n in rows],
+        },
+        schema={"time": pl.Float64, "stream": pl.Utf8, "rows_s": pl.Float64},
+    )
+
+
+def system_status(store: DashboardStore, now: float | None = None) -> dict[str, Any]:
+    """Counters, broker connection, data lag (now - newest data time), the last minute's
+    ingest rate and the model versions of the latest predictions."""
+    now = time.time() if now is None else now
+    counters = store.state.counters()
+    newest = store.read_sql("SELECT max(t_max), max(committed_at) FROM segments")[0]
+    last_min = store.read_sql(
+        "SELECT COALESCE(SUM(rows), 0) FROM segments WHERE committed_at >= ?", (now - 60.0,)
+    )[0][0]
+    models: dict[str, int] = {}
+    for p in store.state.latest_predictions():
+        models[p.model] = models.get(p.model, 0) + 1
+    status_at = counters.get("ingest_status_at")
+    last_msg = counters.get("ingest_last_message_at")
+    return {
+        "counters": counters,
+        "broker_connected": bool(counters.get("broker_connected", 0)),
+        "status_age_s": None if status_at is None else now - status_at,
+        "last_message_age_s": None if not last_msg else now - last_msg,
+        "data_lag_s": None if newest[0] is None else now - newest[0],
+        "last_commit_age_s": None if newest[1] is None else now - newest[1],
+        "rows_per_s_last_min": float(last_min) / 60.0,
+        "models": models,
+        "dead_letters": counters.get("dead_letters", 0),
+        "dead_by_reason": {
+            k.removeprefix("dead_letter_"): v
+            for k, v in counters.items()
+            if k.startswith("dead_letter_")
+        },
+    }
+
+
+def dead_letters(store: DashboardStore, limit: int = 100) -> pl.DataFrame:
+    """The newest dead letters: received_at, topic, reason, detail, bytes."""
+    dl = store.state.dead_letters(limit)
+    return pl.DataFrame(
+        {
+            "received_at": [d.received_at for d in dl],
+            "topic": [d.topic for d in dl],
+            "reason": [d.reason for d in dl],
+            "detail": [d.detail for d in dl],
+            "bytes": [len(d.payload) for d in dl],
+        },
+        schema={
+            "received_at": pl.Float64,
+            "topic": pl.Utf8,
+            "reason": pl.Utf8,
+            "detail": pl.Utf8,
+            "bytes": pl.Int64,
+        },
+    )

@@ -1,0 +1,91 @@
+"""Streamlit helpers shared by the pages of dashboards/: which store, cached opening, the
+refresh period, time formatting and the status badges.
+
+The store folder comes from `PHM_STORE`, else `--store DIR` after `--` on the `streamlit run`
+line, else `data/demo/live` (the store of `phm demo`'s defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from phm.dashboard.queries import DashboardStore, StoreMissingError, open_store
+
+DEFAULT_STORE = Path("data/demo/live")
+REFRESH_S = float(os.environ.get("PHM_DASHBOARD_REFRESH", "5"))
+BADGE = {"alarm": "🔴 alarm", "watch": "🟠 watch", "ok": "🟢 ok", "no data": "⚪ no data"}
+SEVERITY_COLOR = {"alarm": "#d62728", "watch": "#ff7f0e", "ok": "#2ca02c"}
+
+
+def store_path() -> Path:
+    """The store folder: PHM_STORE, else `--store` after `--`, else data/demo/live."""
+    if os.environ.get("PHM_STORE"):
+        return Path(os.environ["PHM_STORE"])
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--store", type=Path, default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return known.store or DEFAULT_STORE
+
+
+@st.cache_resource(show_spinner=False)
+def _open(path: str, plant: str | None) -> DashboardStore:
+    return open_store(path, plant)
+
+
+def store_or_stop() -> DashboardStore:
+    """The opened store; on a missing store, an error on the page and the run stops (the
+    page's refresh timer is not started, so reload once the store exists)."""
+    path = store_path()
+    try:
+        return _open(str(path.resolve()), os.environ.get("PHM_PLANT"))
+    except StoreMissingError as exc:
+        st.error(f"**Store not found.** {exc}")
+        st.stop()
+        raise  # st.stop raises; this line keeps type checkers content
+
+
+def when(t: float | None) -> str:
+    """A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, or '-'."""
+    if t is None or not np.isfinite(t):
+        return "-"
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ago(seconds: float | None) -> str:
+    """A duration like `4 s`, `3.2 min`, `5.0 h`, `2.1 d`, or '-'."""
+    if seconds is None or not np.isfinite(seconds):
+        return "-"
+    s = abs(seconds)
+    text = (
+        f"{s:.0f} s"
+        if s < 120
+        else f"{s / 60:.1f} min"
+        if s < 7200
+        else f"{s / 3600:.1f} h"
+        if s < 172800
+        else f"{s / 86400:.1f} d"
+    )
+    return text if seconds >= 0 else f"-{text}"
+
+
+def dates(t: np.ndarray | list) -> np.ndarray:
+    """Unix seconds -> numpy datetime64[ms] (UTC) for plotly axes."""
+    return (np.asarray(t, dtype=np.float64) * 1e3).astype("datetime64[ms]")
+
+
+def rul_text(median: float | None, lower: float | None, upper: float | None) -> str:
+    """`12.3 h (90%: 5.1-30.2)`; an open end shows as '∞'."""
+    if median is None:
+        return "-"
+
+    def f(x: float | None) -> str:
+        return "∞" if x is None else f"{x:.1f}"
+
+    return f"{median:.1f} h (90%: {f(lower)}–{f(upper)})"

@@ -1,0 +1,197 @@
+"""End to end in a real headless Chromium: `phm demo` feeds a store, `phm dashboard` serves it,
+Playwright opens the fleet, an asset, waits for an alert, acknowledges it (an empty form is
+refused first), reloads, sees it acknowledged, and screenshots every page.
+
+Screenshots go to $PHM_SCREENSHOTS (default data/screenshots/). Needs /usr/bin/chromium
+(Debian packages chromium and chromium-driver): skipped without it, except under CI=true,
+where a missing browser fails the test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from phm.store.state import StateStore
+
+ROOT = Path(__file__).parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("PHM_SCREENSHOTS", ROOT / "data" / "screenshots"))
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+
+def _browser_or_skip() -> None:
+    missing = not Path(CHROMIUM).exists()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing = True
+    if missing:
+        why = f"needs {CHROMIUM} (apt-get install chromium chromium-driver) and playwright"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why + ": CI must have them (.ci/run installs chromium)")
+        pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(what: str, check, timeout: float, every: float = 1.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _shoot(page, path: Path) -> None:
+    """Screenshot once the page is not mid-refresh (Streamlit marks elements of a running
+    rerun stale and fades them)."""
+    for _ in range(40):
+        if page.locator("[data-stale='true']").count() == 0:
+            break
+        page.wait_for_timeout(250)
+    page.screenshot(path=path, full_page=True)
+
+
+def _tiny_checkpoint(path: Path) -> None:
+    from phm.models.data import TrainConfig
+    from phm.models.model import PhmModel, load_config, save_checkpoint
+    from phm.models.prepare_plant import prepare_plant
+
+    tcfg = TrainConfig(snapshots=3, snapshot=256)
+    prep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    cfg = dataclasses.replace(load_config(ROOT / "configs/models/tiny.toml"), **prep.config_updates)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, PhmModel(cfg), prep.extra)  # untrained: P(healthy) ~1/8, alerts come
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    _tiny_checkpoint(tmp_path / "models" / "pump.pt")
+    live = tmp_path / "live"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "phm", "demo", "--store", str(tmp_path), "--duration", "90",
+         "--speed", "20000"],
+        cwd=ROOT, stdout=(logs / "demo.out").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    dash = subprocess.Popen(
+        [sys.executable, "-m", "phm", "dashboard", "--store", str(live), "--port", str(port),
+         "--refresh", "2"],
+        cwd=ROOT, stdout=(logs / "dash.out").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait("the dashboard server", lambda: _healthy(url) or dash.poll() is not None, 60)
+        assert dash.poll() is None, (logs / "dash.out").read_text()[-3000:]
+
+        def scored() -> list[str]:
+            if not (live / "state.sqlite").exists():
+                return []
+            return [p.asset_id for p in StateStore(live / "state.sqlite").latest_predictions()]
+
+        assets = _wait("the first predictions", scored, 80)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            )
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            # fleet: data arrives without a reload
+            page.goto(url + "/")  # the fleet is the default page
+            expect(page.get_by_text("most urgent first")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("No predictions yet")).to_have_count(0, timeout=30_000)
+            page.wait_for_timeout(1500)
+            _shoot(page, SHOTS / "fleet.png")
+
+            # asset: every chart of a scored pump
+            page.set_viewport_size({"width": 1440, "height": 3600})
+            page.goto(f"{url}/asset?asset={assets[0]}")
+            expect(page.get_by_role("heading", name=f"Asset {assets[0]}")).to_be_visible(
+                timeout=30_000
+            )
+            expect(page.get_by_text("envelope spectrum (g)").first).to_be_visible(timeout=30_000)
+            _wait("the asset charts", lambda: page.locator(".js-plotly-plot").count() >= 8, 40)
+            page.wait_for_timeout(2000)
+            _shoot(page, SHOTS / "asset.png")
+            assert "Unknown asset" not in page.content()
+
+            # alerts: wait for one, refuse an empty form, then acknowledge
+            state = StateStore(live / "state.sqlite")
+            _wait("an alert", lambda: [a for a in state.alerts() if a.status == "open"], 80)
+            page.set_viewport_size({"width": 1440, "height": 1800})
+            page.goto(url + "/alerts")
+            expect(page.get_by_text("Acknowledge an alert")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Acknowledge", exact=True).click()
+            expect(page.get_by_text("Acknowledging needs a name and a note")).to_be_visible(
+                timeout=15_000
+            )
+            page.get_by_label("Your name").fill("E2E Operator")
+            page.get_by_label("Note (what you saw, what you will do)").fill(
+                "checked on site; bearing ordered"
+            )
+            page.get_by_role("button", name="Acknowledge", exact=True).click()
+            expect(page.get_by_text("acknowledged by E2E Operator")).to_be_visible(timeout=15_000)
+            acked = [
+                a for a in state.alerts() if any(k.by == "E2E Operator" for k in a.acknowledgements)
+            ]
+            assert len(acked) == 1
+            assert acked[0].acknowledgements[-1].note == "checked on site; bearing ordered"
+            page.reload()
+            expect(page.get_by_text("acknowledged by E2E Operator").first).to_be_visible(
+                timeout=30_000
+            )
+            expect(page.get_by_text("Acknowledged (").first).to_be_visible()
+            status = next(a for a in state.alerts() if a.alert_id == acked[0].alert_id).status
+            assert status in ("acknowledged", "cleared"), status  # the monitor may clear it
+            page.wait_for_timeout(1000)
+            _shoot(page, SHOTS / "alerts.png")
+
+            # system: broker, rate, model
+            page.set_viewport_size({"width": 1440, "height": 1400})
+            page.goto(url + "/system")
+            expect(page.get_by_text("Ingest rate")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("connected").first).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(1500)
+            _shoot(page, SHOTS / "system.png")
+            browser.close()
+    finally:
+        for proc in (dash, demo):
+            proc.terminate()
+        for proc in (dash, demo):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.copytree(logs, SHOTS / "logs", dirs_exist_ok=True)
+    for name in ("fleet", "asset", "alerts", "system"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 20_000
