@@ -215,7 +215,6 @@ def store_source(
     unit_s = float(extra.get("rul_unit_s", 3600.0))
     truth = _read_truth(store / "truth.jsonl")
     windows = []
-    ends: dict[str, tuple[float, float]] = {}
     for aid in chosen:
         latest = lake.latest_time("vibration", aid) or 0.0
         start = latest - LOOKBACK_S
@@ -226,15 +225,13 @@ def store_source(
             raise ReportInputError(
                 f"{store}: pump {aid!r} has snapshots but no temperature/process rows"
             )
-        first = _first_time(lake, aid)
-        ends[aid] = (first, float(times[-1]))
         alert = latest_alert.get(aid)
         causes = alert.details.get("root_causes") if alert is not None else None
         windows.append(
             AssetWindow(
                 asset_id=aid,
                 inputs=pump_window(data, rows, k, mean, scale),
-                age=_life_s(aid, truth, first, float(times[-1])) / unit_s,
+                age=_life_s(lake, aid, truth, float(times[-1])) / unit_s,
                 as_of=float(times[-1]),
                 root_causes=_causes(causes),
                 alert=alert.message if alert is not None else None,
@@ -289,9 +286,11 @@ def _anchor(truth: dict[str, dict[str, Any]]) -> float | None:
     return None
 
 
-def _life_s(asset: str, truth: dict[str, dict[str, Any]], first: float, last: float) -> float:
+def _life_s(lake: Any, asset: str, truth: dict[str, dict[str, Any]], last: float) -> float:
+    """Seconds of life at `last`: from the simulator's anchor, else from the first snapshot
+    (read only then: it scans the asset's whole record)."""
     anchor = _anchor(truth)
-    return last - (anchor if anchor is not None else first)
+    return last - (anchor if anchor is not None else _first_time(lake, asset))
 
 
 def _store_history(
@@ -302,9 +301,8 @@ def _store_history(
     durations, events = [], []
     for aid in pumps:
         end = lake.latest_time("vibration", aid) or 0.0
-        first = _first_time(lake, aid)
         rec = truth.get(aid, {})
-        life_end = _life_s(aid, truth, first, end)
+        life_end = _life_s(lake, aid, truth, end)
         failure = rec.get("failure_time")
         if failure is not None and float(failure) <= end:
             durations.append(float(rec["failure_s"]) / unit_s)
