@@ -47,7 +47,8 @@ with st.sidebar:
         "Window", WINDOWS_ALL, index=WINDOWS_ALL.index(st.query_params.get("window", "24 h"))
         if st.query_params.get("window", "24 h") in WINDOWS_ALL else 2, key="asset_window",
     )  # fmt: skip
-st.query_params["asset"] = asset
+st.query_params["asset"] = asset  # the URL names what is shown, so it can be shared
+st.query_params["window"] = window_name
 span = WINDOWS.get(window_name)
 st.title(f"Asset {asset}")
 

@@ -40,6 +40,7 @@ def fleet_view() -> None:
     now = time.time()
     table = shown.select(
         pl.col("asset"),
+        ("asset?asset=" + pl.col("asset")).alias("open"),
         pl.col("status").replace_strict(BADGE, default=pl.col("status")).alias("status"),
         pl.col("health"),
         pl.struct("rul_median", "rul_lower", "rul_upper")
@@ -60,13 +61,12 @@ def fleet_view() -> None:
         .alias("top fault mode"),
         pl.col("open_alerts").alias("open alerts"),
         pl.col("risk"),
+        pl.col("scored_at")
+        .map_elements(lambda t: ago(now - t) + " ago", return_dtype=pl.Utf8)
+        .alias("scored"),
         pl.col("site"),
         pl.col("line"),
         pl.col("type"),
-        pl.col("scored_at")
-        .map_elements(lambda t: ago(now - t), return_dtype=pl.Utf8)
-        .alias("scored"),
-        ("asset?asset=" + pl.col("asset")).alias("open"),
     )
     st.dataframe(
         table,
@@ -80,7 +80,7 @@ def fleet_view() -> None:
                 "RUL median (h)", format="%.1f", help="hours of life left"
             ),
             "risk": st.column_config.NumberColumn("risk", format="%.2f"),
-            "open": st.column_config.LinkColumn("asset page", display_text="open ›"),
+            "open": st.column_config.LinkColumn("page", display_text="open ›"),
         },
         key="fleet_table",
     )
