@@ -78,8 +78,8 @@ def cause_figure(causes: list[dict]) -> go.Figure:
     fig.update_layout(
         height=int(180 + 60 * depth),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"visible": False},
-        yaxis={"visible": False},
+        xaxis={"visible": False, "range": [-0.6, max(p[0] for p in pos.values()) + 0.6]},
+        yaxis={"visible": False, "range": [-depth - 0.5, 0.6]},
         title="evidence paths (top cause bold)",
     )
     return fig
