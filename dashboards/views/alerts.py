@@ -123,6 +123,9 @@ def show_alert(a: Alert) -> None:
         )
         if any(c["path"] for c in causes):
             st.plotly_chart(cause_figure(causes), key=f"graph_{a.alert_id}")
+        seen = q.symptoms(a)
+        if seen:
+            st.caption("symptoms: " + ", ".join(f"{k} {v:.2f}" for k, v in list(seen.items())[:8]))
         top = causes[0]
         if top["actions"]:
             st.markdown("**What to do** (top cause: " + top["cause"] + ")")

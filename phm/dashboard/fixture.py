@@ -23,6 +23,7 @@ PLANT_CLASSES = ("healthy", *FAULT_MODES)  # the pump model's classes (phm.model
 ROOT_CAUSES_EXAMPLE = [
     {
         "cause": "contamination",
+        "label": "contamination of the lubricant",
         "probability": 0.62,
         "path": ["envelope_bpfi", "inner_race", "contamination"],
         "actions": ["replace the drive-end bearing", "check the seals and the lubricant"],
@@ -189,7 +190,12 @@ def build_store(
     state.clear_alert(cleared, at=now - 70000)
     acked = state.open_alert(a, "condition", "watch", "watch: imbalance, risk 0.55", at=now - 9000)
     state.acknowledge(acked, "Ana", "balancing booked for Friday", at=now - 8000)
-    details = {"risk": 0.93, "top_mode": "inner_race", "root_causes": ROOT_CAUSES_EXAMPLE}
+    details = {
+        "risk": 0.93,
+        "top_mode": "inner_race",
+        "root_causes": ROOT_CAUSES_EXAMPLE,
+        "symptoms": {"envelope_bpfi": 0.81, "bearing_temperature_rise": 0.35},
+    }
     opened = state.open_alert(
         a, "condition", "alarm", "alarm: inner_race, risk 0.93", details, at=now - 3600
     )

@@ -476,9 +476,10 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
 
 
 def root_causes(alert: Alert) -> list[dict[str, Any]]:
-    """The alert's ranked root causes (details["root_causes"]: {cause, probability, path,
-    actions}), most probable first; [] when no analysis is attached. Malformed entries are
-    kept with what they have, so a partial analysis still shows."""
+    """The alert's ranked root causes (details["root_causes"]: {cause, label, probability,
+    path, actions}; a cause shows as its label when it has one), most probable first; []
+    when no analysis is attached. Malformed entries keep what they have, so a partial
+    analysis still shows."""
     raw = alert.details.get("root_causes") if isinstance(alert.details, dict) else None
     if not isinstance(raw, list):
         return []
@@ -489,13 +490,23 @@ def root_causes(alert: Alert) -> list[dict[str, Any]]:
         prob = item.get("probability")
         out.append(
             {
-                "cause": str(item.get("cause", "?")),
+                "cause": str(item.get("label") or item.get("cause", "?")),
+                "id": str(item.get("cause", "?")),
                 "probability": float(prob) if isinstance(prob, int | float) else None,
                 "path": [str(n) for n in item.get("path") or []],
                 "actions": [str(a) for a in item.get("actions") or []],
             }
         )
     return sorted(out, key=lambda c: -(c["probability"] or 0.0))
+
+
+def symptoms(alert: Alert) -> dict[str, float]:
+    """The symptom scores the root causes rest on (details["symptoms"]), strongest first."""
+    raw = alert.details.get("symptoms") if isinstance(alert.details, dict) else None
+    if not isinstance(raw, dict):
+        return {}
+    good = {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)}
+    return dict(sorted(good.items(), key=lambda kv: -kv[1]))
 
 
 def cause_graph(causes: list[dict[str, Any]]) -> tuple[dict[str, tuple[float, float]], list]:

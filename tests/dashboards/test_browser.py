@@ -171,6 +171,8 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
                 timeout=30_000
             )
             expect(page.get_by_text("Acknowledged (").first).to_be_visible()
+            # the monitor attaches the knowledge graph's ranked causes to each alert
+            expect(page.get_by_text("Ranked root causes").first).to_be_visible(timeout=15_000)
             status = next(a for a in state.alerts() if a.alert_id == acked[0].alert_id).status
             assert status in ("acknowledged", "cleared"), status  # the monitor may clear it
             page.wait_for_timeout(1000)

@@ -87,6 +87,9 @@ def test_alerts_page_lists_statuses_and_root_causes(store_env: FixtureStore) -> 
     assert heads == ["Open (2)", "Acknowledged (1)", "Cleared (1)"]
     body = texts(at)
     assert "Ranked root causes" in body and "replace the drive-end bearing" in body
+    causes = next(d.value for d in at.dataframe if "cause" in d.value.columns)
+    assert list(causes["cause"]) == ["contamination of the lubricant", "overload / fatigue"]
+    assert "symptoms: envelope_bpfi 0.81, bearing_temperature_rise 0.35" in body
     assert "no root-cause analysis yet" in body  # the alerts without details
     assert "acknowledged by **Ana**" in body
     assert any("evidence paths" in c.proto.spec for c in at.get("plotly_chart"))
