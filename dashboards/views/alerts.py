@@ -26,14 +26,17 @@ def label(a: Alert) -> str:
 
 
 def acknowledge_form() -> None:
-    live = [a for a in store.state.alerts(asset=asset) if a.status != "cleared"]
+    alerts = list(reversed(store.state.alerts(asset=asset)))  # newest first
+    live = [a for a in alerts if a.status == "open"] + [
+        a for a in alerts if a.status == "acknowledged"
+    ]  # the open ones first: they are what needs a person
     with st.expander("Acknowledge an alert", expanded=bool(live)):
         if not live:
             st.write("No open or acknowledged alerts to acknowledge.")
             return
         with st.form("ack", clear_on_submit=False):
             chosen = st.selectbox(
-                "Alert", [a.alert_id for a in reversed(live)], key="ack_alert",
+                "Alert", [a.alert_id for a in live], key="ack_alert",
                 format_func=lambda i: label(next(a for a in live if a.alert_id == i)),
             )  # fmt: skip
             by = st.text_input("Your name", key="ack_by")
