@@ -79,7 +79,12 @@ def fleet_view() -> None:
             "rul_median": st.column_config.NumberColumn(
                 "RUL median (h)", format="%.1f", help="hours of life left"
             ),
-            "risk": st.column_config.NumberColumn("risk", format="%.2f"),
+            "risk": st.column_config.NumberColumn(
+                "risk", format="%.2f", help="the monitor's risk: max(1 - health, RUL urgency)"
+            ),
+            "scored": st.column_config.TextColumn(
+                "scored", help="age of the data the latest prediction scored (data time)"
+            ),
             "open": st.column_config.LinkColumn("page", display_text="open ›"),
         },
         key="fleet_table",
