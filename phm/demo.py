@@ -3,8 +3,9 @@
 One command starts, in this process: the embedded MQTT broker (amqtt; or `--broker URL`, e.g. a
 Mosquitto run with configs/mosquitto.conf), the plant simulator (configs/plant.toml: pumps
 developing faults, ion mill tools), the ingest worker (acknowledges only committed data) and
-the monitor (predictions and alerts in the state store). At the first start the pump model is
-trained on simulated pump lives (`phm train --dataset plant`, configs/models/plant.toml, about
+the monitor (predictions and alerts in the state store), and the operators' dashboard
+(Streamlit, http://127.0.0.1:8501; `--dashboard-port 0` for none). At the first start the
+pump model is trained on simulated pump lives (`phm train --dataset plant`, configs/models/plant.toml, about
 two minutes on 2 cores) and kept under `--store`. It runs until Ctrl-C or `--duration`
 seconds, printing the fleet's state, and stops everything cleanly.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -38,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed", type=float, default=2000.0, help="simulated seconds per wall second"
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=8501, help="dashboard port (0: no dashboard)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--phm2018", action="store_true", help="the batch PHM 2018 demo")
     parser.add_argument("--tools", type=int, default=DEMO_TOOLS, help="--phm2018: tools")
@@ -112,7 +117,15 @@ def run_live(args: argparse.Namespace) -> int:
     print(f"broker {url} ({'embedded amqtt' if broker else 'external'}); store {store}")
     worker = IngestWorker(url, store, plant, client_id="phm-demo-ingest", protocol=protocol)
     threads: list[threading.Thread] = []
+    dashboard = None
     try:
+        if args.dashboard_port:
+            from phm.dashboard.cli import start_dashboard
+
+            dashboard = start_dashboard(
+                store, args.dashboard_port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            print(f"dashboard http://127.0.0.1:{args.dashboard_port}")
         worker.start()
         monitor = Monitor(store, plant, model)
         sim = threading.Thread(
@@ -147,6 +160,12 @@ def run_live(args: argparse.Namespace) -> int:
         worker.stop()
         if broker is not None:
             broker.stop()
+        if dashboard is not None:
+            dashboard.terminate()
+            try:
+                dashboard.wait(10)
+            except subprocess.TimeoutExpired:
+                dashboard.kill()
     print(status_line(StateStore(store / "state.sqlite")))
     return 0
 

@@ -25,7 +25,7 @@ def test_live_demo_ingests_scores_and_stops_by_itself(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "models" / "pump.pt", PhmModel(cfg), prep.extra)
     done = subprocess.run(
         [sys.executable, "-m", "phm", "demo", "--store", str(tmp_path), "--duration", "12",
-         "--speed", "20000"],
+         "--speed", "20000", "--dashboard-port", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

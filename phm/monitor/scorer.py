@@ -224,12 +224,18 @@ class Monitor:
                     "probability": r.probability,
                     "path": list(r.path),
                     "actions": list(r.actions),
+                    "action_labels": [self._label(a) for a in r.actions],
+                    "path_labels": [self._label(n) for n in r.path],
                 }
                 for r in ranked
             ],
             "symptoms": symptoms,
             "graph": self.graph.name,
         }
+
+    def _label(self, node_id: str) -> str:
+        node = self.graph.nodes.get(node_id)
+        return node.label if node is not None and node.label else node_id
 
     def _baseline(self, asset_id: str) -> PumpBaseline | None:
         """The pump's healthy reference from its first BASELINE_SNAPSHOTS snapshots and the

@@ -101,19 +101,16 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     logs = tmp_path / "logs"
     logs.mkdir()
+    # the demo serves the dashboard itself (phm.dashboard.cli.start_dashboard)
     demo = subprocess.Popen(
         [sys.executable, "-m", "phm", "demo", "--store", str(tmp_path), "--duration", "90",
-         "--speed", "20000"],
+         "--speed", "20000", "--dashboard-port", str(port)],
         cwd=ROOT, stdout=(logs / "demo.out").open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    dash = subprocess.Popen(
-        [sys.executable, "-m", "phm", "dashboard", "--store", str(live), "--port", str(port),
-         "--refresh", "2"],
-        cwd=ROOT, stdout=(logs / "dash.out").open("w"), stderr=subprocess.STDOUT,
+        env=dict(os.environ, PHM_DASHBOARD_REFRESH="2"),
     )  # fmt: skip
     try:
-        _wait("the dashboard server", lambda: _healthy(url) or dash.poll() is not None, 60)
-        assert dash.poll() is None, (logs / "dash.out").read_text()[-3000:]
+        _wait("the dashboard server", lambda: _healthy(url) or demo.poll() is not None, 60)
+        assert demo.poll() is None, (logs / "demo.out").read_text()[-3000:]
 
         def scored() -> list[str]:
             if not (live / "state.sqlite").exists():
@@ -187,9 +184,9 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
             _shoot(page, SHOTS / "system.png")
             browser.close()
     finally:
-        for proc in (dash, demo):
+        for proc in (demo,):
             proc.terminate()
-        for proc in (dash, demo):
+        for proc in (demo,):
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
