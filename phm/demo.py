@@ -5,8 +5,9 @@ Mosquitto run with configs/mosquitto.conf), the plant simulator (configs/plant.t
 developing faults, ion mill tools), the ingest worker (acknowledges only committed data) and
 the monitor (predictions and alerts in the state store), and the operators' dashboard
 (Streamlit, http://127.0.0.1:8501; `--dashboard-port 0` for none). At the first start the
-pump model is trained on simulated pump lives (`phm train --dataset plant`, configs/models/plant.toml, about
-two minutes on 2 cores) and kept under `--store`. It runs until Ctrl-C or `--duration`
+pump model is trained on simulated pump lives (`phm train --dataset plant`,
+configs/models/plant.toml, about two minutes on 2 cores) and the ion mill model on a small
+simulated PHM 2018 fleet, both kept under `--store`. It runs until Ctrl-C or `--duration`
 seconds, printing the fleet's state, and stops everything cleanly.
 
 `phm demo --phm2018` runs the batch benchmark demo instead: simulate an ion-mill fleet in the
@@ -67,15 +68,43 @@ def pump_model(store: Path, seed: int) -> Path:
         return path
     print(f"first start: training the pump model ({PUMP_MODEL_CONFIG.name}) into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    targs = argparse.Namespace(
-        dataset="plant",
+    targs = _train_args(store, seed, "plant", path.with_suffix(".tmp"), "pump")
+    train.run(targs)
+    targs.out.replace(path)  # only a finished checkpoint gets the real name
+    return path
+
+
+def ion_mill_model(store: Path, seed: int) -> Path:
+    """The demo's ion mill checkpoint under `store`: at first start, a small simulated fleet
+    in the PHM 2018 layout (3 tools x 4 days) and `phm train --dataset phm2018`, 3 epochs."""
+    from phm.datasets.phm2018_sim import simulate_phm2018
+    from phm.models import train
+
+    path = store / "models" / "ion_mill.pt"
+    if path.exists():
+        return path
+    print(f"first start: training the ion mill model into {path}")
+    data = store / "models" / "ion_mill_train"
+    if not (data / ".complete").exists():
+        simulate_phm2018(data, tools=3, days=4, seed=seed, test_tools=1, workers=1)
+        (data / ".complete").write_text("ok\n")
+    targs = _train_args(store, seed, "phm2018", path.with_suffix(".tmp"), "ion_mill")
+    targs.data, targs.epochs = data, 3
+    train.run(targs)
+    targs.out.replace(path)
+    return path
+
+
+def _train_args(store: Path, seed: int, dataset: str, out: Path, name: str) -> argparse.Namespace:
+    return argparse.Namespace(
+        dataset=dataset,
         data=None,
         config=PUMP_MODEL_CONFIG,
         device="cpu",
-        out=path.with_suffix(".tmp"),
+        out=out,
         seed=seed,
         epochs=None,
-        metrics_out=store / "models" / "pump-metrics.json",
+        metrics_out=store / "models" / f"{name}-metrics.json",
         threads=0,
         no_test=False,
         pumps=30,
@@ -86,9 +115,6 @@ def pump_model(store: Path, seed: int) -> Path:
         subset="FD001",
         holdout=None,
     )
-    train.run(targs)
-    targs.out.replace(path)  # only a finished checkpoint gets the real name
-    return path
 
 
 def run_live(args: argparse.Namespace) -> int:
@@ -105,6 +131,9 @@ def run_live(args: argparse.Namespace) -> int:
     store.mkdir(parents=True, exist_ok=True)
     plant = load_plant(args.plant, args.assets)
     model = ScoringModel.load(pump_model(args.store, args.seed))
+    ion_mill = None
+    if any(a.type == "ion_mill" for a in plant.assets.values()):
+        ion_mill = ScoringModel.load(ion_mill_model(args.store, args.seed), "phm2018")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -127,7 +156,7 @@ def run_live(args: argparse.Namespace) -> int:
             )
             print(f"dashboard http://127.0.0.1:{args.dashboard_port}")
         worker.start()
-        monitor = Monitor(store, plant, model)
+        monitor = Monitor(store, plant, model, ion_mill_model=ion_mill)
         sim = threading.Thread(
             target=run_plant_simulation,
             kwargs={

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm monitor`."""
     parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
     parser.add_argument("--model", type=Path, required=True, help="pump checkpoint (plant)")
+    parser.add_argument(
+        "--ion-mill-model", type=Path, default=None, help="ion mill checkpoint (phm2018)"
+    )
     parser.add_argument("--plant", type=Path, default=None, help="plant TOML")
     parser.add_argument("--assets", type=int, default=None, help="resize the plant's fleet")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between passes")
@@ -32,9 +35,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not (args.store / "state.sqlite").exists():
         raise ConfigError(f"{args.store}: no state.sqlite here; is ingest writing to this store?")
-    monitor = Monitor(
-        args.store, load_plant(args.plant, args.assets), ScoringModel.load(args.model)
-    )
+    ion_mill = None
+    if args.ion_mill_model is not None:
+        ion_mill = ScoringModel.load(args.ion_mill_model, "phm2018")
+    plant = load_plant(args.plant, args.assets)
+    monitor = Monitor(args.store, plant, ScoringModel.load(args.model), ion_mill_model=ion_mill)
     if args.once:
         print(f"{len(monitor.evaluate())} predictions written")
         return 0

@@ -23,13 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 
 from phm.errors import ConfigError
+from phm.features.process import ProcessFeatureConfig, process_features
 from phm.kg.evidence import PumpBaseline, fit_pump_baseline, pump_symptoms, vibration_features
 from phm.kg.inference import explain_alert
 from phm.kg.loader import load_graph
+from phm.models.heads import hazard_survival, survival_quantile
 from phm.models.model import PhmModel, load_checkpoint
+from phm.models.prepare import phm2018_windows
 from phm.models.prepare_plant import pump_window
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.plant import Plant
@@ -41,6 +45,8 @@ log = logging.getLogger(__name__)
 
 LOOKBACK_S = 7 * 86_400  # how far back the lake is read for an asset's latest window
 ROOT_CAUSE_GRAPH = "rotating_equipment"  # configs/kg/: the pumps' knowledge graph
+ION_MILL_GRAPH = "ion_mill_flowcool"  # configs/kg/: the ion mill tools' flow-cool graph
+PROCESS_CONFIG = ProcessFeatureConfig()  # the features `phm train --dataset phm2018` used
 BASELINE_SNAPSHOTS = 12  # a pump's first snapshots: its healthy reference for the symptoms
 
 
@@ -53,12 +59,14 @@ class ScoringModel:
     name: str
 
     @classmethod
-    def load(cls, path: str | Path) -> ScoringModel:
+    def load(cls, path: str | Path, dataset: str = "plant") -> ScoringModel:
+        """A checkpoint of `phm train --dataset <dataset>`: "plant" scores pumps, "phm2018"
+        ion mill tools."""
         model, extra = load_checkpoint(path)
-        if extra.get("dataset") != "plant":
+        if extra.get("dataset") != dataset:
             raise ConfigError(
-                f"{path}: a checkpoint of dataset {extra.get('dataset')!r}; the monitor scores "
-                "pumps with a `phm train --dataset plant` checkpoint"
+                f"{path}: a checkpoint of dataset {extra.get('dataset')!r}; the monitor needs a "
+                f"`phm train --dataset {dataset}` checkpoint here"
             )
         return cls(model.eval(), extra, f"{Path(path).name}:{model.config.name}")
 
@@ -72,11 +80,14 @@ class Monitor:
         plant: Plant,
         pump_model: ScoringModel,
         policy: AlertPolicy | None = None,
+        ion_mill_model: ScoringModel | None = None,
     ) -> None:
         self.plant = plant
         self.lake = Lake(Path(store_dir) / "lake", plant)
         self.state = StateStore(Path(store_dir) / "state.sqlite")
         self.pump = pump_model
+        self.ion_mill = ion_mill_model
+        self.ion_graph = load_graph(ION_MILL_GRAPH)
         self.policy = policy or AlertPolicy()
         self.levels: dict[str, AlertState] = {}
         self.open_ids: dict[str, int] = {}
@@ -96,10 +107,14 @@ class Monitor:
         now = time.time() if now is None else now
         out = []
         for asset in self.plant.assets.values():
-            if asset.type != "pump":
+            if asset.type == "pump":
+                score = self._score_pump
+            elif asset.type == "ion_mill" and self.ion_mill is not None:
+                score = self._score_ion_mill
+            else:
                 continue
             try:
-                p = self._score_pump(asset.asset_id, now)
+                p = score(asset.asset_id, now)
             except Exception:  # one asset's bad data must not stop the others
                 log.exception("scoring %s failed", asset.asset_id)
                 continue
@@ -141,6 +156,66 @@ class Monitor:
             health=health,
             expert_load=[load.tolist() for load in model.expert_load()],
             details={"unit": "hours of life", "top_mode": classes[int(probs.argmax())]},
+        )
+        self.state.write_prediction(pred)
+        self.last_scored[asset_id] = pred.time
+        self._alert(asset_id, pred, now)
+        return pred
+
+    @torch.no_grad()
+    def _score_ion_mill(self, asset_id: str, now: float) -> Prediction | None:
+        """The tool's latest process row: its window of causal process features (the batch
+        code of phm.features.process over the last day, as `phm train --dataset phm2018`
+        built its windows), TTF per fault mode within the model's horizon."""
+        assert self.ion_mill is not None
+        extra, model = self.ion_mill.extra, self.ion_mill.model
+        last = self.lake.latest_time("process", asset_id)
+        if last is None or last <= self.last_scored.get(asset_id, -np.inf):
+            return None
+        span = PROCESS_CONFIG.long_s + extra["window"] * extra["step_rows"] * 4.0 + 60.0
+        frame = self.lake.read_rows("process", asset_id, start=last - span)
+        if frame.height == 0:
+            return None
+        frame = frame.with_columns(pl.col("time").round(0).cast(pl.Int64))
+        feats = process_features(frame, PROCESS_CONFIG)
+        matrix = feats.select(list(extra["features"])).to_numpy().astype(np.float32)
+        inputs = phm2018_windows(
+            matrix,
+            np.array([len(matrix) - 1]),
+            extra["feature_mean"].numpy(),
+            extra["feature_scale"].numpy(),
+            int(extra["window"]),
+            int(extra["step_rows"]),
+        )
+        out = model({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()})
+        classes = ["healthy" if c == "none" else c for c in extra["classes"]]
+        probs = out["fault"].float().softmax(-1)[0].numpy()
+        surv = hazard_survival(out["ttf"])  # (1, M, J+1)
+        grid = model.ttf.grid
+        no_fault = surv[0, :, -1].numpy()
+        median = survival_quantile(surv, grid, 0.5)[0].numpy()
+        lower = survival_quantile(surv, grid, 0.05)[0].numpy()
+        upper = survival_quantile(surv, grid, 0.95)[0].numpy()
+        soon = np.flatnonzero(no_fault < 0.5)  # modes with a fault likely within the horizon
+        first = int(soon[np.argmin(median[soon])]) if soon.size else None
+        hours = 1.0 / 3600.0
+        fault_probs = {c: float(p) for c, p in zip(classes, probs, strict=True)}
+        pred = Prediction(
+            asset_id=asset_id,
+            time=float(last),
+            model=self.ion_mill.name,
+            fault_probs=fault_probs,
+            rul_median=None if first is None else float(median[first]) * hours,
+            rul_lower=None if first is None else float(lower[first]) * hours,
+            rul_upper=None if first is None else _finite(float(upper[first]) * hours),
+            health=fault_probs.get("healthy"),
+            expert_load=[load.tolist() for load in model.expert_load()],
+            details={
+                "unit": "hours (time to the next fault, within the model's horizon)",
+                "top_mode": classes[int(probs.argmax())],
+                "no_fault_within_horizon": dict(zip(classes[1:], no_fault.tolist(), strict=True)),
+                "horizon_h": float(grid[-1]) * hours,
+            },
         )
         self.state.write_prediction(pred)
         self.last_scored[asset_id] = pred.time
@@ -196,6 +271,9 @@ class Monitor:
         """`root_causes` (ranked, with the evidence path and actions) and the `symptoms` they
         rest on: the model's fault probabilities plus the symptom detectors of phm.kg.evidence
         on the latest snapshot and rows, against this pump's own early (healthy) baseline."""
+        if self.plant.assets[asset_id].type != "pump":  # the model's word only
+            ranked = explain_alert(self.ion_graph, pred.fault_probs, {}, top=5)
+            return {"root_causes": self._causes(ranked), "symptoms": {}, "graph": ION_MILL_GRAPH}
         symptoms: dict[str, float] = {}
         try:
             snapshot, fs = self._latest[asset_id]
@@ -216,25 +294,24 @@ class Monitor:
         except Exception:  # symptoms are extra evidence: the model's word still ranks causes
             log.exception("symptoms of %s failed", asset_id)
         ranked = explain_alert(self.graph, pred.fault_probs, symptoms, top=5)
-        return {
-            "root_causes": [
-                {
-                    "cause": r.cause,
-                    "label": r.label or r.cause,
-                    "probability": r.probability,
-                    "path": list(r.path),
-                    "actions": list(r.actions),
-                    "action_labels": [self._label(a) for a in r.actions],
-                    "path_labels": [self._label(n) for n in r.path],
-                }
-                for r in ranked
-            ],
-            "symptoms": symptoms,
-            "graph": self.graph.name,
-        }
+        return {"root_causes": self._causes(ranked), "symptoms": symptoms, "graph": self.graph.name}
+
+    def _causes(self, ranked: list) -> list[dict[str, Any]]:
+        return [
+            {
+                "cause": r.cause,
+                "label": r.label or r.cause,
+                "probability": r.probability,
+                "path": list(r.path),
+                "actions": list(r.actions),
+                "action_labels": [self._label(a) for a in r.actions],
+                "path_labels": [self._label(n) for n in r.path],
+            }
+            for r in ranked
+        ]
 
     def _label(self, node_id: str) -> str:
-        node = self.graph.nodes.get(node_id)
+        node = self.graph.nodes.get(node_id) or self.ion_graph.nodes.get(node_id)
         return node.label if node is not None and node.label else node_id
 
     def _baseline(self, asset_id: str) -> PumpBaseline | None:

@@ -9,8 +9,6 @@ where a missing browser fails the test.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import shutil
 import socket
@@ -23,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from phm.store.state import StateStore
+from tests.demo_models import place_demo_models
 
 ROOT = Path(__file__).parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -70,18 +69,6 @@ def _shoot(page, path: Path) -> None:
     page.screenshot(path=path, full_page=True)
 
 
-def _tiny_checkpoint(path: Path) -> None:
-    from phm.models.data import TrainConfig
-    from phm.models.model import PhmModel, load_config, save_checkpoint
-    from phm.models.prepare_plant import prepare_plant
-
-    tcfg = TrainConfig(snapshots=3, snapshot=256)
-    prep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
-    cfg = dataclasses.replace(load_config(ROOT / "configs/models/tiny.toml"), **prep.config_updates)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, PhmModel(cfg), prep.extra)  # untrained: P(healthy) ~1/8, alerts come
-
-
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
@@ -95,7 +82,7 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    _tiny_checkpoint(tmp_path / "models" / "pump.pt")
+    place_demo_models(tmp_path)  # untrained tiny models: the demo skips its training
     live = tmp_path / "live"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

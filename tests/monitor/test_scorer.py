@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from phm.errors import ConfigError
@@ -106,3 +107,54 @@ def test_monitor_refuses_a_checkpoint_of_another_dataset(tmp_path: Path) -> None
     save_checkpoint(path, PhmModel(cfg), {"dataset": "cmapss"})
     with pytest.raises(ConfigError, match="dataset 'cmapss'"):
         ScoringModel.load(path)
+
+
+def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -> None:
+    from phm.datasets.phm2018 import Phm2018Dataset
+    from phm.datasets.phm2018_sim import simulate_phm2018
+    from phm.models.prepare import prepare_phm2018
+
+    sim = tmp_path / "sim"
+    simulate_phm2018(sim, tools=2, days=1.5, seed=2, test_tools=1, workers=1, progress=False)
+    tcfg = TrainConfig(val_fraction=0.5)
+    prep = prepare_phm2018(argparse.Namespace(data=sim, stride=60, near_stride=20), tcfg, 0)
+    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
+    ckpt = tmp_path / "ion.pt"
+    save_checkpoint(ckpt, PhmModel(cfg), prep.extra)
+    plant = load_plant()
+    channels = plant.stream("ion_mill-001", "process").channels
+    run = Phm2018Dataset(sim).load_train(Phm2018Dataset(sim).train_tools()[0])
+    rows = run.signals.head(30_000)
+    codes = [c for c in channels if rows[c].dtype == pl.String]  # e.g. Lot "L0869" -> 869
+    rows = rows.with_columns(pl.col(c).str.extract(r"(\d+)").cast(pl.Float32) for c in codes)
+    values = rows.select(channels).to_numpy().astype(np.float32)
+    values[np.isnan(values)] = 0.0
+    times = rows["time"].to_numpy().astype(float) + T0
+    batches = [
+        Batch("ion_mill-001", "process", i, float(times[a]), 4.0, channels, values[a : a + 1000])
+        for i, a in enumerate(range(0, len(values), 1000))
+    ]
+    store = tmp_path / "store"
+    state = StateStore(store / "state.sqlite")
+    state.register_assets(plant)
+    state.commit_ingest(LakeWriter(store / "lake", plant).write(batches), [], [], {})
+    pump = tmp_path / "pump.pt"
+    tcfg = TrainConfig(snapshots=3, snapshot=256)
+    pprep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    save_checkpoint(
+        pump,
+        PhmModel(dataclasses.replace(load_config(TINY), **pprep.config_updates)),
+        pprep.extra,
+    )
+    with pytest.raises(ConfigError, match="dataset 'phm2018'"):
+        ScoringModel.load(ckpt)  # a pump model is expected by default
+    monitor = Monitor(
+        store, plant, ScoringModel.load(pump), ion_mill_model=ScoringModel.load(ckpt, "phm2018")
+    )
+    preds = monitor.evaluate(now=T0 + 10**6)
+    assert [p.asset_id for p in preds] == ["ion_mill-001"]
+    p = preds[0]
+    assert set(p.fault_probs) == {"healthy", "pressure_low", "pressure_high", "leak"}
+    assert sum(p.fault_probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert p.time == pytest.approx(times[len(values) - 1])
+    assert p.rul_median is None or 0 <= p.rul_median <= p.details["horizon_h"]

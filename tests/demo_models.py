@@ -1,0 +1,33 @@
+"""Untrained tiny checkpoints in a `phm demo` store, so tests skip its first-start training."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+TINY = ROOT / "configs" / "models" / "tiny.toml"
+
+
+def place_demo_models(store: Path) -> None:
+    """STORE/models/pump.pt (dataset plant) and ion_mill.pt (dataset phm2018), untrained: an
+    untrained pump model gives P(healthy) ~ 1/8, so alerts come quickly."""
+    from phm.datasets.phm2018_sim import simulate_phm2018
+    from phm.models.data import TrainConfig
+    from phm.models.model import PhmModel, load_config, save_checkpoint
+    from phm.models.prepare import prepare_phm2018
+    from phm.models.prepare_plant import prepare_plant
+
+    models = store / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    tcfg = TrainConfig(snapshots=3, snapshot=256)
+    prep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
+    save_checkpoint(models / "pump.pt", PhmModel(cfg), prep.extra)
+    sim = models / "ion_mill_tiny"
+    simulate_phm2018(sim, tools=2, days=1.0, seed=2, test_tools=1, workers=1, progress=False)
+    tcfg = TrainConfig(val_fraction=0.5)
+    prep = prepare_phm2018(argparse.Namespace(data=sim, stride=60, near_stride=20), tcfg, 0)
+    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
+    save_checkpoint(models / "ion_mill.pt", PhmModel(cfg), prep.extra)
