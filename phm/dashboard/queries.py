@@ -494,7 +494,8 @@ def root_causes(alert: Alert) -> list[dict[str, Any]]:
                 "id": str(item.get("cause", "?")),
                 "probability": float(prob) if isinstance(prob, int | float) else None,
                 "path": [str(n) for n in item.get("path") or []],
-                "actions": [str(a) for a in item.get("actions") or []],
+                # the monitor stores the graph's labels beside the ids; older alerts lack them
+                "actions": [str(a) for a in item.get("action_labels") or item.get("actions") or []],
             }
         )
     return sorted(out, key=lambda c: -(c["probability"] or 0.0))
