@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh machine, then runs it.
+# Debian packages: mosquitto (the reliability tests' broker) and chromium (the dashboard's
+# browser test), with apt-get when missing (sudo when not root); Python: pinned CPU PyTorch and
+# the package with its `dev` extra.
 # Usage: bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+need=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v chromium >/dev/null || need+=(chromium chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+    S=
+    [ "$(id -u)" -eq 0 ] || S=sudo
+    $S apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $S apt-get install -y -qq "${need[@]}"
+fi
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0 -e '.[dev]'
 python3 -m pytest -q "$@"
