@@ -29,7 +29,7 @@ from phm.monitor.alerts import AlertPolicy, risk_score
 from phm.plant import Asset, Plant, load_plant
 from phm.sim.rotating import geometry_of
 from phm.store.lake import DAY_S, Lake, utc_date
-from phm.store.state import Alert, StateStore
+from phm.store.state import Alert, StateStore, alert_root_causes
 
 STATUS_RANK = {"alarm": 3, "watch": 2, "ok": 1, "no data": 0}
 MAX_POINTS = 1500  # points per trace sent to the browser
@@ -476,29 +476,8 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
 
 
 def root_causes(alert: Alert) -> list[dict[str, Any]]:
-    """The alert's ranked root causes (details["root_causes"]: {cause, label, probability,
-    path, actions}; a cause shows as its label when it has one), most probable first; []
-    when no analysis is attached. Malformed entries keep what they have, so a partial
-    analysis still shows."""
-    raw = alert.details.get("root_causes") if isinstance(alert.details, dict) else None
-    if not isinstance(raw, list):
-        return []
-    out = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        prob = item.get("probability")
-        out.append(
-            {
-                "cause": str(item.get("label") or item.get("cause", "?")),
-                "id": str(item.get("cause", "?")),
-                "probability": float(prob) if isinstance(prob, int | float) else None,
-                "path": [str(n) for n in item.get("path") or []],
-                # the monitor stores the graph's labels beside the ids; older alerts lack them
-                "actions": [str(a) for a in item.get("action_labels") or item.get("actions") or []],
-            }
-        )
-    return sorted(out, key=lambda c: -(c["probability"] or 0.0))
+    """The alert's ranked root causes, most probable first (`alert_root_causes`)."""
+    return alert_root_causes(alert.details)
 
 
 def symptoms(alert: Alert) -> dict[str, float]:

@@ -323,18 +323,9 @@ def _store_history(
 
 def _causes(raw: Any) -> list[dict[str, Any]]:
     """An alert's details['root_causes'] as {cause, probability, actions}, most probable first."""
-    if not isinstance(raw, list):
-        return []
-    out = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        prob = item.get("probability")
-        out.append(
-            {
-                "cause": str(item.get("cause", "?")),
-                "probability": float(prob) if isinstance(prob, int | float) else None,
-                "actions": [str(a) for a in item.get("actions") or []],
-            }
-        )
-    return sorted(out, key=lambda c: -(c["probability"] or 0.0))
+    from phm.store.state import alert_root_causes
+
+    details = {"root_causes": raw}
+    return [
+        {k: c[k] for k in ("cause", "probability", "actions")} for c in alert_root_causes(details)
+    ]

@@ -130,6 +130,32 @@ class Alert:
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
 
 
+def alert_root_causes(details: Any) -> list[dict[str, Any]]:
+    """An alert's ranked root causes (`details["root_causes"]`, written by the monitor: cause,
+    label, probability, path, actions, action_labels) as {cause (its label when it has one),
+    id, probability, path, actions (labels when present)}, most probable first; [] when no
+    analysis is attached. Malformed entries keep what they have, so a partial analysis shows."""
+    raw = details.get("root_causes") if isinstance(details, dict) else None
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        prob = item.get("probability")
+        out.append(
+            {
+                "cause": str(item.get("label") or item.get("cause", "?")),
+                "id": str(item.get("cause", "?")),
+                "probability": float(prob) if isinstance(prob, int | float) else None,
+                "path": [str(n) for n in item.get("path") or []],
+                # the graph's labels beside the ids; alerts of older monitors lack them
+                "actions": [str(a) for a in item.get("action_labels") or item.get("actions") or []],
+            }
+        )
+    return sorted(out, key=lambda c: -(c["probability"] or 0.0))
+
+
 def lake_key(path: str | Path) -> str:
     """How `segments.path` names a lake file: `{stream}/asset=../date=../part-...parquet`,
     relative to the lake root, so the lake folder can move."""
