@@ -102,7 +102,8 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
         def scored() -> list[str]:
             if not (live / "state.sqlite").exists():
                 return []
-            return [p.asset_id for p in StateStore(live / "state.sqlite").latest_predictions()]
+            latest = StateStore(live / "state.sqlite").latest_predictions()
+            return [p.asset_id for p in latest if p.asset_id.startswith("pump-")]  # spectra
 
         assets = _wait("the first predictions", scored, 80)
         with sync_playwright() as pw:
