@@ -62,7 +62,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
     credentials may instead come from PHM_MQTT_USERNAME / PHM_MQTT_PASSWORD."""
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
     if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ConfigError(f"--broker {url!r}: expected mqtt://host[:port]")
+        raise ConfigError(f"--broker {url!r}: expected mqtt://host:port (port 1883 if left out)")
     try:
         port = parts.port or 1883
     except ValueError:

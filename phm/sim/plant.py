@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -252,14 +251,11 @@ class IonMillRows(_Source):
 
 # --- publishing ---------------------------------------------------------------------------------
 def parse_broker(url: str) -> tuple[str, int]:
-    """`mqtt://host:port` -> (host, port); port defaults to 1883."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ConfigError(f"broker URL {url!r}: expected mqtt://host:port")
-    try:
-        return parts.hostname, parts.port or 1883
-    except ValueError as exc:
-        raise ConfigError(f"broker URL {url!r}: bad port ({exc})") from None
+    """`mqtt://host:port` -> (host, port), as the ingest worker reads it (port 1883 by default)."""
+    from phm.ingest.worker import parse_broker_url
+
+    address = parse_broker_url(url)
+    return address.host, address.port
 
 
 def default_rows_per_payload(speed: float, hz: float) -> int:
