@@ -98,6 +98,37 @@ def pump_window(
     return {"vibration": vib, "vibration_mask": mask, "process": proc, "process_mask": mask.copy()}
 
 
+RECENT_S = 86_400  # a pump's latest snapshots are read from this far back first ...
+LOOKBACK_S = 7 * 86_400  # ... and from this far when fewer than a window's worth came back
+ROW_MARGIN_S = 6 * 3600  # rows read before the window's first snapshot (as-of lookups)
+
+
+def read_latest_pump_data(
+    lake: Any, plant: Any, asset_id: str, k: int, latest: float
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
+    """The last k snapshots up to `latest` (times (n,), fs, data (n, C, L) at full length)
+    of a pump in the lake (phm.store.lake.Lake) and its PUMP_CHANNELS rows (n, 9) at or before
+    each snapshot time (None when it has no temperature or process rows): what `pump_window`
+    turns into the training window of the monitor and the reports."""
+    times, fs, data = lake.read_waveforms(asset_id, start=latest - RECENT_S)
+    if len(times) < k:  # sparse snapshots: look further back for a full window
+        times, fs, data = lake.read_waveforms(asset_id, start=latest - LOOKBACK_S)
+    times, data = times[-k:], data[-k:]
+    if len(times) == 0:
+        return times, fs, data, None
+    start = float(times[0]) - ROW_MARGIN_S
+    parts = []
+    for stream in ("temperature", "process"):
+        frame = lake.read_rows(stream, asset_id, start=start)
+        if frame.height == 0:
+            return times, fs, data, None
+        channels = list(plant.stream(asset_id, stream).channels)
+        t = frame["time"].to_numpy()
+        idx = np.clip(np.searchsorted(t, times, side="right") - 1, 0, None)
+        parts.append(frame.select(channels).to_numpy()[idx])
+    return times, fs, data, np.concatenate(parts, axis=1).astype(np.float32)
+
+
 def plant_windows(
     histories: list[dict[str, np.ndarray]], k: int, mean: np.ndarray, scale: np.ndarray
 ) -> WindowSet:

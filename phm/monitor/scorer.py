@@ -34,7 +34,7 @@ from phm.kg.loader import load_graph
 from phm.models.heads import hazard_survival, survival_quantile
 from phm.models.model import PhmModel, load_checkpoint
 from phm.models.prepare import phm2018_windows
-from phm.models.prepare_plant import pump_window
+from phm.models.prepare_plant import pump_window, read_latest_pump_data
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.plant import Plant
 from phm.sim.rotating import geometry_of
@@ -43,7 +43,6 @@ from phm.store.state import Prediction, StateStore
 
 log = logging.getLogger(__name__)
 
-LOOKBACK_S = 7 * 86_400  # how far back the lake is read for an asset's latest window
 ROOT_CAUSE_GRAPH = "rotating_equipment"  # configs/kg/: the pumps' knowledge graph
 ION_MILL_GRAPH = "ion_mill_flowcool"  # configs/kg/: the ion mill tools' flow-cool graph
 PROCESS_CONFIG = ProcessFeatureConfig()  # the features `phm train --dataset phm2018` used
@@ -126,15 +125,14 @@ class Monitor:
     def _score_pump(self, asset_id: str, now: float) -> Prediction | None:
         extra = self.pump.extra
         k, samples = int(extra["snapshots"]), int(extra["samples"])
-        start = now - LOOKBACK_S
-        times, fs, data = self.lake.read_waveforms(asset_id, start=start)
-        if len(times) == 0 or times[-1] <= self.last_scored.get(asset_id, -np.inf):
+        latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
+        if latest is None or latest <= self.last_scored.get(asset_id, -np.inf):
             return None
-        self._latest[asset_id] = (data[-1], fs)
-        times, data = times[-k:], data[-k:, :, :samples]
-        rows = self._rows_at(asset_id, times, start)
+        times, fs, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
         if rows is None:
             return None
+        self._latest[asset_id] = (data[-1], fs)
+        data = data[:, :, :samples]
         mean = extra["feature_mean"].numpy()
         scale = extra["feature_scale"].numpy()
         inputs = pump_window(data, rows, k, mean, scale)
@@ -221,19 +219,6 @@ class Monitor:
         self.last_scored[asset_id] = pred.time
         self._alert(asset_id, pred, now)
         return pred
-
-    def _rows_at(self, asset_id: str, times: np.ndarray, start: float) -> np.ndarray | None:
-        """Temperature and process rows (len(times), 9) at or before each snapshot time."""
-        parts = []
-        for stream in ("temperature", "process"):
-            frame = self.lake.read_rows(stream, asset_id, start=start)
-            if frame.height == 0:
-                return None
-            channels = list(self.plant.stream(asset_id, stream).channels)
-            t = frame["time"].to_numpy()
-            idx = np.clip(np.searchsorted(t, times, side="right") - 1, 0, None)
-            parts.append(frame.select(channels).to_numpy()[idx])
-        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def _alert(self, asset_id: str, pred: Prediction, now: float) -> None:
         state = self.levels.get(asset_id, AlertState())

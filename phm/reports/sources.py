@@ -27,8 +27,6 @@ import numpy as np
 from phm.errors import ConfigError
 from phm.reports.fleet import FailureHistory
 
-LOOKBACK_S = 7 * 86_400  # the lake is read this far back for a pump's latest window
-
 
 class ReportInputError(ConfigError):
     """A report input the user can fix: unknown asset, empty store, wrong checkpoint."""
@@ -166,7 +164,7 @@ def store_source(
     plant_path: str | Path | None = None,
 ) -> ReportSource:
     """The pumps of a live store, each on its latest window; root causes from its alerts."""
-    from phm.models.prepare_plant import pump_window
+    from phm.models.prepare_plant import pump_window, read_latest_pump_data
     from phm.store.lake import Lake
     from phm.store.state import StateStore
 
@@ -217,10 +215,8 @@ def store_source(
     windows = []
     for aid in chosen:
         latest = lake.latest_time("vibration", aid) or 0.0
-        start = latest - LOOKBACK_S
-        times, _, data = lake.read_waveforms(aid, start=start)
-        times, data = times[-k:], data[-k:, :, :samples]
-        rows = _rows_at(lake, plant, aid, times, start)
+        times, _, data, rows = read_latest_pump_data(lake, plant, aid, k, latest)
+        data = data[:, :, :samples]
         if rows is None:
             raise ReportInputError(
                 f"{store}: pump {aid!r} has snapshots but no temperature/process rows"
@@ -239,22 +235,6 @@ def store_source(
         )
     history = _store_history(store, available, lake, truth, unit_s)
     return ReportSource(f"live store {store}", "plant", "hours", windows, history)
-
-
-def _rows_at(
-    lake: Any, plant: Any, asset: str, times: np.ndarray, start: float
-) -> np.ndarray | None:
-    """Temperature and process rows (len(times), C) at or before each snapshot time."""
-    parts = []
-    for stream in ("temperature", "process"):
-        frame = lake.read_rows(stream, asset, start=start)
-        if frame.height == 0:
-            return None
-        channels = list(plant.stream(asset, stream).channels)
-        t = frame["time"].to_numpy()
-        idx = np.clip(np.searchsorted(t, times, side="right") - 1, 0, None)
-        parts.append(frame.select(channels).to_numpy()[idx])
-    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def _first_time(lake: Any, asset: str) -> float:
