@@ -96,25 +96,17 @@ def ion_mill_model(store: Path, seed: int) -> Path:
 
 
 def _train_args(store: Path, seed: int, dataset: str, out: Path, name: str) -> argparse.Namespace:
-    return argparse.Namespace(
-        dataset=dataset,
-        data=None,
-        config=PUMP_MODEL_CONFIG,
-        device="cpu",
-        out=out,
-        seed=seed,
-        epochs=None,
-        metrics_out=store / "models" / f"{name}-metrics.json",
-        threads=0,
-        no_test=False,
-        pumps=30,
-        test_pumps=10,
-        plant=None,
-        train_load=None,
-        test_load=None,
-        subset="FD001",
-        holdout=None,
-    )
+    """`phm train` arguments for a demo model, through its own parser so the defaults never
+    drift: CPU, configs/models/plant.toml, metrics beside the checkpoint."""
+    from phm.models import train
+
+    parser = argparse.ArgumentParser(prog="phm train")
+    train.add_arguments(parser)
+    return parser.parse_args(
+        ["--dataset", dataset, "--config", str(PUMP_MODEL_CONFIG), "--out", str(out),
+         "--seed", str(seed), "--metrics-out", str(store / "models" / f"{name}-metrics.json"),
+         "--pumps", "30", "--test-pumps", "10"]
+    )  # fmt: skip
 
 
 def run_live(args: argparse.Namespace) -> int:
