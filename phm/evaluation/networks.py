@@ -1,8 +1,8 @@
 """What the benches share to train and score the networks (`--model moe|dense`).
 
 `NETWORKS` names the default config of each network, `add_network_arguments` adds the flags
-(`--config`, `--device`, `--seeds`, `--epochs`, `--threads`), `network_configs` loads and
-checks the configs, and `spread` gives mean and std over seeds.
+(`--config`, `--device`, `--seeds`, `--epochs`, `--members`, `--threads`), `network_configs`
+loads and checks the configs, and `spread` gives mean and std over seeds.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="moe/dense: seeds S .. S+N-1")
     parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="override [train] members: a deep ensemble of N models per seed",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
     )
 
@@ -65,6 +71,10 @@ def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]
         )
     if args.epochs is not None:
         tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
+    if getattr(args, "members", None) is not None:
+        if args.members < 1:
+            raise ConfigError(f"--members must be at least 1, got {args.members}")
+        tcfg = dataclasses.replace(tcfg, members=args.members)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     if args.device == "cuda" and not torch.cuda.is_available():

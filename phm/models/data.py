@@ -39,6 +39,9 @@ class TrainConfig:
     snapshots: int = 8  # FEMTO: snapshots per window (the last K up to the prediction time)
     eval_batch_size: int = 1024  # windows per forward when evaluating
     ema_decay: float = 0.0  # > 0: validate and keep the moving average of the weights
+    # > 1: a deep ensemble of this many models, trained from seeds seed, seed + 1000, ... on
+    # the same fit/validation split; it predicts their equal-weight mixture (PhmEnsemble)
+    members: int = 1
     # CWRU: optional random speed change (+-, resampled) and gain (x / (1 + g) .. x (1 + g)) of
     # training windows, as another motor load would give (phm.models.augment); 0 = off. Off by
     # default: +-2% speed lowered cross-load accuracy (docs/BENCHMARKS.md, CWRU ablation)

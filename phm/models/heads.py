@@ -67,6 +67,19 @@ def hazard_survival(logits: Tensor) -> Tensor:
     return torch.cat([torch.ones_like(log_s[..., :1]), log_s.exp()], dim=-1)
 
 
+def mixture_hazard_logits(logits: Tensor) -> Tensor:
+    """Hazard logits (..., J) of the equal-weight mixture of K hazard distributions (K, ..., J).
+
+    The mixture's survival is the mean of the members' survivals; its hazard in bin j is
+    1 - S_{j+1} / S_j, so `hazard_survival` of the result gives back that mean (to float
+    precision; a survival that reaches 0 is floored at 1e-30).
+    """
+    surv = hazard_survival(logits.double()).mean(0)  # (..., J+1)
+    s0, s1 = surv[..., :-1], surv[..., 1:]
+    tiny = 1e-30
+    return (torch.log((s0 - s1).clamp_min(tiny)) - torch.log(s1.clamp_min(tiny))).float()
+
+
 def survival_quantile(surv: Tensor, grid: Tensor, q: float) -> Tensor:
     """Time where the CDF reaches q, survival (..., G) linear between grid points (G,).
 

@@ -9,8 +9,10 @@ config, so `load_checkpoint` rebuilds exactly the model that was saved.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from torch import Tensor, nn
 from phm.config import from_mapping, read_toml
 from phm.errors import ConfigError
 from phm.models.encoder import Encoder
-from phm.models.heads import FaultHead, RulHead, TtfHead
+from phm.models.heads import FaultHead, RulHead, TtfHead, mixture_hazard_logits
 from phm.models.moe import MoE, load_cv, sequence_balance_loss
 
 
@@ -193,8 +195,74 @@ class PhmModel(nn.Module):
         return self.rul.summary(self(inputs)["rul"])
 
 
+class PhmEnsemble(PhmModel):
+    """A deep ensemble: K `PhmModel`s of one config, trained apart (other seeds, same data).
+
+    `forward` returns the outputs of the equal-weight mixture, in the members' own formats, so
+    everything that takes a `PhmModel` (predict, loss, summaries, conformal calibration,
+    checkpoints) takes an ensemble: `fault` is the log of the mean class probabilities, `rul`
+    and `ttf` the hazard logits whose survival is the mean of the members' survivals.
+    The ensemble's heads are copies of the first member's, used for their grids and summaries
+    and holding the ensemble's own conformal calibration (their weights are not used).
+    """
+
+    def __init__(self, members: Sequence[PhmModel]) -> None:
+        nn.Module.__init__(self)
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        config = members[0].config
+        for i, m in enumerate(members[1:], 1):
+            if m.config != config:
+                raise ValueError(f"ensemble member {i} has another config than member 0")
+        if config.rul_head == "weibull":
+            raise ConfigError(
+                "an ensemble mixes hazard distributions: rul_head = 'weibull' cannot be "
+                "ensembled (a mixture of Weibulls is not a Weibull); use rul_head = 'hazard'"
+            )
+        self.config = config
+        self.members = nn.ModuleList(members)
+        self.fault = copy.deepcopy(members[0].fault)
+        self.rul = copy.deepcopy(members[0].rul)
+        self.ttf = copy.deepcopy(members[0].ttf)
+        if self.rul is not None:
+            self.rul.conformal_factor.zero_()
+
+    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        outs = [m(inputs) for m in self.members]
+        mixed: dict[str, Tensor] = {}
+        if "fault" in outs[0]:
+            probs = torch.stack([o["fault"].float().softmax(-1) for o in outs]).mean(0)
+            mixed["fault"] = probs.clamp_min(1e-30).log()
+        for name in ("rul", "ttf"):
+            if name in outs[0]:
+                mixed[name] = mixture_hazard_logits(torch.stack([o[name] for o in outs]))
+        return mixed
+
+    def moe_layers(self) -> list[MoE]:
+        return [layer for m in self.members for layer in m.moe_layers()]
+
+    def n_params(self, active: bool = False) -> int:
+        """Summed over the members (each runs on every window)."""
+        return sum(m.n_params(active) for m in self.members)
+
+
+def model_from_state(state: Any, source: str) -> PhmModel:
+    """Rebuild the model a checkpoint's state holds (a `PhmEnsemble` when it has members)."""
+    if not isinstance(state, dict) or "config" not in state:
+        raise ConfigError(f"{source}: not a phm checkpoint (no config inside)")
+    config = config_from_dict(state["config"], source)
+    n_members = int(state.get("members", 0))
+    if n_members:
+        model: PhmModel = PhmEnsemble([PhmModel(config) for _ in range(n_members)])
+    else:
+        model = PhmModel(config)
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
 def save_checkpoint(path: str | Path, model: PhmModel, extra: dict[str, Any] | None = None) -> None:
-    """Write config, weights and buffers (balancing bias, conformal factor) and `extra`.
+    """Write config, weights and buffers (balancing bias, conformal factor) and `extra`;
+    an ensemble also writes its member count.
 
     extra: what using the model needs besides weights (feature scaling, channel names,
     metrics); plain Python values, lists and tensors only. Written to a temp name and renamed.
@@ -207,6 +275,8 @@ def save_checkpoint(path: str | Path, model: PhmModel, extra: dict[str, Any] | N
         "state_dict": model.state_dict(),
         "extra": extra or {},
     }
+    if isinstance(model, PhmEnsemble):
+        state["members"] = len(model.members)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -215,7 +285,8 @@ def save_checkpoint(path: str | Path, model: PhmModel, extra: dict[str, Any] | N
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[PhmModel, dict[str, Any]]:
-    """Rebuild the saved model from its stored config and load its weights (eval mode).
+    """Rebuild the saved model (or ensemble) from its stored config and load its weights
+    (eval mode).
 
     Returns (model, extra).
     """
@@ -224,8 +295,4 @@ def load_checkpoint(
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: checkpoint not found") from None
-    if not isinstance(state, dict) or "config" not in state:
-        raise ConfigError(f"{path}: not a phm checkpoint (no config inside)")
-    model = PhmModel(config_from_dict(state["config"], str(path)))
-    model.load_state_dict(state["state_dict"])
-    return model.eval(), state.get("extra", {})
+    return model_from_state(state, str(path)), state.get("extra", {})

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from phm.errors import ConfigError
 from phm.models.data import Prepared, TrainConfig, WindowSet, load_train_config
 from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
-from phm.models.model import ModelConfig, PhmModel, load_config, save_checkpoint
+from phm.models.model import ModelConfig, PhmEnsemble, PhmModel, load_config, save_checkpoint
 from phm.models.prepare import DATASETS
 
 # --- training ----------------------------------------------------------------------------------
@@ -107,13 +107,19 @@ class WeightAverage:
 
 @dataclass
 class FitResult:
-    """History per epoch, the best epoch (restored into the model) and training throughput."""
+    """History per epoch, the best epoch (restored into the model) and training throughput.
+
+    For an ensemble (`train_prepared` with `members` > 1): `members` holds each member's
+    result; history and best epoch are the first member's, `best_score` the ensemble's own
+    validation score, throughput and time over all members.
+    """
 
     history: list[dict[str, float]]
     best_epoch: int
     best_score: float
     windows_per_s: float
     train_seconds: float
+    members: list[FitResult] = dataclasses.field(default_factory=list)
 
 
 def fit(
@@ -203,9 +209,8 @@ def fit(
             with ema.swapped_in(model) if ema is not None else contextlib.nullcontext():
                 record |= evaluate(model, val, tcfg, device)
                 # RUL-only models stop on the RMSE they are judged by; with a fault head too,
-                # on the loss of both heads, or the RUL head would decide alone
-                only_rul = model.fault is None and "val_rmse" in record
-                score = record["val_rmse"] if only_rul else record["val_loss"]
+                # on the loss of both heads, or the RUL head would decide alone (stop_score)
+                score = stop_score(record, model)
                 if score < best:
                     best, best_epoch, stale = score, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -349,6 +354,17 @@ def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> di
     }
 
 
+def member_seed(seed: int, member: int) -> int:
+    """Seed of an ensemble's member: member 0 keeps `seed` (a 1-member run is a plain run)."""
+    return seed + 1000 * member
+
+
+def stop_score(record: dict[str, float], model: PhmModel) -> float:
+    """The validation score `fit` stops on: RMSE for RUL-only models, else the loss."""
+    only_rul = model.fault is None and "val_rmse" in record
+    return record["val_rmse"] if only_rul else record["val_loss"]
+
+
 def train_prepared(
     prep: Prepared,
     config: ModelConfig,
@@ -358,11 +374,34 @@ def train_prepared(
     progress: bool = True,
 ) -> tuple[PhmModel, FitResult]:
     """Build the model of `config` with the data's fields, train it with early stopping on
-    `prep.val`, and calibrate its RUL interval there when it has a RUL head."""
+    `prep.val`, and calibrate its RUL interval there when it has a RUL head.
+
+    With `tcfg.members` > 1, train that many models (seeds from `member_seed`) on the same
+    split and return their `PhmEnsemble`, calibrated as a whole.
+    """
+    if tcfg.members < 1:
+        raise ConfigError(f"[train] members must be at least 1, got {tcfg.members}")
     config = dataclasses.replace(config, **prep.config_updates)
-    seed_everything(seed)
-    model = PhmModel(config)
-    result = fit(model, prep.fit, prep.val, tcfg, device, seed, progress, prep.augment)
+    models, results = [], []
+    for k in range(tcfg.members):
+        s = member_seed(seed, k)
+        seed_everything(s)
+        model = PhmModel(config)
+        results.append(fit(model, prep.fit, prep.val, tcfg, device, s, progress, prep.augment))
+        models.append(model)
+    if tcfg.members == 1:
+        model, result = models[0], results[0]
+    else:
+        model = PhmEnsemble(models).to(device)
+        seconds = sum(r.train_seconds for r in results)
+        seen = sum(r.windows_per_s * r.train_seconds for r in results)
+        score = math.nan
+        if prep.val is not None and len(prep.val) > 0:
+            score = stop_score(evaluate(model, prep.val, tcfg, device), model)
+        first = results[0]
+        result = FitResult(
+            first.history, first.best_epoch, score, seen / max(seconds, 1e-9), seconds, results
+        )
     if model.rul is not None:
         calibrate_interval(model, prep.val, device)
     return model, result
@@ -397,6 +436,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")
     parser.add_argument("--seed", type=int, default=0, help="model, data order and split seed")
     parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    parser.add_argument(
+        "--members", type=int, default=None, help="override [train] members (deep ensemble)"
+    )
     parser.add_argument("--metrics-out", type=Path, default=None, help="write metrics JSON here")
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
@@ -420,24 +462,31 @@ def run(args: argparse.Namespace) -> int:
     tcfg = load_train_config(args.config)
     if args.epochs is not None:
         tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
+    if args.members is not None:
+        tcfg = dataclasses.replace(tcfg, members=args.members)
     t_start = time.perf_counter()
     prep = DATASETS[args.dataset](args, tcfg, args.seed)
     cfg = dataclasses.replace(cfg, **prep.config_updates)
-    seed_everything(args.seed)
-    model = PhmModel(cfg)
+    one = PhmModel(cfg)
+    members = f"{tcfg.members} members of " if tcfg.members > 1 else ""
     print(
-        f"{cfg.name}: {model.n_params():,} parameters, {model.n_params(active=True):,} active "
-        f"per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
+        f"{members}{cfg.name}: {one.n_params():,} parameters, {one.n_params(active=True):,} "
+        f"active per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
     )
-    result = fit(model, prep.fit, prep.val, tcfg, args.device, args.seed, augment=prep.augment)
+    model, result = train_prepared(prep, cfg, tcfg, args.device, args.seed)
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "train_windows_per_s": result.windows_per_s,
         "train_seconds": result.train_seconds,
     }
+    if result.members:
+        metrics["members"] = [
+            {"best_epoch": r.best_epoch, "epochs_run": len(r.history), "val_score": r.best_score}
+            for r in result.members
+        ]
     if model.rul is not None:
-        metrics["conformal_factors"] = calibrate_interval(model, prep.val, args.device)
+        metrics["conformal_factors"] = model.rul.conformal_factor.tolist()
         val_pred = predict(model, prep.val, args.device)
         metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
         capped = np.fmin(prep.val.targets["rul_true"], cfg.rul_horizon)
@@ -454,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "metrics": json.loads(json.dumps(metrics)),
         "history": result.history,
+        "members_history": [r.history for r in result.members],
     }
     save_checkpoint(args.out, model, extra)
     metrics["wall_seconds"] = time.perf_counter() - t_start

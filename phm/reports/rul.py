@@ -91,12 +91,10 @@ class AssetRul:
 
 def model_from_bytes(data: bytes) -> tuple[Any, dict[str, Any]]:
     """(PhmModel in eval mode, extra) from checkpoint bytes, as `load_checkpoint` does."""
-    from phm.models.model import PhmModel, config_from_dict
+    from phm.models.model import model_from_state
 
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    model = PhmModel(config_from_dict(state["config"], "<checkpoint bytes>"))
-    model.load_state_dict(state["state_dict"])
-    return model.eval(), state.get("extra", {})
+    return model_from_state(state, "<checkpoint bytes>"), state.get("extra", {})
 
 
 @torch.no_grad()

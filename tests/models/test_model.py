@@ -19,12 +19,14 @@ from phm.models.heads import (
     grouped_conformal_factors,
     hazard_nll,
     hazard_survival,
+    mixture_hazard_logits,
     restricted_mean,
     survival_quantile,
     weibull_nll,
 )
 from phm.models.model import (
     ModelConfig,
+    PhmEnsemble,
     PhmModel,
     load_checkpoint,
     load_config,
@@ -353,3 +355,66 @@ def test_ttf_head_no_fault_maps_to_nan() -> None:
     assert torch.isnan(pred[0, 0]) and not torch.isnan(pred[0, 1])
     assert float(pred[0, 1]) < model.config.ttf_horizon / model.config.ttf_bins
     assert model.ttf.no_fault_prob(logits)[1].min() > 0.99
+
+
+# --- deep ensembles ------------------------------------------------------------------------------
+
+
+def test_mixture_hazard_logits_give_back_the_mean_survival() -> None:
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(4, 6, 10, generator=g) * 2.0  # K=4 members, 6 windows, 10 bins
+    mixed = mixture_hazard_logits(logits)
+    assert mixed.shape == (6, 10)
+    want = hazard_survival(logits).mean(0)
+    torch.testing.assert_close(hazard_survival(mixed), want, atol=1e-6, rtol=1e-5)
+    # one member: the mixture is that member
+    torch.testing.assert_close(mixture_hazard_logits(logits[:1]), logits[0], atol=1e-4, rtol=1e-4)
+
+
+def test_ensemble_outputs_are_the_members_mixture() -> None:
+    cfg = tiny_config()
+    members = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        members.append(PhmModel(cfg).eval())
+    ensemble = PhmEnsemble(members).eval()
+    inputs = make_inputs(("process", "vibration", "context"))
+    with torch.no_grad():
+        out = ensemble(inputs)
+        outs = [m(inputs) for m in members]
+    probs = torch.stack([o["fault"].softmax(-1) for o in outs]).mean(0)
+    torch.testing.assert_close(out["fault"].softmax(-1), probs, atol=1e-6, rtol=1e-5)
+    surv = torch.stack([hazard_survival(o["rul"]) for o in outs]).mean(0)
+    torch.testing.assert_close(hazard_survival(out["rul"]), surv, atol=1e-6, rtol=1e-5)
+    ttf = torch.stack([hazard_survival(o["ttf"]) for o in outs]).mean(0)
+    torch.testing.assert_close(hazard_survival(out["ttf"]), ttf, atol=1e-6, rtol=1e-5)
+    # the mixture's median lies between the members' extremes
+    med = ensemble.predict_rul(inputs)["median"]
+    each = torch.stack([m.predict_rul(inputs)["median"] for m in members])
+    assert ((med >= each.min(0).values - 1e-4) & (med <= each.max(0).values + 1e-4)).all()
+    assert ensemble.n_params() == 3 * members[0].n_params()
+    assert len(ensemble.expert_load()) == 3 * len(members[0].expert_load())
+
+
+def test_ensemble_checkpoint_round_trips(tmp_path: Path) -> None:
+    cfg = tiny_config()
+    ensemble = PhmEnsemble([PhmModel(cfg), PhmModel(cfg)]).eval()
+    ensemble.rul.conformal_factor.fill_(0.25)
+    path = tmp_path / "ens.pt"
+    save_checkpoint(path, ensemble, {"note": "x"})
+    loaded, extra = load_checkpoint(path)
+    assert isinstance(loaded, PhmEnsemble) and len(loaded.members) == 2
+    assert extra == {"note": "x"}
+    inputs = make_inputs(("process", "context"))
+    with torch.no_grad():
+        a, b = ensemble.predict_rul(inputs), loaded.predict_rul(inputs)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    assert float(loaded.rul.conformal_factor[0]) == 0.25
+
+
+def test_ensemble_rejects_weibull_and_mixed_configs() -> None:
+    with pytest.raises(ConfigError, match="weibull"):
+        PhmEnsemble([PhmModel(tiny_config(rul_head="weibull"))])
+    with pytest.raises(ValueError, match="member 1"):
+        PhmEnsemble([PhmModel(tiny_config()), PhmModel(tiny_config(d_model=8))])

@@ -304,3 +304,24 @@ def test_weight_average_is_kept_and_swapping_restores_the_trained_weights() -> N
             torch.testing.assert_close(p, s + 0.5)
     for p, t in zip(model.parameters(), trained, strict=True):
         torch.testing.assert_close(p, t)
+
+
+def test_phm_train_deep_ensemble(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--members 2: two members from seeds S and S + 1000 on one split, saved as one ensemble
+    whose validation score and calibration are the ensemble's."""
+    from phm.models.model import PhmEnsemble
+
+    data = write_fd001_like(tmp_path)
+    ckpt = tmp_path / "ens.pt"
+    args = ["train", "--dataset", "cmapss", "--data", str(data), "--config", str(TINY)]
+    rc = main([*args, "--out", str(ckpt), "--epochs", "2", "--seed", "3", "--members", "2"])
+    assert rc == 0
+    capsys.readouterr()
+    model, extra = load_checkpoint(ckpt)
+    assert isinstance(model, PhmEnsemble) and len(model.members) == 2
+    first, second = (m.state_dict() for m in model.members)
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # other seeds
+    members = extra["metrics"]["members"]
+    assert len(members) == 2 and all(m["epochs_run"] >= 1 for m in members)
+    assert torch.isfinite(model.rul.conformal_factor).all()
+    assert extra["metrics"]["val"]["rmse_capped_point"] >= 0  # the ensemble's own figures
