@@ -15,6 +15,14 @@ Detectors:
   machine (minus ambient).
 - process: suction pressure falling, flow and head below the load model, flow unsteady.
 - trends (`trend_symptom`): slope of a feature over time against its noise.
+- load cycle (`load_cycle_symptoms`, over a day of snapshots and rows): 2x following the
+  bearing temperature, 1x following the motor load, 2x following the discharge pressure; a
+  step in the 1x history (`step_symptom`); the 1x phase between the bearings wandering
+  (`phase_wander_symptom`, `cross_phase`); suction falling with flow squared
+  (`process_symptoms`).
+- context (`context_symptoms`): maintenance records, oil analysis, inspection findings and
+  operator rounds (the fields of `phm.sim.maintenance`) as `ctx.*`, `oil.*`, `insp.*` and the
+  rounds' `proc.*` keys.
 - thresholds (`threshold_symptom`), and the model's fault probabilities (`model_evidence`).
 """
 
@@ -30,6 +38,10 @@ from phm.features.spectral import BearingGeometry, envelope_spectrum
 STRENGTH_RANGE = (0.02, 0.98)
 Z_PRESENT, Z_WIDTH = 4.0, 1.0  # a symptom is 50% present at 4 baseline sd, 95% at ~7
 RATIO_PRESENT, RATIO_WIDTH = 1.2, 0.25  # envelope peak / local floor, natural log
+LOAD_HIGH_PCT = 85.0  # mean motor load above which the duty point overloads the bearings
+CYCLE_PRESENT, CYCLE_WIDTH = 0.15, 0.05  # log change of an amplitude across the load cycle
+RESONANCE_PROMINENCE = 1.8  # smoothed resonance peak / broadband floor for a usable estimate
+RECORD_TRUE, RECORD_FALSE = 0.95, 0.05  # a yes / no in a record: records are sometimes wrong
 
 
 def strength(score: float | np.ndarray, at: float, width: float) -> float:
@@ -176,7 +188,48 @@ def vibration_features(
     lo, hi = hf_band if hf_band is not None else (0.35 * fs, 0.48 * fs)
     band = (spec_f >= lo) & (spec_f <= hi)
     feats["hf"] = float(np.log10(np.median(amp[band] ** 2) + 1e-30))
+    feats["resonance"] = resonance_hz(spec_f, amp**2, (0.15 * fs, 0.35 * fs), (lo, hi))
     return feats
+
+
+def resonance_hz(
+    freqs: np.ndarray,
+    power: np.ndarray,
+    band: tuple[float, float],
+    floor_band: tuple[float, float],
+) -> float:
+    """The structural resonance in Hz within `band`: the peak of the power above the
+    broadband floor (median power in `floor_band`) smoothed over ~200 Hz, refined by mean
+    shift (the centre of the excess power within +-400 Hz, moved there, five times). NaN when
+    the smoothed peak is less than RESONANCE_PROMINENCE times the floor (buried in broadband
+    noise, as under cavitation or a lubrication breakdown)."""
+    df = freqs[1] - freqs[0]
+    in_floor = (freqs >= floor_band[0]) & (freqs <= floor_band[1])
+    inside = (freqs >= band[0]) & (freqs <= band[1])
+    if not inside.any() or not in_floor.any():
+        return float("nan")
+    floor = float(np.median(power[in_floor]))
+    width = max(int(200 / df), 1)
+    smooth = np.convolve(power, np.ones(width) / width, mode="same")
+    if smooth[inside].max() < RESONANCE_PROMINENCE * floor:
+        return float("nan")
+    excess = np.maximum(power - floor, 0.0)
+    peak = float(freqs[inside][np.argmax(smooth[inside])])
+    for _ in range(5):
+        near = np.abs(freqs - peak) <= 400
+        peak = float(np.sum(freqs[near] * excess[near]) / max(np.sum(excess[near]), 1e-30))
+    return peak
+
+
+def cross_phase(x: np.ndarray, fs: float, shaft_hz: float) -> float:
+    """Phase in rad of channel 1 against channel 0 at 1x, of a snapshot x (C >= 2, L)."""
+    sig = np.asarray(x, dtype=np.float64)[:2]
+    n = sig.shape[-1]
+    w = np.hanning(n)
+    spec = np.fft.rfft((sig - sig.mean(axis=-1, keepdims=True)) * w, axis=-1)
+    k0 = max(round(shaft_hz * n / fs) - 2, 1)
+    k = k0 + int(np.argmax(np.abs(spec[0, k0 : k0 + 5])))  # the 1x bin, +-2 bins
+    return float(np.angle(spec[1, k] * np.conj(spec[0, k])))
 
 
 # (feature, detector key, direction): amplitude-like features judged against a baseline
@@ -189,7 +242,10 @@ _VIB_BASELINE = (
     ("kurtosis", "vib.kurtosis", 1),
     ("asymmetry", "vib.asymmetry", 1),
     ("hf", "vib.hf_floor", 1),
+    ("resonance", "vib.resonance_shift", -1),  # a stiffness loss lowers the resonance
 )
+# least spread of a baseline feature where 5% of its median would hide a real change (Hz)
+_SPREAD_FLOOR = {"resonance": 40.0}
 _VIB_RATIO = (
     ("env_bpfi", "vib.env_bpfi"),
     ("env_bpfo", "vib.env_bpfo"),
@@ -216,6 +272,7 @@ class PumpBaseline:
     suction_sd: float = 1.0
     head_coef: np.ndarray | None = None  # (discharge - suction) = a + b flow^2
     head_sd: float = 1.0
+    suction_flow2: float = 0.0  # d suction / d flow^2 of the healthy pump (kPa h^2 / m^6)
 
 
 def _vib_value(name: str, v: float) -> float:
@@ -238,13 +295,16 @@ def fit_pump_baseline(
     speed_rpm, load_pct, suction_kpa, discharge_kpa, flow_m3h), the rows spread over loads."""
     b = PumpBaseline()
     for name, _, _ in _VIB_BASELINE:
-        vals = np.array([_vib_value(name, f[name]) for f in vib if name in f])
+        vals = np.array(
+            [_vib_value(name, f[name]) for f in vib if np.isfinite(f.get(name, np.nan))]
+        )
         if vals.size >= 3:
             med = float(np.median(vals))
             mad = 1.4826 * float(np.median(np.abs(vals - med)))
             b.vib_median[name] = med
             # a floor on the spread: a few snapshots understate it
-            b.vib_spread[name] = max(mad, float(np.std(vals)), 0.05 * abs(med), 0.05)
+            floor = _SPREAD_FLOOR.get(name, max(0.05 * abs(med), 0.05))
+            b.vib_spread[name] = max(mad, float(np.std(vals)), floor)
     if temperature is not None and process is not None and len(temperature) >= 5:
         load = process[:, 1] / 100
         coefs, sds = [], []
@@ -260,6 +320,7 @@ def fit_pump_baseline(
         b.suction_sd = max(float(np.std(process[:, 2])), 0.2)
         b.head_coef, sd = _line(process[:, 4] ** 2, process[:, 3] - process[:, 2])
         b.head_sd = max(sd, 0.5)
+        b.suction_flow2 = float(_line(process[:, 4] ** 2, process[:, 2])[0][1])
     return b
 
 
@@ -274,7 +335,7 @@ def vibration_symptoms(
             out[key] = strength(v, RATIO_PRESENT, RATIO_WIDTH)
     if baseline is not None:
         for name, key, sign in _VIB_BASELINE:
-            if name in feats and name in baseline.vib_median:
+            if np.isfinite(feats.get(name, np.nan)) and name in baseline.vib_median:
                 z = (_vib_value(name, feats[name]) - baseline.vib_median[name]) / (
                     baseline.vib_spread[name]
                 )
@@ -302,7 +363,10 @@ def temperature_symptoms(
 
 
 def process_symptoms(process: np.ndarray, baseline: PumpBaseline) -> dict[str, float]:
-    """Suction low, flow low, head low, flow unsteady, load high from process rows (n, 5)."""
+    """Suction low, flow low, head low, flow unsteady, load high from process rows (n, 5);
+    with rows over a load cycle (flow varying, >= 30 rows) also suction falling with flow
+    squared (a strainer's loss), from a fit of suction on flow^2 with a quadratic drift in
+    row order."""
     if baseline.flow_coef is None or len(process) < 3:
         return {}
     load, suction, discharge, flow = process[:, 1], process[:, 2], process[:, 3], process[:, 4]
@@ -326,8 +390,28 @@ def process_symptoms(process: np.ndarray, baseline: PumpBaseline) -> dict[str, f
         ),
         # the F-like ratio of residual spread to the healthy spread
         "proc.flow_unsteady": strength(float(np.std(flow_res)) / baseline.flow_sd, 2.0, 0.25),
-        "proc.load_high": threshold_symptom(float(np.mean(load)), 95.0, 2.0),
-    }
+        "proc.load_high": threshold_symptom(float(np.mean(load)), LOAD_HIGH_PCT, 2.0),
+    } | _suction_flow_symptom(suction, flow, baseline)
+
+
+def _suction_flow_symptom(
+    suction: np.ndarray, flow: np.ndarray, baseline: PumpBaseline
+) -> dict[str, float]:
+    """`proc.suction_drop_with_flow`: the extra suction loss across the rows' flow range
+    (kPa, from p10 to p90 of flow^2) against the healthy slope, judged on size and t."""
+    n = len(flow)
+    q2 = flow.astype(np.float64) ** 2
+    span = float(np.percentile(q2, 90) - np.percentile(q2, 10))
+    if n < 30 or span <= 0:
+        return {}
+    tau = np.linspace(-1, 1, n)
+    a = np.stack([np.ones(n), tau, tau**2, (q2 - q2.mean()) / span], axis=1)
+    coef, *_ = np.linalg.lstsq(a, suction, rcond=None)
+    resid = suction - a @ coef
+    cov = np.linalg.pinv(a.T @ a) * float(np.sum(resid**2)) / max(n - 4, 1)
+    drop = -(coef[3] - baseline.suction_flow2 * span)
+    t = drop / max(float(np.sqrt(cov[3, 3])), 1e-9)
+    return {"proc.suction_drop_with_flow": min(strength(drop, 6.0, 2.0), strength(t, 4.0, 1.0))}
 
 
 def step_deviation_symptoms(
@@ -389,3 +473,158 @@ def pump_symptoms(
         ev.update(temperature_symptoms(temperature, float(np.mean(process[:, 1])), baseline))
         ev.update(process_symptoms(process, baseline))
     return ev
+
+
+# --- load cycle and history ----------------------------------------------------------------
+def _partial_effect(
+    y: np.ndarray, x: np.ndarray, controls: list[np.ndarray]
+) -> tuple[float, float]:
+    """Effect of x on y over x's p10-p90 range with the controls fitted too, and its t."""
+    n = y.size
+    span = float(np.percentile(x, 90) - np.percentile(x, 10))
+    if span <= 0 or n < len(controls) + 4:
+        return 0.0, 0.0
+    a = np.stack([*controls, (x - x.mean()) / span], axis=1)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    resid = y - a @ coef
+    cov = np.linalg.pinv(a.T @ a) * float(np.sum(resid**2)) / max(n - a.shape[1], 1)
+    return float(coef[-1]), float(coef[-1] / max(np.sqrt(cov[-1, -1]), 1e-9))
+
+
+def load_cycle_symptoms(
+    times: np.ndarray,
+    o1: np.ndarray,
+    o2: np.ndarray,
+    temp_de: np.ndarray,
+    load: np.ndarray,
+    discharge: np.ndarray,
+) -> dict[str, float]:
+    """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them):
+    o1, o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
+    (deg C), motor load (%) and discharge pressure (kPa). A quadratic drift in time (the fault
+    growing) is fitted alongside. Strengths for `trend.2x_vs_temperature` (2x rises as the
+    train warms: thermal growth), `trend.1x_vs_load` (1x follows the load: a frame twisted
+    by torque) and `trend.2x_vs_discharge` (2x follows the
+    discharge pressure: nozzle loads). Empty with fewer than 8 snapshots."""
+    t = np.asarray(times, dtype=np.float64)
+    if t.size < 8 or np.ptp(t) == 0:
+        return {}
+    tau = (t - t.mean()) / np.ptp(t)
+    drift = [np.ones_like(tau), tau, tau**2]
+    y1 = np.log(np.maximum(np.asarray(o1, dtype=np.float64), 1e-12))
+    y2 = np.log(np.maximum(np.asarray(o2, dtype=np.float64), 1e-12))
+    temp, load = np.asarray(temp_de, dtype=np.float64), np.asarray(load, dtype=np.float64)
+    out = {}
+    for key, y, x, controls in (
+        ("trend.2x_vs_temperature", y2, temp, drift),
+        ("trend.1x_vs_load", y1, load, drift),
+        ("trend.2x_vs_discharge", y2, np.asarray(discharge, dtype=np.float64), drift),
+    ):
+        effect, tstat = _partial_effect(y, x, controls)
+        out[key] = min(
+            strength(effect, CYCLE_PRESENT, CYCLE_WIDTH), strength(tstat, Z_PRESENT, Z_WIDTH)
+        )
+    return out
+
+
+def recent_shift_symptoms(
+    recent: Sequence[Mapping[str, float]], baseline: PumpBaseline
+) -> dict[str, float]:
+    """The amplitude-like vibration symptoms (`vibration_symptoms` keys) from the median of
+    several recent snapshots' features against the baseline: the median's noise is the
+    baseline spread / sqrt(n), so slow shifts too small for one snapshot show (the
+    resonance falling as a baseplate cracks)."""
+    out = {}
+    n = len(recent)
+    for name, key, sign in _VIB_BASELINE:
+        vals = [_vib_value(name, f[name]) for f in recent if name in f and np.isfinite(f[name])]
+        if len(vals) < 3 or name not in baseline.vib_median:
+            continue
+        se = baseline.vib_spread[name] * 1.25 / np.sqrt(n)  # the median's efficiency
+        z = (float(np.median(vals)) - baseline.vib_median[name]) / se
+        out[key] = strength(sign * z, Z_PRESENT, Z_WIDTH)
+    return out
+
+
+def step_symptom(times: np.ndarray, values: np.ndarray) -> float | None:
+    """Strength that an amplitude history (values > 0 at increasing times) rose in one step
+    rather than gradually: the share of its total log rise taken by the largest rise between
+    consecutive readings. None with fewer than 6 readings; low when it barely rose."""
+    v = np.log(np.maximum(np.asarray(values, dtype=np.float64), 1e-12))
+    v = v[np.argsort(np.asarray(times))]
+    if v.size < 6:
+        return None
+    rise = float(np.max(v) - np.min(v[: max(v.size // 4, 1)]))
+    if rise <= 0:
+        return STRENGTH_RANGE[0]
+    share = float(np.max(np.diff(v))) / rise
+    # a rise the size of the snapshot-to-snapshot noise says nothing about its shape
+    return min(strength(share, 0.45, 0.08), strength(rise, 0.5, 0.12))
+
+
+def phase_wander_symptom(recent: np.ndarray, baseline: np.ndarray) -> float | None:
+    """Strength that the 1x phase between the bearings (`cross_phase`, rad, readings in time
+    order) wanders from one reading to the next more than it did when healthy: the median
+    wrapped change between consecutive readings, recent against baseline (one lasting shift
+    of the phase is a single change and does not count). None with fewer than 4 readings on
+    either side."""
+    recent, baseline = np.asarray(recent), np.asarray(baseline)
+    if recent.size < 4 or baseline.size < 4:
+        return None
+
+    def wander(a: np.ndarray) -> float:
+        return float(np.median(np.abs(np.angle(np.exp(1j * np.diff(a))))))
+
+    return strength(wander(recent) - max(wander(baseline), 0.03), 0.15, 0.04)
+
+
+# --- context: maintenance records, oil analysis, inspection, rounds --------------------------
+# field -> (detector key, threshold, scale): numbers beyond the threshold are the symptom
+# (a negative scale: below it); booleans are a recorded yes / no
+_CONTEXT_NUMBERS = {
+    "days_since_bearing_change": ("ctx.recent_bearing_change", 90.0, -15.0),
+    "bearing_life_used": ("ctx.bearing_age", 1.0, 0.08),
+    "bearing_changes_5y": ("ctx.repeat_bearing_changes", 2.5, 0.3),
+    "days_since_install": ("ctx.recent_install", 90.0, -15.0),
+    "relube_overdue_ratio": ("ctx.relube_overdue", 1.15, 0.08),
+    "particle_code": ("oil.particles", 19.0, 0.7),
+    "water_ppm": ("oil.water", 500.0, 80.0),
+    "oxidation_pct": ("oil.oxidation", 30.0, 4.0),
+    "soft_foot_mm": ("insp.soft_foot", 0.05, 0.01),
+    "cold_misalignment_mm": ("insp.cold_alignment", 0.08, 0.015),
+    "strainer_dp_kpa": ("proc.strainer_dp_high", 25.0, 4.0),
+    "fluid_temp_rise_c": ("proc.fluid_temp_high", 8.0, 1.5),
+}
+_CONTEXT_FLAGS = {
+    "lubricant_changed": "ctx.lubricant_changed",
+    "impeller_deposits": "insp.deposits",
+    "impeller_pitting": "insp.pitting",
+    "vane_damage": "insp.vane_damage",
+    "bolts_below_torque": "insp.bolt_torque",
+    "baseplate_crack": "insp.baseplate",
+    "housing_out_of_round": "insp.housing_bore",
+    "fretting_marks": "insp.fretting",
+    "flange_moves": "insp.pipe_strain",
+    "tank_level_low": "proc.tank_level_low",
+}
+
+
+def context_symptoms(context: Mapping[str, object]) -> dict[str, float]:
+    """Strengths from context observations (`phm.sim.maintenance` fields; None = missing, no
+    evidence). Unknown fields raise ValueError naming them."""
+    unknown = sorted(set(context) - set(_CONTEXT_NUMBERS) - set(_CONTEXT_FLAGS))
+    if unknown:
+        raise ValueError(
+            f"context field(s) {', '.join(unknown)} unknown (expected some of "
+            f"{', '.join(sorted([*_CONTEXT_NUMBERS, *_CONTEXT_FLAGS]))})"
+        )
+    out = {}
+    for name, value in context.items():
+        if value is None:
+            continue
+        if name in _CONTEXT_FLAGS:
+            out[_CONTEXT_FLAGS[name]] = RECORD_TRUE if bool(value) else RECORD_FALSE
+            continue
+        key, limit, scale = _CONTEXT_NUMBERS[name]
+        out[key] = threshold_symptom(float(value), limit, abs(scale), above=scale > 0)
+    return out

@@ -21,6 +21,26 @@ Faults (`FaultScenario.mode`), each scaled by a severity in [0, 1] (`severity`):
 Severity is 0 before onset and grows like a crack under Paris' law, slowly then fast:
 s(u) = (exp(k u) - 1) / (exp(k) - 1), u = (t - onset) / (failure - onset), 1 from failure on.
 
+Root causes (`FaultScenario.root_cause`) leave their own traces where physics gives one, in the
+same streams:
+    overload / fatigue        the pump runs at a duty point near full motor load all its life
+    housing bore              the pinched outer ring heats the drive-end bearing early (linear)
+    broken vane fragment      1x steps up when the fragment leaves (not a slow rise)
+    impeller erosion          flow and head fall with the metal loss (fouling: flow a little)
+    thermal growth            the misalignment (2x, 3x) follows the machine's temperature
+    pipe strain               the misalignment follows the discharge pressure (nozzle load)
+    soft foot                 1x and 2x follow the motor load (torque twists the frame)
+    coupling misalignment     constant over the load cycle
+    worn fit                  the ring creeps: 1x phase between the two bearings wanders
+    cracked baseplate         the structural resonance falls with the lost stiffness
+    clogged suction strainer  the suction loss grows with flow squared
+    low suction head          suction low whatever the flow
+    high fluid temperature    cavitation with the suction pressure as it was; the hot casing
+                              heats the drive-end bearing
+Other causes leave no trace in the streams; `PumpSimulator.context` renders what a plant has
+beside its sensors (maintenance records, oil analysis, inspections, operator rounds) as
+imperfect, partly missing observations, see `CONTEXT_FIELDS`.
+
 Noise is drawn from generators keyed by (seed, asset, stream, time), so a snapshot or a block of
 rows is the same whatever else was rendered before it. Pure numpy.
 """
@@ -34,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from phm.features.spectral import BearingGeometry, DefectFrequencies
+from phm.sim.maintenance import maintenance_context
 
 FAULT_MODES: tuple[str, ...] = (
     "inner_race",
@@ -66,7 +87,17 @@ FAN_END_COUPLING = 0.35  # a drive-end bearing defect seen on the fan-end sensor
 IMPACT_JITTER = 0.015  # sd of impact-interval jitter (slip of the rolling elements)
 IR_MODULATION = 0.8  # depth of the 1x load-zone modulation of inner-race impacts
 
-STREAM_KEYS = {"vibration": 1, "temperature": 2, "process": 3}
+# cause-specific physics (see the module docstring)
+OVERLOAD_LOAD_PCT = (86.0, 94.0)  # mean motor load of an overloaded pump
+VANE_BREAK_SEVERITY = 0.2  # the fragment leaves when the crack's severity reaches this
+VANE_STEP = 0.6  # imbalance severity right after the fragment leaves
+THERMAL_GAIN_PER_K = 0.08  # relative change of the misalignment per K of machine temperature
+SOFT_FOOT_GAIN_PER_PCT = 0.03  # ... per % of motor load
+PIPE_STRAIN_GAIN_PER_KPA = 0.015  # ... per kPa of discharge pressure
+WORN_FIT_PHASE_RAD = 0.8  # sd of the 1x phase wander between bearings at severity 1
+BASEPLATE_RESONANCE_DROP = 0.15  # relative fall of the resonance frequency at severity 1
+
+STREAM_KEYS = {"vibration": 1, "temperature": 2, "process": 3, "context": 4, "cause": 5}
 
 
 @dataclass(frozen=True)
@@ -146,6 +177,9 @@ class PumpSimulator:
         self._rated_flow = float(traits.uniform(80, 160))  # m3/h
         # per channel and harmonic 1x..Hx (H covers vane pass)
         self._phase = traits.uniform(0, 2 * np.pi, (2, max(8, self.vanes)))
+        self.cause = fault.root_cause if fault is not None else ""
+        if self.cause == "overload / fatigue":  # drawn apart: other pumps keep their traits
+            self._load_mean = float(self._rng(STREAM_KEYS["cause"], 0).uniform(*OVERLOAD_LOAD_PCT))
 
     def _rng(self, stream: int, tick: int) -> np.random.Generator:
         key = (self._key, stream, tick)
@@ -176,6 +210,44 @@ class PumpSimulator:
         """Bearing defect frequencies in Hz at the speed of life time t."""
         return self.geometry.defect_frequencies(float(self.shaft_hz(t)))
 
+    def ambient_c(self, t: np.ndarray | float) -> np.ndarray:
+        """Ambient temperature in deg C at life times t: a daily swing of +-4 K."""
+        t = np.asarray(t, dtype=np.float64)
+        return self._ambient + 4 * np.sin(2 * np.pi * t / 86_400 + self._load_phase[0])
+
+    def _imbalance_severity(self, t: np.ndarray | float) -> np.ndarray:
+        """Severity of the imbalance: a broken vane steps up when the fragment leaves."""
+        s = self._mode_severity(t, "imbalance")
+        if self.cause != "broken vane fragment":
+            return s
+        return np.where(s >= VANE_BREAK_SEVERITY, VANE_STEP + (1 - VANE_STEP) * s, 0.0)
+
+    def _cause_gain(self, t: float) -> float:
+        """The factor on the misalignment or looseness signature over the load cycle: it
+        follows the machine temperature (thermal growth), the motor load (soft foot) or the
+        discharge pressure (pipe strain); 1 for other causes."""
+        if self.cause == "thermal growth":
+            # drive-end bearing temperature less its load-cycle mean
+            x = self.ambient_c(t) - self._ambient + 0.1 * (self.load_pct(t) - self._load_mean)
+            g = 1 + THERMAL_GAIN_PER_K * x
+        elif self.cause == "soft foot":
+            g = 1 + SOFT_FOOT_GAIN_PER_PCT * (self.load_pct(t) - self._load_mean)
+        elif self.cause == "pipe strain":
+            rise = self._pump_rise(self._clean_flow(t)) - self._pump_rise(self._clean_flow(None))
+            g = 1 + PIPE_STRAIN_GAIN_PER_KPA * rise
+        else:
+            return 1.0
+        return float(np.clip(g, 0.2, 3.0))
+
+    def _clean_flow(self, t: np.ndarray | float | None) -> np.ndarray:
+        """Healthy flow in m3/h at life times t (None: at the mean load)."""
+        load = self._load_mean if t is None else self.load_pct(t)
+        return self._rated_flow * (0.3 + 0.8 * np.asarray(load) / 100)
+
+    def _pump_rise(self, flow: np.ndarray) -> np.ndarray:
+        """Pressure rise across the healthy pump in kPa at a flow (pump curve)."""
+        return self._head * (1.15 - 0.3 * (flow / self._rated_flow) ** 2)
+
     # --- vibration ----------------------------------------------------------------------------
     def snapshot(self, t: float) -> np.ndarray:
         """One vibration snapshot (C=2, L) float32 in g at life time t (seconds)."""
@@ -190,15 +262,20 @@ class PumpSimulator:
         amp = np.zeros((2, h))  # harmonic amplitudes 1x..Hx per channel
         amp[:, 0], amp[:, 1] = BASE_1X_G, BASE_2X_G
         amp[:, self.vanes - 1] += BASE_VANE_G
+        gain = self._cause_gain(t) if mode in ("misalignment", "looseness") else 1.0
         if mode == "imbalance":
-            amp[:, 0] *= 1 + 9 * s
+            amp[:, 0] *= 1 + 9 * float(self._imbalance_severity(t))
         elif mode == "misalignment":
-            amp[:, 0] *= 1 + 2 * s
-            amp[:, 1] += 0.12 * s
-            amp[:, 2] += 0.05 * s
+            # a soft foot twists the frame: 1x follows the load too; otherwise 2x and 3x carry
+            # the varying offset
+            amp[:, 0] *= 1 + 2 * s * (gain if self.cause == "soft foot" else 1.0)
+            amp[:, 1] += 0.12 * s * gain
+            amp[:, 2] += 0.05 * s * gain
             phase[1] = phase[0] + np.pi  # axial-radial 180 deg across the coupling
         elif mode == "looseness":
-            amp += 0.05 * s * np.exp(-np.arange(h) / 4.0)
+            amp += 0.05 * s * gain * np.exp(-np.arange(h) / 4.0)
+            if self.cause == "worn fit":  # the ring creeps in its seat between readings
+                phase[1, 0] += WORN_FIT_PHASE_RAD * s * rng.standard_normal()
         harmonics = np.arange(1, h + 1)[:, None] * (2 * np.pi * fr * time)  # (H, L)
         x = np.einsum("ch,chl->cl", amp, np.sin(harmonics[None] + phase[:, :, None]))
         if mode == "looseness":  # sub-harmonics at 0.5x, 1.5x, 2.5x...
@@ -216,7 +293,8 @@ class PumpSimulator:
             hf_scale = 1.0 + 8.0 * s
         x += NOISE_G * rng.standard_normal((2, n))
         ring = hf[:, None] * rng.standard_normal((2, n)) + bearing
-        x += self._resonate(ring)
+        drop = BASEPLATE_RESONANCE_DROP * s if self.cause == "cracked baseplate" else 0.0
+        x += self._resonate(ring, 1.0 - drop)
         if mode in ("lubrication", "cavitation"):
             broadband = self._highpass(rng.standard_normal((2, n)), 1500.0)
             if mode == "lubrication":
@@ -252,11 +330,12 @@ class PumpSimulator:
         np.add.at(train, np.minimum((times * fs).round().astype(int), n - 1), amp)
         return train
 
-    def _resonate(self, x: np.ndarray) -> np.ndarray:
-        """x (C, L) through each channel's structural resonance (ringing, unit peak gain)."""
+    def _resonate(self, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """x (C, L) through each channel's structural resonance (ringing, unit peak gain),
+        the resonance frequencies times `scale`."""
         n, fs = x.shape[-1], self.fs
         f = np.fft.rfftfreq(2 * n, 1 / fs)
-        fn = np.array(RESONANCE_HZ)[:, None]
+        fn = scale * np.array(RESONANCE_HZ)[:, None]
         # second-order resonance, normalised so |H| = 1 at fn
         h = (2j * RESONANCE_ZETA * fn * f) / (fn**2 - f**2 + 2j * RESONANCE_ZETA * fn * f)
         return np.fft.irfft(np.fft.rfft(x, 2 * n, axis=-1) * h, 2 * n, axis=-1)[:, :n]
@@ -268,13 +347,19 @@ class PumpSimulator:
         y = np.fft.irfft(spec, x.shape[-1], axis=-1)
         return y / np.sqrt(np.mean(y**2, axis=-1, keepdims=True))
 
+    # --- context ------------------------------------------------------------------------------
+    def context(self, t: float) -> dict[str, Any]:
+        """What the plant knows beside the sensors at life time t: maintenance records, oil
+        analysis, inspection and rounds (`phm.sim.maintenance.maintenance_context`)."""
+        return maintenance_context(self.asset_id, self.seed, self.cause or None, t)
+
     # --- rows ---------------------------------------------------------------------------------
     def temperature_rows(self, times: np.ndarray, tick: int | None = None) -> np.ndarray:
         """(n, 4) float32: bearing_de_c, bearing_fe_c, winding_c, ambient_c at life times."""
         times = np.asarray(times, dtype=np.float64)
         rng = self._rng(STREAM_KEYS["temperature"], _tick(times, tick))
         load = self.load_pct(times) / 100
-        ambient = self._ambient + 4 * np.sin(2 * np.pi * times / 86_400 + self._load_phase[0])
+        ambient = self.ambient_c(times)
         s = self.severity(times)
         mode = self.fault.mode if self.fault is not None else "healthy"
         # friction heat: lubrication loss most, damaged bearings late in life, misalignment
@@ -285,6 +370,8 @@ class PumpSimulator:
             "misalignment": 8 * s,
             "looseness": 3 * s,
         }.get(mode, 0 * s)
+        # a pinched outer ring heats early; a hot process fluid soaks into the drive end
+        extra = extra + {"housing bore": 8 * s, "high fluid temperature": 10 * s}.get(self.cause, 0)
         de = ambient + 15 + 10 * load + extra
         fe = ambient + 12 + 8 * load + (0.3 if mode != "misalignment" else 0.8) * extra
         winding = ambient + 25 + 45 * load**2 + (6 * s if mode == "imbalance" else 0)
@@ -298,12 +385,23 @@ class PumpSimulator:
         noise = rng.standard_normal((5, times.size))
         load = self.load_pct(times)
         cav = self._mode_severity(times, "cavitation")
-        foul = self._mode_severity(times, "imbalance")
+        imb = self._imbalance_severity(times)
+        # impeller wear: erosion loses flow and head with the metal; deposits and a lost
+        # fragment little
+        loss = {"impeller erosion": 0.15, "broken vane fragment": 0.03}.get(self.cause, 0.05)
+        head_loss = 0.1 * imb if self.cause == "impeller erosion" else 0.0
         unsteady = 1 + 12 * cav
-        flow = self._rated_flow * (0.3 + 0.8 * load / 100) * (1 - 0.35 * cav - 0.05 * foul)
+        flow = self._clean_flow(times) * (1 - 0.35 * cav - loss * imb)
         flow = flow * (1 + 0.005 * unsteady * noise[4])
-        suction = self._suction * (1 - 0.6 * cav) + 1.0 * unsteady * noise[2]
-        rise = self._head * (1.15 - 0.3 * (flow / self._rated_flow) ** 2) * (1 - 0.3 * cav)
+        if self.cause == "clogged suction strainer":  # loss across the screen ~ flow^2
+            q = flow / self._clean_flow(None)
+            suction = self._suction * (1 - 0.6 * cav * q**2)
+        elif self.cause == "high fluid temperature":  # the vapour pressure rose, not the suction
+            suction = self._suction * np.ones_like(cav)
+        else:
+            suction = self._suction * (1 - 0.6 * cav)
+        suction = suction + 1.0 * unsteady * noise[2]
+        rise = self._pump_rise(flow) * (1 - 0.3 * cav) * (1 - head_loss)
         discharge = suction + rise + 2.0 * unsteady * noise[3]
         rpm = 60 * self.shaft_hz(times) + 0.5 * noise[0]
         out = np.stack([rpm, load + 0.3 * noise[1], suction, discharge, flow], axis=1)

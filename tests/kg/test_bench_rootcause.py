@@ -57,7 +57,16 @@ def test_bench_command_writes_json(tmp_path):
     )
     assert code == 0
     record = json.loads((tmp_path / "rootcause.json").read_text())
-    for key in ("top1", "top3", "mode_top1", "rpn_top1", "lookup_top1", "ceiling_top3"):
+    for key in (
+        "top1",
+        "top3",
+        "mode_top1",
+        "rpn_top1",
+        "lookup_top1",
+        "clean_top3",
+        "sensors_top1",
+        "within_mode_top1",
+    ):
         assert 0 <= record[key] <= 1
     assert record["details"]["timing"]["random500"]["nodes"] == 500
 

@@ -143,5 +143,6 @@ def test_pump_symptoms_on_the_simulator_name_the_mode(mode):
     g = load_graph("rotating_equipment")
     top = next(m for m, _ in rank_modes(g, ev) if m in FAULT_MODES)
     assert top == mode
-    healthy = pump_evidence(sim, sc.onset_s * 0.9, sc.onset_s)  # before onset
+    # before onset the sensors say nothing (the plant's records may: they are left out)
+    healthy = pump_evidence(sim, sc.onset_s * 0.9, sc.onset_s, context=False)
     assert sum(v > 0.5 for v in healthy.values()) <= 1, healthy

@@ -1,0 +1,197 @@
+"""Root causes leave their own traces: over the load cycle, in the 1x history, on the process
+curves, and in the plant's records (imperfect and partly missing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phm.kg.evidence import vibration_features
+from phm.plant import load_plant
+from phm.sim.maintenance import AVAILABLE, GROUPS, maintenance_context
+from phm.sim.rotating import FaultScenario, PumpSimulator
+
+# a slow fault: severity ~0.8 and nearly constant over the day the tests look at
+ONSET, FAILURE = 1_000.0, 10_000_000.0
+LATE = 9_500_000.0
+DAY = LATE + 1800.0 * np.arange(48)  # a snapshot every half hour
+
+
+@pytest.fixture(scope="module")
+def meta() -> dict:
+    return load_plant().types["pump"].meta
+
+
+def pump(meta: dict, mode: str, cause: str, seed: int = 3, asset: str = "pump-001"):
+    return PumpSimulator(asset, meta, seed, FaultScenario(mode, cause, ONSET, FAILURE))
+
+
+def orders(sim: PumpSimulator, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1x and 2x amplitudes (g) of the drive-end channel at each time."""
+    feats = [
+        vibration_features(sim.snapshot(float(t)), sim.fs, float(sim.shaft_hz(t)), sim.geometry)
+        for t in times
+    ]
+    return np.array([f["o1"] for f in feats]), np.array([f["o2"] for f in feats])
+
+
+def corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_thermal_growth_2x_tracks_bearing_temperature_coupling_does_not(meta) -> None:
+    thermal = pump(meta, "misalignment", "thermal growth")
+    coupling = pump(meta, "misalignment", "coupling misalignment")
+    temp = thermal.temperature_rows(DAY, tick=1)[:, 0]
+    _, two_t = orders(thermal, DAY)
+    _, two_c = orders(coupling, DAY)
+    assert corr(np.log(two_t), temp) > 0.8
+    assert np.ptp(np.log(two_t)) > 0.3  # the 2x swings by more than a third over the day
+    assert abs(corr(np.log(two_c), coupling.temperature_rows(DAY, tick=1)[:, 0])) < 0.5
+    assert np.ptp(np.log(two_c)) < 0.1
+
+
+def test_pipe_strain_follows_discharge_and_soft_foot_follows_load(meta) -> None:
+    strain = pump(meta, "misalignment", "pipe strain")
+    _, two = orders(strain, DAY)
+    discharge = strain.process_rows(DAY, tick=1)[:, 3]
+    assert corr(np.log(two), discharge) > 0.8
+    soft = pump(meta, "misalignment", "soft foot")
+    one, _ = orders(soft, DAY)
+    assert corr(np.log(one), soft.load_pct(DAY)) > 0.8
+    one_c, _ = orders(pump(meta, "misalignment", "coupling misalignment"), DAY)
+    assert np.ptp(np.log(one_c)) < 0.1
+
+
+def test_clogged_strainer_loss_grows_with_flow_low_suction_head_does_not(meta) -> None:
+    t = LATE + 120.0 * np.arange(720)  # a day of process rows
+
+    def slope(cause: str) -> tuple[float, float]:
+        rows = pump(meta, "cavitation", cause).process_rows(t, tick=5)
+        q2 = rows[:, 4].astype(float) ** 2
+        b = np.polyfit(q2 / q2.mean(), rows[:, 2], 1)[0]  # kPa per unit of relative flow^2
+        return float(b), float(rows[:, 2].mean())
+
+    healthy = PumpSimulator("pump-001", meta, 3).process_rows(t, tick=5)[:, 2].mean()
+    b_strainer, _ = slope("clogged suction strainer")
+    b_head, suction_head = slope("low suction head")
+    assert b_strainer < -30  # tens of kPa more loss at high flow
+    assert abs(b_head) < 5 and suction_head < 0.6 * healthy
+    _, suction_hot = slope("high fluid temperature")
+    assert suction_hot > 0.95 * healthy  # cavitation from vapour pressure, suction as before
+
+
+def test_broken_vane_steps_fouling_rises_slowly(meta) -> None:
+    times = np.linspace(ONSET, FAILURE, 41)
+
+    def largest_share(cause: str) -> float:
+        one, _ = orders(pump(meta, "imbalance", cause), times)
+        v = np.log(one)
+        return float(np.max(np.diff(v)) / (v.max() - v.min()))
+
+    assert largest_share("broken vane fragment") > 0.7
+    assert largest_share("impeller fouling / imbalance") < 0.3
+
+
+def test_impeller_erosion_loses_more_flow_than_fouling(meta) -> None:
+    t = LATE + np.arange(300.0)
+    healthy = PumpSimulator("pump-001", meta, 3).process_rows(t)[:, 4].mean()
+    eroded = pump(meta, "imbalance", "impeller erosion").process_rows(t)[:, 4].mean()
+    fouled = pump(meta, "imbalance", "impeller fouling / imbalance").process_rows(t)[:, 4].mean()
+    assert eroded < 0.9 * healthy and fouled > 0.93 * healthy
+
+
+def test_cracked_baseplate_lowers_the_resonance(meta) -> None:
+    def resonance(cause: str, t0: float) -> float:
+        sim = pump(meta, "looseness", cause)
+        x = [sim.snapshot(t0 + 977.0 * i) for i in range(12)]
+        return float(
+            np.median([vibration_features(s, sim.fs, 29.5, sim.geometry)["resonance"] for s in x])
+        )
+
+    assert resonance("cracked baseplate", 500.0) - resonance("cracked baseplate", LATE) > 200
+    assert (
+        abs(resonance("loose hold-down bolts", 500.0) - resonance("loose hold-down bolts", LATE))
+        < 80
+    )
+
+
+def test_worn_fit_makes_the_1x_phase_wander(meta) -> None:
+    from phm.kg.evidence import cross_phase
+
+    def wander(cause: str) -> float:
+        sim = pump(meta, "looseness", cause)
+        ph = np.array(
+            [cross_phase(sim.snapshot(float(t)), sim.fs, float(sim.shaft_hz(t))) for t in DAY]
+        )
+        return float(np.median(np.abs(np.angle(np.exp(1j * np.diff(ph))))))
+
+    # a truncated waveform moves the phase a little too; a creeping ring several times more
+    assert wander("worn fit") > 0.3
+    assert wander("loose hold-down bolts") < 0.15
+
+
+def test_overload_runs_near_full_load(meta) -> None:
+    t = np.linspace(0, 86_400, 200)
+    assert pump(meta, "inner_race", "overload / fatigue").load_pct(t).mean() > 85
+    assert pump(meta, "inner_race", "contamination").load_pct(t).mean() < 82
+
+
+# --- context: error rates over many pumps -------------------------------------------------
+N_PUMPS = 600
+
+
+def draws(cause: str | None) -> list[dict]:
+    return [maintenance_context(f"pump-{i:04d}", 11, cause) for i in range(N_PUMPS)]
+
+
+def rates(with_cause: list[dict], without: list[dict], field: str, test) -> tuple[float, float]:
+    """Sensitivity and false-positive rate of `test` on the field, among pumps where it is
+    not missing."""
+    pos = [test(c[field]) for c in with_cause if c[field] is not None]
+    neg = [test(c[field]) for c in without if c[field] is not None]
+    return float(np.mean(pos)), float(np.mean(neg))
+
+
+@pytest.mark.parametrize(
+    "cause,field,test",
+    [
+        ("improper fit", "days_since_bearing_change", lambda v: v < 90),
+        ("worn bearing", "bearing_life_used", lambda v: v > 1.0),
+        ("worn fit", "bearing_changes_5y", lambda v: v >= 3),
+        ("brinelling from shipping", "days_since_install", lambda v: v < 90),
+        ("insufficient lubrication", "relube_overdue_ratio", lambda v: v > 1.15),
+        ("wrong lubricant", "lubricant_changed", bool),
+        ("contamination", "particle_code", lambda v: v >= 19),
+        ("grease degradation", "oxidation_pct", lambda v: v > 30),
+        ("impeller fouling / imbalance", "impeller_deposits", bool),
+        ("soft foot", "soft_foot_mm", lambda v: v > 0.05),
+        ("coupling misalignment", "cold_misalignment_mm", lambda v: v > 0.08),
+        ("clogged suction strainer", "strainer_dp_kpa", lambda v: v > 25),
+        ("high fluid temperature", "fluid_temp_rise_c", lambda v: v > 8),
+    ],
+)
+def test_context_observations_are_imperfect(cause, field, test) -> None:
+    other = "impeller erosion" if cause != "impeller erosion" else "soft foot"
+    sens, fp = rates(draws(cause), draws(other), field, test)
+    assert 0.55 < sens < 0.97, sens
+    assert 0.005 < fp < 0.2, fp
+
+
+def test_context_is_often_missing_and_deterministic() -> None:
+    healthy = draws(None)
+    for group, fields in GROUPS.items():
+        present = np.mean([c[fields[0]] is not None for c in healthy])
+        # the group's availability less single lost fields, within sampling error
+        assert abs(present - AVAILABLE[group] * 0.9) < 0.07, (group, present)
+    assert maintenance_context("pump-0001", 11, "soft foot") == maintenance_context(
+        "pump-0001", 11, "soft foot"
+    )
+    assert maintenance_context("pump-0001", 11, None) != maintenance_context("pump-0001", 12, None)
+
+
+def test_simulator_context_carries_the_cause(meta) -> None:
+    sim = pump(meta, "lubrication", "wrong lubricant")
+    ctx = sim.context(LATE)
+    assert ctx == maintenance_context("pump-001", 3, "wrong lubricant", LATE)
+    assert set(ctx) == {f for fields in GROUPS.values() for f in fields}
