@@ -39,7 +39,7 @@ STRENGTH_RANGE = (0.02, 0.98)
 Z_PRESENT, Z_WIDTH = 4.0, 1.0  # a symptom is 50% present at 4 baseline sd, 95% at ~7
 RATIO_PRESENT, RATIO_WIDTH = 1.2, 0.25  # envelope peak / local floor, natural log
 LOAD_HIGH_PCT = 85.0  # mean motor load above which the duty point overloads the bearings
-CYCLE_PRESENT, CYCLE_WIDTH = 0.15, 0.05  # log change of an amplitude across the load cycle
+CYCLE_PRESENT, CYCLE_WIDTH = 0.1, 0.04  # log change of an amplitude across the load cycle
 RESONANCE_PROMINENCE = 1.8  # smoothed resonance peak / broadband floor for a usable estimate
 RECORD_TRUE, RECORD_FALSE = 0.95, 0.05  # a yes / no in a record: records are sometimes wrong
 
@@ -498,6 +498,7 @@ def load_cycle_symptoms(
     temp_de: np.ndarray,
     load: np.ndarray,
     discharge: np.ndarray,
+    hf: np.ndarray | None = None,
 ) -> dict[str, float]:
     """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them):
     o1, o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
@@ -505,7 +506,9 @@ def load_cycle_symptoms(
     growing) is fitted alongside. Strengths for `trend.2x_vs_temperature` (2x rises as the
     train warms: thermal growth), `trend.1x_vs_load` (1x follows the load: a frame twisted
     by torque) and `trend.2x_vs_discharge` (2x follows the
-    discharge pressure: nozzle loads). Empty with fewer than 8 snapshots."""
+    discharge pressure: nozzle loads); with `hf` (the `vibration_features` hf floor, log10
+    g^2) also `trend.hf_vs_temperature` (the floor rises as the bearing warms: a lubricant too
+    thin when hot). Empty with fewer than 8 snapshots."""
     t = np.asarray(times, dtype=np.float64)
     if t.size < 8 or np.ptp(t) == 0:
         return {}
@@ -515,11 +518,14 @@ def load_cycle_symptoms(
     y2 = np.log(np.maximum(np.asarray(o2, dtype=np.float64), 1e-12))
     temp, load = np.asarray(temp_de, dtype=np.float64), np.asarray(load, dtype=np.float64)
     out = {}
-    for key, y, x, controls in (
+    fits = [
         ("trend.2x_vs_temperature", y2, temp, drift),
         ("trend.1x_vs_load", y1, load, drift),
         ("trend.2x_vs_discharge", y2, np.asarray(discharge, dtype=np.float64), drift),
-    ):
+    ]
+    if hf is not None:  # log10 power -> natural log amplitude
+        fits.append(("trend.hf_vs_temperature", np.asarray(hf) * np.log(10) / 2, temp, drift))
+    for key, y, x, controls in fits:
         effect, tstat = _partial_effect(y, x, controls)
         out[key] = min(
             strength(effect, CYCLE_PRESENT, CYCLE_WIDTH), strength(tstat, Z_PRESENT, Z_WIDTH)

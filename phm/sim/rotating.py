@@ -30,6 +30,8 @@ same streams:
     thermal growth            the misalignment (2x, 3x) follows the machine's temperature
     pipe strain               the misalignment follows the discharge pressure (nozzle load)
     soft foot                 1x and 2x follow the motor load (torque twists the frame)
+    wrong lubricant           too thin when hot: the high-frequency floor follows the machine
+                              temperature
     coupling misalignment     constant over the load cycle
     worn fit                  the ring creeps: 1x phase between the two bearings wanders
     cracked baseplate         the structural resonance falls with the lost stiffness
@@ -223,10 +225,11 @@ class PumpSimulator:
         return np.where(s >= VANE_BREAK_SEVERITY, VANE_STEP + (1 - VANE_STEP) * s, 0.0)
 
     def _cause_gain(self, t: float) -> float:
-        """The factor on the misalignment or looseness signature over the load cycle: it
-        follows the machine temperature (thermal growth), the motor load (soft foot) or the
-        discharge pressure (pipe strain); 1 for other causes."""
-        if self.cause == "thermal growth":
+        """The factor on the misalignment, looseness or lubrication signature over the load
+        cycle: it follows the machine temperature (thermal growth; a wrong, too thin lubricant),
+        the motor load (soft foot) or the discharge pressure (pipe strain); 1 for other
+        causes."""
+        if self.cause in ("thermal growth", "wrong lubricant"):
             # drive-end bearing temperature less its load-cycle mean
             x = self.ambient_c(t) - self._ambient + 0.1 * (self.load_pct(t) - self._load_mean)
             g = 1 + THERMAL_GAIN_PER_K * x
@@ -262,7 +265,7 @@ class PumpSimulator:
         amp = np.zeros((2, h))  # harmonic amplitudes 1x..Hx per channel
         amp[:, 0], amp[:, 1] = BASE_1X_G, BASE_2X_G
         amp[:, self.vanes - 1] += BASE_VANE_G
-        gain = self._cause_gain(t) if mode in ("misalignment", "looseness") else 1.0
+        gain = self._cause_gain(t) if mode in ("misalignment", "looseness", "lubrication") else 1.0
         if mode == "imbalance":
             amp[:, 0] *= 1 + 9 * float(self._imbalance_severity(t))
         elif mode == "misalignment":
@@ -290,7 +293,7 @@ class PumpSimulator:
             bearing[1] = FAN_END_COUPLING * bearing[0]
         hf_scale = 1.0
         if mode == "lubrication":
-            hf_scale = 1.0 + 8.0 * s
+            hf_scale = 1.0 + 8.0 * s * gain
         x += NOISE_G * rng.standard_normal((2, n))
         ring = hf[:, None] * rng.standard_normal((2, n)) + bearing
         drop = BASEPLATE_RESONANCE_DROP * s if self.cause == "cracked baseplate" else 0.0

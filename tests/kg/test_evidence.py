@@ -146,3 +146,98 @@ def test_pump_symptoms_on_the_simulator_name_the_mode(mode):
     # before onset the sensors say nothing (the plant's records may: they are left out)
     healthy = pump_evidence(sim, sc.onset_s * 0.9, sc.onset_s, context=False)
     assert sum(v > 0.5 for v in healthy.values()) <= 1, healthy
+
+
+# --- load cycle, history and context detectors ------------------------------------------------
+DAY = np.arange(24) * 3600.0
+
+
+def _cycle(rng):
+    """A day of load (%), bearing temperature (deg C) and discharge pressure (kPa)."""
+    load = 70 + 12 * np.sin(2 * np.pi * DAY / 86_400) + 4 * np.sin(2 * np.pi * DAY / 7200)
+    temp = 45 + 4 * np.sin(2 * np.pi * DAY / 86_400 + 0.3) + 0.1 * (load - 70)
+    discharge = 600 - 1.5 * (load - 70) + rng.standard_normal(24)
+    return load, temp, discharge
+
+
+def test_load_cycle_2x_following_temperature_is_thermal_growth_not_soft_foot():
+    from phm.kg.evidence import load_cycle_symptoms
+
+    rng = np.random.default_rng(5)
+    load, temp, discharge = _cycle(rng)
+    noise = 1 + 0.01 * rng.standard_normal((2, 24))
+    growth = 1 + DAY / DAY[-1]  # the fault growing over the day
+    one = 0.05 * growth * noise[0]
+    two = 0.1 * growth * (1 + 0.08 * (temp - temp.mean())) * noise[1]
+    ev = load_cycle_symptoms(DAY, one, two, temp, load, discharge)
+    assert ev["trend.2x_vs_temperature"] > 0.9
+    assert ev["trend.1x_vs_load"] < 0.1 and ev["trend.2x_vs_discharge"] < 0.1
+    # constant over the cycle (coupling misalignment): nothing
+    flat = load_cycle_symptoms(DAY, one, 0.1 * growth * noise[1], temp, load, discharge)
+    assert max(flat.values()) < 0.1
+    # 2x following the discharge pressure (pipe strain)
+    strain = 0.1 * growth * (1 + 0.015 * (discharge - discharge.mean())) * noise[1]
+    assert (
+        load_cycle_symptoms(DAY, one, strain, temp, load, discharge)["trend.2x_vs_discharge"] > 0.9
+    )
+    assert load_cycle_symptoms(DAY[:5], one[:5], two[:5], temp[:5], load[:5], discharge[:5]) == {}
+
+
+def test_step_and_phase_wander():
+    from phm.kg.evidence import phase_wander_symptom, step_symptom
+
+    t = np.arange(16.0)
+    slow = 0.02 * (1 + 9 * np.expm1(4 * t / 15) / np.expm1(4))
+    step = np.where(t >= 9, 0.15, 0.02)
+    assert step_symptom(t, step) > 0.9
+    assert step_symptom(t, slow) < 0.2
+    assert step_symptom(t, np.full(16, 0.02)) < 0.1  # no rise: no step
+    assert step_symptom(t[:4], step[:4]) is None
+    rng = np.random.default_rng(6)
+    base = 1.0 + 0.01 * rng.standard_normal(6)
+    assert phase_wander_symptom(1.0 + 0.5 * rng.standard_normal(12), base) > 0.9
+    # one lasting shift of the phase is not a wander
+    assert phase_wander_symptom(np.r_[np.full(6, 1.0), np.full(6, 2.5)], base) < 0.1
+
+
+def test_suction_falling_with_flow_squared():
+    rng = np.random.default_rng(7)
+    lb, lc = rng.uniform(50, 90, 300), 70 + 15 * np.sin(np.linspace(0, 6, 300))
+    temp, proc = _rows(300, rng, lb)
+    base = fit_pump_baseline([], temp, proc)
+    _, ok = _rows(300, rng, lc)
+    assert process_symptoms(ok, base)["proc.suction_drop_with_flow"] < 0.1
+    clogged = ok.copy()
+    clogged[:, 2] -= 60 * (clogged[:, 4] / clogged[:, 4].mean()) ** 2  # loss ~ flow^2
+    assert process_symptoms(clogged, base)["proc.suction_drop_with_flow"] > 0.9
+    low_head = ok.copy()
+    low_head[:, 2] -= 60  # low whatever the flow
+    ev = process_symptoms(low_head, base)
+    assert ev["proc.suction_low"] > 0.9 and ev["proc.suction_drop_with_flow"] < 0.1
+
+
+def test_context_symptoms_from_records():
+    from phm.kg.evidence import context_symptoms
+
+    ev = context_symptoms(
+        {
+            "days_since_bearing_change": 20.0,
+            "bearing_life_used": 0.3,
+            "particle_code": 22.0,
+            "oxidation_pct": None,  # no oil analysis: unknown, not absent
+            "impeller_deposits": False,
+            "soft_foot_mm": 0.2,
+        }
+    )
+    assert ev["ctx.recent_bearing_change"] > 0.9 and ev["ctx.bearing_age"] < 0.1
+    assert ev["oil.particles"] > 0.9 and "oil.oxidation" not in ev
+    assert ev["insp.deposits"] == pytest.approx(0.05) and ev["insp.soft_foot"] > 0.9
+    with pytest.raises(ValueError, match="impeler_deposits"):
+        context_symptoms({"impeler_deposits": True})
+    g = load_graph("rotating_equipment")
+    detectors = {g.nodes[s].detector for s in g.of_type("symptom")}
+    # every record the simulator writes reaches a symptom of the graph
+    from phm.sim.maintenance import CONTEXT_FIELDS
+
+    full = context_symptoms(dict.fromkeys(CONTEXT_FIELDS, 1))
+    assert set(full) <= detectors

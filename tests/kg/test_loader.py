@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from phm.datasets.phm2018_layout import FAULT_MODES as PHM2018_MODES
-from phm.kg.loader import load_fmea, load_graph, occurrence_prior, shipped_graphs
+from phm.kg.loader import GRAPH_DIR, load_fmea, load_graph, occurrence_prior, shipped_graphs
 from phm.kg.schema import GraphError
 from phm.sim.rotating import FAULT_MODES, ROOT_CAUSES
 
@@ -152,3 +152,35 @@ def test_fmea_missing_column_is_named(tmp_path):
     path.write_text("component,function,failure mode\npump,f,leak\n")
     with pytest.raises(GraphError, match=r"missing column.*effect"):
         load_fmea(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        # a cause's edge to a symptom that was renamed: the edge and the missing node are named
+        (
+            "s.vib_2x_vs_discharge: 0.7",
+            "s.vib_2x_vs_dischrge: 0.7",
+            ["c.pipe_strain ->", "'s.vib_2x_vs_dischrge'"],
+        ),
+        (
+            "s.suction_drop_with_flow: 0.75",
+            "s.suction_drop_with_flow: 1.75",
+            ["c.clogged_strainer -> s.suction_drop_with_flow", "likelihood 1.75"],
+        ),
+        (
+            "detector: ctx.recent_bearing_change, leak: 0.05",
+            "detector: ctx.recent_bearing_change, leak: 5",
+            ["'s.recent_bearing_change'", "leak 5"],
+        ),
+    ],
+)
+def test_shipped_rotating_graph_with_a_bad_edit_names_it(tmp_path, old, new, words):
+    text = (GRAPH_DIR / "rotating_equipment.yaml").read_text()
+    assert text.count(old) == 1, old
+    path = tmp_path / "rotating_equipment.yaml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(GraphError) as err:
+        load_graph(path)
+    for w in words:
+        assert w in str(err.value)
