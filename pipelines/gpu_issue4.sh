@@ -16,7 +16,7 @@ group=$1 data=$2 out=$3
 epochs=${EPOCHS:-100}
 seeds=${SEEDS:-0 1 2}
 tag=${TAG:-}  # appended to each run's name
-extra=${EXTRA:-}  # more bench flags, e.g. "--window 100"
+extra=${EXTRA:-}  # more bench flags, e.g. "--window 100" or "--members 5" (deep ensembles)
 config() { # MOE_CONFIG / DENSE_CONFIG override the default config of each network
     local var=${1^^}_CONFIG
     [ -n "${!var:-}" ] && echo "--config ${!var}"
