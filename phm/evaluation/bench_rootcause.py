@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from phm.evaluation.bench import fmt, markdown_table, write_result
+from phm.kg.context import context_symptoms
 from phm.kg.evidence import (
-    context_symptoms,
     cross_phase,
     fit_pump_baseline,
     load_cycle_symptoms,

@@ -217,7 +217,7 @@ def test_suction_falling_with_flow_squared():
 
 
 def test_context_symptoms_from_records():
-    from phm.kg.evidence import context_symptoms
+    from phm.kg.context import context_symptoms
 
     ev = context_symptoms(
         {
