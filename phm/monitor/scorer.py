@@ -27,7 +27,7 @@ import polars as pl
 import torch
 
 from phm.errors import ConfigError
-from phm.features.process import ProcessFeatureConfig, process_features
+from phm.features.process import ProcessFeatureConfig
 from phm.kg.evidence import PumpBaseline, fit_pump_baseline, pump_symptoms, vibration_features
 from phm.kg.inference import explain_alert
 from phm.kg.loader import load_graph
@@ -36,6 +36,7 @@ from phm.models.model import PhmModel, load_checkpoint
 from phm.models.prepare import phm2018_windows
 from phm.models.prepare_plant import pump_window, read_latest_pump_data
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.monitor.streaming import StreamingProcessFeatures
 from phm.plant import Plant
 from phm.sim.rotating import geometry_of
 from phm.store.lake import Lake
@@ -47,6 +48,36 @@ ROOT_CAUSE_GRAPH = "rotating_equipment"  # configs/kg/: the pumps' knowledge gra
 ION_MILL_GRAPH = "ion_mill_flowcool"  # configs/kg/: the ion mill tools' flow-cool graph
 PROCESS_CONFIG = ProcessFeatureConfig()  # the features `phm train --dataset phm2018` used
 BASELINE_SNAPSHOTS = 12  # a pump's first snapshots: its healthy reference for the symptoms
+ION_MILL_ROW_S = 4.0  # an ion mill tool's row period (s): sizes the first read of its history
+
+
+@dataclass
+class ProcessFeed:
+    """One ion mill tool's process features, carried from pass to pass: each pass feeds only
+    the rows that arrived since the last (`StreamingProcessFeatures`, equal to the batch code
+    over the whole record) and keeps the newest `keep` feature rows, one model window."""
+
+    stream: StreamingProcessFeatures
+    keep: int
+    features: pl.DataFrame | None = None
+    last_time: float = -np.inf  # stored time of the last row fed (s)
+    last_second: int | None = None  # the same, rounded to the second as the features use it
+
+    def update(self, rows: pl.DataFrame) -> None:
+        """Feed rows newer than the last fed (lake columns; float `time`)."""
+        if rows.height == 0:
+            return
+        self.last_time = float(rows["time"].max())
+        rows = rows.with_columns(pl.col("time").round(0).cast(pl.Int64))
+        if self.last_second is not None:  # two rows within a second of the last keep one
+            rows = rows.filter(pl.col("time") > self.last_second)
+        rows = rows.unique("time", keep="last", maintain_order=True)
+        if rows.height == 0:
+            return
+        self.last_second = int(rows["time"][-1])
+        new = self.stream.update(rows)
+        both = new if self.features is None else pl.concat([self.features, new])
+        self.features = both.tail(self.keep)
 
 
 @dataclass
@@ -97,6 +128,7 @@ class Monitor:
         self.graph = load_graph(ROOT_CAUSE_GRAPH)
         self.baselines: dict[str, PumpBaseline] = {}
         self._latest: dict[str, tuple[np.ndarray, float]] = {}  # full last snapshot, fs
+        self.feeds: dict[str, ProcessFeed] = {}  # ion mill tools' live process features
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
@@ -162,20 +194,17 @@ class Monitor:
 
     @torch.no_grad()
     def _score_ion_mill(self, asset_id: str, now: float) -> Prediction | None:
-        """The tool's latest process row: its window of causal process features (the batch
-        code of phm.features.process over the last day, as `phm train --dataset phm2018`
-        built its windows), TTF per fault mode within the model's horizon."""
+        """The tool's latest process row: its window of causal process features (those of
+        `phm train --dataset phm2018`, computed incrementally: `_ion_mill_features`), TTF per
+        fault mode within the model's horizon."""
         assert self.ion_mill is not None
         extra, model = self.ion_mill.extra, self.ion_mill.model
         last = self.lake.latest_time("process", asset_id)
         if last is None or last <= self.last_scored.get(asset_id, -np.inf):
             return None
-        span = PROCESS_CONFIG.long_s + extra["window"] * extra["step_rows"] * 4.0 + 60.0
-        frame = self.lake.read_rows("process", asset_id, start=last - span)
-        if frame.height == 0:
+        feats = self._ion_mill_features(asset_id, last)
+        if feats is None:
             return None
-        frame = frame.with_columns(pl.col("time").round(0).cast(pl.Int64))
-        feats = process_features(frame, PROCESS_CONFIG)
         matrix = feats.select(list(extra["features"])).to_numpy().astype(np.float32)
         inputs = phm2018_windows(
             matrix,
@@ -219,6 +248,28 @@ class Monitor:
         self.last_scored[asset_id] = pred.time
         self._alert(asset_id, pred, now)
         return pred
+
+    def _ion_mill_features(self, asset_id: str, last: float) -> pl.DataFrame | None:
+        """The tool's newest process feature rows, one model window of them. The first pass
+        reads the history one window and the longest feature window need; later passes read
+        only the rows stored since (a row stored late, behind ones already fed, stays in the
+        lake but does not enter the live features)."""
+        assert self.ion_mill is not None
+        feed = self.feeds.get(asset_id)
+        if feed is None:
+            window, step_rows = (
+                int(self.ion_mill.extra["window"]),
+                int(self.ion_mill.extra["step_rows"]),
+            )
+            feed = ProcessFeed(
+                StreamingProcessFeatures(PROCESS_CONFIG), (window - 1) * step_rows + 1
+            )
+            self.feeds[asset_id] = feed
+            start = last - PROCESS_CONFIG.long_s - feed.keep * ION_MILL_ROW_S - 60.0
+        else:
+            start = float(np.nextafter(feed.last_time, np.inf))
+        feed.update(self.lake.read_rows("process", asset_id, start=start))
+        return feed.features
 
     def _alert(self, asset_id: str, pred: Prediction, now: float) -> None:
         state = self.levels.get(asset_id, AlertState())

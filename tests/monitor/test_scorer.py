@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from phm.errors import ConfigError
+from phm.features.process import process_features
 from phm.ingest.codec import Batch
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import prepare_plant
-from phm.monitor.scorer import Monitor, ScoringModel
+from phm.monitor.scorer import ION_MILL_ROW_S, PROCESS_CONFIG, Monitor, ScoringModel
 from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
-from phm.store.lake import LakeWriter
+from phm.store.lake import Lake, LakeWriter
 from phm.store.state import StateStore
 
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
@@ -137,7 +139,8 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     store = tmp_path / "store"
     state = StateStore(store / "state.sqlite")
     state.register_assets(plant)
-    state.commit_ingest(LakeWriter(store / "lake", plant).write(batches), [], [], {})
+    half = len(batches) // 2  # the rows arrive in two parts, scored after each
+    state.commit_ingest(LakeWriter(store / "lake", plant).write(batches[:half]), [], [], {})
     pump = tmp_path / "pump.pt"
     tcfg = TrainConfig(snapshots=3, snapshot=256)
     pprep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
@@ -151,6 +154,10 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     monitor = Monitor(
         store, plant, ScoringModel.load(pump), ion_mill_model=ScoringModel.load(ckpt, "phm2018")
     )
+    first = monitor.evaluate(now=T0 + 10**6)
+    assert [p.asset_id for p in first] == ["ion_mill-001"]
+    assert first[0].time == pytest.approx(times[half * 1000 - 1])
+    state.commit_ingest(LakeWriter(store / "lake", plant).write(batches[half:]), [], [], {})
     preds = monitor.evaluate(now=T0 + 10**6)
     assert [p.asset_id for p in preds] == ["ion_mill-001"]
     p = preds[0]
@@ -158,3 +165,12 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     assert sum(p.fault_probs.values()) == pytest.approx(1.0, abs=1e-5)
     assert p.time == pytest.approx(times[len(values) - 1])
     assert p.rul_median is None or 0 <= p.rul_median <= p.details["horizon_h"]
+    # the second pass fed only the new rows; its features equal the batch code's over
+    # everything the monitor has read
+    feed = monitor.feeds["ion_mill-001"]
+    start = times[half * 1000 - 1] - PROCESS_CONFIG.long_s - feed.keep * ION_MILL_ROW_S - 60.0
+    frame = Lake(store / "lake", plant).read_rows("process", "ion_mill-001", start=start)
+    batch = process_features(frame.with_columns(pl.col("time").round(0).cast(pl.Int64)))
+    assert feed.features is not None and feed.features.height == feed.keep
+    want = batch.tail(feed.keep).select(feed.features.columns)
+    assert_frame_equal(feed.features, want, check_dtypes=False, rel_tol=1e-6, abs_tol=1e-9)
