@@ -618,6 +618,40 @@ def fault_log(events: list[tuple[int, str]], tool: str, rng: np.random.Generator
     return log.sort("time", maintain_order=True).select(FAULT_COLUMNS)
 
 
+@dataclass
+class SimulatedTool:
+    """One tool's simulated life: its drawn parameters and fault-cycle schedule (seeded streams
+    0 and 1 of (seed, index)), rendered lot group by lot group (`render`), so a caller can
+    write the whole record (`simulate_phm2018`) or stream it row by row (`phm.sim.plant`)."""
+
+    seed: int
+    index: int
+    tool: _Tool
+    cycles: list[_Cycle]
+
+    @classmethod
+    def draw(cls, seed: int, index: int, life_s: int) -> SimulatedTool:
+        """The tool of (seed, index) and its schedule over `life_s` seconds from its start."""
+        tool = _draw_tool(_rng(seed, index, 0))
+        cycles = _draw_schedule(_rng(seed, index, 1), tool, tool.t_start + int(life_s))
+        return cls(seed, index, tool, cycles)
+
+    def fault_times(self) -> np.ndarray:
+        """Every fault time (s, tool clock) of the schedule, all modes."""
+        return np.concatenate([c.faults for c in self.cycles]).astype(np.int64)
+
+    def render(self, rng: np.random.Generator | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """The sensor columns (`time` on the tool clock) of each group of lots, in order.
+        `rng` draws the sensor noise (default: stream 3 of (seed, index)); the lots come from
+        stream 2."""
+        rng = rng if rng is not None else _rng(self.seed, self.index, 3)
+        state = _State(counters=self.tool.counters.copy())
+        faults = self.fault_times()
+        lots = _lots(_rng(self.seed, self.index, 2), self.tool, self.cycles)
+        for group in _chunks(lots):
+            yield _render(group, self.tool, state, rng, faults)
+
+
 class _Sink:
     """An open CSV file with its header already written; counts the data rows appended."""
 
@@ -635,10 +669,8 @@ class _Sink:
 
 def _simulate_tool(job: _Job, report: Callable[[int], object]) -> tuple[dict[str, int], dict]:
     """Write one tool's files; returns (data rows per relative path, fault-log statistics)."""
-    tool = _draw_tool(_rng(job.seed, job.index, 0))
-    cycles = _draw_schedule(
-        _rng(job.seed, job.index, 1), tool, tool.t_start + int(job.days * DAY_S)
-    )
+    sim = SimulatedTool.draw(job.seed, job.index, int(job.days * DAY_S))
+    tool, cycles = sim.tool, sim.cycles
     events = [(int(t), FAULT_MODES[c.mode]) for c in cycles for t in c.faults]
     rng = _rng(job.seed, job.index, 3)
     log = fault_log(events, job.name, rng)
@@ -663,9 +695,7 @@ def _simulate_tool(job: _Job, report: Callable[[int], object]) -> tuple[dict[str
         }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log.write_csv(log_path)
-    state = _State(counters=tool.counters.copy())
-    for group in _chunks(_lots(_rng(job.seed, job.index, 2), tool, cycles)):
-        cols = _render(group, tool, state, rng, np.concatenate(by_mode))
+    for cols in sim.render(rng):
         sensors = _frame(cols, job.name, rng, SENSOR_DECIMALS)
         ttf = _frame(_ttf(cols["time"], by_mode), job.name, rng, TTF_DECIMALS)
         if job.test:

@@ -200,13 +200,9 @@ class IonMillRows(_Source):
     simulator, in life seconds since the tool's first row; `faults` are its fault cycles."""
 
     def __init__(self, index: int, seed: int, horizon_s: float, rpp: int, nullable=()) -> None:
-        self.tool = p18._draw_tool(p18._rng(seed, index, 0))
-        t_end = self.tool.t_start + int(horizon_s) + ION_MILL_EXTRA_S
-        self.cycles = p18._draw_schedule(p18._rng(seed, index, 1), self.tool, t_end)
-        self._faults = np.concatenate([c.faults for c in self.cycles]).astype(np.int64)
-        self._groups = p18._chunks(p18._lots(p18._rng(seed, index, 2), self.tool, self.cycles))
-        self._rng = p18._rng(seed, index, 3)
-        self._state = p18._State(counters=self.tool.counters.copy())
+        sim = p18.SimulatedTool.draw(seed, index, int(horizon_s) + ION_MILL_EXTRA_S)
+        self.tool, self.cycles = sim.tool, sim.cycles
+        self._groups = sim.render()
         self.channels = SENSOR_COLUMNS[2:]
         self._nullable = np.array([c in nullable for c in self.channels])
         self.rpp, self.dt = rpp, float(p18.S)
@@ -224,11 +220,10 @@ class IonMillRows(_Source):
         ]
 
     def _render_more(self) -> bool:
-        group = next(self._groups, None)
-        if group is None:
+        cols = next(self._groups, None)
+        if cols is None:
             self._exhausted = True
             return False
-        cols = p18._render(group, self.tool, self._state, self._rng, self._faults)
         values = np.stack([np.asarray(cols[c], np.float64) for c in self.channels], axis=1)
         keep = values[:, ~self._nullable]
         values[:, ~self._nullable] = _hold_last(keep)
