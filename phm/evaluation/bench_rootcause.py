@@ -4,19 +4,21 @@ and on the CWRU bearing records.
 (a) Simulated (`--scenarios N`, default 300): each scenario draws a fault (mode and recorded
 root cause) from `phm.sim.rotating.FaultScenario.draw`, fits the pump's healthy baseline from
 its own early life (before onset: 6 snapshots, temperature and process rows over the load
-cycle), then looks at it at a random severity in [0.3, 1] late in life: the latest snapshot,
-10 temperature rows and 60 process rows; the last day (a snapshot an hour with the rows at
-the same times, process rows every 2 minutes); the 1x trend since the pump started (16
-snapshots); and the plant's records (`PumpSimulator.context`: maintenance history, oil
-analysis, inspection, rounds; imperfect and partly missing by the simulator's own rates).
-Detectors (`phm.kg.evidence`) turn them into symptom strengths; each strength gets noise
-(N(0, `--noise`) in logit space) and a random share in [0, `--missing`] of the symptoms is
-dropped as unknown. `rank_causes` on configs/kg/rotating_equipment.yaml ranks the causes;
-top-1 and top-3 accuracy of the recorded cause, against two baselines: the FMEA RPN ranking
-(evidence ignored) and a fixed symptom-to-cause lookup table built from the same graph and
-fed the same symptoms (strongest symptom first). Also reported: the graph on sensors only
-(records dropped), on the clean evidence (no noise, nothing dropped), the cause within its
-true mode, and failure-mode accuracy (`rank_modes`).
+cycle), then looks at it at a random severity in [0.3, 1] late in life: the latest snapshot, 10
+temperature rows and 60 process rows; the last day (a snapshot an hour with the rows at the
+same times, process and temperature rows every 2 minutes); the history since the pump started
+(16 snapshots: 1x steps, a defect line from start-up, the floor roughening before a defect
+line); its commissioning load model against 12 healthy sister pumps'; and the plant's records
+(`PumpSimulator.context`: maintenance history, oil analysis, inspection, rounds; imperfect and
+partly missing by the simulator's own rates). Detectors (`phm.kg.evidence`, `phm.kg.history`)
+turn them into symptom strengths; each strength gets noise (N(0, `--noise`) in logit space,
+from the scenario's own generator) and a random share in [0, `--missing`] of the symptoms is
+dropped as unknown. `rank_causes` on configs/kg/rotating_equipment.yaml ranks the causes; top-1
+and top-3 accuracy of the recorded cause, against two baselines: the FMEA RPN ranking (evidence
+ignored) and a fixed symptom-to-cause lookup table built from the same graph and fed the same
+symptoms (strongest symptom first). Also reported: the graph on sensors only (records dropped),
+on the clean evidence (no noise, nothing dropped), the cause within its true mode, and failure-
+mode accuracy (`rank_modes`).
 
 (b) CWRU (`--cwru DIR`): every fault record, cut into windows of `--window` samples; from
 the envelope-spectrum detectors alone (no training, no fitted threshold) the graph names the
@@ -39,6 +41,7 @@ import numpy as np
 from phm.evaluation.bench import fmt, markdown_table, write_result
 from phm.kg.context import context_symptoms
 from phm.kg.evidence import (
+    PumpBaseline,
     cross_phase,
     fit_pump_baseline,
     load_cycle_symptoms,
@@ -49,6 +52,14 @@ from phm.kg.evidence import (
     step_symptom,
     vibration_features,
     vibration_symptoms,
+)
+from phm.kg.history import (
+    STARTUP_SNAPSHOTS,
+    defect_wander_symptom,
+    fleet_temperature_symptom,
+    roughness_symptom,
+    startup_defect_symptom,
+    temperature_spike_symptom,
 )
 from phm.kg.inference import compile_graph, rank_causes, rank_modes
 from phm.kg.loader import REPO, load_graph
@@ -64,7 +75,8 @@ from phm.sim.rotating import (
 
 BARS = {"top1": 0.85, "top3": 0.95, "cwru": 0.80}
 HISTORY_SNAPSHOTS = 24  # hourly over the last day: one load cycle
-TREND_SNAPSHOTS = 16  # the 1x history since the pump started
+TREND_SNAPSHOTS = 16  # the history since the pump started
+FLEET_PUMPS = 12  # sister pumps of the same type with their commissioning load models
 # operator rounds and unstreamed DCS tags among the proc.* keys
 CONTEXT_PROC_KEYS = ("proc.strainer_dp_high", "proc.tank_level_low", "proc.fluid_temp_high")
 CWRU_LOCATIONS = ("inner_race", "outer_race", "ball")
@@ -97,13 +109,31 @@ def time_at_severity(sc: FaultScenario, severity: float) -> float:
     return float(sc.onset_s + u * (sc.failure_s - sc.onset_s))
 
 
+def fleet_baselines(meta: dict[str, Any], seed: int, n: int = FLEET_PUMPS) -> list[PumpBaseline]:
+    """Commissioning temperature and process load models of n healthy sister pumps (their
+    first day of rows), the fleet reference of `fleet_temperature_symptom`."""
+    times = np.linspace(0.0, 86_400.0, 240)
+    out = []
+    for i in range(n):
+        sim = PumpSimulator(f"fleet-pump-{i:02d}", meta, seed=seed)
+        temp = sim.temperature_rows(times, tick=10_000_001)
+        proc = sim.process_rows(times, tick=10_000_002)
+        out.append(fit_pump_baseline([], temp, proc))
+    return out
+
+
 def pump_evidence(
-    sim: PumpSimulator, t: float, healthy_until: float, context: bool = True
+    sim: PumpSimulator,
+    t: float,
+    healthy_until: float,
+    context: bool = True,
+    fleet: list[PumpBaseline] | None = None,
 ) -> dict[str, float]:
     """Symptom strengths of pump `sim` at life time t, against its baseline before
     `healthy_until` (life seconds): the latest snapshot and rows, the last day (a snapshot
-    an hour with the rows at the same times, and process rows every 2 minutes), the 1x history
-    since the pump's start, and (with `context`) the plant's records (`PumpSimulator.context`)."""
+    an hour with the rows at the same times, and process rows every 2 minutes), the history
+    since the pump's start (snapshots), its commissioning load model against the sister pumps'
+    (`fleet`), and (with `context`) the plant's records (`PumpSimulator.context`)."""
     meta = sim.meta
     geometry = geometry_of(meta)
     vanes = int(meta.get("impeller_vanes", 6))
@@ -141,21 +171,32 @@ def pump_evidence(
     base_phases = [cross_phase(x, sim.fs, f) for x, f in zip(base_snaps, base_speed, strict=True)]
     # the last half day: the fault is further on there
     wander = phase_wander_symptom(np.array(phases[HISTORY_SNAPSHOTS // 2 :]), np.array(base_phases))
-    rows = process_symptoms(sim.process_rows(t - span * np.arange(720)[::-1] / 720), baseline)
+    rows_t = t - span * np.arange(720)[::-1] / 720  # rows every two minutes over the day
+    rows_proc = sim.process_rows(rows_t)
+    rows = process_symptoms(rows_proc, baseline)
+    ev.update(
+        temperature_spike_symptom(rows_t, sim.temperature_rows(rows_t), rows_proc[:, 1], baseline)
+    )
     ev.update({k: rows[k] for k in ("proc.load_high", "proc.suction_drop_with_flow") if k in rows})
-    # the 1x trend since the pump started
+    # the history since the pump started
     trend_t = np.linspace(0.0, t, TREND_SNAPSHOTS + 1)[1:]
     trend_speed = sim.process_rows(trend_t, tick=10_000_006)[:, 0] / 60
-    trend_1x = [
-        features(sim.snapshot(float(tt)), f)["o1"]
-        for tt, f in zip(trend_t, trend_speed, strict=True)
+    trend_vib = [
+        features(sim.snapshot(float(tt)), f) for tt, f in zip(trend_t, trend_speed, strict=True)
     ]
+    trend_1x = np.array([f["o1"] for f in trend_vib])
+    bpfo_day = np.array([f["env_bpfo"] for f in day_vib])
     for key, value in (
         ("trend.1x_phase", wander),
-        ("trend.1x_step", step_symptom(trend_t, np.array(trend_1x))),
+        ("trend.1x_step", step_symptom(trend_t, trend_1x)),
+        ("trend.defect_at_startup", startup_defect_symptom(trend_vib[:STARTUP_SNAPSHOTS])),
+        ("trend.bpfo_wander", defect_wander_symptom(day_t, bpfo_day)),
+        ("trend.hf_before_defect", roughness_symptom(trend_t, trend_vib)),
     ):
         if value is not None:
             ev[key] = value
+    if fleet:
+        ev.update(fleet_temperature_symptom(baseline, fleet))
     if context:
         ev.update(context_symptoms(sim.context(t)))
     return ev
@@ -180,19 +221,22 @@ def simulate_scenarios(n: int, seed: int, noise: float, missing: float) -> list[
     """n scenarios: truth (mode, cause label, severity) and their corrupted evidence."""
     rng = np.random.default_rng(seed)
     meta = pump_meta()
+    fleet = fleet_baselines(meta, seed)
     out = []
     for i in range(n):
         sc = FaultScenario.draw(rng)
         sev = float(rng.uniform(0.3, 1.0))
         sim = PumpSimulator(f"bench-pump-{i:04d}", meta, seed=seed, fault=sc)
-        ev = pump_evidence(sim, time_at_severity(sc, sev), sc.onset_s)
+        ev = pump_evidence(sim, time_at_severity(sc, sev), sc.onset_s, fleet=fleet)
         out.append(
             {
                 "mode": sc.mode,
                 "cause": sc.root_cause,
                 "severity": sev,
                 "clean": ev,
-                "evidence": corrupt(ev, rng, noise, missing),
+                # noise from its own generator per scenario: the scenarios drawn do not
+                # depend on how many symptoms the detectors emit
+                "evidence": corrupt(ev, np.random.default_rng([seed, i, 1]), noise, missing),
             }
         )
     return out

@@ -395,19 +395,23 @@ def _suction_flow_symptom(
     suction: np.ndarray, flow: np.ndarray, baseline: PumpBaseline
 ) -> dict[str, float]:
     """`proc.suction_drop_with_flow`: the extra suction loss across the rows' flow range
-    (kPa, from p10 to p90 of flow^2) against the healthy slope, judged on size and t."""
+    (kPa, from p10 to p90 of flow^2) at the latest row, against the healthy slope, judged on
+    size and t. The loss coefficient may drift over the rows (a strainer clogs as it goes),
+    so it is fitted as a quadratic in row order, like the level."""
     n = len(flow)
     q2 = flow.astype(np.float64) ** 2
     span = float(np.percentile(q2, 90) - np.percentile(q2, 10))
     if n < 30 or span <= 0:
         return {}
     tau = np.linspace(-1, 1, n)
-    a = np.stack([np.ones(n), tau, tau**2, (q2 - q2.mean()) / span], axis=1)
+    drift = np.stack([np.ones(n), tau, tau**2], axis=1)  # (n, 3)
+    a = np.concatenate([drift, drift * ((q2 - q2.mean()) / span)[:, None]], axis=1)  # (n, 6)
     coef, *_ = np.linalg.lstsq(a, suction, rcond=None)
     resid = suction - a @ coef
-    cov = np.linalg.pinv(a.T @ a) * float(np.sum(resid**2)) / max(n - 4, 1)
-    drop = -(coef[3] - baseline.suction_flow2 * span)
-    t = drop / max(float(np.sqrt(cov[3, 3])), 1e-9)
+    cov = np.linalg.pinv(a.T @ a) * float(np.sum(resid**2)) / max(n - a.shape[1], 1)
+    now = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])  # the flow^2 coefficient at tau = 1
+    drop = -(float(now @ coef) - baseline.suction_flow2 * span)
+    t = drop / max(float(np.sqrt(now @ cov @ now)), 1e-9)
     return {"proc.suction_drop_with_flow": min(strength(drop, 6.0, 2.0), strength(t, 4.0, 1.0))}
 
 

@@ -76,7 +76,8 @@ FINDINGS: dict[str, tuple[dict[str, float], float]] = {
     "bolts_below_torque": ({"loose hold-down bolts": 0.75, "cracked baseplate": 0.2}, 0.08),
     "baseplate_crack": ({"cracked baseplate": 0.65}, 0.03),
     "housing_out_of_round": ({"housing bore": 0.7, "worn fit": 0.2}, 0.04),
-    "fretting_marks": ({"improper fit": 0.6, "worn fit": 0.6}, 0.05),
+    # a ring creeping in its seat (shaft or housing) leaves fretting marks
+    "fretting_marks": ({"improper fit": 0.6, "worn fit": 0.6, "housing bore": 0.5}, 0.05),
     "flange_moves": ({"pipe strain": 0.7}, 0.06),
 }
 BEARING_CAUSES = ("contamination", "worn bearing", "overload / fatigue", "improper fit")

@@ -24,17 +24,28 @@ s(u) = (exp(k u) - 1) / (exp(k) - 1), u = (t - onset) / (failure - onset), 1 fro
 Root causes (`FaultScenario.root_cause`) leave their own traces where physics gives one, in the
 same streams:
     overload / fatigue        the pump runs at a duty point near full motor load all its life
-    housing bore              the pinched outer ring heats the drive-end bearing early (linear)
+    contamination             particles dent the raceways from the start: a rough broadband
+                              high-frequency floor rises through life, before the spall
+    brinelling from shipping  the dents are there from commissioning: a small outer-race
+                              signature from the first day, growing slowly until it spalls
+    housing bore              the outer ring creeps in the oversize bore: the defect wanders in
+                              and out of the load zone, so the BPFO impacts wax and wane over
+                              hours; 1x harmonics; the pinched ring heats the drive end early
+    improper fit              too tight (60% of fits): no internal clearance, the drive-end
+                              bearing runs hot from start-up; too loose: the inner ring creeps
+                              on the shaft, 1x grows with the fretting
     broken vane fragment      1x steps up when the fragment leaves (not a slow rise)
     impeller erosion          flow and head fall with the metal loss (fouling: flow a little)
     thermal growth            the misalignment (2x, 3x) follows the machine's temperature
     pipe strain               the misalignment follows the discharge pressure (nozzle load)
     soft foot                 1x and 2x follow the motor load (torque twists the frame)
+    insufficient lubrication  the starved contact flashes hot and recovers: temperature spikes
     wrong lubricant           too thin when hot: the high-frequency floor follows the machine
                               temperature
     coupling misalignment     constant over the load cycle
     worn fit                  the ring creeps: 1x phase between the two bearings wanders
     cracked baseplate         the structural resonance falls with the lost stiffness
+    loose hold-down bolts     the joint slips when the clamp is lost: the looseness steps up
     clogged suction strainer  the suction loss grows with flow squared
     low suction head          suction low whatever the flow
     high fluid temperature    cavitation with the suction pressure as it was; the hot casing
@@ -98,6 +109,16 @@ SOFT_FOOT_GAIN_PER_PCT = 0.03  # ... per % of motor load
 PIPE_STRAIN_GAIN_PER_KPA = 0.015  # ... per kPa of discharge pressure
 WORN_FIT_PHASE_RAD = 0.8  # sd of the 1x phase wander between bearings at severity 1
 BASEPLATE_RESONANCE_DROP = 0.15  # relative fall of the resonance frequency at severity 1
+BOLT_SLIP_SEVERITY, BOLT_STEP = 0.1, 0.5  # the joint slips at this severity, to this level
+CONTAMINATION_ROUGHNESS = 1.5  # broadband HF (x NOISE_G) from dents at the end of life
+BRINELL_DENT_G = 0.12  # impact amplitude of the shipping dents at commissioning
+CREEP_PERIOD_H = (3.0, 9.0)  # hours for the creeping outer ring to turn once
+CREEP_FLOOR = 0.2  # impact amplitude left with the defect out of the load zone
+TIGHT_FIT_SHARE = 0.6  # improper fits that are too tight (the rest too loose)
+TIGHT_FIT_HEAT_K = (6.0, 10.0)  # drive-end temperature rise of a too-tight fit
+STARVED_SPIKE_K = 15.0  # drive-end temperature spike of a starved bearing at severity 1
+STARVE_PERIODS_S = (4.0 * 3600.0, 13.7 * 3600.0)  # bursts, and their height's swing
+DE_TEMP_SPREAD_K = 1.5  # pump-to-pump sd of the healthy drive-end bearing temperature
 
 STREAM_KEYS = {"vibration": 1, "temperature": 2, "process": 3, "context": 4, "cause": 5}
 
@@ -179,9 +200,16 @@ class PumpSimulator:
         self._rated_flow = float(traits.uniform(80, 160))  # m3/h
         # per channel and harmonic 1x..Hx (H covers vane pass)
         self._phase = traits.uniform(0, 2 * np.pi, (2, max(8, self.vanes)))
+        self._de_offset = float(traits.normal(0.0, DE_TEMP_SPREAD_K))
         self.cause = fault.root_cause if fault is not None else ""
-        if self.cause == "overload / fatigue":  # drawn apart: other pumps keep their traits
-            self._load_mean = float(self._rng(STREAM_KEYS["cause"], 0).uniform(*OVERLOAD_LOAD_PCT))
+        # cause traits, drawn apart: other pumps keep theirs
+        cause_rng = self._rng(STREAM_KEYS["cause"], 0)
+        if self.cause == "overload / fatigue":
+            self._load_mean = float(cause_rng.uniform(*OVERLOAD_LOAD_PCT))
+        self.tight_fit = self.cause == "improper fit" and bool(cause_rng.random() < TIGHT_FIT_SHARE)
+        self._fit_heat = float(cause_rng.uniform(*TIGHT_FIT_HEAT_K)) if self.tight_fit else 0.0
+        self._creep_period = 3600.0 * float(cause_rng.uniform(*CREEP_PERIOD_H))
+        self._creep_phase = float(cause_rng.uniform(0, 2 * np.pi))
 
     def _rng(self, stream: int, tick: int) -> np.random.Generator:
         key = (self._key, stream, tick)
@@ -224,6 +252,33 @@ class PumpSimulator:
             return s
         return np.where(s >= VANE_BREAK_SEVERITY, VANE_STEP + (1 - VANE_STEP) * s, 0.0)
 
+    def _looseness_severity(self, t: float) -> float:
+        """Severity of the looseness: loose bolts step up when the joint slips."""
+        s = float(self._mode_severity(t, "looseness"))
+        if self.cause != "loose hold-down bolts":
+            return s
+        return BOLT_STEP + (1 - BOLT_STEP) * s if s >= BOLT_SLIP_SEVERITY else 0.0
+
+    def _race_impacts(self, t: float, s: float) -> float:
+        """Amplitude (g) of the bearing-defect impacts at life time t, severity s: the spall
+        grows with s; shipping dents are there from commissioning and grow slowly; a defect
+        on an outer ring creeping in its bore is in the load zone only part of the time."""
+        amp = 0.05 + 2.0 * s if s > 0 else 0.0
+        if self.cause == "brinelling from shipping":
+            amp += BRINELL_DENT_G * (1.0 + min(t / self.fault.failure_s, 1.0))
+        elif self.cause == "housing bore":
+            turn = np.cos(2 * np.pi * t / self._creep_period + self._creep_phase)
+            amp *= CREEP_FLOOR + (1 - CREEP_FLOOR) * max(float(turn), 0.0)
+        return amp
+
+    def _starved_spikes(self, t: np.ndarray) -> np.ndarray:
+        """Bursts of friction heat (0-1) of a starved bearing at life times t: the contact
+        runs dry, flashes hot and recovers as the churned grease returns; about an hour long,
+        every few hours, of varying height."""
+        p1, p2 = STARVE_PERIODS_S
+        burst = np.exp(4.0 * (np.cos(2 * np.pi * t / p1 + self._creep_phase) - 1.0))
+        return burst * (0.6 + 0.4 * np.cos(2 * np.pi * t / p2 + 2 * self._creep_phase))
+
     def _cause_gain(self, t: float) -> float:
         """The factor on the misalignment, looseness or lubrication signature over the load
         cycle: it follows the machine temperature (thermal growth; a wrong, too thin lubricant),
@@ -260,6 +315,10 @@ class PumpSimulator:
         fr = float(self.shaft_hz(t))
         s = float(self.severity(t))
         mode = self.fault.mode if self.fault is not None and s > 0 else "healthy"
+        if self.cause == "brinelling from shipping":  # dented before the spall's onset
+            mode = self.fault.mode
+        if mode == "looseness":
+            s = self._looseness_severity(t)
         h = self._phase.shape[1]
         phase = self._phase + rng.uniform(0, 2 * np.pi)  # (2, H); one random start per snapshot
         amp = np.zeros((2, h))  # harmonic amplitudes 1x..Hx per channel
@@ -279,6 +338,10 @@ class PumpSimulator:
             amp += 0.05 * s * gain * np.exp(-np.arange(h) / 4.0)
             if self.cause == "worn fit":  # the ring creeps in its seat between readings
                 phase[1, 0] += WORN_FIT_PHASE_RAD * s * rng.standard_normal()
+        elif self.cause == "housing bore":  # the loose outer ring rattles: 1x harmonics
+            amp[:, :4] += 0.012 * s * np.exp(-np.arange(4) / 2.0)
+        elif self.cause == "improper fit" and not self.tight_fit:  # the inner ring creeps
+            amp[:, 0] *= 1 + 2.0 * s
         harmonics = np.arange(1, h + 1)[:, None] * (2 * np.pi * fr * time)  # (H, L)
         x = np.einsum("ch,chl->cl", amp, np.sin(harmonics[None] + phase[:, :, None]))
         if mode == "looseness":  # sub-harmonics at 0.5x, 1.5x, 2.5x...
@@ -289,7 +352,9 @@ class PumpSimulator:
         if mode in ("inner_race", "outer_race"):
             d = self.geometry.defect_frequencies(fr)
             rate = d.bpfi if mode == "inner_race" else d.bpfo
-            bearing[0] = self._impacts(rng, rate, fr, mode == "inner_race") * (0.05 + 2.0 * s)
+            bearing[0] = self._impacts(rng, rate, fr, mode == "inner_race") * self._race_impacts(
+                t, s
+            )
             bearing[1] = FAN_END_COUPLING * bearing[0]
         hf_scale = 1.0
         if mode == "lubrication":
@@ -298,11 +363,16 @@ class PumpSimulator:
         ring = hf[:, None] * rng.standard_normal((2, n)) + bearing
         drop = BASEPLATE_RESONANCE_DROP * s if self.cause == "cracked baseplate" else 0.0
         x += self._resonate(ring, 1.0 - drop)
-        if mode in ("lubrication", "cavitation"):
+        rough = 0.0
+        if self.cause == "contamination":  # dents roughen the raceways from the start
+            rough = CONTAMINATION_ROUGHNESS * min(t / self.fault.failure_s, 1.0)
+        if mode in ("lubrication", "cavitation") or rough > 0:
             broadband = self._highpass(rng.standard_normal((2, n)), 1500.0)
+            if rough > 0:
+                x += NOISE_G * rough * broadband
             if mode == "lubrication":
                 x += NOISE_G * (hf_scale - 1.0) * broadband
-            else:  # random bursts as vapour bubbles collapse, paced by the vanes
+            elif mode == "cavitation":  # random bursts as bubbles collapse, paced by the vanes
                 vane = 1 + np.sin(2 * np.pi * self.vanes * fr * time + rng.uniform(0, 6.3))
                 bursts = np.abs(rng.standard_normal(n)) ** 2
                 x += 0.08 * s * broadband * (0.5 * vane + 0.5 * bursts)[None]
@@ -375,7 +445,10 @@ class PumpSimulator:
         }.get(mode, 0 * s)
         # a pinched outer ring heats early; a hot process fluid soaks into the drive end
         extra = extra + {"housing bore": 8 * s, "high fluid temperature": 10 * s}.get(self.cause, 0)
-        de = ambient + 15 + 10 * load + extra
+        if self.cause == "insufficient lubrication":
+            extra = extra + STARVED_SPIKE_K * s * self._starved_spikes(times)
+        # a too-tight fit preloads the bearing from start-up, before any defect
+        de = ambient + 15 + self._de_offset + 10 * load + extra + self._fit_heat
         fe = ambient + 12 + 8 * load + (0.3 if mode != "misalignment" else 0.8) * extra
         winding = ambient + 25 + 45 * load**2 + (6 * s if mode == "imbalance" else 0)
         out = np.stack([de, fe, winding, ambient], axis=1)

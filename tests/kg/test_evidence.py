@@ -216,6 +216,23 @@ def test_suction_falling_with_flow_squared():
     assert ev["proc.suction_low"] > 0.9 and ev["proc.suction_drop_with_flow"] < 0.1
 
 
+def test_suction_loss_growing_with_flow_while_the_strainer_clogs():
+    rng = np.random.default_rng(8)
+    lb = rng.uniform(50, 90, 300)
+    temp, proc = _rows(300, rng, lb)
+    base = fit_pump_baseline([], temp, proc)
+    u = np.linspace(0, 1, 720)  # a day: the daily and two shift cycles of the load
+    load = 70 + 10 * np.sin(2 * np.pi * u) + 5 * np.sin(6 * np.pi * u) + 3 * np.sin(24 * np.pi * u)
+    _, rows = _rows(720, rng, load)
+    # the screen clogs over the day: the flow^2 loss grows from nothing to 60 kPa at mean flow
+    clog = u**3
+    rows[:, 2] -= 60 * clog * (rows[:, 4] / rows[:, 4].mean()) ** 2
+    assert process_symptoms(rows, base)["proc.suction_drop_with_flow"] > 0.9
+    level = rows.copy()
+    level[:, 2] = proc[:, 2].mean() - 60 * u**2 + rng.normal(0, 1, 720)  # low, flow or not
+    assert process_symptoms(level, base)["proc.suction_drop_with_flow"] < 0.1
+
+
 def test_context_symptoms_from_records():
     from phm.kg.context import context_symptoms
 

@@ -168,6 +168,17 @@ def test_fmea_missing_column_is_named(tmp_path):
             "s.suction_drop_with_flow: 1.75",
             ["c.clogged_strainer -> s.suction_drop_with_flow", "likelihood 1.75"],
         ),
+        # the history symptoms: a renamed target, a likelihood out of range
+        (
+            "s.defect_at_startup: 0.8",
+            "s.defect_at_start: 0.8",
+            ["c.brinelling ->", "'s.defect_at_start'"],
+        ),
+        (
+            "s.bpfo_wander: 0.7",
+            "s.bpfo_wander: -0.7",
+            ["c.housing_bore -> s.bpfo_wander", "likelihood -0.7"],
+        ),
         (
             "detector: ctx.recent_bearing_change, leak: 0.05",
             "detector: ctx.recent_bearing_change, leak: 5",

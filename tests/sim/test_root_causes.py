@@ -14,6 +14,7 @@ from phm.sim.rotating import FaultScenario, PumpSimulator
 # a slow fault: severity ~0.8 and nearly constant over the day the tests look at
 ONSET, FAILURE = 1_000.0, 10_000_000.0
 LATE = 9_500_000.0
+MID = 7_000_000.0  # severity ~0.3
 DAY = LATE + 1800.0 * np.arange(48)  # a snapshot every half hour
 
 
@@ -195,3 +196,92 @@ def test_simulator_context_carries_the_cause(meta) -> None:
     ctx = sim.context(LATE)
     assert ctx == maintenance_context("pump-001", 3, "wrong lubricant", LATE)
     assert set(ctx) == {f for fields in GROUPS.values() for f in fields}
+
+
+# --- bearing causes: the history since start-up, and the sister pumps ---------------------
+def bearing_features(sim: PumpSimulator, times: np.ndarray) -> list[dict]:
+    return [
+        vibration_features(sim.snapshot(float(t)), sim.fs, float(sim.shaft_hz(t)), sim.geometry)
+        for t in times
+    ]
+
+
+def test_brinelling_shows_the_outer_race_from_the_first_day(meta) -> None:
+    early = np.array([3600.0, 7200.0, 10_800.0])  # hours after start-up, long before onset
+    brinelled = bearing_features(pump(meta, "outer_race", "brinelling from shipping"), early)
+    worn = bearing_features(pump(meta, "outer_race", "worn bearing"), early)
+    assert min(f["env_bpfo"] for f in brinelled) > 1.4  # a clear BPFO line
+    assert max(f["env_bpfo"] for f in worn) < 1.0
+
+
+def test_housing_bore_bpfo_waxes_and_wanes_over_hours(meta) -> None:
+    hours = MID + 3600.0 * np.arange(24)
+    creeping = [
+        f["env_bpfo"] for f in bearing_features(pump(meta, "outer_race", "housing bore"), hours)
+    ]
+    fixed = [
+        f["env_bpfo"] for f in bearing_features(pump(meta, "outer_race", "worn bearing"), hours)
+    ]
+    assert np.std(creeping) > 2 * np.std(fixed)
+    assert max(creeping) - min(creeping) > 1.0  # out of and into the load zone
+
+
+def test_contamination_roughens_the_floor_before_the_spall(meta) -> None:
+    fail = 4 * 86_400.0
+    onset = 2.4 * 86_400.0
+    before = np.linspace(0.05, 0.95, 9) * onset  # all before the spall's onset
+
+    def hf(cause: str) -> np.ndarray:
+        sim = PumpSimulator("pump-001", meta, 3, FaultScenario("inner_race", cause, onset, fail))
+        return np.array([f["hf"] for f in bearing_features(sim, before)])
+
+    dirty, clean = hf("contamination"), hf("worn bearing")
+    # log10 power, last three against first three: the floor rose by a quarter or more
+    assert dirty[-3:].mean() - dirty[:3].mean() > 0.1
+    assert abs(clean[-3:].mean() - clean[:3].mean()) < 0.05
+
+
+def test_tight_fit_runs_hot_from_start_up_loose_fit_raises_1x(meta) -> None:
+    t = np.linspace(0.0, 3600.0, 20)  # the first hour, long before onset
+    fits = [pump(meta, "inner_race", "improper fit", asset=f"pump-{i:03d}") for i in range(12)]
+    tight = [s for s in fits if s.tight_fit]
+    loose = [s for s in fits if not s.tight_fit]
+    assert tight and loose
+    healthy = [PumpSimulator(f"pump-{i:03d}", meta, 3) for i in range(12)]
+
+    def de_over_ambient(sim: PumpSimulator) -> float:
+        rows = sim.temperature_rows(t, tick=1)
+        return float(np.mean(rows[:, 0] - rows[:, 3]) - 10 * np.mean(sim.load_pct(t)) / 100)
+
+    sisters = [de_over_ambient(s) for s in healthy]
+    assert min(de_over_ambient(s) for s in tight) > max(sisters) + 2.0
+    assert max(de_over_ambient(s) for s in loose) < max(sisters) + 2.0
+    one_loose, _ = orders(loose[0], np.array([LATE]))
+    one_worn, _ = orders(
+        pump(meta, "inner_race", "worn bearing", asset=loose[0].asset_id), np.array([LATE])
+    )
+    assert one_loose[0] > 2 * one_worn[0]
+
+
+def test_loose_bolts_step_up_other_looseness_grows(meta) -> None:
+    times = np.linspace(ONSET, FAILURE, 41)
+
+    def largest_share(cause: str) -> float:
+        one, _ = orders(pump(meta, "looseness", cause), times)
+        v = np.log(one)
+        return float(np.max(np.diff(v)) / (v.max() - v.min()))
+
+    assert largest_share("loose hold-down bolts") > 0.6
+    assert largest_share("worn fit") < 0.3
+
+
+def test_starved_bearing_temperature_spikes(meta) -> None:
+    t = LATE + 120.0 * np.arange(720)
+
+    def bursts(cause: str) -> float:
+        de = pump(meta, "lubrication", cause).temperature_rows(t, tick=2)[:, 0]
+        smooth = np.convolve(de, np.ones(91) / 91, mode="same")[45:-45]
+        return float(np.max(de[45:-45] - smooth))
+
+    assert bursts("insufficient lubrication") > 3.0
+    assert bursts("grease degradation") < 1.0
