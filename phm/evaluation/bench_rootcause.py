@@ -59,6 +59,7 @@ from phm.kg.history import (
     fleet_temperature_symptom,
     roughness_symptom,
     startup_defect_symptom,
+    temperature_creep_symptom,
     temperature_spike_symptom,
 )
 from phm.kg.inference import compile_graph, rank_causes, rank_modes
@@ -76,6 +77,7 @@ from phm.sim.rotating import (
 BARS = {"top1": 0.85, "top3": 0.95, "cwru": 0.80}
 HISTORY_SNAPSHOTS = 24  # hourly over the last day: one load cycle
 TREND_SNAPSHOTS = 16  # the history since the pump started
+EARLY_HISTORY, EARLY_ROWS = 0.4, 24  # rows over the first 40% of the life so far
 FLEET_PUMPS = 12  # sister pumps of the same type with their commissioning load models
 # operator rounds and unstreamed DCS tags among the proc.* keys
 CONTEXT_PROC_KEYS = ("proc.strainer_dp_high", "proc.tank_level_low", "proc.fluid_temp_high")
@@ -160,12 +162,14 @@ def pump_evidence(
     day_proc = sim.process_rows(day_t, tick=10_000_005)
     day_snaps = [sim.snapshot(float(td)) for td in day_t]
     day_vib = [features(x, r[0] / 60) for x, r in zip(day_snaps, day_proc, strict=True)]
-    o1, o2, hf = (np.array([f[k] for f in day_vib]) for k in ("o1", "o2", "hf"))
+    o1, o2, hf, harm = (np.array([f[k] for f in day_vib]) for k in ("o1", "o2", "hf", "harm"))
     # a slow shift shows in the median of the last six hours' snapshots
     shifts = recent_shift_symptoms(day_vib[-HISTORY_SNAPSHOTS // 4 :], baseline)
     ev["vib.resonance_shift"] = shifts.get("vib.resonance_shift", ev.get("vib.resonance_shift"))
     ev.update(
-        load_cycle_symptoms(day_t, o1, o2, day_temp[:, 0], day_proc[:, 1], day_proc[:, 3], hf)
+        load_cycle_symptoms(
+            day_t, o1, o2, day_temp[:, 0], day_proc[:, 1], day_proc[:, 3], hf, harm=harm
+        )
     )
     phases = [cross_phase(x, sim.fs, r[0] / 60) for x, r in zip(day_snaps, day_proc, strict=True)]
     base_phases = [cross_phase(x, sim.fs, f) for x, f in zip(base_snaps, base_speed, strict=True)]
@@ -195,6 +199,11 @@ def pump_evidence(
     ):
         if value is not None:
             ev[key] = value
+    # the early history (before most faults start): rows over its first 40%
+    early_t = np.linspace(0.0, EARLY_HISTORY * t, EARLY_ROWS + 1)[1:]
+    early_proc = sim.process_rows(early_t, tick=10_000_007)
+    early_temp = sim.temperature_rows(early_t, tick=10_000_008)
+    ev.update(temperature_creep_symptom(early_t, early_temp, early_proc[:, 1], baseline))
     if fleet:
         ev.update(fleet_temperature_symptom(baseline, fleet))
     if context:

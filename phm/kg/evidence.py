@@ -38,6 +38,7 @@ Z_PRESENT, Z_WIDTH = 4.0, 1.0  # a symptom is 50% present at 4 baseline sd, 95% 
 RATIO_PRESENT, RATIO_WIDTH = 1.2, 0.25  # envelope peak / local floor, natural log
 LOAD_HIGH_PCT = 85.0  # mean motor load above which the duty point overloads the bearings
 CYCLE_PRESENT, CYCLE_WIDTH = 0.1, 0.04  # log change of an amplitude across the load cycle
+WANDER_PRESENT, WANDER_WIDTH = 0.09, 0.025  # rad: median 1x phase change beyond healthy
 RESONANCE_PROMINENCE = 1.8  # smoothed resonance peak / broadband floor for a usable estimate
 
 
@@ -500,6 +501,7 @@ def load_cycle_symptoms(
     load: np.ndarray,
     discharge: np.ndarray,
     hf: np.ndarray | None = None,
+    harm: np.ndarray | None = None,
 ) -> dict[str, float]:
     """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them):
     o1, o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
@@ -509,7 +511,9 @@ def load_cycle_symptoms(
     by torque) and `trend.2x_vs_discharge` (2x follows the
     discharge pressure: nozzle loads); with `hf` (the `vibration_features` hf floor, log10
     g^2) also `trend.hf_vs_temperature` (the floor rises as the bearing warms: a lubricant too
-    thin when hot). Empty with fewer than 8 snapshots."""
+    thin when hot); with `harm` (the 4x-8x harmonics, g) also `trend.looseness_vs_load` (the
+    looseness opens and closes with the torque: a cracked baseplate breathing). Empty with
+    fewer than 8 snapshots."""
     t = np.asarray(times, dtype=np.float64)
     if t.size < 8 or np.ptp(t) == 0:
         return {}
@@ -526,6 +530,9 @@ def load_cycle_symptoms(
     ]
     if hf is not None:  # log10 power -> natural log amplitude
         fits.append(("trend.hf_vs_temperature", np.asarray(hf) * np.log(10) / 2, temp, drift))
+    if harm is not None:
+        y_h = np.log(np.maximum(np.asarray(harm, dtype=np.float64), 1e-12))
+        fits.append(("trend.looseness_vs_load", y_h, load, drift))
     for key, y, x, controls in fits:
         effect, tstat = _partial_effect(y, x, controls)
         out[key] = min(
@@ -582,4 +589,4 @@ def phase_wander_symptom(recent: np.ndarray, baseline: np.ndarray) -> float | No
     def wander(a: np.ndarray) -> float:
         return float(np.median(np.abs(np.angle(np.exp(1j * np.diff(a))))))
 
-    return strength(wander(recent) - max(wander(baseline), 0.03), 0.15, 0.04)
+    return strength(wander(recent) - max(wander(baseline), 0.03), WANDER_PRESENT, WANDER_WIDTH)

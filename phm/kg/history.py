@@ -17,6 +17,8 @@ of this pump and of other pumps of the same type.
   same load from commissioning (a too-tight fit removed the internal clearance).
 - `temperature_spike_symptom`: the drive-end bearing temperature flashes up and recovers
   within the hour, over the slow trend (a starved contact after a missed relubrication).
+- `temperature_creep_symptom`: the drive-end bearing temperature crept up over the early
+  history, long before any breakdown (the grease oxidising).
 
 Each emits nothing (unknown) when its data are missing.
 """
@@ -39,6 +41,7 @@ FLEET_SPREAD_FLOOR_K = 0.5  # least fleet spread (K): a few pumps understate it
 FLEET_REFERENCE_LOAD = 0.7  # load (fraction) at which the load models are compared
 SPIKE_PRESENT_K, SPIKE_WIDTH_K = 1.2, 0.25  # bursts above the slow trend (K, 99th percentile)
 SPIKE_TREND_S = 3 * 3600.0  # the slow trend: a running median over three hours
+CREEP_PRESENT_K, CREEP_WIDTH_K = 1.0, 0.3  # rise of the drive end over the early history
 _LINES = ("env_bpfi", "env_bpfo")
 
 
@@ -141,3 +144,31 @@ def temperature_spike_symptom(
     bursts = resid - median_filter(resid.astype(np.float64), size=width, mode="nearest")
     height = float(np.percentile(bursts, 99))
     return {"temp.bearing_de_spikes": strength(height, SPIKE_PRESENT_K, SPIKE_WIDTH_K)}
+
+
+def temperature_creep_symptom(
+    times: np.ndarray, temperature: np.ndarray, load_pct: np.ndarray, baseline: PumpBaseline
+) -> dict[str, float]:
+    """`temp.bearing_de_creep`: the drive-end bearing temperature (less ambient, less the
+    healthy load model) rising steadily over rows spread over the early history since start-up
+    (times (n,) s, temperature rows (n, 4), load_pct (n,)): the fitted rise across them in K
+    and its t statistic, the load fitted alongside. Empty without a temperature model or with
+    fewer than 6 rows."""
+    t = np.asarray(times, dtype=np.float64)
+    if baseline.temp_coef is None or t.size < 6 or np.ptp(t) <= 0:
+        return {}
+    a, b = baseline.temp_coef[0]
+    load = np.asarray(load_pct, dtype=np.float64) / 100
+    resid = temperature[:, 0] - temperature[:, 3] - (a + b * load)
+    # the load stays a regressor: a baseline fitted over a day or two is not exact in load
+    design = np.stack([np.ones_like(t), (t - t.mean()) / np.ptp(t), load - load.mean()], axis=1)
+    coef, *_ = np.linalg.lstsq(design, resid, rcond=None)
+    noise = resid - design @ coef
+    cov = np.linalg.pinv(design.T @ design) * float(np.sum(noise**2)) / max(t.size - 3, 1)
+    rise = float(coef[1])
+    tstat = rise / max(float(np.sqrt(cov[1, 1])), 1e-12)
+    return {
+        "temp.bearing_de_creep": min(
+            strength(rise, CREEP_PRESENT_K, CREEP_WIDTH_K), strength(tstat, Z_PRESENT, Z_WIDTH)
+        )
+    }

@@ -40,11 +40,15 @@ same streams:
     pipe strain               the misalignment follows the discharge pressure (nozzle load)
     soft foot                 1x and 2x follow the motor load (torque twists the frame)
     insufficient lubrication  the starved contact flashes hot and recovers: temperature spikes
+    grease degradation        the grease oxidises from the first day: the drive-end
+                              temperature creeps up over the life, before the breakdown
     wrong lubricant           too thin when hot: the high-frequency floor follows the machine
                               temperature
     coupling misalignment     constant over the load cycle
     worn fit                  the ring creeps: 1x phase between the two bearings wanders
-    cracked baseplate         the structural resonance falls with the lost stiffness
+    cracked baseplate         the structural resonance falls with the lost stiffness; the
+                              crack opens under torque: the looseness harmonics (not 1x)
+                              follow the motor load
     loose hold-down bolts     the joint slips when the clamp is lost: the looseness steps up
     clogged suction strainer  the suction loss grows with flow squared
     low suction head          suction low whatever the flow
@@ -105,7 +109,7 @@ OVERLOAD_LOAD_PCT = (86.0, 94.0)  # mean motor load of an overloaded pump
 VANE_BREAK_SEVERITY = 0.2  # the fragment leaves when the crack's severity reaches this
 VANE_STEP = 0.6  # imbalance severity right after the fragment leaves
 THERMAL_GAIN_PER_K = 0.08  # relative change of the misalignment per K of machine temperature
-SOFT_FOOT_GAIN_PER_PCT = 0.03  # ... per % of motor load
+SOFT_FOOT_GAIN_PER_PCT = 0.03  # ... per % of motor load (soft foot, cracked baseplate)
 PIPE_STRAIN_GAIN_PER_KPA = 0.015  # ... per kPa of discharge pressure
 WORN_FIT_PHASE_RAD = 0.8  # sd of the 1x phase wander between bearings at severity 1
 BASEPLATE_RESONANCE_DROP = 0.15  # relative fall of the resonance frequency at severity 1
@@ -117,6 +121,7 @@ CREEP_FLOOR = 0.2  # impact amplitude left with the defect out of the load zone
 TIGHT_FIT_SHARE = 0.6  # improper fits that are too tight (the rest too loose)
 TIGHT_FIT_HEAT_K = (6.0, 10.0)  # drive-end temperature rise of a too-tight fit
 STARVED_SPIKE_K = 15.0  # drive-end temperature spike of a starved bearing at severity 1
+GREASE_AGEING_K = 6.0  # drive-end temperature creep of oxidising grease over the life
 STARVE_PERIODS_S = (4.0 * 3600.0, 13.7 * 3600.0)  # bursts, and their height's swing
 DE_TEMP_SPREAD_K = 1.5  # pump-to-pump sd of the healthy drive-end bearing temperature
 
@@ -282,13 +287,13 @@ class PumpSimulator:
     def _cause_gain(self, t: float) -> float:
         """The factor on the misalignment, looseness or lubrication signature over the load
         cycle: it follows the machine temperature (thermal growth; a wrong, too thin lubricant),
-        the motor load (soft foot) or the discharge pressure (pipe strain); 1 for other
-        causes."""
+        the motor load (soft foot, a cracked baseplate) or the discharge pressure (pipe
+        strain); 1 for other causes."""
         if self.cause in ("thermal growth", "wrong lubricant"):
             # drive-end bearing temperature less its load-cycle mean
             x = self.ambient_c(t) - self._ambient + 0.1 * (self.load_pct(t) - self._load_mean)
             g = 1 + THERMAL_GAIN_PER_K * x
-        elif self.cause == "soft foot":
+        elif self.cause in ("soft foot", "cracked baseplate"):
             g = 1 + SOFT_FOOT_GAIN_PER_PCT * (self.load_pct(t) - self._load_mean)
         elif self.cause == "pipe strain":
             rise = self._pump_rise(self._clean_flow(t)) - self._pump_rise(self._clean_flow(None))
@@ -335,7 +340,10 @@ class PumpSimulator:
             amp[:, 2] += 0.05 * s * gain
             phase[1] = phase[0] + np.pi  # axial-radial 180 deg across the coupling
         elif mode == "looseness":
-            amp += 0.05 * s * gain * np.exp(-np.arange(h) / 4.0)
+            g = np.full(h, gain)
+            if self.cause == "cracked baseplate":  # the breathing crack is a nonlinear
+                g[0] = 1.0  # stiffness: harmonics follow the torque, the 1x force does not
+            amp += 0.05 * s * g * np.exp(-np.arange(h) / 4.0)
             if self.cause == "worn fit":  # the ring creeps in its seat between readings
                 phase[1, 0] += WORN_FIT_PHASE_RAD * s * rng.standard_normal()
         elif self.cause == "housing bore":  # the loose outer ring rattles: 1x harmonics
@@ -447,6 +455,8 @@ class PumpSimulator:
         extra = extra + {"housing bore": 8 * s, "high fluid temperature": 10 * s}.get(self.cause, 0)
         if self.cause == "insufficient lubrication":
             extra = extra + STARVED_SPIKE_K * s * self._starved_spikes(times)
+        elif self.cause == "grease degradation":  # oxidising from the first day: a slow creep
+            extra = extra + GREASE_AGEING_K * np.minimum(times / self.fault.failure_s, 1.0)
         # a too-tight fit preloads the bearing from start-up, before any defect
         de = ambient + 15 + self._de_offset + 10 * load + extra + self._fit_heat
         fe = ambient + 12 + 8 * load + (0.3 if mode != "misalignment" else 0.8) * extra

@@ -183,6 +183,22 @@ def test_load_cycle_2x_following_temperature_is_thermal_growth_not_soft_foot():
     assert load_cycle_symptoms(DAY[:5], one[:5], two[:5], temp[:5], load[:5], discharge[:5]) == {}
 
 
+def test_looseness_harmonics_following_the_load_is_a_breathing_crack():
+    from phm.kg.evidence import load_cycle_symptoms
+
+    rng = np.random.default_rng(9)
+    load, temp, discharge = _cycle(rng)
+    noise = 1 + 0.01 * rng.standard_normal((3, 24))
+    growth = 1 + DAY / DAY[-1]
+    one, two = 0.05 * growth * noise[0], 0.1 * growth * noise[1]
+    steady = 0.03 * growth * noise[2]
+    breathing = steady * (1 + 0.03 * (load - load.mean()))
+    key = "trend.looseness_vs_load"
+    assert load_cycle_symptoms(DAY, one, two, temp, load, discharge, harm=breathing)[key] > 0.9
+    assert load_cycle_symptoms(DAY, one, two, temp, load, discharge, harm=steady)[key] < 0.2
+    assert key not in load_cycle_symptoms(DAY, one, two, temp, load, discharge)
+
+
 def test_step_and_phase_wander():
     from phm.kg.evidence import phase_wander_symptom, step_symptom
 

@@ -10,6 +10,7 @@ from phm.kg.history import (
     fleet_temperature_symptom,
     roughness_symptom,
     startup_defect_symptom,
+    temperature_creep_symptom,
     temperature_spike_symptom,
 )
 
@@ -83,3 +84,20 @@ def test_temperature_spikes_over_the_slow_trend():
     rows[:, 0] += bursts
     assert temperature_spike_symptom(t, rows, load, b)[key] > 0.9
     assert temperature_spike_symptom(t[:30], rows[:30], load[:30], b) == {}
+
+
+def test_temperature_creeping_over_the_early_history():
+    rng = np.random.default_rng(5)
+    t = np.linspace(3600.0, 0.4 * 86_400.0, 24)
+    load = 70 + 10 * np.sin(2 * np.pi * t / 86_400)
+    ambient = 25 + 4 * np.sin(2 * np.pi * t / 86_400 + 1.0)
+    de = ambient + 8.0 + 10 * load / 100 + 0.15 * rng.standard_normal(24)
+    rows = np.stack([de, ambient + 10, ambient + 50, ambient], axis=1)
+    # a baseline a little off in load, as one fitted over a day or two is
+    b = baseline(15.0)
+    b.temp_coef[0, 1] = 11.0
+    key = "temp.bearing_de_creep"
+    assert temperature_creep_symptom(t, rows, load, b)[key] < 0.1
+    rows[:, 0] += 2.5 * t / t[-1]  # the grease oxidising
+    assert temperature_creep_symptom(t, rows, load, b)[key] > 0.9
+    assert temperature_creep_symptom(t[:5], rows[:5], load[:5], b) == {}

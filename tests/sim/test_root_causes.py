@@ -285,3 +285,24 @@ def test_starved_bearing_temperature_spikes(meta) -> None:
 
     assert bursts("insufficient lubrication") > 3.0
     assert bursts("grease degradation") < 1.0
+
+
+def test_grease_degradation_creeps_up_before_the_breakdown(meta) -> None:
+    t = np.linspace(0.05, 0.95, 12) * ONSET * 1000  # long before an onset at 1e6 s
+
+    def creep(cause: str) -> float:
+        sim = PumpSimulator("pump-001", meta, 3, FaultScenario("lubrication", cause, 1e6, 4e6))
+        rows = sim.temperature_rows(t, tick=3)
+        resid = rows[:, 0] - rows[:, 3] - 10 * sim.load_pct(t) / 100
+        return float(np.polyfit(t / t[-1], resid, 1)[0])
+
+    assert creep("grease degradation") > 1.0  # K over the span
+    assert abs(creep("insufficient lubrication")) < 0.3
+
+
+def test_cracked_baseplate_harmonics_follow_the_load_not_1x(meta) -> None:
+    crack = pump(meta, "looseness", "cracked baseplate")
+    feats = bearing_features(crack, DAY)
+    load = crack.load_pct(DAY)
+    assert corr(np.log([f["harm"] for f in feats]), load) > 0.7
+    assert abs(corr(np.log([f["o1"] for f in feats]), load)) < 0.5
