@@ -168,7 +168,15 @@ def pump_evidence(
     ev["vib.resonance_shift"] = shifts.get("vib.resonance_shift", ev.get("vib.resonance_shift"))
     ev.update(
         load_cycle_symptoms(
-            day_t, o1, o2, day_temp[:, 0], day_proc[:, 1], day_proc[:, 3], hf, harm=harm
+            day_t,
+            o1,
+            o2,
+            day_temp[:, 0],
+            day_proc[:, 1],
+            day_proc[:, 3],
+            hf,
+            harm=harm,
+            hf_healthy=baseline.vib_median.get("hf"),
         )
     )
     phases = [cross_phase(x, sim.fs, r[0] / 60) for x, r in zip(day_snaps, day_proc, strict=True)]

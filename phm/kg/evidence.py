@@ -502,18 +502,22 @@ def load_cycle_symptoms(
     discharge: np.ndarray,
     hf: np.ndarray | None = None,
     harm: np.ndarray | None = None,
+    hf_healthy: float | None = None,
 ) -> dict[str, float]:
-    """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them):
-    o1, o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
-    (deg C), motor load (%) and discharge pressure (kPa). A quadratic drift in time (the fault
-    growing) is fitted alongside. Strengths for `trend.2x_vs_temperature` (2x rises as the
-    train warms: thermal growth), `trend.1x_vs_load` (1x follows the load: a frame twisted
-    by torque) and `trend.2x_vs_discharge` (2x follows the
-    discharge pressure: nozzle loads); with `hf` (the `vibration_features` hf floor, log10
-    g^2) also `trend.hf_vs_temperature` (the floor rises as the bearing warms: a lubricant too
-    thin when hot); with `harm` (the 4x-8x harmonics, g) also `trend.looseness_vs_load` (the
-    looseness opens and closes with the torque: a cracked baseplate breathing). Empty with
-    fewer than 8 snapshots."""
+    """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them): o1,
+    o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
+    (deg C), motor load (%) and discharge pressure (kPa). A quadratic drift in time (the
+    fault growing) is fitted alongside. Strengths for `trend.2x_vs_temperature` (2x rises as
+    the train warms: thermal growth), `trend.1x_vs_load` (1x follows the load: a frame
+    twisted by torque) and `trend.2x_vs_discharge` (2x follows the discharge pressure:
+    nozzle loads); with `hf` (the `vibration_features` hf floor, log10 g^2) also
+    `trend.hf_vs_temperature` (the floor rises as the bearing warms: a lubricant too thin
+    when hot; with `hf_healthy`, the healthy floor (log10 g^2), the excess over it, on the
+    snapshots where it is at least half the healthy floor: the lubrication fault's own
+    growth then is a smooth drift of log excess; unknown with fewer than 8 such); with
+    `harm` (the 4x-8x harmonics, g) also `trend.looseness_vs_load` (the looseness opens and
+    closes with the torque: a cracked baseplate breathing). Empty with fewer than 8
+    snapshots."""
     t = np.asarray(times, dtype=np.float64)
     if t.size < 8 or np.ptp(t) == 0:
         return {}
@@ -528,8 +532,14 @@ def load_cycle_symptoms(
         ("trend.1x_vs_load", y1, load, drift),
         ("trend.2x_vs_discharge", y2, np.asarray(discharge, dtype=np.float64), drift),
     ]
-    if hf is not None:  # log10 power -> natural log amplitude
+    if hf is not None and hf_healthy is None:  # log10 power -> natural log amplitude
         fits.append(("trend.hf_vs_temperature", np.asarray(hf) * np.log(10) / 2, temp, drift))
+    elif hf is not None:
+        excess = 10 ** np.asarray(hf, dtype=np.float64) - 10**hf_healthy
+        keep = excess > 0.5 * 10**hf_healthy
+        if keep.sum() >= 8:
+            sub = [d[keep] for d in drift]
+            fits.append(("trend.hf_vs_temperature", 0.5 * np.log(excess[keep]), temp[keep], sub))
     if harm is not None:
         y_h = np.log(np.maximum(np.asarray(harm, dtype=np.float64), 1e-12))
         fits.append(("trend.looseness_vs_load", y_h, load, drift))

@@ -199,6 +199,27 @@ def test_looseness_harmonics_following_the_load_is_a_breathing_crack():
     assert key not in load_cycle_symptoms(DAY, one, two, temp, load, discharge)
 
 
+def test_hf_excess_following_temperature_is_a_thin_lubricant():
+    from phm.kg.evidence import load_cycle_symptoms
+
+    rng = np.random.default_rng(10)
+    load, temp, discharge = _cycle(rng)
+    one, two = np.full(24, 0.05), np.full(24, 0.1)
+    healthy = 1e-7  # g^2 per bin
+    s = np.expm1(4 * DAY / DAY[-1]) / np.expm1(4)  # the breakdown growing, Paris-like
+    noise = 1 + 0.05 * rng.standard_normal(24)
+    key = "trend.hf_vs_temperature"
+
+    def ev(excess: np.ndarray) -> dict:
+        hf = np.log10(healthy + excess * noise)
+        return load_cycle_symptoms(DAY, one, two, temp, load, discharge, hf, hf_healthy=-7.0)
+
+    thin = 20 * healthy * s * (1 + 0.08 * (temp - temp.mean()))
+    assert ev(thin)[key] > 0.9
+    assert ev(20 * healthy * s)[key] < 0.2  # grows, but not with the temperature
+    assert key not in ev(0.1 * healthy * s)  # no floor above healthy: unknown
+
+
 def test_step_and_phase_wander():
     from phm.kg.evidence import phase_wander_symptom, step_symptom
 
