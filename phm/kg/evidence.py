@@ -508,16 +508,16 @@ def load_cycle_symptoms(
     o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
     (deg C), motor load (%) and discharge pressure (kPa). A quadratic drift in time (the
     fault growing) is fitted alongside. Strengths for `trend.2x_vs_temperature` (2x rises as
-    the train warms: thermal growth), `trend.1x_vs_load` (1x follows the load: a frame
-    twisted by torque) and `trend.2x_vs_discharge` (2x follows the discharge pressure:
-    nozzle loads); with `hf` (the `vibration_features` hf floor, log10 g^2) also
-    `trend.hf_vs_temperature` (the floor rises as the bearing warms: a lubricant too thin
-    when hot; with `hf_healthy`, the healthy floor (log10 g^2), the excess over it, on the
-    snapshots where it is at least half the healthy floor: the lubrication fault's own
-    growth then is a smooth drift of log excess; unknown with fewer than 8 such); with
-    `harm` (the 4x-8x harmonics, g) also `trend.looseness_vs_load` (the looseness opens and
-    closes with the torque: a cracked baseplate breathing). Empty with fewer than 8
-    snapshots."""
+    the train warms: thermal growth), `trend.2x_vs_load` (the temperature held) and
+    `trend.1x_vs_load` (they follow the load: a frame twisted by torque) and
+    `trend.2x_vs_discharge` (2x follows the discharge pressure: nozzle loads); with `hf`
+    (the `vibration_features` hf floor, log10 g^2) also `trend.hf_vs_temperature` (the floor
+    rises as the bearing warms: a lubricant too thin when hot; with `hf_healthy`, the
+    healthy floor (log10 g^2), the excess over it, on the snapshots where it is at least
+    half the healthy floor: the lubrication fault's own growth then is a smooth drift of log
+    excess; unknown with fewer than 8 such); with `harm` (the 4x-8x harmonics, g) also
+    `trend.looseness_vs_load` (the looseness opens and closes with the torque: a cracked
+    baseplate breathing). Empty with fewer than 8 snapshots."""
     t = np.asarray(times, dtype=np.float64)
     if t.size < 8 or np.ptp(t) == 0:
         return {}
@@ -527,8 +527,10 @@ def load_cycle_symptoms(
     y2 = np.log(np.maximum(np.asarray(o2, dtype=np.float64), 1e-12))
     temp, load = np.asarray(temp_de, dtype=np.float64), np.asarray(load, dtype=np.float64)
     out = {}
+    # the bearing temperature follows the load too: 2x on the load with the temperature held
     fits = [
         ("trend.2x_vs_temperature", y2, temp, drift),
+        ("trend.2x_vs_load", y2, load, [*drift, temp]),
         ("trend.1x_vs_load", y1, load, drift),
         ("trend.2x_vs_discharge", y2, np.asarray(discharge, dtype=np.float64), drift),
     ]

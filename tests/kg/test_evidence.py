@@ -172,14 +172,17 @@ def test_load_cycle_2x_following_temperature_is_thermal_growth_not_soft_foot():
     ev = load_cycle_symptoms(DAY, one, two, temp, load, discharge)
     assert ev["trend.2x_vs_temperature"] > 0.9
     assert ev["trend.1x_vs_load"] < 0.1 and ev["trend.2x_vs_discharge"] < 0.1
+    # 2x following the torque (soft foot): judged on the load with the temperature held
+    twisted = 0.1 * growth * (1 + 0.03 * (load - load.mean())) * noise[1]
+    assert load_cycle_symptoms(DAY, one, twisted, temp, load, discharge)["trend.2x_vs_load"] > 0.9
     # constant over the cycle (coupling misalignment): nothing
     flat = load_cycle_symptoms(DAY, one, 0.1 * growth * noise[1], temp, load, discharge)
     assert max(flat.values()) < 0.1
     # 2x following the discharge pressure (pipe strain)
     strain = 0.1 * growth * (1 + 0.015 * (discharge - discharge.mean())) * noise[1]
-    assert (
-        load_cycle_symptoms(DAY, one, strain, temp, load, discharge)["trend.2x_vs_discharge"] > 0.9
-    )
+    strained = load_cycle_symptoms(DAY, one, strain, temp, load, discharge)
+    assert strained["trend.2x_vs_discharge"] > 0.9
+    assert strained["trend.2x_vs_load"] < 0.1  # the discharge falls as the load rises
     assert load_cycle_symptoms(DAY[:5], one[:5], two[:5], temp[:5], load[:5], discharge[:5]) == {}
 
 
