@@ -54,7 +54,12 @@ from phm.sim.rotating import (
 
 BARS = {"top1": 0.85, "top3": 0.95, "cwru": 0.80}
 # operator rounds and unstreamed DCS tags among the proc.* keys
-CONTEXT_PROC_KEYS = ("proc.strainer_dp_high", "proc.tank_level_low", "proc.fluid_temp_high")
+CONTEXT_PROC_KEYS = (
+    "proc.strainer_dp_high",
+    "proc.tank_level_low",
+    "proc.fluid_temp_high",
+    "proc.pipe_support_faulty",
+)
 CWRU_LOCATIONS = ("inner_race", "outer_race", "ball")
 
 

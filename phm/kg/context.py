@@ -3,10 +3,11 @@
 Maintenance records (CMMS), oil / grease analysis, inspection findings and operator rounds, as
 the fields of `phm.sim.maintenance` (None = not on record), become the `ctx.*`, `oil.*`,
 `insp.*` keys and the rounds' `proc.strainer_dp_high`, `proc.tank_level_low`,
-`proc.fluid_temp_high` of configs/kg/rotating_equipment.yaml. A number beyond its threshold is
-the symptom, mapped to a strength by a logistic over its scale; a recorded yes / no is
-RECORD_TRUE / RECORD_FALSE (records are sometimes wrong). How often a record shows a cause, and
-how often it shows it without the cause, is the graph's business (edge likelihoods, leaks).
+`proc.fluid_temp_high`, `proc.pipe_support_faulty` of configs/kg/rotating_equipment.yaml. A
+number beyond its threshold is the symptom, mapped to a strength by a logistic over its scale;
+a recorded yes / no is RECORD_TRUE / RECORD_FALSE (records are sometimes wrong). How often a
+record shows a cause, and how often it shows it without the cause, is the graph's business
+(edge likelihoods, leaks).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _CONTEXT_NUMBERS = {
     "soft_foot_mm": ("insp.soft_foot", 0.05, 0.01),
     "cold_misalignment_mm": ("insp.cold_alignment", 0.08, 0.015),
     "strainer_dp_kpa": ("proc.strainer_dp_high", 25.0, 4.0),
+    "strainer_overdue_ratio": ("ctx.strainer_overdue", 1.15, 0.08),
+    "viscosity_change_pct": ("oil.viscosity_low", -15.0, -4.0),
     "fluid_temp_rise_c": ("proc.fluid_temp_high", 8.0, 1.5),
 }
 _CONTEXT_FLAGS = {
@@ -43,6 +46,10 @@ _CONTEXT_FLAGS = {
     "housing_out_of_round": "insp.housing_bore",
     "fretting_marks": "insp.fretting",
     "flange_moves": "insp.pipe_strain",
+    "coupling_insert_worn": "insp.coupling_worn",
+    "hot_alignment_off": "insp.hot_alignment",
+    "iron_oxide": "oil.iron_oxide",
+    "pipe_support_faulty": "proc.pipe_support_faulty",
     "tank_level_low": "proc.tank_level_low",
 }
 

@@ -15,11 +15,10 @@ Detectors:
   machine (minus ambient).
 - process: suction pressure falling, flow and head below the load model, flow unsteady.
 - trends (`trend_symptom`): slope of a feature over time against its noise.
-- load cycle (`load_cycle_symptoms`, over a day of snapshots and rows): 2x following the
-  bearing temperature, 1x following the motor load, 2x following the discharge pressure; a
-  step in the 1x history (`step_symptom`); the 1x phase between the bearings wandering
-  (`phase_wander_symptom`, `cross_phase`); suction falling with flow squared
-  (`process_symptoms`).
+- load cycle and 1x history: in `phm.kg.load_cycle` (2x following the casing temperature,
+  the load or the discharge pressure, 1x steps, the 1x phase wandering); suction falling
+  with flow squared (`process_symptoms`) and slow shifts over recent snapshots
+  (`recent_shift_symptoms`) here.
 - context: maintenance records, oil analysis, inspection and rounds are in `phm.kg.context`.
 - thresholds (`threshold_symptom`), and the model's fault probabilities (`model_evidence`).
 """
@@ -37,8 +36,6 @@ STRENGTH_RANGE = (0.02, 0.98)
 Z_PRESENT, Z_WIDTH = 4.0, 1.0  # a symptom is 50% present at 4 baseline sd, 95% at ~7
 RATIO_PRESENT, RATIO_WIDTH = 1.2, 0.25  # envelope peak / local floor, natural log
 LOAD_HIGH_PCT = 85.0  # mean motor load above which the duty point overloads the bearings
-CYCLE_PRESENT, CYCLE_WIDTH = 0.1, 0.04  # log change of an amplitude across the load cycle
-WANDER_PRESENT, WANDER_WIDTH = 0.09, 0.025  # rad: median 1x phase change beyond healthy
 RESONANCE_PROMINENCE = 1.8  # smoothed resonance peak / broadband floor for a usable estimate
 
 
@@ -217,17 +214,6 @@ def resonance_hz(
         near = np.abs(freqs - peak) <= 400
         peak = float(np.sum(freqs[near] * excess[near]) / max(np.sum(excess[near]), 1e-30))
     return peak
-
-
-def cross_phase(x: np.ndarray, fs: float, shaft_hz: float) -> float:
-    """Phase in rad of channel 1 against channel 0 at 1x, of a snapshot x (C >= 2, L)."""
-    sig = np.asarray(x, dtype=np.float64)[:2]
-    n = sig.shape[-1]
-    w = np.hanning(n)
-    spec = np.fft.rfft((sig - sig.mean(axis=-1, keepdims=True)) * w, axis=-1)
-    k0 = max(round(shaft_hz * n / fs) - 2, 1)
-    k = k0 + int(np.argmax(np.abs(spec[0, k0 : k0 + 5])))  # the 1x bin, +-2 bins
-    return float(np.angle(spec[1, k] * np.conj(spec[0, k])))
 
 
 # (feature, detector key, direction): amplitude-like features judged against a baseline
@@ -477,82 +463,6 @@ def pump_symptoms(
     return ev
 
 
-# --- load cycle and history ----------------------------------------------------------------
-def _partial_effect(
-    y: np.ndarray, x: np.ndarray, controls: list[np.ndarray]
-) -> tuple[float, float]:
-    """Effect of x on y over x's p10-p90 range with the controls fitted too, and its t."""
-    n = y.size
-    span = float(np.percentile(x, 90) - np.percentile(x, 10))
-    if span <= 0 or n < len(controls) + 4:
-        return 0.0, 0.0
-    a = np.stack([*controls, (x - x.mean()) / span], axis=1)
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    resid = y - a @ coef
-    cov = np.linalg.pinv(a.T @ a) * float(np.sum(resid**2)) / max(n - a.shape[1], 1)
-    return float(coef[-1]), float(coef[-1] / max(np.sqrt(cov[-1, -1]), 1e-9))
-
-
-def load_cycle_symptoms(
-    times: np.ndarray,
-    o1: np.ndarray,
-    o2: np.ndarray,
-    temp_de: np.ndarray,
-    load: np.ndarray,
-    discharge: np.ndarray,
-    hf: np.ndarray | None = None,
-    harm: np.ndarray | None = None,
-    hf_healthy: float | None = None,
-) -> dict[str, float]:
-    """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them): o1,
-    o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
-    (deg C), motor load (%) and discharge pressure (kPa). A quadratic drift in time (the
-    fault growing) is fitted alongside. Strengths for `trend.2x_vs_temperature` (2x rises as
-    the train warms: thermal growth), `trend.2x_vs_load` (the temperature held) and
-    `trend.1x_vs_load` (they follow the load: a frame twisted by torque) and
-    `trend.2x_vs_discharge` (2x follows the discharge pressure: nozzle loads); with `hf`
-    (the `vibration_features` hf floor, log10 g^2) also `trend.hf_vs_temperature` (the floor
-    rises as the bearing warms: a lubricant too thin when hot; with `hf_healthy`, the
-    healthy floor (log10 g^2), the excess over it, on the snapshots where it is at least
-    half the healthy floor: the lubrication fault's own growth then is a smooth drift of log
-    excess; unknown with fewer than 8 such); with `harm` (the 4x-8x harmonics, g) also
-    `trend.looseness_vs_load` (the looseness opens and closes with the torque: a cracked
-    baseplate breathing). Empty with fewer than 8 snapshots."""
-    t = np.asarray(times, dtype=np.float64)
-    if t.size < 8 or np.ptp(t) == 0:
-        return {}
-    tau = (t - t.mean()) / np.ptp(t)
-    drift = [np.ones_like(tau), tau, tau**2]
-    y1 = np.log(np.maximum(np.asarray(o1, dtype=np.float64), 1e-12))
-    y2 = np.log(np.maximum(np.asarray(o2, dtype=np.float64), 1e-12))
-    temp, load = np.asarray(temp_de, dtype=np.float64), np.asarray(load, dtype=np.float64)
-    out = {}
-    # the bearing temperature follows the load too: 2x on the load with the temperature held
-    fits = [
-        ("trend.2x_vs_temperature", y2, temp, drift),
-        ("trend.2x_vs_load", y2, load, [*drift, temp]),
-        ("trend.1x_vs_load", y1, load, drift),
-        ("trend.2x_vs_discharge", y2, np.asarray(discharge, dtype=np.float64), drift),
-    ]
-    if hf is not None and hf_healthy is None:  # log10 power -> natural log amplitude
-        fits.append(("trend.hf_vs_temperature", np.asarray(hf) * np.log(10) / 2, temp, drift))
-    elif hf is not None:
-        excess = 10 ** np.asarray(hf, dtype=np.float64) - 10**hf_healthy
-        keep = excess > 0.5 * 10**hf_healthy
-        if keep.sum() >= 8:
-            sub = [d[keep] for d in drift]
-            fits.append(("trend.hf_vs_temperature", 0.5 * np.log(excess[keep]), temp[keep], sub))
-    if harm is not None:
-        y_h = np.log(np.maximum(np.asarray(harm, dtype=np.float64), 1e-12))
-        fits.append(("trend.looseness_vs_load", y_h, load, drift))
-    for key, y, x, controls in fits:
-        effect, tstat = _partial_effect(y, x, controls)
-        out[key] = min(
-            strength(effect, CYCLE_PRESENT, CYCLE_WIDTH), strength(tstat, Z_PRESENT, Z_WIDTH)
-        )
-    return out
-
-
 def recent_shift_symptoms(
     recent: Sequence[Mapping[str, float]], baseline: PumpBaseline
 ) -> dict[str, float]:
@@ -570,35 +480,3 @@ def recent_shift_symptoms(
         z = (float(np.median(vals)) - baseline.vib_median[name]) / se
         out[key] = strength(sign * z, Z_PRESENT, Z_WIDTH)
     return out
-
-
-def step_symptom(times: np.ndarray, values: np.ndarray) -> float | None:
-    """Strength that an amplitude history (values > 0 at increasing times) rose in one step
-    rather than gradually: the share of its total log rise taken by the largest rise between
-    consecutive readings. None with fewer than 6 readings; low when it barely rose."""
-    v = np.log(np.maximum(np.asarray(values, dtype=np.float64), 1e-12))
-    v = v[np.argsort(np.asarray(times))]
-    if v.size < 6:
-        return None
-    rise = float(np.max(v) - np.min(v[: max(v.size // 4, 1)]))
-    if rise <= 0:
-        return STRENGTH_RANGE[0]
-    share = float(np.max(np.diff(v))) / rise
-    # a rise the size of the snapshot-to-snapshot noise says nothing about its shape
-    return min(strength(share, 0.45, 0.08), strength(rise, 0.5, 0.12))
-
-
-def phase_wander_symptom(recent: np.ndarray, baseline: np.ndarray) -> float | None:
-    """Strength that the 1x phase between the bearings (`cross_phase`, rad, readings in time
-    order) wanders from one reading to the next more than it did when healthy: the median
-    wrapped change between consecutive readings, recent against baseline (one lasting shift
-    of the phase is a single change and does not count). None with fewer than 4 readings on
-    either side."""
-    recent, baseline = np.asarray(recent), np.asarray(baseline)
-    if recent.size < 4 or baseline.size < 4:
-        return None
-
-    def wander(a: np.ndarray) -> float:
-        return float(np.median(np.abs(np.angle(np.exp(1j * np.diff(a))))))
-
-    return strength(wander(recent) - max(wander(baseline), 0.03), WANDER_PRESENT, WANDER_WIDTH)

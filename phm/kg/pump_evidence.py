@@ -4,7 +4,8 @@ start-up, the sister pumps' commissioning load models and the plant's records.
 
 `pump_evidence` reads them from a `phm.sim.rotating.PumpSimulator` standing in for the lake
 (snapshots, temperature and process rows at any life time, `context` for the records) and
-runs the detectors of `phm.kg.evidence`, `phm.kg.history` and `phm.kg.context` on them, in
+runs the detectors of `phm.kg.evidence`, `phm.kg.load_cycle`, `phm.kg.history` and
+`phm.kg.context` on them, in
 the form a live monitor would (nothing from the simulator's truth but the baseline period).
 Used by `phm bench rootcause`.
 """
@@ -18,14 +19,10 @@ import numpy as np
 from phm.kg.context import context_symptoms
 from phm.kg.evidence import (
     PumpBaseline,
-    cross_phase,
     fit_pump_baseline,
-    load_cycle_symptoms,
-    phase_wander_symptom,
     process_symptoms,
     pump_symptoms,
     recent_shift_symptoms,
-    step_symptom,
     vibration_features,
 )
 from phm.kg.history import (
@@ -36,6 +33,14 @@ from phm.kg.history import (
     startup_defect_symptom,
     temperature_creep_symptom,
     temperature_spike_symptom,
+)
+from phm.kg.load_cycle import (
+    CASING_TAU_S,
+    casing_estimate,
+    cross_phase,
+    load_cycle_symptoms,
+    phase_wander_symptom,
+    step_symptom,
 )
 from phm.sim.rotating import PumpSimulator, geometry_of
 
@@ -67,7 +72,9 @@ def pump_evidence(
 ) -> dict[str, float]:
     """Symptom strengths of pump `sim` at life time t, against its baseline before
     `healthy_until` (life seconds): the latest snapshot and rows, the last day (a snapshot
-    an hour with the rows at the same times; process and temperature rows every 2 minutes),
+    an hour with the rows at the same times; process and temperature rows every 2 minutes;
+    the casing temperature estimated from the ambient and load rows since three hours
+    before),
     the history since the pump's start (snapshots; rows over its first 40%), its
     commissioning load model against the sister pumps' (`fleet`), and (with `context`) the
     plant's records (`PumpSimulator.context`)."""
@@ -101,17 +108,35 @@ def pump_evidence(
     # a slow shift shows in the median of the last six hours' snapshots
     shifts = recent_shift_symptoms(day_vib[-HISTORY_SNAPSHOTS // 4 :], baseline)
     ev["vib.resonance_shift"] = shifts.get("vib.resonance_shift", ev.get("vib.resonance_shift"))
+    # the casing temperature from the ambient and the load rows, from three time constants
+    # before the first snapshot on
+    lag_t = np.linspace(day_t[0] - 3 * CASING_TAU_S, t, 720)
+    lag_t = lag_t[lag_t >= 0.0]
+    lag_load = sim.process_rows(lag_t, tick=10_000_009)[:, 1]
+    lag_ambient = sim.temperature_rows(lag_t, tick=10_000_010)[:, 3]
+    casing = casing_estimate(day_t, lag_t, lag_load, lag_ambient)
+    # the film's temperature as the weather and the duty set it: the healthy load model of
+    # the drive end (the breakdown's own heat grows with it, not with the weather)
+    film = day_temp[:, 0]
+    if baseline.temp_coef is not None:
+        a, b = baseline.temp_coef[0]
+        film = day_temp[:, 3] + a + b * day_proc[:, 1] / 100
+    o2_healthy = None
+    if "o2" in baseline.vib_median:
+        o2_healthy = (baseline.vib_median["o2"], baseline.vib_spread["o2"])
     ev.update(
         load_cycle_symptoms(
             day_t,
             o1,
             o2,
-            day_temp[:, 0],
+            film,
             day_proc[:, 1],
             day_proc[:, 3],
             hf,
             harm=harm,
             hf_healthy=baseline.vib_median.get("hf"),
+            casing=casing,
+            o2_healthy=o2_healthy,
         )
     )
     phases = [cross_phase(x, sim.fs, r[0] / 60) for x, r in zip(day_snaps, day_proc, strict=True)]

@@ -17,12 +17,17 @@ deliberately not the likelihoods of the knowledge graph (configs/kg/rotating_equ
 Fields (None when missing):
     cmms         days_since_bearing_change, bearing_life_used (running hours / L10),
                  bearing_changes_5y, days_since_install, relube_overdue_ratio (days since
-                 relubrication / interval), lubricant_changed (bool)
-    oil          particle_code (ISO 4406 code at 4 um), water_ppm, oxidation_pct
+                 relubrication / interval), lubricant_changed (bool), strainer_overdue_ratio
+                 (days since the strainer was cleaned / interval)
+    oil          particle_code (ISO 4406 code at 4 um), water_ppm, oxidation_pct,
+                 viscosity_change_pct (against the specified grade at 40 deg C),
+                 iron_oxide (bool: red fretting-corrosion debris in the ferrogram)
     inspection   impeller_deposits, impeller_pitting, vane_damage, bolts_below_torque,
-                 baseplate_crack, housing_out_of_round, fretting_marks, flange_moves (bools),
-                 soft_foot_mm, cold_misalignment_mm
-    rounds       strainer_dp_kpa, tank_level_low (bool), fluid_temp_rise_c (above design)
+                 baseplate_crack, housing_out_of_round, fretting_marks, flange_moves,
+                 coupling_insert_worn, hot_alignment_off (bools), soft_foot_mm,
+                 cold_misalignment_mm
+    rounds       strainer_dp_kpa, tank_level_low (bool), fluid_temp_rise_c (above design),
+                 pipe_support_faulty (bool: a spring hanger bottomed out or a support missing)
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ GROUPS = {
         "days_since_install",
         "relube_overdue_ratio",
         "lubricant_changed",
+        "strainer_overdue_ratio",
     ),
-    "oil": ("particle_code", "water_ppm", "oxidation_pct"),
+    "oil": ("particle_code", "water_ppm", "oxidation_pct", "viscosity_change_pct", "iron_oxide"),
     "inspection": (
         "impeller_deposits",
         "impeller_pitting",
@@ -53,10 +59,12 @@ GROUPS = {
         "housing_out_of_round",
         "fretting_marks",
         "flange_moves",
+        "coupling_insert_worn",
+        "hot_alignment_off",
         "soft_foot_mm",
         "cold_misalignment_mm",
     ),
-    "rounds": ("strainer_dp_kpa", "tank_level_low", "fluid_temp_rise_c"),
+    "rounds": ("strainer_dp_kpa", "tank_level_low", "fluid_temp_rise_c", "pipe_support_faulty"),
 }
 CONTEXT_FIELDS: tuple[str, ...] = tuple(f for fields in GROUPS.values() for f in fields)
 # inspection findings: (sensitivity per cause, false-positive rate otherwise)
@@ -79,17 +87,29 @@ FINDINGS: dict[str, tuple[dict[str, float], float]] = {
     # a ring creeping in its seat (shaft or housing) leaves fretting marks
     "fretting_marks": ({"improper fit": 0.6, "worn fit": 0.6, "housing bore": 0.5}, 0.05),
     "flange_moves": ({"pipe strain": 0.7}, 0.06),
+    # a misaligned coupling chews its elastomer insert; nozzle loads and growth less so
+    "coupling_insert_worn": (
+        {"coupling misalignment": 0.55, "pipe strain": 0.15, "thermal growth": 0.15},
+        0.05,
+    ),
+    # checked hot: off when the cold alignment left no allowance for growth, and off as it
+    # was cold for a coupling that was never aligned
+    "hot_alignment_off": (
+        {"thermal growth": 0.7, "coupling misalignment": 0.5, "pipe strain": 0.25},
+        0.05,
+    ),
 }
 BEARING_CAUSES = ("contamination", "worn bearing", "overload / fatigue", "improper fit")
 BEARING_CAUSES += ("brinelling from shipping", "housing bore")
 
 
 def maintenance_context(
-    asset_id: str, seed: int, root_cause: str | None, t: float = 0.0
+    asset_id: str, seed: int, root_cause: str | None, t: float = 0.0, fit: str | None = None
 ) -> dict[str, Any]:
     """The context observations of one pump at life time t (s): field -> value or None.
 
-    root_cause: the scenario's root cause (phm.sim.rotating ROOT_CAUSES), None when healthy.
+    root_cause: the scenario's root cause (phm.sim.rotating ROOT_CAUSES), None when healthy;
+    fit: for an improper fit, "tight" or "loose" (only a loose ring creeps and frets).
     Deterministic per (seed, asset_id); fields in CONTEXT_FIELDS."""
     key = (zlib.crc32(asset_id.encode()), 4, 0)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
@@ -143,6 +163,18 @@ def maintenance_context(
     out["tank_level_low"] = hit(0.7) if c == "low suction head" else hit(0.08)
     hot = c == "high fluid temperature" and hit(0.8)
     out["fluid_temp_rise_c"] = float(rng.uniform(10, 25) if hot else rng.normal(0, 4))
+    # --- second signs of causes whose first is a single record or trace
+    overdue = c == "clogged suction strainer" and hit(0.65)
+    out["strainer_overdue_ratio"] = rng.uniform(1.2, 3.0) if overdue else rng.uniform(0.05, 1.3)
+    # a too-thin grade reads thin against the specification; oxidised grease thickens
+    thin = c == "wrong lubricant" and hit(0.75)
+    thick = 8.0 if c == "grease degradation" else 0.0
+    out["viscosity_change_pct"] = float(rng.normal(-35.0, 8.0) if thin else rng.normal(thick, 8.0))
+    creeping = {"worn fit": 0.5, "housing bore": 0.35}.get(c, 0.0)
+    if c == "improper fit" and fit != "tight":
+        creeping = 0.6
+    out["iron_oxide"] = hit(creeping) or hit(0.04)
+    out["pipe_support_faulty"] = hit(0.55) if c == "pipe strain" else hit(0.06)
     # --- what is missing: whole record groups, then single fields
     for group, fields in GROUPS.items():
         there = hit(AVAILABLE[group])

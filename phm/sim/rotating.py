@@ -33,12 +33,15 @@ same streams:
                               hours; 1x harmonics; the pinched ring heats the drive end early
     improper fit              too tight (60% of fits): no internal clearance, the drive-end
                               bearing runs hot from start-up; too loose: the inner ring creeps
-                              on the shaft, 1x grows with the fretting
+                              on the shaft, carrying its runout round with it: a drive-end 1x
+                              vector that turns slowly, so 1x grows and its phase drifts
     broken vane fragment      1x steps up when the fragment leaves (not a slow rise)
     impeller erosion          flow and head fall with the metal loss (fouling: flow a little)
-    thermal growth            the misalignment (2x, 3x) follows the machine's temperature
-    pipe strain               the misalignment follows the discharge pressure (nozzle load)
-    soft foot                 1x and 2x follow the motor load (torque twists the frame)
+    thermal growth            the misalignment (2x, 3x) follows the casing temperature, which
+                              lags the load by its thermal inertia and follows the ambient
+    pipe strain               the misalignment follows the discharge pressure at once (nozzle
+                              load)
+    soft foot                 1x and 2x follow the motor load at once (torque twists the frame)
     insufficient lubrication  the starved contact flashes hot and recovers: temperature spikes
     grease degradation        the grease oxidises from the first day: the drive-end
                               temperature creeps up over the life, before the breakdown
@@ -57,6 +60,13 @@ same streams:
 Other causes leave no trace in the streams; `PumpSimulator.context` renders what a plant has
 beside its sensors (maintenance records, oil analysis, inspections, operator rounds) as
 imperfect, partly missing observations, see `CONTEXT_FIELDS`.
+
+Operating conditions: the ambient follows the sun, one plant-wide daily swing warmest
+mid-afternoon (t = 0 is midnight) plus weather drifting over days, the same for every pump of
+a seed; each pump's load follows its own production schedule (its own daily and shift phases,
+and occasional steps when the schedule changes). The casing temperature is the ambient plus
+the load's heat through a first-order lag of about an hour (`casing_c`): the bearing rows
+follow the load at once, the casing's bulk (and a thermal-growth misalignment) lags it.
 
 Noise is drawn from generators keyed by (seed, asset, stream, time), so a snapshot or a block of
 rows is the same whatever else was rendered before it. Pure numpy.
@@ -124,6 +134,14 @@ STARVED_SPIKE_K = 15.0  # drive-end temperature spike of a starved bearing at se
 GREASE_AGEING_K = 6.0  # drive-end temperature creep of oxidising grease over the life
 STARVE_PERIODS_S = (4.0 * 3600.0, 13.7 * 3600.0)  # bursts, and their height's swing
 DE_TEMP_SPREAD_K = 1.5  # pump-to-pump sd of the healthy drive-end bearing temperature
+# operating conditions (see the module docstring)
+AMBIENT_DAILY_K, AMBIENT_PEAK_H = 4.0, 15.0  # plant-wide daily swing, warmest at 15:00
+WEATHER_K, WEATHER_PERIODS_D = (2.0, 1.5), (3.3, 7.9)  # drift over days: amplitudes, periods
+LOAD_STEP_EVERY_D, LOAD_STEP_SD = 2.5, 3.0  # schedule changes: mean interval (days), size (%)
+LOAD_STEP_HORIZON_D = 8.0  # schedule steps drawn over this many days of life
+CASING_TAU_S = (0.7 * 3600.0, 1.5 * 3600.0)  # casing thermal time constant
+CASING_K_PER_LOAD = (10.0, 20.0)  # casing rise over ambient at full load (K)
+LOOSE_FIT_RUNOUT = 2.0  # a creeping inner ring's 1x runout (x BASE_1X_G) at severity 1
 
 STREAM_KEYS = {"vibration": 1, "temperature": 2, "process": 3, "context": 4, "cause": 5}
 
@@ -206,6 +224,15 @@ class PumpSimulator:
         # per channel and harmonic 1x..Hx (H covers vane pass)
         self._phase = traits.uniform(0, 2 * np.pi, (2, max(8, self.vanes)))
         self._de_offset = float(traits.normal(0.0, DE_TEMP_SPREAD_K))
+        # the production schedule's steps and the casing's thermal inertia
+        n_steps = int(traits.poisson(LOAD_STEP_HORIZON_D / LOAD_STEP_EVERY_D))
+        self._step_times = np.sort(traits.uniform(0, LOAD_STEP_HORIZON_D * 86_400.0, n_steps))
+        self._step_sizes = traits.normal(0.0, LOAD_STEP_SD, n_steps)
+        self._casing_tau = float(traits.uniform(*CASING_TAU_S))
+        self._casing_k = float(traits.uniform(*CASING_K_PER_LOAD))
+        # the weather is the plant's: drawn from the seed alone
+        plant = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, 6)))
+        self._weather_phase = plant.uniform(0, 2 * np.pi, len(WEATHER_K))
         self.cause = fault.root_cause if fault is not None else ""
         # cause traits, drawn apart: other pumps keep theirs
         cause_rng = self._rng(STREAM_KEYS["cause"], 0)
@@ -232,10 +259,28 @@ class PumpSimulator:
         return s if self.fault is not None and self.fault.mode == mode else s * 0.0
 
     def load_pct(self, t: np.ndarray | float) -> np.ndarray:
-        """Motor load in % at life times t: smooth daily and shift cycles."""
-        t = np.asarray(t, dtype=np.float64)[..., None]
-        wave = np.sin(2 * np.pi * t / self._load_period + self._load_phase) @ self._load_amp
-        return np.clip(self._load_mean + wave, 10.0, 100.0)
+        """Motor load in % at life times t: this pump's daily and shift cycles and the steps
+        of its production schedule."""
+        return np.clip(self._load_mean + self._load_swing(t, 0.0), 10.0, 100.0)
+
+    def _load_swing(self, t: np.ndarray | float, tau: float) -> np.ndarray:
+        """The load's cycles and steps about its mean (%) at life times t, through a
+        first-order lag of time constant tau (s; 0: the load itself)."""
+        t = np.asarray(t, dtype=np.float64)
+        w = 2 * np.pi / self._load_period
+        gain, lag = 1 / np.sqrt(1 + (w * tau) ** 2), np.arctan(w * tau)
+        wave = np.sin(w * t[..., None] + self._load_phase - lag) @ (self._load_amp * gain)
+        since = t[..., None] - self._step_times  # (..., steps)
+        rise = np.where(since >= 0, 1.0, 0.0)
+        if tau > 0:
+            rise = rise * -np.expm1(-np.maximum(since, 0.0) / tau)
+        return wave + rise @ self._step_sizes
+
+    def casing_c(self, t: np.ndarray | float) -> np.ndarray:
+        """Casing (bulk machine) temperature in deg C at life times t: the ambient plus the
+        load's heat through the casing's thermal lag (not a measured channel)."""
+        swing = self._load_swing(t, self._casing_tau)
+        return self.ambient_c(t) + self._casing_k * (self._load_mean + swing) / 100
 
     def shaft_hz(self, t: np.ndarray | float) -> np.ndarray:
         """Shaft speed in Hz at life times t: slip grows with load."""
@@ -246,9 +291,13 @@ class PumpSimulator:
         return self.geometry.defect_frequencies(float(self.shaft_hz(t)))
 
     def ambient_c(self, t: np.ndarray | float) -> np.ndarray:
-        """Ambient temperature in deg C at life times t: a daily swing of +-4 K."""
+        """Ambient temperature in deg C at life times t: the plant's daily swing (warmest at
+        AMBIENT_PEAK_H) and weather drift over days about this pump house's mean."""
         t = np.asarray(t, dtype=np.float64)
-        return self._ambient + 4 * np.sin(2 * np.pi * t / 86_400 + self._load_phase[0])
+        day = AMBIENT_DAILY_K * np.cos(2 * np.pi * (t / 3600.0 - AMBIENT_PEAK_H) / 24.0)
+        periods = 86_400.0 * np.array(WEATHER_PERIODS_D)
+        drift = np.sin(2 * np.pi * t[..., None] / periods + self._weather_phase) @ WEATHER_K
+        return self._ambient + day + drift
 
     def _imbalance_severity(self, t: np.ndarray | float) -> np.ndarray:
         """Severity of the imbalance: a broken vane steps up when the fragment leaves."""
@@ -287,10 +336,13 @@ class PumpSimulator:
     def _cause_gain(self, t: float) -> float:
         """The factor on the misalignment, looseness or lubrication signature over the load
         cycle: it follows the machine temperature (thermal growth; a wrong, too thin lubricant),
-        the motor load (soft foot, a cracked baseplate) or the discharge pressure (pipe
-        strain); 1 for other causes."""
-        if self.cause in ("thermal growth", "wrong lubricant"):
-            # drive-end bearing temperature less its load-cycle mean
+        (thermal growth: the casing's, lagging the load; a wrong, too thin lubricant: the
+        bearing's), the motor load (soft foot, a cracked baseplate) or the discharge pressure
+        (pipe strain); 1 for other causes."""
+        if self.cause == "thermal growth":  # the casing's bulk temperature, lagging the load
+            x = self.casing_c(t) - self._ambient - self._casing_k * self._load_mean / 100
+            g = 1 + THERMAL_GAIN_PER_K * x
+        elif self.cause == "wrong lubricant":  # the film: the bearing temperature, at once
             x = self.ambient_c(t) - self._ambient + 0.1 * (self.load_pct(t) - self._load_mean)
             g = 1 + THERMAL_GAIN_PER_K * x
         elif self.cause in ("soft foot", "cracked baseplate"):
@@ -348,10 +400,14 @@ class PumpSimulator:
                 phase[1, 0] += WORN_FIT_PHASE_RAD * s * rng.standard_normal()
         elif self.cause == "housing bore":  # the loose outer ring rattles: 1x harmonics
             amp[:, :4] += 0.012 * s * np.exp(-np.arange(4) / 2.0)
-        elif self.cause == "improper fit" and not self.tight_fit:  # the inner ring creeps
-            amp[:, 0] *= 1 + 2.0 * s
         harmonics = np.arange(1, h + 1)[:, None] * (2 * np.pi * fr * time)  # (H, L)
         x = np.einsum("ch,chl->cl", amp, np.sin(harmonics[None] + phase[:, :, None]))
+        if self.cause == "improper fit" and not self.tight_fit and s > 0:
+            # the inner ring creeps on the shaft and carries its runout round with it: a 1x
+            # vector turning once per creep period, strongest at the drive end
+            turn = 2 * np.pi * t / self._creep_period + self._creep_phase
+            runout = LOOSE_FIT_RUNOUT * BASE_1X_G * s * np.array([1.0, FAN_END_COUPLING])
+            x += runout[:, None] * np.sin(harmonics[0] + phase[0, 0] + turn)[None]
         if mode == "looseness":  # sub-harmonics at 0.5x, 1.5x, 2.5x...
             half = (np.arange(4)[:, None] + 0.5) * (2 * np.pi * fr * time)  # (4, L)
             x += 0.03 * s * np.exp(-np.arange(4) / 3.0) @ np.sin(half + phase[0, :4, None])
@@ -432,7 +488,8 @@ class PumpSimulator:
     def context(self, t: float) -> dict[str, Any]:
         """What the plant knows beside the sensors at life time t: maintenance records, oil
         analysis, inspection and rounds (`phm.sim.maintenance.maintenance_context`)."""
-        return maintenance_context(self.asset_id, self.seed, self.cause or None, t)
+        fit = ("tight" if self.tight_fit else "loose") if self.cause == "improper fit" else None
+        return maintenance_context(self.asset_id, self.seed, self.cause or None, t, fit=fit)
 
     # --- rows ---------------------------------------------------------------------------------
     def temperature_rows(self, times: np.ndarray, tick: int | None = None) -> np.ndarray:

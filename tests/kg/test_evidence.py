@@ -161,7 +161,7 @@ def _cycle(rng):
 
 
 def test_load_cycle_2x_following_temperature_is_thermal_growth_not_soft_foot():
-    from phm.kg.evidence import load_cycle_symptoms
+    from phm.kg.load_cycle import load_cycle_symptoms
 
     rng = np.random.default_rng(5)
     load, temp, discharge = _cycle(rng)
@@ -187,7 +187,7 @@ def test_load_cycle_2x_following_temperature_is_thermal_growth_not_soft_foot():
 
 
 def test_looseness_harmonics_following_the_load_is_a_breathing_crack():
-    from phm.kg.evidence import load_cycle_symptoms
+    from phm.kg.load_cycle import load_cycle_symptoms
 
     rng = np.random.default_rng(9)
     load, temp, discharge = _cycle(rng)
@@ -203,7 +203,7 @@ def test_looseness_harmonics_following_the_load_is_a_breathing_crack():
 
 
 def test_hf_excess_following_temperature_is_a_thin_lubricant():
-    from phm.kg.evidence import load_cycle_symptoms
+    from phm.kg.load_cycle import load_cycle_symptoms
 
     rng = np.random.default_rng(10)
     load, temp, discharge = _cycle(rng)
@@ -224,7 +224,7 @@ def test_hf_excess_following_temperature_is_a_thin_lubricant():
 
 
 def test_step_and_phase_wander():
-    from phm.kg.evidence import phase_wander_symptom, step_symptom
+    from phm.kg.load_cycle import phase_wander_symptom, step_symptom
 
     t = np.arange(16.0)
     slow = 0.02 * (1 + 9 * np.expm1(4 * t / 15) / np.expm1(4))
@@ -298,3 +298,85 @@ def test_context_symptoms_from_records():
 
     full = context_symptoms(dict.fromkeys(CONTEXT_FIELDS, 1))
     assert set(full) <= detectors
+
+
+def test_casing_estimate_is_a_first_order_lag_of_the_load():
+    from phm.kg.load_cycle import casing_estimate
+
+    rows = np.arange(0.0, 6 * 3600.0, 60.0)
+    load = np.where(rows >= 3600.0, 100.0, 50.0)  # a step at one hour
+    ambient = np.full(rows.size, 20.0)
+    at = np.array([3000.0, 3600.0 + 3600.0, 3600.0 + 4 * 3600.0])
+    got = casing_estimate(at, rows, load, ambient, tau_s=3600.0, k_per_load=15.0)
+    # 20 + 15 x (0.5 + 0.5 (1 - exp(-dt / tau))); the row at the step is held from there on
+    expect = 20 + 15 * (0.5 + 0.5 * -np.expm1(-(at - 3600.0).clip(0) / 3600.0))
+    assert got[0] == pytest.approx(27.5)
+    assert got[1] == pytest.approx(expect[1], abs=0.1)
+    assert got[2] == pytest.approx(expect[2], abs=0.05)
+
+
+def _lagged_day(rng):
+    """A day of load (%) on its own schedule, an ambient following the sun, and the casing
+    (ambient + lagged load) at the snapshot times."""
+    from phm.kg.load_cycle import casing_estimate
+
+    rows = np.arange(-4 * 3600.0, DAY[-1] + 1, 120.0)
+    load_rows = (
+        70 + 10 * np.sin(2 * np.pi * rows / 86_400 + 2.0) + 5 * np.sin(2 * np.pi * rows / 28_800)
+    )
+    amb_rows = 25 + 4 * np.cos(2 * np.pi * (rows / 3600 - 15) / 24)
+    casing = casing_estimate(DAY, rows, load_rows, amb_rows)
+    load = np.interp(DAY, rows, load_rows)
+    discharge = 600 - 1.5 * (load - 70) + rng.standard_normal(24)
+    return load, casing, discharge
+
+
+def test_load_cycle_tells_lagging_casing_from_instant_torque_and_steady_2x():
+    from phm.kg.load_cycle import load_cycle_symptoms
+
+    rng = np.random.default_rng(12)
+    load, casing, discharge = _lagged_day(rng)
+    temp = casing + 10  # the bearing rows are not used with a casing estimate
+    noise = 1 + 0.01 * rng.standard_normal((2, 24))
+    growth = 1 + DAY / DAY[-1]
+    one = 0.05 * growth * noise[0]
+    healthy = (np.log(0.006), 0.05)  # median and spread of the healthy log 2x
+
+    def ev(two):
+        return load_cycle_symptoms(
+            DAY, one, two, temp, load, discharge, casing=casing, o2_healthy=healthy
+        )
+
+    thermal = ev(0.1 * growth * (1 + 0.08 * (casing - casing.mean())) * noise[1])
+    assert thermal["trend.2x_vs_temperature"] > 0.9 and thermal["trend.2x_vs_load"] < 0.1
+    assert thermal["trend.2x_steady"] < 0.1
+    twisted = ev(0.1 * growth * (1 + 0.03 * (load - load.mean())) * noise[1])
+    assert twisted["trend.2x_vs_load"] > 0.9 and twisted["trend.2x_vs_temperature"] < 0.1
+    steady = ev(0.1 * growth * noise[1])
+    assert steady["trend.2x_steady"] > 0.75
+    assert max(v for k, v in steady.items() if k != "trend.2x_steady") < 0.1
+    # a 2x at its healthy level is not judged steady or otherwise
+    assert "trend.2x_steady" not in ev(0.006 * noise[1])
+
+
+def test_second_sign_records_map_to_their_symptoms():
+    from phm.kg.context import context_symptoms
+    from phm.kg.loader import load_graph
+
+    ev = context_symptoms(
+        {
+            "viscosity_change_pct": -35.0,
+            "iron_oxide": True,
+            "hot_alignment_off": True,
+            "coupling_insert_worn": False,
+            "pipe_support_faulty": True,
+            "strainer_overdue_ratio": 2.0,
+        }
+    )
+    assert ev["oil.viscosity_low"] > 0.95 and ev["ctx.strainer_overdue"] > 0.95
+    assert ev["oil.iron_oxide"] > 0.9 and ev["insp.hot_alignment"] > 0.9
+    assert ev["insp.coupling_worn"] < 0.1 and ev["proc.pipe_support_faulty"] > 0.9
+    assert context_symptoms({"viscosity_change_pct": 0.0})["oil.viscosity_low"] < 0.05
+    graph = load_graph("rotating_equipment")
+    detectors = {graph.nodes[s].detector for s in graph.of_type("symptom")}
+    assert set(ev) | {"trend.2x_steady"} <= detectors
