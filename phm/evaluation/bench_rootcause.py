@@ -6,13 +6,15 @@ root cause) from `phm.sim.rotating.FaultScenario.draw`, fits the pump's healthy 
 its own early life (before onset: 6 snapshots, temperature and process rows over the load
 cycle), then looks at it at a random severity in [0.3, 1] late in life: the latest snapshot, 10
 temperature rows and 60 process rows; the last day (a snapshot an hour with the rows at the
-same times, process and temperature rows every 2 minutes); the history since the pump started
-(16 snapshots: 1x steps, a defect line from start-up, the floor roughening before a defect
-line); its commissioning load model against 12 healthy sister pumps'; and the plant's records
+same times, process and temperature rows every 2 minutes, the casing temperature estimated
+from the ambient and the lagged load); the history since the pump started (16 snapshots: 1x
+steps, a defect line from start-up, the floor roughening before a defect line); its
+commissioning load model against 12 healthy sister pumps'; and the plant's records
 (`PumpSimulator.context`: maintenance history, oil analysis, inspection, rounds; imperfect and
-partly missing by the simulator's own rates). Detectors (`phm.kg.evidence`, `phm.kg.history`)
-turn them into symptom strengths; each strength gets noise (N(0, `--noise`) in logit space,
-from the scenario's own generator) and a random share in [0, `--missing`] of the symptoms is
+partly missing by the simulator's own rates). Detectors (`phm.kg.evidence`,
+`phm.kg.load_cycle`, `phm.kg.history`, `phm.kg.context`) turn them into symptom strengths;
+each strength gets noise (N(0, `--noise`) in logit space, from the scenario's own generator)
+and a random share in [0, `--missing`] of the symptoms is
 dropped as unknown. `rank_causes` on configs/kg/rotating_equipment.yaml ranks the causes; top-1
 and top-3 accuracy of the recorded cause, against two baselines: the FMEA RPN ranking (evidence
 ignored) and a fixed symptom-to-cause lookup table built from the same graph and fed the same
