@@ -52,6 +52,8 @@ class AssetType:
     description: str
     streams: dict[str, StreamSpec]
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. bearing geometry, shaft speed
+    # the plant's past failures of this type with their confirmed causes (phm.kg.fault_history)
+    fault_history: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,16 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
         streams = {s: _stream(name, s, spec, source) for s, spec in t.get("streams", {}).items()}
         if not streams:
             raise ConfigError(f"{source}: [types.{name}] has no streams")
-        types[name] = AssetType(name, str(t.get("description", "")), streams, t.get("meta", {}))
+        history = t.get("fault_history")
+        if history is not None and not isinstance(history, str):
+            raise ConfigError(f"{source}: [types.{name}] fault_history must be a CSV path")
+        types[name] = AssetType(
+            name,
+            str(t.get("description", "")),
+            streams,
+            t.get("meta", {}),
+            path.parent / history if history else None,
+        )
     if not types:
         raise ConfigError(f"{source}: no [types.*] defined")
     listed = []

@@ -3,7 +3,8 @@
 phm kg explain --asset pump-001 --store data/demo/store [--graph rotating_equipment] [--top 5]
     ranked root causes of the asset's latest open alert (else its latest prediction), from the
     fault probabilities stored with it, plus any symptom strengths the monitor stored under
-    details["symptoms"]
+    details["symptoms"]; --history CSV updates the cause priors by the plant's past failures
+    (phm.kg.fault_history)
 phm kg export --graph rotating_equipment --format graphml|cypher --out PATH
 phm kg check FILE            validate a graph YAML or an FMEA CSV; exit 2 naming the fault
 """
@@ -14,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from phm.errors import ConfigError
+from phm.kg.fault_history import with_fault_history
 from phm.kg.inference import explain_alert
 from phm.kg.loader import load_graph
 
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, help="explain: store folder (state.sqlite)")
     parser.add_argument("--graph", help="graph name (configs/kg) or YAML/CSV path")
     parser.add_argument("--top", type=int, default=5, help="explain: causes to print")
+    parser.add_argument(
+        "--history", type=Path, help="explain: fault-history CSV (asset,failed_at,cause)"
+    )
     parser.add_argument("--format", choices=("graphml", "cypher"), default="graphml")
     parser.add_argument("--out", type=Path, help="export: output file")
 
@@ -76,6 +81,8 @@ def _explain(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.asset}: no alerts or predictions in {db}")
     name = args.graph or GRAPH_OF_TYPE.get(assets.get(args.asset, ""), "rotating_equipment")
     graph = load_graph(name)
+    if args.history is not None:
+        graph = with_fault_history(graph, args.history)
     for i, rc in enumerate(explain_alert(graph, probs, symptoms, top=args.top), 1):
         labels = [graph.nodes[n].label for n in rc.path]
         print(f"{i}. {rc.label} ({rc.probability:.2f})")

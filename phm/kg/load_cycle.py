@@ -97,8 +97,9 @@ def load_cycle_symptoms(
 ) -> dict[str, float]:
     """How 1x and 2x move over a load cycle (snapshots at `times` s, about a day of them): o1,
     o2 shaft-order amplitudes (g), and at the same times the drive-end bearing temperature
-    (deg C), motor load (%) and discharge pressure (kPa). A quadratic drift in time (the
-    fault growing) is fitted alongside.
+    (deg C), motor load (%) and discharge pressure (kPa). A drift in time (the fault growing)
+    is fitted alongside: quadratic, but straight in the fits on the casing temperature and on
+    the floor's excess over healthy (a day's curved drift would take up the sun's daily swing).
 
     Strengths: `trend.2x_vs_temperature` (2x follows the casing temperature with the load
     held: thermal growth; with `casing` (deg C, `casing_estimate`) at the times, else the
@@ -117,6 +118,10 @@ def load_cycle_symptoms(
         return {}
     tau = (t - t.mean()) / np.ptp(t)
     drift = [np.ones_like(tau), tau, tau**2]
+    # against the temperature only a straight drift: over one day a curved drift would take
+    # up most of the sun's one warm bump, and a fault's log growth over its last day is near
+    # straight (its growth near exponential)
+    straight = drift[:2]
     y1 = np.log(np.maximum(np.asarray(o1, dtype=np.float64), 1e-12))
     temp, load = np.asarray(temp_de, dtype=np.float64), np.asarray(load, dtype=np.float64)
     press = np.asarray(discharge, dtype=np.float64)
@@ -128,7 +133,8 @@ def load_cycle_symptoms(
     if casing is None:  # the bearing follows the load too: only 2x on the load is held
         fits = [("trend.2x_vs_temperature", y2, heat[keep], d2)]
     else:
-        fits = [("trend.2x_vs_temperature", y2, heat[keep], [*d2, load[keep]])]
+        d2_straight = [d[keep] for d in straight]
+        fits = [("trend.2x_vs_temperature", y2, heat[keep], [*d2_straight, load[keep]])]
     fits += [
         ("trend.2x_vs_load", y2, load[keep], [*d2, heat[keep]]),
         ("trend.2x_vs_discharge", y2, press[keep], d2),
@@ -140,7 +146,7 @@ def load_cycle_symptoms(
         excess = 10 ** np.asarray(hf, dtype=np.float64) - 10**hf_healthy
         keep = excess > 0.5 * 10**hf_healthy
         if keep.sum() >= 8:
-            sub = [d[keep] for d in drift]
+            sub = [d[keep] for d in straight]
             fits.append(("trend.hf_vs_temperature", 0.5 * np.log(excess[keep]), temp[keep], sub))
     if harm is not None:
         y_h = np.log(np.maximum(np.asarray(harm, dtype=np.float64), 1e-12))

@@ -29,8 +29,10 @@ import torch
 from phm.errors import ConfigError
 from phm.features.process import ProcessFeatureConfig
 from phm.kg.evidence import PumpBaseline, fit_pump_baseline, pump_symptoms, vibration_features
+from phm.kg.fault_history import with_fault_history
 from phm.kg.inference import explain_alert
 from phm.kg.loader import load_graph
+from phm.kg.schema import KnowledgeGraph
 from phm.models.heads import hazard_survival, survival_quantile
 from phm.models.model import PhmModel, load_checkpoint
 from phm.models.prepare import phm2018_windows
@@ -117,7 +119,7 @@ class Monitor:
         self.state = StateStore(Path(store_dir) / "state.sqlite")
         self.pump = pump_model
         self.ion_mill = ion_mill_model
-        self.ion_graph = load_graph(ION_MILL_GRAPH)
+        self.ion_graph = self._graph(ION_MILL_GRAPH, "ion_mill")
         self.policy = policy or AlertPolicy()
         self.levels: dict[str, AlertState] = {}
         self.open_ids: dict[str, int] = {}
@@ -125,13 +127,22 @@ class Monitor:
             if alert.status != "cleared" and alert.kind == "condition":
                 self.levels[alert.asset_id] = AlertState(alert.severity)
                 self.open_ids[alert.asset_id] = alert.alert_id
-        self.graph = load_graph(ROOT_CAUSE_GRAPH)
+        self.graph = self._graph(ROOT_CAUSE_GRAPH, "pump")
         self.baselines: dict[str, PumpBaseline] = {}
         self._latest: dict[str, tuple[np.ndarray, float]] = {}  # full last snapshot, fs
         self.feeds: dict[str, ProcessFeed] = {}  # ion mill tools' live process features
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
+
+    def _graph(self, name: str, asset_type: str) -> KnowledgeGraph:
+        """The shipped graph `name`, its cause priors updated by the plant's fault history of
+        `asset_type` where configs/plant.toml names one (`fault_history`)."""
+        graph = load_graph(name)
+        spec = self.plant.types.get(asset_type)
+        if spec is not None and spec.fault_history is not None:
+            graph = with_fault_history(graph, spec.fault_history)
+        return graph
 
     def evaluate(self, now: float | None = None) -> list[Prediction]:
         """Score every pump with a snapshot newer than its last prediction."""

@@ -47,3 +47,21 @@ def test_explain_prints_ranked_causes_of_the_open_alert(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["kg", "explain", "--asset", "x"], ["kg", "export"]])
 def test_missing_flags_are_errors(argv):
     assert main(argv) == 2
+
+
+def test_explain_with_a_fault_history_reorders_the_causes(tmp_path, capsys):
+    with StateStore(tmp_path / "state.sqlite") as state:
+        probs = {"healthy": 0.05, "outer_race": 0.9, "inner_race": 0.05}
+        state.write_prediction(Prediction("pump-001", 100.0, "m", probs, 10.0, 5.0, 20.0, 0.05))
+    history = tmp_path / "history.csv"
+    rows = [f"pump-{k:03d},2025-0{1 + k % 9}-11,brinelling from shipping" for k in range(60)]
+    history.write_text("asset,failed_at,cause\n" + "\n".join(rows) + "\n")
+    argv = ["kg", "explain", "--asset", "pump-001", "--store", str(tmp_path)]
+    assert main(argv) == 0
+    assert "1. brinelling" not in capsys.readouterr().out
+    assert main([*argv, "--history", str(history)]) == 0
+    assert "1. brinelling from shipping" in capsys.readouterr().out
+    history.write_text("asset,failed_at,cause\npump-001,2025-01-01,gremlins\n")
+    assert main([*argv, "--history", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert f"{history}:2" in err and "'gremlins'" in err

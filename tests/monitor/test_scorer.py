@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 from phm.errors import ConfigError
 from phm.features.process import process_features
 from phm.ingest.codec import Batch
+from phm.kg.loader import REPO, load_graph
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import prepare_plant
@@ -174,3 +175,20 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     assert feed.features is not None and feed.features.height == feed.keep
     want = batch.tail(feed.keep).select(feed.features.columns)
     assert_frame_equal(feed.features, want, check_dtypes=False, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_monitor_ranks_with_the_plants_fault_history(tmp_path: Path, checkpoint: Path) -> None:
+    text = (REPO / "configs" / "plant.toml").read_text()
+    head = "[types.pump]\n"
+    assert head in text
+    toml = tmp_path / "plant.toml"
+    toml.write_text(text.replace(head, head + 'fault_history = "failures.csv"\n', 1))
+    rows = [f"pump-{k:03d},2025-02-{1 + k % 28:02d},soft foot" for k in range(30)]
+    (tmp_path / "failures.csv").write_text("asset,failed_at,cause\n" + "\n".join(rows) + "\n")
+    plant = load_plant(toml)
+    assert plant.types["pump"].fault_history == tmp_path / "failures.csv"
+    monitor = Monitor(tmp_path / "store", plant, ScoringModel.load(checkpoint))
+    shipped = load_graph("rotating_equipment")
+    assert monitor.graph.prior("c.soft_foot") > 3 * shipped.prior("c.soft_foot")
+    ion = load_graph("ion_mill_flowcool")
+    assert all(monitor.ion_graph.prior(c) == ion.prior(c) for c in ion.of_type("cause"))
