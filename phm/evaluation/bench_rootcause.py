@@ -5,7 +5,7 @@ and on the CWRU bearing records.
 root cause) from `phm.sim.rotating.FaultScenario.draw`, fits the pump's healthy baseline from
 its own early life (before onset: 6 snapshots, temperature and process rows over the load
 cycle), then looks at it at a random severity in [0.3, 1] late in life: the latest snapshot, 10
-temperature rows and 60 process rows; the last day (a snapshot an hour with the rows at the
+temperature rows and 60 process rows; the last day (a snapshot every 30 min with the rows at the
 same times, process and temperature rows every 2 minutes, the casing temperature estimated
 from the ambient and the lagged load); the history since the pump started (16 snapshots: 1x
 steps, a defect line from start-up, the floor roughening before a defect line); its

@@ -44,7 +44,8 @@ from phm.kg.load_cycle import (
 )
 from phm.sim.rotating import PumpSimulator, geometry_of
 
-HISTORY_SNAPSHOTS = 24  # hourly over the last day: one load cycle
+# the last day (one load cycle): a snapshot every 30 min (the simulated plant sends one every 10)
+HISTORY_SNAPSHOTS = 48
 TREND_SNAPSHOTS = 16  # the history since the pump started
 EARLY_HISTORY, EARLY_ROWS = 0.4, 24  # rows over the first 40% of the life so far
 FLEET_PUMPS = 12  # sister pumps of the same type with their commissioning load models
@@ -72,7 +73,7 @@ def pump_evidence(
 ) -> dict[str, float]:
     """Symptom strengths of pump `sim` at life time t, against its baseline before
     `healthy_until` (life seconds): the latest snapshot and rows, the last day (a snapshot
-    an hour with the rows at the same times; process and temperature rows every 2 minutes;
+    every 30 min with the rows at the same times; process and temperature rows every 2 minutes;
     the casing temperature estimated from the ambient and load rows since three hours
     before),
     the history since the pump's start (snapshots; rows over its first 40%), its
