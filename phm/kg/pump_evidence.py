@@ -2,20 +2,27 @@
 evidence: the latest snapshot and rows, the last day (one load cycle), the history since
 start-up, the sister pumps' commissioning load models and the plant's records.
 
-`pump_evidence` reads them from a `phm.sim.rotating.PumpSimulator` standing in for the lake
-(snapshots, temperature and process rows at any life time, `context` for the records) and
-runs the detectors of `phm.kg.evidence`, `phm.kg.load_cycle`, `phm.kg.history` and
-`phm.kg.context` on them, in
-the form a live monitor would (nothing from the simulator's truth but the baseline period).
-Used by `phm bench rootcause`.
+`PumpRecord` holds those data as plain arrays, the way a monitor reads them from its lake, and
+`record_symptoms` runs the detectors of `phm.kg.evidence`, `phm.kg.load_cycle` and
+`phm.kg.history` on them (each detector emits nothing, i.e. unknown, where its data are too
+short). Two sources fill a record:
+
+- `pump_evidence` reads a `phm.sim.rotating.PumpSimulator` standing in for the lake (snapshots,
+  temperature and process rows at any life time) in the form a live monitor would (nothing
+  from the simulator's truth but the baseline period), and adds the plant's records
+  (`phm.kg.context`, `PumpSimulator.context`). Used by `phm bench rootcause`.
+- `phm.monitor.pump_record.read_pump_record` reads the lake for `Monitor.root_causes`: every
+  detector runs live except the plant's records, which the lake does not hold.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from phm.features.spectral import BearingGeometry
 from phm.kg.context import context_symptoms
 from phm.kg.evidence import (
     PumpBaseline,
@@ -64,66 +71,84 @@ def fleet_baselines(meta: dict[str, Any], seed: int, n: int = FLEET_PUMPS) -> li
     return out
 
 
-def pump_evidence(
-    sim: PumpSimulator,
-    t: float,
-    healthy_until: float,
-    context: bool = True,
+@dataclass
+class PumpRecord:
+    """One pump's data as the root-cause detectors read them, all times in one clock (s),
+    increasing. Vibration in g (C, L) per snapshot, drive end first; temperature rows (n, 4):
+    bearing_de, bearing_fe, winding, ambient (deg C); process rows (n, 5): speed_rpm, load_pct,
+    suction_kpa, discharge_kpa, flow_m3h (the channel order of configs/plant.toml)."""
+
+    fs: float  # vibration sampling rate (Hz)
+    snapshot: np.ndarray  # (C, L) the latest snapshot
+    temperature: np.ndarray  # (n, 4) the latest temperature rows
+    process: np.ndarray  # (m, 5) the latest process rows
+    day_times: np.ndarray  # (S,) snapshots over the last day (one load cycle)
+    day_snapshots: np.ndarray  # (S, C, L)
+    day_temperature: np.ndarray  # (S, 4) the rows at the snapshot times
+    day_process: np.ndarray  # (S, 5)
+    lag_times: np.ndarray  # (R,) rows from 3 casing time constants before the day on
+    lag_load: np.ndarray  # (R,) load_pct at lag_times (`casing_estimate`)
+    lag_ambient: np.ndarray  # (R,) ambient deg C at lag_times
+    row_times: np.ndarray  # (Q,) rows over the day (a few hundred; >= 60 for the spikes)
+    row_temperature: np.ndarray  # (Q, 4)
+    row_process: np.ndarray  # (Q, 5)
+    trend_times: np.ndarray  # (H,) snapshots over the history since start-up
+    trend_snapshots: np.ndarray  # (H, C, L)
+    trend_shaft_hz: np.ndarray  # (H,) shaft speed at trend_times (Hz, speed sensor)
+    early_times: np.ndarray  # (E,) rows over the early history (first 40% of the life)
+    early_temperature: np.ndarray  # (E, 4)
+    early_process: np.ndarray  # (E, 5)
+    base_phases: np.ndarray  # (B,) `cross_phase` of the baseline (healthy) snapshots, rad
+
+
+def record_symptoms(
+    record: PumpRecord,
+    baseline: PumpBaseline | None,
+    geometry: BearingGeometry,
+    vanes: int | None = None,
     fleet: list[PumpBaseline] | None = None,
 ) -> dict[str, float]:
-    """Symptom strengths of pump `sim` at life time t, against its baseline before
-    `healthy_until` (life seconds): the latest snapshot and rows, the last day (a snapshot
-    every 30 min with the rows at the same times; process and temperature rows every 2 minutes;
-    the casing temperature estimated from the ambient and load rows since three hours
-    before),
-    the history since the pump's start (snapshots; rows over its first 40%), its
-    commissioning load model against the sister pumps' (`fleet`), and (with `context`) the
-    plant's records (`PumpSimulator.context`)."""
-    meta = sim.meta
-    geometry = geometry_of(meta)
-    vanes = int(meta.get("impeller_vanes", 6))
-    base_t = np.linspace(0.05, 0.95, 6) * healthy_until
-    base_rows_t = np.linspace(0.0, 0.98 * healthy_until, 240)
-    temp_b = sim.temperature_rows(base_rows_t, tick=10_000_001)
-    proc_b = sim.process_rows(base_rows_t, tick=10_000_002)
-    base_snaps = [sim.snapshot(float(tb)) for tb in base_t]
-    base_speed = sim.process_rows(base_t, tick=10_000_003)[:, 0] / 60
+    """Symptom strengths of one pump from its `record`, against its healthy `baseline` and
+    (`fleet`) the sister pumps' commissioning load models: `pump_symptoms` on the latest
+    snapshot and rows; over the day `load_cycle_symptoms` (2x on the casing temperature
+    estimated from the lag rows), `recent_shift_symptoms` (its last quarter),
+    `phase_wander_symptom` (its last half), `temperature_spike_symptom` and the day-long
+    process symptoms; over the history `trend.1x_step`, `trend.defect_at_startup`,
+    `trend.hf_before_defect`, `trend.bpfo_wander` (the day's BPFO) and
+    `temperature_creep_symptom` (early rows); `fleet_temperature_symptom`. Without a baseline
+    only the detectors that need none run."""
+    fs = record.fs
 
     def features(x: np.ndarray, shaft: float) -> dict[str, float]:
-        return vibration_features(x, sim.fs, shaft, geometry, vanes)
+        return vibration_features(x, fs, shaft, geometry, vanes)
 
-    vib_b = [features(x, f) for x, f in zip(base_snaps, base_speed, strict=True)]
-    baseline = fit_pump_baseline(vib_b, temp_b, proc_b)
-    temp = sim.temperature_rows(t - 5.0 * np.arange(10)[::-1])
-    proc = sim.process_rows(t - np.arange(60)[::-1].astype(float))
     # the speed comes from the process rows' speed sensor, not the simulator's truth
-    ev = pump_symptoms(sim.snapshot(t), sim.fs, temp, proc, baseline, geometry, vanes)
-    # the last day (less for a pump younger than that): one load cycle
-    span = min(86_400.0, 0.95 * t)
-    day_t = t - span * np.arange(1, HISTORY_SNAPSHOTS + 1)[::-1] / HISTORY_SNAPSHOTS
-    day_temp = sim.temperature_rows(day_t, tick=10_000_004)
-    day_proc = sim.process_rows(day_t, tick=10_000_005)
-    day_snaps = [sim.snapshot(float(td)) for td in day_t]
-    day_vib = [features(x, r[0] / 60) for x, r in zip(day_snaps, day_proc, strict=True)]
+    ev = pump_symptoms(
+        record.snapshot, fs, record.temperature, record.process, baseline, geometry, vanes
+    )
+    # the last day: one load cycle
+    day_t, day_temp, day_proc = record.day_times, record.day_temperature, record.day_process
+    n = len(day_t)
+    day_vib = [features(x, r[0] / 60) for x, r in zip(record.day_snapshots, day_proc, strict=True)]
     o1, o2, hf, harm = (np.array([f[k] for f in day_vib]) for k in ("o1", "o2", "hf", "harm"))
-    # a slow shift shows in the median of the last six hours' snapshots
-    shifts = recent_shift_symptoms(day_vib[-HISTORY_SNAPSHOTS // 4 :], baseline)
-    ev["vib.resonance_shift"] = shifts.get("vib.resonance_shift", ev.get("vib.resonance_shift"))
+    if baseline is not None:
+        # a slow shift shows in the median of the last six hours' snapshots
+        shifts = recent_shift_symptoms(day_vib[n - n // 4 :], baseline)
+        if "vib.resonance_shift" in shifts:
+            ev["vib.resonance_shift"] = shifts["vib.resonance_shift"]
     # the casing temperature from the ambient and the load rows, from three time constants
     # before the first snapshot on
-    lag_t = np.linspace(day_t[0] - 3 * CASING_TAU_S, t, 720)
-    lag_t = lag_t[lag_t >= 0.0]
-    lag_load = sim.process_rows(lag_t, tick=10_000_009)[:, 1]
-    lag_ambient = sim.temperature_rows(lag_t, tick=10_000_010)[:, 3]
-    casing = casing_estimate(day_t, lag_t, lag_load, lag_ambient)
+    casing = None
+    if len(record.lag_times):
+        casing = casing_estimate(day_t, record.lag_times, record.lag_load, record.lag_ambient)
     # the film's temperature as the weather and the duty set it: the healthy load model of
     # the drive end (the breakdown's own heat grows with it, not with the weather)
     film = day_temp[:, 0]
-    if baseline.temp_coef is not None:
+    if baseline is not None and baseline.temp_coef is not None:
         a, b = baseline.temp_coef[0]
         film = day_temp[:, 3] + a + b * day_proc[:, 1] / 100
     o2_healthy = None
-    if "o2" in baseline.vib_median:
+    if baseline is not None and "o2" in baseline.vib_median:
         o2_healthy = (baseline.vib_median["o2"], baseline.vib_spread["o2"])
     ev.update(
         load_cycle_symptoms(
@@ -135,27 +160,30 @@ def pump_evidence(
             day_proc[:, 3],
             hf,
             harm=harm,
-            hf_healthy=baseline.vib_median.get("hf"),
+            hf_healthy=None if baseline is None else baseline.vib_median.get("hf"),
             casing=casing,
             o2_healthy=o2_healthy,
         )
     )
-    phases = [cross_phase(x, sim.fs, r[0] / 60) for x, r in zip(day_snaps, day_proc, strict=True)]
-    base_phases = [cross_phase(x, sim.fs, f) for x, f in zip(base_snaps, base_speed, strict=True)]
+    phases = [
+        cross_phase(x, fs, r[0] / 60) for x, r in zip(record.day_snapshots, day_proc, strict=True)
+    ]
     # the last half day: the fault is further on there
-    wander = phase_wander_symptom(np.array(phases[HISTORY_SNAPSHOTS // 2 :]), np.array(base_phases))
-    rows_t = t - span * np.arange(720)[::-1] / 720  # rows every two minutes over the day
-    rows_proc = sim.process_rows(rows_t)
-    rows = process_symptoms(rows_proc, baseline)
-    ev.update(
-        temperature_spike_symptom(rows_t, sim.temperature_rows(rows_t), rows_proc[:, 1], baseline)
-    )
-    ev.update({k: rows[k] for k in ("proc.load_high", "proc.suction_drop_with_flow") if k in rows})
+    wander = phase_wander_symptom(np.array(phases[n // 2 :]), np.asarray(record.base_phases))
+    if baseline is not None:
+        rows = process_symptoms(record.row_process, baseline)
+        ev.update(
+            temperature_spike_symptom(
+                record.row_times, record.row_temperature, record.row_process[:, 1], baseline
+            )
+        )
+        ev.update(
+            {k: rows[k] for k in ("proc.load_high", "proc.suction_drop_with_flow") if k in rows}
+        )
     # the history since the pump started
-    trend_t = np.linspace(0.0, t, TREND_SNAPSHOTS + 1)[1:]
-    trend_speed = sim.process_rows(trend_t, tick=10_000_006)[:, 0] / 60
+    trend_t = record.trend_times
     trend_vib = [
-        features(sim.snapshot(float(tt)), f) for tt, f in zip(trend_t, trend_speed, strict=True)
+        features(x, f) for x, f in zip(record.trend_snapshots, record.trend_shaft_hz, strict=True)
     ]
     trend_1x = np.array([f["o1"] for f in trend_vib])
     bpfo_day = np.array([f["env_bpfo"] for f in day_vib])
@@ -168,13 +196,83 @@ def pump_evidence(
     ):
         if value is not None:
             ev[key] = value
-    # the early history (before most faults start): rows over its first 40%
+    if baseline is not None:
+        # the early history (before most faults start)
+        ev.update(
+            temperature_creep_symptom(
+                record.early_times,
+                record.early_temperature,
+                record.early_process[:, 1],
+                baseline,
+            )
+        )
+        if fleet:
+            ev.update(fleet_temperature_symptom(baseline, fleet))
+    return ev
+
+
+def pump_evidence(
+    sim: PumpSimulator,
+    t: float,
+    healthy_until: float,
+    context: bool = True,
+    fleet: list[PumpBaseline] | None = None,
+) -> dict[str, float]:
+    """Symptom strengths of pump `sim` at life time t, against its baseline before
+    `healthy_until` (life seconds): the latest snapshot and rows, the last day (a snapshot
+    every 30 min with the rows at the same times; process and temperature rows every 2 minutes;
+    the casing temperature estimated from the ambient and load rows since three hours
+    before), the history since the pump's start (snapshots; rows over its first 40%), its
+    commissioning load model against the sister pumps' (`fleet`), and (with `context`) the
+    plant's records (`PumpSimulator.context`). `record_symptoms` on the simulator's data."""
+    meta = sim.meta
+    geometry = geometry_of(meta)
+    vanes = int(meta.get("impeller_vanes", 6))
+    base_t = np.linspace(0.05, 0.95, 6) * healthy_until
+    base_rows_t = np.linspace(0.0, 0.98 * healthy_until, 240)
+    temp_b = sim.temperature_rows(base_rows_t, tick=10_000_001)
+    proc_b = sim.process_rows(base_rows_t, tick=10_000_002)
+    base_snaps = [sim.snapshot(float(tb)) for tb in base_t]
+    base_speed = sim.process_rows(base_t, tick=10_000_003)[:, 0] / 60
+    vib_b = [
+        vibration_features(x, sim.fs, f, geometry, vanes)
+        for x, f in zip(base_snaps, base_speed, strict=True)
+    ]
+    baseline = fit_pump_baseline(vib_b, temp_b, proc_b)
+    # the last day (less for a pump younger than that): a snapshot every 30 min
+    span = min(86_400.0, 0.95 * t)
+    day_t = t - span * np.arange(1, HISTORY_SNAPSHOTS + 1)[::-1] / HISTORY_SNAPSHOTS
+    lag_t = np.linspace(day_t[0] - 3 * CASING_TAU_S, t, 720)
+    lag_t = lag_t[lag_t >= 0.0]
+    rows_t = t - span * np.arange(720)[::-1] / 720  # rows every two minutes over the day
+    trend_t = np.linspace(0.0, t, TREND_SNAPSHOTS + 1)[1:]
     early_t = np.linspace(0.0, EARLY_HISTORY * t, EARLY_ROWS + 1)[1:]
-    early_proc = sim.process_rows(early_t, tick=10_000_007)
-    early_temp = sim.temperature_rows(early_t, tick=10_000_008)
-    ev.update(temperature_creep_symptom(early_t, early_temp, early_proc[:, 1], baseline))
-    if fleet:
-        ev.update(fleet_temperature_symptom(baseline, fleet))
+    record = PumpRecord(
+        fs=sim.fs,
+        snapshot=sim.snapshot(t),
+        temperature=sim.temperature_rows(t - 5.0 * np.arange(10)[::-1]),
+        process=sim.process_rows(t - np.arange(60)[::-1].astype(float)),
+        day_times=day_t,
+        day_snapshots=sim.snapshots(day_t),
+        day_temperature=sim.temperature_rows(day_t, tick=10_000_004),
+        day_process=sim.process_rows(day_t, tick=10_000_005),
+        lag_times=lag_t,
+        lag_load=sim.process_rows(lag_t, tick=10_000_009)[:, 1],
+        lag_ambient=sim.temperature_rows(lag_t, tick=10_000_010)[:, 3],
+        row_times=rows_t,
+        row_temperature=sim.temperature_rows(rows_t),
+        row_process=sim.process_rows(rows_t),
+        trend_times=trend_t,
+        trend_snapshots=sim.snapshots(trend_t),
+        trend_shaft_hz=sim.process_rows(trend_t, tick=10_000_006)[:, 0] / 60,
+        early_times=early_t,
+        early_temperature=sim.temperature_rows(early_t, tick=10_000_008),
+        early_process=sim.process_rows(early_t, tick=10_000_007),
+        base_phases=np.array(
+            [cross_phase(x, sim.fs, f) for x, f in zip(base_snaps, base_speed, strict=True)]
+        ),
+    )
+    ev = record_symptoms(record, baseline, geometry, vanes, fleet)
     if context:
         ev.update(context_symptoms(sim.context(t)))
     return ev

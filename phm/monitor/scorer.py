@@ -8,9 +8,10 @@ interval in hours of life, health = P(healthy), expert loads per MoE layer) and 
 asset's alert through the hysteresis of phm.monitor.alerts, opening, escalating,
 de-escalating and clearing alerts in the state store. Every alert opened or changed carries the
 ranked root causes of the knowledge graph (phm.kg: the model's fault probabilities and the
-symptom detectors on the latest data, against the pump's own early baseline), each with its
-evidence path and recommended actions. Alert levels are rebuilt from the open
-alerts at start, so a restarted monitor carries on where it stopped.
+symptom detectors of `phm.kg.pump_evidence.record_symptoms` on the pump's latest data, last day
+and history read from the lake, against its own early baseline and its sister pumps'; see
+`Monitor.root_causes`), each with its evidence path and recommended actions. Alert levels are
+rebuilt from the open alerts at start, so a restarted monitor carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ import torch
 
 from phm.errors import ConfigError
 from phm.features.process import ProcessFeatureConfig
-from phm.kg.evidence import PumpBaseline, fit_pump_baseline, pump_symptoms, vibration_features
+from phm.kg.evidence import PumpBaseline, fit_pump_baseline, vibration_features
 from phm.kg.fault_history import with_fault_history
 from phm.kg.inference import explain_alert
+from phm.kg.load_cycle import cross_phase
 from phm.kg.loader import load_graph
+from phm.kg.pump_evidence import record_symptoms
 from phm.kg.schema import KnowledgeGraph
 from phm.models.heads import hazard_survival, survival_quantile
 from phm.models.model import PhmModel, load_checkpoint
 from phm.models.prepare import phm2018_windows
 from phm.models.prepare_plant import pump_window, read_latest_pump_data
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.monitor.pump_record import nearest, read_pump_record
 from phm.monitor.streaming import StreamingProcessFeatures
 from phm.plant import Plant
 from phm.sim.rotating import geometry_of
@@ -129,7 +133,8 @@ class Monitor:
                 self.open_ids[alert.asset_id] = alert.alert_id
         self.graph = self._graph(ROOT_CAUSE_GRAPH, "pump")
         self.baselines: dict[str, PumpBaseline] = {}
-        self._latest: dict[str, tuple[np.ndarray, float]] = {}  # full last snapshot, fs
+        self.base_phases: dict[str, np.ndarray] = {}  # 1x cross phase of the baseline snapshots
+        self.first_seen: dict[str, float] = {}  # a pump's first snapshot time (s)
         self.feeds: dict[str, ProcessFeed] = {}  # ion mill tools' live process features
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
@@ -171,10 +176,9 @@ class Monitor:
         latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
         if latest is None or latest <= self.last_scored.get(asset_id, -np.inf):
             return None
-        times, fs, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
+        times, _, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
         if rows is None:
             return None
-        self._latest[asset_id] = (data[-1], fs)
         data = data[:, :, :samples]
         mean = extra["feature_mean"].numpy()
         scale = extra["feature_scale"].numpy()
@@ -316,32 +320,60 @@ class Monitor:
 
     def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
         """`root_causes` (ranked, with the evidence path and actions) and the `symptoms` they
-        rest on: the model's fault probabilities plus the symptom detectors of phm.kg.evidence
-        on the latest snapshot and rows, against this pump's own early (healthy) baseline."""
+        rest on: the model's fault probabilities plus, for a pump, the symptom detectors of
+        `record_symptoms` on its record read from the lake up to `pred.time`
+        (`read_pump_record`: the latest snapshot and last hour's rows, the last day's
+        snapshots and rows, the history since its first snapshot), against this pump's own
+        early (healthy) baseline and, for `temp.bearing_de_above_fleet`, the other pumps'
+        baselines. The plant's records (`phm.kg.context`: maintenance, oil analysis,
+        inspections) are not in the lake and do not run live. A young pump gets fewer
+        symptoms (each detector stays unknown while its data are short). Measured on 2 CPU
+        cores, a pump with a day of snapshots every 600 s and rows at 1 and 0.2 Hz (144
+        uncompacted segments a stream): 0.3 s (0.7 s on the first call, which fits its own
+        and five sister pumps' baselines); three days old, 1.2 s (0.7 s compacted)."""
         if self.plant.assets[asset_id].type != "pump":  # the model's word only
             ranked = explain_alert(self.ion_graph, pred.fault_probs, {}, top=5)
             return {"root_causes": self._causes(ranked), "symptoms": {}, "graph": ION_MILL_GRAPH}
         symptoms: dict[str, float] = {}
         try:
-            snapshot, fs = self._latest[asset_id]
-            start = pred.time - 3600.0
-            temp = self.lake.read_rows("temperature", asset_id, start=start)
-            proc = self.lake.read_rows("process", asset_id, start=start)
-            if temp.height and proc.height:
+            baseline = self._baseline(asset_id)
+            record = read_pump_record(
+                self.lake,
+                self.plant,
+                asset_id,
+                pred.time,
+                self.first_seen.get(asset_id, pred.time),
+                self.base_phases.get(asset_id, np.zeros(0)),
+            )
+            if record is not None:
                 meta = self.plant.types["pump"].meta
-                symptoms = pump_symptoms(
-                    snapshot,
-                    fs,
-                    temp.select(self.plant.stream(asset_id, "temperature").channels).to_numpy(),
-                    proc.select(self.plant.stream(asset_id, "process").channels).to_numpy(),
-                    self._baseline(asset_id),
+                symptoms = record_symptoms(
+                    record,
+                    baseline,
                     geometry_of(meta),
                     int(meta.get("impeller_vanes", 6)),
+                    fleet=self._fleet(asset_id),
                 )
         except Exception:  # symptoms are extra evidence: the model's word still ranks causes
             log.exception("symptoms of %s failed", asset_id)
         ranked = explain_alert(self.graph, pred.fault_probs, symptoms, top=5)
         return {"root_causes": self._causes(ranked), "symptoms": symptoms, "graph": self.graph.name}
+
+    def _fleet(self, asset_id: str) -> list[PumpBaseline]:
+        """The baselines of the plant's other pumps that have one (the sister pumps); one
+        whose data cannot be read is left out (logged), not this pump's symptoms."""
+        out = []
+        for other in self.plant.assets.values():
+            if other.type != "pump" or other.asset_id == asset_id:
+                continue
+            try:
+                baseline = self._baseline(other.asset_id)
+            except Exception:
+                log.exception("baseline of %s failed", other.asset_id)
+                continue
+            if baseline is not None:
+                out.append(baseline)
+        return out
 
     def _causes(self, ranked: list) -> list[dict[str, Any]]:
         return [
@@ -363,10 +395,14 @@ class Monitor:
 
     def _baseline(self, asset_id: str) -> PumpBaseline | None:
         """The pump's healthy reference from its first BASELINE_SNAPSHOTS snapshots and the
-        rows of that period (cached); None until that much data exists."""
+        rows of that period, each temperature row with the nearest process row (cached, with
+        the snapshots' 1x cross phases and the pump's first snapshot time); None until that
+        much data exists."""
         if asset_id in self.baselines:
             return self.baselines[asset_id]
         times, fs, data = self.lake.read_waveforms(asset_id)
+        if len(times):
+            self.first_seen[asset_id] = float(times[0])
         if len(times) < BASELINE_SNAPSHOTS:
             return None
         end = float(times[BASELINE_SNAPSHOTS - 1]) + 1.0
@@ -378,11 +414,17 @@ class Monitor:
             vibration_features(x, fs, shaft, geometry_of(meta), int(meta.get("impeller_vanes", 6)))
             for x in data[:BASELINE_SNAPSHOTS]
         ]
-        n = min(temp.height, proc.height)
-        baseline = fit_pump_baseline(
-            vib,
-            temp.select(self.plant.stream(asset_id, "temperature").channels).to_numpy()[:n],
-            proc.select(self.plant.stream(asset_id, "process").channels).to_numpy()[:n],
+        temp_rows = proc_rows = None
+        if temp.height and proc.height:
+            # the streams come at their own rates: pair each temperature row with the
+            # process row nearest in time
+            at = nearest(proc["time"].to_numpy(), temp["time"].to_numpy())
+            temp_rows = temp.select(self.plant.stream(asset_id, "temperature").channels)
+            proc_rows = proc.select(self.plant.stream(asset_id, "process").channels)
+            temp_rows, proc_rows = temp_rows.to_numpy(), proc_rows.to_numpy()[at]
+        baseline = fit_pump_baseline(vib, temp_rows, proc_rows)
+        self.base_phases[asset_id] = np.array(
+            [cross_phase(x, fs, shaft) for x in data[:BASELINE_SNAPSHOTS]]
         )
         self.baselines[asset_id] = baseline
         return baseline
