@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -41,14 +41,17 @@ def cause_index(graph: KnowledgeGraph) -> dict[str, str]:
     return index
 
 
-def count_causes(causes: Iterable[str], graph: KnowledgeGraph, where: str = "") -> Counter:
-    """{cause id: failures} of confirmed causes given by id or label; an unknown one fails."""
+def count_causes(
+    causes: Iterable[str], graph: KnowledgeGraph, places: Sequence[str] | None = None
+) -> Counter:
+    """{cause id: failures} of confirmed causes given by id or label; an unknown one fails,
+    named by its place (`places`, one per cause: e.g. file:line) or its position."""
     index = cause_index(graph)
     counts: Counter = Counter()
     for k, cause in enumerate(causes, 1):
         cid = index.get(_key(cause))
         if cid is None:
-            at = where or f"fault history entry {k}"
+            at = places[k - 1] if places is not None else f"fault history entry {k}"
             raise GraphError(f"{at}: cause {cause!r} is not a cause of graph {graph.name!r}")
         counts[cid] += 1
     return counts
@@ -67,7 +70,8 @@ def load_fault_history(path: str | Path, graph: KnowledgeGraph) -> Counter:
             raise GraphError(
                 f"{path}: fault history lacks column(s) {missing} (expected {list(COLUMNS)})"
             )
-        counts: Counter = Counter()
+        causes: list[str] = []
+        places: list[str] = []
         for line, row in enumerate(reader, 2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
             for col in COLUMNS:
@@ -80,8 +84,9 @@ def load_fault_history(path: str | Path, graph: KnowledgeGraph) -> Counter:
                     f"{path}:{line}: field 'failed_at' {row['failed_at']!r} is not an ISO "
                     "date or time"
                 ) from None
-            counts += count_causes([row["cause"]], graph, where=f"{path}:{line}")
-    return counts
+            causes.append(row["cause"])
+            places.append(f"{path}:{line}")
+    return count_causes(causes, graph, places)
 
 
 def with_fault_history(

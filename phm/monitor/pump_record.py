@@ -6,19 +6,19 @@ The record mirrors what `phm bench rootcause` gathers from its simulator, in the
 
 - the latest snapshot (the one at the prediction time) and the last hour's rows;
 - the last day before the prediction time (less for a pump younger than that): at most
-  HISTORY_SNAPSHOTS snapshots spread evenly over it (every 30 min over a full day, as in the bench),
-  each with the temperature and process rows nearest its time; temperature rows over the day
-  (at most DAY_ROWS, evenly, each with the nearest process row) for the temperature spikes and
-  the day-long process symptoms; the same from three casing time constants before the day on,
-  for the casing temperature estimate (ambient and load);
+  HISTORY_SNAPSHOTS snapshots spread evenly over it (every 30 min over a full day, as in the
+  bench), each with the temperature and process rows nearest its time; temperature rows over
+  the day (at most DAY_ROWS, evenly, each with the nearest process row) for the temperature
+  spikes and the day-long process symptoms; the same from three casing time constants before
+  the day on, for the casing temperature estimate (ambient and load);
 - the history since the asset's first snapshot: the snapshots nearest TREND_SNAPSHOTS evenly
   spaced times (with the speed from the nearest process row), and rows nearest EARLY_ROWS
   times over its first 40%.
 
 What lies in the day (and the three hours before it) is read once; older times are read in
 narrow windows around them (those within GROUP_S of each other in one), so the cost does not
-grow with the pump's age. Nothing here decides
-whether a detector has enough data: each returns nothing (unknown) when its input is short.
+grow with the pump's age. Nothing here decides whether a detector has enough data: each
+returns nothing (unknown) when its input is short.
 """
 
 from __future__ import annotations
