@@ -167,7 +167,7 @@ def run_live(args: argparse.Namespace) -> int:
         threads = [sim, mon]
         for t in threads:
             t.start()
-        state = StateStore(store / "state.sqlite")
+        state = StateStore(store / "state.sqlite", readonly=True)
         print(f"{len(plant.assets)} assets at {args.speed:g}x; Ctrl-C stops")
         started = time.time()
         while not stop.wait(10.0):
@@ -187,7 +187,7 @@ def run_live(args: argparse.Namespace) -> int:
                 dashboard.wait(10)
             except subprocess.TimeoutExpired:
                 dashboard.kill()
-    print(status_line(StateStore(store / "state.sqlite")))
+    print(status_line(StateStore(store / "state.sqlite", readonly=True)))
     return 0
 
 

@@ -28,6 +28,8 @@ from phm.config import read_toml
 from phm.errors import ConfigError
 
 STREAMS: tuple[str, ...] = ("process", "vibration", "temperature", "event")
+# a historian backfill may reach years back; a clock set to 1970 or a forged time may not
+MAX_PAST_S = 3653 * 86400.0  # ten years
 DEFAULT_PLANT = Path(__file__).resolve().parents[1] / "configs" / "plant.toml"
 
 
@@ -73,6 +75,10 @@ class Plant:
     assets: dict[str, Asset]
     max_payload_bytes: int = 8_000_000
     max_future_s: float = 300.0  # timestamps further ahead than this are rejected
+    max_past_s: float = MAX_PAST_S  # timestamps further back than this are rejected
+    dead_letter_keep_bytes: int = 65536  # raw bytes kept per dead letter (hash + size beyond)
+    dead_letter_retention_days: float = 30.0  # older dead letters are deleted
+    dead_letter_max_bytes: int = 256_000_000  # stored dead-letter bytes: the oldest go first
     source: str = ""
 
     def stream(self, asset_id: str, stream: str) -> StreamSpec:
@@ -142,6 +148,31 @@ def _fleet(raw: dict[str, Any], types: dict[str, AssetType], n: int | None, sour
     return assets
 
 
+_LIMITS = {  # [limits] key -> (type, lowest allowed value)
+    "max_payload_bytes": (int, 1),
+    "max_future_s": (float, 0.0),
+    "max_past_s": (float, 0.0),
+    "dead_letter_keep_bytes": (int, 0),
+    "dead_letter_retention_days": (float, 0.0),
+    "dead_letter_max_bytes": (int, 0),
+}
+
+
+def _limits(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """The `[limits]` table checked: known keys, numbers, not below their floor."""
+    out = {}
+    for key, value in raw.items():
+        if key not in _LIMITS:
+            raise ConfigError(f"{source}: [limits] {key!r} is unknown (expected {sorted(_LIMITS)})")
+        kind, lowest = _LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < lowest:
+            raise ConfigError(
+                f"{source}: [limits] {key} = {value!r}: expected a number >= {lowest}"
+            )
+        out[key] = kind(value)
+    return out
+
+
 def load_plant(path: str | Path | None = None, assets: int | None = None) -> Plant:
     """The plant of `path` (default configs/plant.toml); `assets` resizes a `[fleet]`."""
     path = Path(path) if path is not None else DEFAULT_PLANT
@@ -187,12 +218,11 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
                 raise ConfigError(
                     f"{source}: {part!r} of asset {a.asset_id!r} cannot be an MQTT topic level"
                 )
-    limits = raw.get("limits", {})
+    limits = _limits(raw.get("limits", {}), source)
     return Plant(
         name=str(raw.get("plant", {}).get("name", path.stem)),
         types=types,
         assets={a.asset_id: a for a in every},
-        max_payload_bytes=int(limits.get("max_payload_bytes", 8_000_000)),
-        max_future_s=float(limits.get("max_future_s", 300.0)),
         source=source,
+        **limits,
     )

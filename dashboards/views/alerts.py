@@ -48,7 +48,7 @@ def acknowledge_form() -> None:
                 st.error(f"Acknowledging needs a name and a note: {' and '.join(missing)} empty.")
                 return
             try:
-                store.state.acknowledge(int(chosen), by, note)
+                store.acknowledge(int(chosen), by, note)
             except UnknownAlertError as exc:
                 st.error(str(exc))
                 return

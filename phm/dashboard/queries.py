@@ -74,6 +74,12 @@ class DashboardStore:
     def lake(self, plant: Plant | None = None) -> Lake:
         return Lake(self.root / "lake", plant or self.plant())
 
+    def acknowledge(self, alert_id: int, by: str, note: str) -> None:
+        """An operator's acknowledgement: the one write of the dashboard, through its own
+        short-lived writer (the page's `state` is read-only and never takes the write lock)."""
+        with StateStore(self.db_path) as writer:
+            writer.acknowledge(alert_id, by, note)
+
     def read_sql(self, sql: str, args: tuple = ()) -> list[tuple]:
         """A read-only query on the state store (tables of docs/live-path.md)."""
         uri = f"file:{self.db_path}?mode=ro"
@@ -95,7 +101,7 @@ def open_store(root: str | Path, plant_path: str | Path | None = None) -> Dashbo
             f"{root} holds no state store (state.sqlite): no ingest or monitor has written "
             "there yet"
         )
-    return DashboardStore(root, StateStore(db), load_plant(plant_path))
+    return DashboardStore(root, StateStore(db, readonly=True), load_plant(plant_path))
 
 
 # -- fleet ---------------------------------------------------------------------------------
@@ -561,7 +567,8 @@ def system_status(store: DashboardStore, now: float | None = None) -> dict[str, 
 
 
 def dead_letters(store: DashboardStore, limit: int = 100) -> pl.DataFrame:
-    """The newest dead letters: received_at, topic, reason, detail, bytes."""
+    """The newest dead letters: received_at, topic, reason, detail, bytes (the whole
+    payload's size; only its first bytes may be stored)."""
     dl = store.state.dead_letters(limit)
     return pl.DataFrame(
         {
@@ -569,7 +576,7 @@ def dead_letters(store: DashboardStore, limit: int = 100) -> pl.DataFrame:
             "topic": [d.topic for d in dl],
             "reason": [d.reason for d in dl],
             "detail": [d.detail for d in dl],
-            "bytes": [len(d.payload) for d in dl],
+            "bytes": [d.size for d in dl],
         },
         schema={
             "received_at": pl.Float64,

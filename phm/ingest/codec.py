@@ -11,10 +11,14 @@ carry `event` (an object with a string `kind`) and no body.
 Body: rows (n, C) or waveform snapshots (n, C, samples), row-major float32 little-endian; one
 reading is one value of one channel.
 
-`decode` checks everything a receiver must not trust: the frame, the JSON, each key's type,
-the channels against the stream's spec, the body length, NaN/inf outside nullable channels,
-the size limit and timestamps ahead of the clock. Any failure raises PayloadError whose
-`reason` is a short code for counting and whose message says what was expected.
+`decode` checks everything a receiver must not trust: the frame, the header as strict UTF-8
+JSON (no lone surrogates in any string), each key's type, `seq` within SQLite's signed 64-bit
+range, every timestamp within the plant's window around the ingest clock (`max_past_s` back,
+`max_future_s` ahead; always within years 1970-9999), the channels against the stream's spec,
+the body length, NaN/inf outside nullable channels and the size limit. Whatever passes can be
+stored: a field that would make the lake or the state store fail is refused here. Any failure
+raises PayloadError whose `reason` is a short code for counting and whose message says what
+was expected.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from phm.plant import Plant, StreamSpec
 MAGIC = b"PHM1"
 _LEN = struct.Struct("<I")
 _HEADER_MAX = 65536
+SEQ_MAX = 2**63 - 1  # SQLite INTEGER and PostgreSQL BIGINT hold signed 64-bit values
+TIME_MAX = 253402300799.0  # 9999-12-31T23:59:59Z: partition dates keep four digits
 
 
 class PayloadError(ValueError):
@@ -112,6 +118,48 @@ def _field(header: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> A
     return value
 
 
+def _check_text(header: dict[str, Any]) -> None:
+    """Every key and string of the header encodes as UTF-8 (JSON escapes such as "\\ud800"
+    decode to lone surrogates, which no store can write)."""
+    stack: list[Any] = [header]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PayloadError(
+                    "bad_text", f"header string {item[:40]!r} is not valid UTF-8 (lone surrogate)"
+                ) from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise PayloadError("bad_value", f"header holds {item!r}: expected finite numbers")
+
+
+def _check_times(first: float, last: float, plant: Plant, now: float | None) -> None:
+    """The first and last time lie in [now - max_past_s, now + max_future_s] and always in
+    [0, TIME_MAX] (Unix s)."""
+    if now is not None and last > now + plant.max_future_s:
+        raise PayloadError(
+            "future_timestamp",
+            f"last time {last:.3f} is more than {plant.max_future_s:g} s ahead of {now:.3f}",
+        )
+    if now is not None and first < now - plant.max_past_s:
+        raise PayloadError(
+            "past_timestamp",
+            f"first time {first:.3f} is more than {plant.max_past_s:g} s (max_past_s) "
+            f"before {now:.3f}",
+        )
+    if not (0.0 <= first <= TIME_MAX and 0.0 <= last <= TIME_MAX):
+        raise PayloadError(
+            "bad_time", f"times {first!r} .. {last!r}: expected Unix seconds in 1970-9999"
+        )
+
+
 def decode(
     payload: bytes, asset: str, stream: str, plant: Plant, now: float | None = None
 ) -> Batch:
@@ -131,23 +179,22 @@ def decode(
     if hlen > _HEADER_MAX or 8 + hlen > len(payload):
         raise PayloadError("bad_frame", f"header length {hlen} does not fit the payload")
     try:
-        header = json.loads(payload[8 : 8 + hlen])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # bytes given to json.loads may be read as UTF-16/32: decode strictly as UTF-8 first
+        header = json.loads(payload[8 : 8 + hlen].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError("bad_header", f"header is not UTF-8 JSON: {exc}") from None
     if not isinstance(header, dict):
         raise PayloadError("bad_header", "header is not a JSON object")
+    _check_text(header)
     seq = _field(header, "seq", int)
     t0 = _number(header, "t0")
     dt = _number(header, "dt", 0.0)
     n = _field(header, "n", int)
     if seq < 0 or n < 0 or not math.isfinite(t0) or not math.isfinite(dt) or dt < 0:
         raise PayloadError("bad_value", f"seq {seq}, n {n}, t0 {t0}, dt {dt}: expected >= 0")
-    if now is not None and t0 + dt * max(n - 1, 0) > now + plant.max_future_s:
-        raise PayloadError(
-            "future_timestamp",
-            f"last time {t0 + dt * max(n - 1, 0):.3f} is more than {plant.max_future_s:g} s "
-            f"ahead of {now:.3f}",
-        )
+    if seq > SEQ_MAX:
+        raise PayloadError("bad_value", f"seq {seq}: expected at most 2**63 - 1 ({SEQ_MAX})")
+    _check_times(t0, t0 + dt * max(n - 1, 0), plant, now)
     body = payload[8 + hlen :]
     if spec.kind == "event":
         event = _field(header, "event", dict)

@@ -1,10 +1,12 @@
 """The ingest worker: MQTT (QoS 1, persistent session, manual ack) into the lake and state store.
 
     broker ──PUBLISH──▶ on_message ──queue──▶ committer thread, one batch at a time:
-        parse topic, decode + validate payload (bad ones become dead letters)
-        drop keys already committed (state.seen) and repeats within the batch
-        LakeWriter.write (fsynced Parquet segments)
-        StateStore.commit_ingest(segments, keys, dead letters, counters)   ONE transaction
+        BatchCommitter.commit (phm.ingest.commit):
+            parse topic, decode + validate payload (bad ones become dead letters)
+            drop keys already committed with the same content (a conflicting copy is a
+            dead letter), LakeWriter.write (fsynced Parquet segments),
+            StateStore.commit_ingest(segments, keys, dead letters, counters)   ONE transaction
+            (a batch that fails for one message's sake is split to dead-letter that one)
         then PUBACK every message of the batch
 
 A message is acknowledged only after everything it carries is durable, so a crash anywhere
@@ -37,8 +39,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from phm.errors import ConfigError
-from phm.ingest.codec import Batch, PayloadError, decode
-from phm.ingest.topics import SUBSCRIPTION, TopicError, parse_topic, shared_subscription
+from phm.ingest.commit import BatchCommitter
+from phm.ingest.topics import SUBSCRIPTION, shared_subscription
 from phm.plant import Plant
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class _Message:
     qos: int
     gen: int  # connection generation it arrived on
     received: float  # Unix s
+    redelivered: bool = False  # retained, or resent (DUP): it may have been seen before
 
 
 @dataclass
@@ -323,7 +326,15 @@ class IngestWorker:
         if self._paused:
             return  # not acknowledged: the broker delivers it again next session
         self._queue.put(
-            _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._gen, time.time())
+            _Message(
+                msg.topic,
+                bytes(msg.payload),
+                msg.mid,
+                msg.qos,
+                self._gen,
+                time.time(),
+                bool(msg.retain or msg.dup),
+            )
         )
 
     def _ack(self, messages: list[_Message]) -> None:
@@ -356,6 +367,7 @@ class IngestWorker:
         self._state = StateStore(self.store_dir / "state.sqlite")
         self._lake = LakeWriter(self.lake_root, self.plant)
         self._state.register_assets(self.plant)
+        self._batch_committer = BatchCommitter(self._lake, self._state, self.plant, self._pool)
         min_age = SHARED_ORPHAN_AGE_S if self.shared else 0.0
         removed = 0
         for path in self._state.orphan_segments(self.lake_root):
@@ -416,74 +428,9 @@ class IngestWorker:
                 break
         return batch
 
-    def _decode(self, m: _Message) -> Batch | tuple[str, str]:
-        """The decoded batch, or the dead-letter (reason, detail)."""
-        from phm.store.lake import DAY_S
-
-        try:
-            topic = parse_topic(m.topic)
-            b = decode(m.payload, topic.asset, topic.stream, self.plant, now=time.time())
-        except TopicError as exc:
-            return "bad_topic", str(exc)
-        except PayloadError as exc:
-            return exc.reason, exc.detail
-        except Exception as exc:  # a gap in the codec's checks: dead-letter, never block ingest
-            log.error("ingest: decoding a payload on %s raised %r", m.topic, exc)
-            return "decode_error", f"{type(exc).__name__}: {exc}"
-        span = b.dt * max(b.values.shape[0] - 1, 0)
-        if span >= DAY_S:  # the lake bounds a segment's rows to one day past its date
-            return "too_long", f"rows span {span:.0f} s: expected less than {DAY_S:.0f} s"
-        return b
-
-    def _write_lake(self, batches: list[Batch]) -> list:
-        """LakeWriter.write per (stream, asset), in parallel: each segment is its own file
-        with its own fsyncs, so the disk waits overlap (polars and fsync release the GIL).
-        Any failure raises after all writes ended; files already written are orphans."""
-        groups: dict[tuple[str, str], list[Batch]] = {}
-        for b in batches:
-            groups.setdefault((b.stream, b.asset), []).append(b)
-        if len(groups) <= 1 or self.write_threads <= 1:
-            return self._lake.write(batches) if batches else []
-        futures = [self._pool.submit(self._lake.write, g) for g in groups.values()]
-        results = [f.exception() or f.result() for f in futures]
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-        return [s for r in results for s in r]
-
     def _process(self, batch: list[_Message]) -> None:
-        from phm.store.state import DeadLetter
-
         try:
-            decoded, dead = [], []
-            reasons: dict[str, int] = {}
-            for m in batch:
-                result = self._decode(m)
-                if isinstance(result, Batch):
-                    decoded.append(result)
-                    continue
-                reason, detail = result
-                dead.append(DeadLetter(m.received, m.topic, reason, detail, m.payload))
-                reasons[reason] = reasons.get(reason, 0) + 1
-            keys = [(b.asset, b.stream, b.seq) for b in decoded]
-            already = self._state.seen(keys) if keys else set()
-            fresh, fresh_keys, seen_now = [], [], set()
-            for b, k in zip(decoded, keys, strict=True):
-                if k in already or k in seen_now:
-                    continue
-                seen_now.add(k)
-                fresh.append(b)
-                fresh_keys.append(k)
-            segments = self._write_lake(fresh)
-            readings = sum(b.readings for b in fresh)
-            counters = {
-                "ingest_messages": len(batch),
-                "ingest_readings": readings,
-                "ingest_duplicates": len(decoded) - len(fresh),
-                "dead_letters": len(dead),
-                **{f"dead_letter_{r}": n for r, n in reasons.items()},
-            }
-            self._state.commit_ingest(segments, fresh_keys, dead, counters)
+            out = self._batch_committer.commit(batch)
         except Exception:
             self.stats.commit_failures += 1
             log.critical(
@@ -497,14 +444,14 @@ class IngestWorker:
         self._ack(batch)
         now = time.time()
         self._last_message = max(m.received for m in batch)
-        self.stats.messages += len(batch)
-        self.stats.readings += readings
-        self.stats.duplicates += len(decoded) - len(fresh)
-        self.stats.dead_letters += len(dead)
+        self.stats.messages += out.messages
+        self.stats.readings += out.readings
+        self.stats.duplicates += out.duplicates
+        self.stats.dead_letters += out.dead_letters
         self.stats.commits += 1
         if self.on_commit is not None:
             try:
-                self.on_commit(fresh_keys, now)
+                self.on_commit(out.keys, now)
             except Exception:
                 log.exception("ingest: on_commit hook failed")
 

@@ -65,7 +65,7 @@ def _explain(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.store}: no state.sqlite here")
     from phm.store.state import StateStore
 
-    with StateStore(db) as state:
+    with StateStore(db, readonly=True) as state:
         alerts = [a for a in state.alerts(asset=args.asset) if a.status != "cleared"]
         preds = state.predictions(args.asset)
         assets = {row[0]: row[1] for row in state.assets()}

@@ -175,7 +175,7 @@ def store_source(
         raise ReportInputError(
             f"{store}: not a phm store (no state.sqlite); expected e.g. data/demo/live"
         )
-    state = StateStore(state_path)
+    state = StateStore(state_path, readonly=True)
     try:
         registered = state.assets()
         alerts = state.alerts()

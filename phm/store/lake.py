@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,6 +42,10 @@ from phm.ingest.codec import Batch
 from phm.plant import Plant, StreamSpec
 
 DAY_S = 86400.0
+_T_FIRST = -62135596800.0  # 0001-01-01T00:00:00Z
+_T_LAST = 253402300799.0  # 9999-12-31T23:59:59Z
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+log = logging.getLogger(__name__)
 _KEYS = {"rows": ["seq", "row"], "waveform": ["seq", "row"], "event": ["seq"]}
 
 
@@ -56,8 +62,19 @@ class Segment:
 
 
 def utc_date(t: float) -> str:
-    """The UTC date `YYYY-MM-DD` of Unix time `t` (s)."""
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d")
+    """The UTC date `YYYY-MM-DD` of Unix time `t` (s), the year always four digits (strftime's
+    `%Y` drops leading zeros on Linux, which misorders partitions). Times outside years
+    1-9999 raise ValueError naming them."""
+    try:
+        d = dt.datetime.fromtimestamp(t, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"time {t!r} s is outside the years 1-9999") from None
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def _clamped_date(t: float) -> str:
+    """utc_date of `t` clamped into years 1-9999 (readers' window bounds)."""
+    return utc_date(min(max(t, _T_FIRST), _T_LAST))
 
 
 def partition_dir(root: str | Path, stream: str, asset: str, date: str | dt.date) -> Path:
@@ -181,11 +198,34 @@ class LakeWriter:
         return segments
 
 
+_warned: set[Path] = set()
+
+
+def _valid_date(name: str) -> bool:
+    if not _DATE.fullmatch(name):
+        return False
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _dates_of(folder: Path) -> list[tuple[str, Path]]:
-    """(date, partition folder) under one stream/asset folder, oldest first."""
+    """(date, partition folder) under one stream/asset folder, oldest first. A folder whose
+    name is not `date=YYYY-MM-DD` (e.g. an unpadded year written by an older version) is
+    skipped with one warning per folder, so one odd partition never breaks a reader."""
     if not folder.is_dir():
         return []
-    out = [(p.name[5:], p) for p in folder.iterdir() if p.is_dir() and p.name.startswith("date=")]
+    out = []
+    for p in folder.iterdir():
+        if not (p.is_dir() and p.name.startswith("date=")):
+            continue
+        if _valid_date(p.name[5:]):
+            out.append((p.name[5:], p))
+        elif p not in _warned:
+            _warned.add(p)
+            log.warning("lake: skipping %s: expected a partition named date=YYYY-MM-DD", p)
     return sorted(out)
 
 
@@ -227,8 +267,8 @@ class Lake:
     def _files(self, stream: str, asset: str, start: float | None, end: float | None) -> list:
         folder = self.root / stream / f"asset={asset}"
         # a partition holds rows up to one day past its date (see the module doc)
-        lo = utc_date(start - DAY_S) if start is not None else ""
-        hi = utc_date(end) if end is not None else "9999"
+        lo = _clamped_date(start - DAY_S) if start is not None else ""
+        hi = _clamped_date(end) if end is not None else "9999-99"
         return [f for date, p in _dates_of(folder) if lo <= date <= hi for f in _parts(p)]
 
     def _read(

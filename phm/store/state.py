@@ -17,6 +17,7 @@ connection per thread, lazily, so one object may be used from several threads. S
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -44,11 +45,12 @@ CREATE TABLE IF NOT EXISTS segments (
     path TEXT PRIMARY KEY, stream TEXT NOT NULL, asset TEXT NOT NULL, rows INTEGER NOT NULL,
     t_min REAL NOT NULL, t_max REAL NOT NULL, committed_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS ingest_seen (
-    asset TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL,
+    asset TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL, digest BLOB,
     PRIMARY KEY (asset, stream, seq));
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, received_at REAL NOT NULL, topic TEXT NOT NULL,
-    reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB);
+    reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB, size BIGINT, sha256 TEXT);
+CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, time REAL NOT NULL, model TEXT NOT NULL,
@@ -67,6 +69,12 @@ CREATE TABLE IF NOT EXISTS acknowledgements (
     by_name TEXT NOT NULL, note TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS acknowledgements_alert ON acknowledgements (alert_id);
 """
+# columns added after the first release: (table, column, type), added to older files at open
+_ADDED_COLUMNS = (
+    ("ingest_seen", "digest", "BLOB"),
+    ("dead_letters", "size", "BIGINT"),
+    ("dead_letters", "sha256", "TEXT"),
+)
 
 
 class UnknownAlertError(PhmError, KeyError):
@@ -78,13 +86,43 @@ class UnknownAlertError(PhmError, KeyError):
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message ingest could not accept: when (Unix s), its topic, why, and its raw bytes."""
+    """A message ingest could not accept: when (Unix s), its topic, why, and its raw bytes.
+
+    `size` and `sha256` (hex) describe the whole payload; `payload` may hold only its first
+    bytes (the plant's `dead_letter_keep_bytes`): `truncated` says so."""
 
     received_at: float
     topic: str
     reason: str
     detail: str
     payload: bytes
+    size: int = -1  # -1: len(payload)
+    sha256: str = ""  # "": computed from payload
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.payload))
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.payload).hexdigest())
+
+    @property
+    def truncated(self) -> bool:
+        """True when only the first bytes of the payload are stored."""
+        return len(self.payload) < self.size
+
+    def kept(self, keep_bytes: int) -> DeadLetter:
+        """This dead letter with at most `keep_bytes` of its payload (size and hash kept)."""
+        if len(self.payload) <= keep_bytes:
+            return self
+        return DeadLetter(
+            self.received_at,
+            self.topic,
+            self.reason,
+            self.detail,
+            self.payload[:keep_bytes],
+            self.size,
+            self.sha256,
+        )
 
 
 @dataclass
@@ -168,29 +206,49 @@ def _chunks(items: list, n: int = _CHUNK) -> Iterator[list]:
 
 
 class StateStore:
-    """The SQLite state store at `path` (created with its tables if missing)."""
+    """The SQLite state store at `path` (created with its tables if missing).
 
-    def __init__(self, path: str | Path) -> None:
+    `readonly=True` is the readers' open (dashboard, reports, `phm kg explain`): the file must
+    exist; no schema statement, no journal-mode change, no write lock, ever (`mode=ro`), so a
+    reader never waits for a writer nor makes one wait. Writing through it raises PhmError."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._local = threading.local()
+        if readonly:
+            if not self.path.is_file():
+                raise PhmError(f"{self.path}: no state store there (ingest creates it)")
+            self._conn()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as conn:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
+            for table, column, kind in _ADDED_COLUMNS:
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # -- connections -------------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-            conn.execute("PRAGMA busy_timeout = 10000")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise PhmError(f"{self.path}: cannot use WAL journal mode (got {mode!r})")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            if self.readonly:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("PRAGMA query_only = ON")
+            else:
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+                conn.execute("PRAGMA busy_timeout = 10000")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise PhmError(f"{self.path}: cannot use WAL journal mode (got {mode!r})")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
         return conn
 
@@ -210,6 +268,8 @@ class StateStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE): committed on exit, rolled back on error."""
+        if self.readonly:
+            raise PhmError(f"{self.path}: opened read-only; a write needs StateStore(path)")
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -240,14 +300,15 @@ class StateStore:
     def commit_ingest(
         self,
         segments: Iterable[Segment],
-        seen: Iterable[tuple[str, str, int]],
+        seen: Iterable[tuple[str, str, int] | tuple[str, str, int, bytes | None]],
         dead: Iterable[DeadLetter] = (),
         counters: dict[str, int] | None = None,
     ) -> None:
         """Record, in ONE transaction, the lake segments written (`lake.Segment`s), the
-        (asset, stream, seq) keys accepted, dead letters and counter increments. On any
-        error (e.g. sqlite3.IntegrityError for a segment path already committed) nothing
-        of the call is kept. Keys already seen are not an error."""
+        (asset, stream, seq[, digest]) keys accepted (digest: the content hash that tells an
+        exact duplicate from a conflicting one), dead letters and counter increments. On any
+        error (e.g. sqlite3.IntegrityError for a segment path already committed) nothing of
+        the call is kept. Keys already seen are not an error (the first digest stays)."""
         now = time.time()
         seg_rows = [
             (lake_key(s.path), s.stream, s.asset, int(s.rows), float(s.t_min), float(s.t_max), now)
@@ -260,14 +321,17 @@ class StateStore:
                 seg_rows,
             )
             conn.executemany(
-                "INSERT INTO ingest_seen (asset, stream, seq) VALUES (?, ?, ?) "
+                "INSERT INTO ingest_seen (asset, stream, seq, digest) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (asset, stream, seq) DO NOTHING",
-                [(a, s, int(q)) for a, s, q in seen],
+                [(k[0], k[1], int(k[2]), k[3] if len(k) > 3 else None) for k in seen],
             )
             conn.executemany(
-                "INSERT INTO dead_letters (received_at, topic, reason, detail, payload) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(d.received_at, d.topic, d.reason, d.detail, bytes(d.payload)) for d in dead],
+                "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, size, "
+                "sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (d.received_at, d.topic, d.reason, d.detail, bytes(d.payload), d.size, d.sha256)
+                    for d in dead
+                ],
             )
             conn.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
@@ -277,19 +341,27 @@ class StateStore:
 
     def seen(self, keys: Iterable[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
         """The subset of (asset, stream, seq) keys already committed."""
+        return set(self.seen_digests(keys))
+
+    def seen_digests(
+        self, keys: Iterable[tuple[str, str, int]]
+    ) -> dict[tuple[str, str, int], bytes | None]:
+        """The keys already committed, with the content digest stored with each (None for
+        keys committed without one)."""
         by_stream: dict[tuple[str, str], list[int]] = {}
         for a, s, q in keys:
             by_stream.setdefault((a, s), []).append(int(q))
-        out: set[tuple[str, str, int]] = set()
+        out: dict[tuple[str, str, int], bytes | None] = {}
         conn = self._conn()
         for (a, s), seqs in by_stream.items():
             for chunk in _chunks(sorted(set(seqs))):
                 marks = ", ".join("?" * len(chunk))
                 sql = (
-                    "SELECT seq FROM ingest_seen WHERE asset = ? AND stream = ? "
+                    "SELECT seq, digest FROM ingest_seen WHERE asset = ? AND stream = ? "
                     f"AND seq IN ({marks})"
                 )
-                out.update((a, s, int(r[0])) for r in conn.execute(sql, [a, s, *chunk]))
+                for seq, digest in conn.execute(sql, [a, s, *chunk]):
+                    out[(a, s, int(seq))] = None if digest is None else bytes(digest)
         return out
 
     def counters(self) -> dict[str, int]:
@@ -300,11 +372,49 @@ class StateStore:
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The newest `limit` dead letters, newest first."""
         rows = self._conn().execute(
-            "SELECT received_at, topic, reason, detail, payload FROM dead_letters "
+            "SELECT received_at, topic, reason, detail, payload, size, sha256 FROM dead_letters "
             "ORDER BY id DESC LIMIT ?",
             (int(limit),),
         )
-        return [DeadLetter(r[0], r[1], r[2], r[3], bytes(r[4] or b"")) for r in rows]
+        return [
+            DeadLetter(
+                r[0], r[1], r[2], r[3], bytes(r[4] or b""), -1 if r[5] is None else r[5], r[6] or ""
+            )
+            for r in rows
+        ]
+
+    def dead_lettered(self, topic: str, sha256: str) -> bool:
+        """True when a dead letter of exactly this payload (by hash) on `topic` is stored."""
+        row = self._conn().execute(
+            "SELECT 1 FROM dead_letters WHERE sha256 = ? AND topic = ? LIMIT 1", (sha256, topic)
+        )
+        return row.fetchone() is not None
+
+    def prune_dead_letters(self, older_than: float, max_bytes: int) -> int:
+        """Delete dead letters received before `older_than` (Unix s), then the oldest until
+        their stored payload bytes are at most `max_bytes`; return how many went. The
+        counters keep the totals by reason."""
+        with self.transaction() as conn:
+            gone = conn.execute(
+                "DELETE FROM dead_letters WHERE received_at < ?", (float(older_than),)
+            ).rowcount
+            total = conn.execute(
+                "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM dead_letters"
+            ).fetchone()[0]
+            if total > max_bytes:
+                # newest first; keep rows while their running total stays within max_bytes
+                rows = conn.execute(
+                    "SELECT id, COALESCE(LENGTH(payload), 0) FROM dead_letters ORDER BY id DESC"
+                ).fetchall()
+                running, cut = 0, None
+                for row_id, size in rows:
+                    running += size
+                    if running > max_bytes:
+                        cut = row_id
+                        break
+                if cut is not None:
+                    gone += conn.execute("DELETE FROM dead_letters WHERE id <= ?", (cut,)).rowcount
+        return gone
 
     def segment_paths(self) -> set[str]:
         """`lake_key`s of every committed segment."""

@@ -69,7 +69,7 @@ def _frame(header: dict, body: bytes = b"") -> bytes:
     return MAGIC + struct.pack("<I", len(head)) + head + body
 
 
-GOOD = {"seq": 1, "t0": 0.0, "dt": 1.0, "n": 1, "channels": list(PUMP.channels)}
+GOOD = {"seq": 1, "t0": 1.7e9 - 60, "dt": 1.0, "n": 1, "channels": list(PUMP.channels)}
 BODY = np.ones((1, len(PUMP.channels)), "<f4").tobytes()
 
 

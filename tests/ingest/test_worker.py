@@ -199,12 +199,13 @@ def test_header_numbers_out_of_range_or_type_are_dead_letters(header: dict, reas
     import time
 
     from phm.ingest.codec import MAGIC
+    from phm.ingest.commit import decode_message
     from phm.ingest.worker import _Message
 
     head = json.dumps(header).encode()
     payload = MAGIC + struct.pack("<I", len(head)) + head
     msg = _Message("phm/v1/site1/line1/pump-001/temperature", payload, 1, 1, 0, time.time())
-    assert IngestWorker("mqtt://h", "unused", PLANT)._decode(msg)[0] == reason
+    assert decode_message(msg, PLANT, time.time())[0] == reason
 
 
 def test_an_unforeseen_decode_error_is_a_dead_letter_not_poison(
@@ -213,13 +214,13 @@ def test_an_unforeseen_decode_error_is_a_dead_letter_not_poison(
     """decode raising something other than PayloadError must not block the batch forever."""
     import time
 
-    from phm.ingest import worker as worker_module
+    from phm.ingest import commit
     from phm.ingest.worker import _Message
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OverflowError("a gap in the codec")
 
-    monkeypatch.setattr(worker_module, "decode", broken)
+    monkeypatch.setattr(commit, "decode", broken)
     msg = _Message("phm/v1/site1/line1/pump-001/temperature", b"x", 1, 1, 0, time.time())
-    reason, detail = IngestWorker("mqtt://h", "unused", PLANT)._decode(msg)
+    reason, detail = commit.decode_message(msg, PLANT, time.time())
     assert reason == "decode_error" and detail.startswith("OverflowError")
