@@ -7,8 +7,11 @@ SQL is kept portable to PostgreSQL: timestamps are REAL Unix seconds, JSON is TE
 (BYTEA there) would need renaming.
 
 Tables: assets, segments (every committed lake file, by its path relative to the lake root),
-ingest_seen (asset, stream, seq), dead_letters, counters, predictions, alerts,
-acknowledgements.
+ingest_seen (asset, stream, seq, content digest), dead_letters (capped raw bytes with the whole
+payload's size and SHA-256), counters, predictions, alerts, acknowledgements.
+
+Readers open with `readonly=True` (`mode=ro`, no schema statement): they never take the write
+lock, so a reader neither waits for ingest nor makes it wait.
 
 Threads: sqlite3 connections are not shared across threads; a `StateStore` opens one
 connection per thread, lazily, so one object may be used from several threads. Several
@@ -50,7 +53,6 @@ CREATE TABLE IF NOT EXISTS ingest_seen (
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, received_at REAL NOT NULL, topic TEXT NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB, size BIGINT, sha256 TEXT);
-CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, time REAL NOT NULL, model TEXT NOT NULL,
@@ -230,6 +232,7 @@ class StateStore:
                 have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            conn.execute("CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256)")
 
     # -- connections -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ After each scenario every valid reading published is in the lake exactly once (v
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import time
@@ -204,6 +205,9 @@ def expected_reason(topic: str, payload: bytes) -> str | None:
     """What the worker must make of a payload: None (valid) or its dead-letter reason."""
     try:
         t = parse_topic(topic)
+        asset = PLANT.assets.get(t.asset)
+        if asset is not None and (t.site, t.line) != (asset.site, asset.line):
+            return "wrong_site"
         b = decode(payload, t.asset, t.stream, PLANT, now=time.time())
     except TopicError:
         return "bad_topic"
@@ -249,6 +253,18 @@ def malformed_corpus() -> list[tuple[str, bytes, str]]:
         (temp, encode(6, now - 3 * DAY_S, rows, TEMP.channels, dt=DAY_S), "too_long"),
         ("phm/v1/site1/line1/pump-001/pressure", ok, "bad_topic"),
         ("phm/v1//line1/pump-001/temperature", ok, "bad_topic"),
+        # poison that once passed the codec and failed every commit of its batch, and more
+        (temp, encode(7, -1e12, rows, TEMP.channels), "past_timestamp"),
+        (temp, encode(8, -6.0e10, rows, TEMP.channels), "past_timestamp"),  # year 68
+        (temp, encode(9, 0.0, rows, TEMP.channels), "past_timestamp"),
+        (temp, _frame(good | {"seq": 2**63}, rows.tobytes()), "bad_value"),
+        (temp, _frame(good | {"t0": 1e300}, rows.tobytes()), "future_timestamp"),
+        (_topic(PUMP, "event"), _frame({"seq": 10, "t0": now, "n": 0, "event": {"kind": "\ud800"}}),
+         "bad_text"),
+        (_topic(PUMP, "event"), _frame({"seq": 11, "t0": now, "n": 0, "event": {"kind": "x",
+         "note": ["\udfff"]}}), "bad_text"),
+        (topic_for("site2", "line1", "pump-001", "temperature"),
+         encode(12, now - 60, rows, TEMP.channels), "wrong_site"),
     ]  # fmt: skip
     for topic, payload, reason in cases:
         assert expected_reason(topic, payload) == reason, (reason, payload[:60])
@@ -314,6 +330,10 @@ def test_malformed_payloads_become_dead_letters_with_their_reason(
 ) -> None:
     store = tmp_path / "store"
     valid = valid_corpus(per_stream=2, seed=30)
+    top = np.ones((2, len(TEMP.channels)), np.float32)  # the largest seq SQLite can hold
+    t_top = time.time() - 30
+    valid.append(Item(_topic(PUMP, "temperature"), encode(2**63 - 1, t_top, top, TEMP.channels),
+                      PUMP.asset_id, "temperature", 2**63 - 1, t_top, top))  # fmt: skip
     bad = malformed_corpus()
     random, taken = [], {(it.asset, it.stream, it.seq) for it in valid}
     for t, p in _random_payloads(150):
@@ -347,14 +367,23 @@ def test_malformed_payloads_become_dead_letters_with_their_reason(
     assert_lake_exactly(store, PLANT, valid)
     state = StateStore(store / "state.sqlite")
     try:
-        got = Counter((d.topic, d.payload, d.reason) for d in state.dead_letters(limit=100_000))
+        letters = state.dead_letters(limit=100_000)
     finally:
         state.close()
-    want = Counter((t, p, r) for t, p, r in bad + random if r is not None)
+    # each kept whole up to the plant's cap, with the whole payload's hash and size
+    keep = PLANT.dead_letter_keep_bytes
+    assert all(d.payload == d.payload[:keep] and len(d.payload) <= keep for d in letters)
+    got = Counter((d.topic, d.payload, d.size, d.sha256, d.reason) for d in letters)
+    want = Counter(
+        (t, p[:keep], len(p), hashlib.sha256(p).hexdigest(), r)
+        for t, p, r in bad + random
+        if r is not None
+    )
     assert got == want, (got - want, want - got)
+    assert any(d.truncated for d in letters)  # the oversize one
     c = counters(store)
     assert c["dead_letters"] == sum(want.values())
-    for reason, n in Counter(r for (_t, _p, r) in want.elements()).items():
+    for reason, n in Counter(k[-1] for k in want.elements()).items():
         assert c[f"dead_letter_{reason}"] == n, reason
     assert {r for _t, _p, r in bad} <= {k.removeprefix("dead_letter_") for k in c}
     assert c["ingest_readings"] == _readings(valid)

@@ -224,3 +224,32 @@ def test_an_unforeseen_decode_error_is_a_dead_letter_not_poison(
     msg = _Message("phm/v1/site1/line1/pump-001/temperature", b"x", 1, 1, 0, time.time())
     reason, detail = commit.decode_message(msg, PLANT, time.time())
     assert reason == "decode_error" and detail.startswith("OverflowError")
+
+
+def test_a_retained_bad_message_is_dead_lettered_once_across_restarts(
+    mosquitto, tmp_path: Path
+) -> None:
+    """The broker hands a retained message again at every subscribe: the second time it is
+    recognised as already dead-lettered (counted as a repeat, not stored again)."""
+    import paho.mqtt.publish as publish
+
+    store = tmp_path / "store"
+    topic = "phm/v1/site1/line1/pump-001/temperature"
+    publish.single(topic, b"not a frame", qos=1, retain=True, hostname="127.0.0.1",
+                   port=mosquitto.port, protocol=5)  # fmt: skip
+    for run in (1, 2):
+        worker = IngestWorker(mosquitto.url, store, PLANT, client_id="w-retained", batch_ms=20)
+        worker.start()
+        try:
+            wait_until(
+                lambda n=run: counters(store).get("ingest_messages", 0) >= n, 15, "the retained one"
+            )
+        finally:
+            worker.stop()
+    c = counters(store)
+    assert c["ingest_messages"] == 2 and c["dead_letters"] == 1 and c["dead_letter_repeats"] == 1
+    from phm.store.state import StateStore
+
+    with StateStore(store / "state.sqlite", readonly=True) as state:
+        (letter,) = state.dead_letters()
+    assert letter.reason == "bad_frame" and letter.topic == topic

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -221,3 +222,47 @@ def test_writer_commits_while_a_reader_holds_a_snapshot(tmp_path):
     assert conn.execute("SELECT value FROM counters").fetchone()[0] == 1  # its snapshot
     conn.execute("COMMIT")
     assert reader.counters() == {"messages": 2}
+
+
+def test_readers_open_read_only_while_a_writer_holds_the_lock(tmp_path):
+    """The dashboard, reports and `phm kg explain` open with readonly=True: no schema write,
+    so a writer holding BEGIN IMMEDIATE (ingest mid-commit) never makes them wait or fail."""
+    path = tmp_path / "state.sqlite"
+    StateStore(path).commit_ingest([], [], [], {"ingest_messages": 3})
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        reader = StateStore(path, readonly=True)
+        assert reader.counters() == {"ingest_messages": 3}
+        assert reader.alerts() == [] and reader.latest_predictions() == []
+        assert time.monotonic() - started < 2.0  # the writer's busy timeout is 10 s
+        with pytest.raises(PhmError, match="read-only"):
+            reader.acknowledge(1, "op", "note")
+        with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only"):
+            reader._conn().execute("DELETE FROM counters")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with pytest.raises(PhmError, match="no state store"):
+        StateStore(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_an_older_file_gets_the_new_columns(tmp_path):
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE ingest_seen (asset TEXT NOT NULL, stream TEXT NOT NULL, "
+            "seq BIGINT NOT NULL, PRIMARY KEY (asset, stream, seq))"
+        )
+        conn.execute(
+            "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, received_at REAL NOT NULL, "
+            "topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB)"
+        )
+        conn.execute("INSERT INTO ingest_seen VALUES ('pump-001', 'process', 5)")
+        conn.execute("INSERT INTO dead_letters VALUES (1, 1.0, 't', 'bad_frame', '', x'00ff')")
+    state = StateStore(path)
+    assert state.seen_digests([("pump-001", "process", 5)]) == {("pump-001", "process", 5): None}
+    (letter,) = state.dead_letters()
+    assert letter.payload == b"\x00\xff" and letter.size == 2 and not letter.truncated
