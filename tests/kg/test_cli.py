@@ -65,3 +65,28 @@ def test_explain_with_a_fault_history_reorders_the_causes(tmp_path, capsys):
     assert main([*argv, "--history", str(history)]) == 2
     err = capsys.readouterr().err
     assert f"{history}:2" in err and "'gremlins'" in err
+
+
+def test_explain_and_the_dashboard_read_while_ingest_holds_the_write_lock(tmp_path, capsys):
+    """Both once opened the state store with a schema write and failed with "database is
+    locked" while a writer held the lock; they now open it read-only."""
+    import sqlite3
+    import time
+
+    from phm.dashboard.queries import fleet, open_store
+
+    with StateStore(tmp_path / "state.sqlite") as state:
+        probs = {"healthy": 0.1, "outer_race": 0.9}
+        state.write_prediction(Prediction("pump-001", 100.0, "m", probs, 10.0, 5.0, 20.0, 0.1))
+        state.open_alert("pump-001", "condition", "alarm", "alarm", {"fault_probs": probs})
+    holder = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert main(["kg", "explain", "--asset", "pump-001", "--store", str(tmp_path)]) == 0
+        assert "pump-001" in capsys.readouterr().out
+        assert fleet(open_store(tmp_path)).height >= 1
+        assert time.monotonic() - started < 5.0  # a writer's busy timeout alone is 10 s
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
