@@ -33,7 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", type=Path, default=Path("data/demo"), help="folder for the demo's data"
     )
-    parser.add_argument("--broker", default=None, help="mqtt://host:port (default: embedded)")
+    parser.add_argument(
+        "--broker",
+        default=None,
+        help="mqtt://host:port or mqtts://host:port?ca=FILE (default: embedded); password: "
+        "PHM_MQTT_PASSWORD or PHM_MQTT_PASSWORD_FILE",
+    )
     parser.add_argument("--port", type=int, default=0, help="embedded broker port (0: free)")
     parser.add_argument("--plant", type=Path, default=None, help="plant TOML")
     parser.add_argument("--assets", type=int, default=None, help="resize the plant's fleet")
@@ -112,6 +117,7 @@ def _train_args(store: Path, seed: int, dataset: str, out: Path, name: str) -> a
 def run_live(args: argparse.Namespace) -> int:
     """Broker, simulator, ingest and monitor in one process until Ctrl-C or --duration."""
     from phm.ingest.broker import EmbeddedBroker, free_port
+    from phm.ingest.mqtt import redact_url
     from phm.ingest.worker import IngestWorker
     from phm.monitor.scorer import Monitor, ScoringModel
     from phm.plant import load_plant
@@ -135,7 +141,11 @@ def run_live(args: argparse.Namespace) -> int:
         port = args.port or free_port()
         broker = EmbeddedBroker(port, own_process=True).start()  # its own interpreter
         url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"  # amqtt speaks MQTT 3.1.1
-    print(f"broker {url} ({'embedded amqtt' if broker else 'external'}); store {store}")
+    from phm.ingest.mqtt import parse_broker_url
+
+    parse_broker_url(url)  # a bad URL, option or TLS file fails here, naming it
+    shown = redact_url(url)
+    print(f"broker {shown} ({'embedded amqtt' if broker else 'external'}); store {store}")
     worker = IngestWorker(url, store, plant, client_id="phm-demo-ingest", protocol=protocol)
     threads: list[threading.Thread] = []
     dashboard = None

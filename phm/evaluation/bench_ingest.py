@@ -33,8 +33,9 @@ from paho.mqtt.properties import Properties
 from phm.errors import ConfigError
 from phm.evaluation.bench import markdown_table, write_result
 from phm.ingest.codec import encode
+from phm.ingest.mqtt import make_client, parse_broker_url, redact_url
 from phm.ingest.topics import topic_for
-from phm.ingest.worker import IngestWorker, parse_broker_url
+from phm.ingest.worker import IngestWorker
 from phm.plant import Plant, load_plant
 
 TARGET_RATIO = 0.60
@@ -56,14 +57,9 @@ class Publisher:
     ) -> None:
         address = parse_broker_url(broker_url)
         v5 = protocol == "5"
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"phm-pub-{uuid.uuid4().hex[:8]}",
-            clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        self.client = make_client(
+            address, client_id or f"phm-pub-{uuid.uuid4().hex[:8]}", protocol, clean_session=False
         )
-        if address.username:
-            self.client.username_pw_set(address.username, address.password)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.reconnect_delay_set(1, 2)
@@ -83,7 +79,7 @@ class Publisher:
         self.client.loop_start()
         if not self._connected.wait(10):
             self.close()
-            raise ConnectionError(f"publisher could not connect to {broker_url}")
+            raise ConnectionError(f"publisher could not connect to {address.display}")
 
     def _on_publish(self, *args: Any) -> None:
         with self._lock:
@@ -149,11 +145,7 @@ def run_bare(url: str, protocol: str, payloads: list, per_message_s: float) -> d
     expected = len(payloads)
     done = threading.Event()
     state = {"n": 0, "bytes": 0, "last": 0.0}
-    sub = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=f"phm-bench-bare-{uuid.uuid4().hex[:8]}",
-        protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
-    )
+    sub = make_client(address, f"phm-bench-bare-{uuid.uuid4().hex[:8]}", protocol)
     subscribed = threading.Event()
 
     def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -169,7 +161,7 @@ def run_bare(url: str, protocol: str, payloads: list, per_message_s: float) -> d
     sub.connect(address.host, address.port, 30)
     sub.loop_start()
     if not subscribed.wait(10):
-        raise ConnectionError(f"bare subscriber could not subscribe on {url}")
+        raise ConnectionError(f"bare subscriber could not subscribe on {address.display}")
     pub = Publisher(url, protocol=protocol)
     try:
         t0 = time.perf_counter()
@@ -235,7 +227,7 @@ def run_durable(
     ).start()
     try:
         if not _wait_subscribed(worker, 15):
-            raise ConnectionError(f"ingest worker could not subscribe on {url}")
+            raise ConnectionError(f"ingest worker could not subscribe on {redact_url(url)}")
         pub = Publisher(url, protocol=protocol)
         try:
             t0 = time.perf_counter()
@@ -287,7 +279,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--broker",
         default="mosquitto",
         help="mosquitto (a local subprocess), embedded (amqtt in a child process, MQTT 3.1.1) "
-        "or a URL",
+        "or a URL (mqtt:// or mqtts://...?ca=FILE; password: PHM_MQTT_PASSWORD[_FILE])",
     )
     parser.add_argument("--readings", type=int, default=2_000_000, help="readings to publish")
     parser.add_argument("--rows-per-payload", type=int, default=200, help="rows per payload")
@@ -353,7 +345,8 @@ def run(args: argparse.Namespace) -> int:
         ["leg", "readings/s", "p50 publish->commit ms", "p99 ms", "messages"], rows
     )
     table += (
-        f"\n\nbroker {args.broker} (MQTT {protocol}), {sent} readings in {len(payloads)} payloads "
+        f"\n\nbroker {redact_url(args.broker)} (MQTT {protocol}), {sent} readings in "
+        f"{len(payloads)} payloads "
         f"of {args.rows_per_payload} rows; durable/bare = {ratio:.2f} (target >= "
         f"{TARGET_RATIO:.2f}); durable >= {TARGET_RATE:.0f}/s: "
         f"{durable['readings_per_s'] >= TARGET_RATE}; lost readings: {durable['lost_readings']}"
@@ -368,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
         "zero_loss": durable["lost_readings"] == 0 and durable["complete"],
     }
     details = {
-        "broker": args.broker,
+        "broker": redact_url(args.broker),
         "protocol": protocol,
         "readings": sent,
         "payloads": len(payloads),

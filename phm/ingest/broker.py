@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,28 @@ class EmbeddedBroker:
         self.stop()
 
 
-def mosquitto_config(template: str, port: int, persistence_dir: Path, host: str) -> str:
-    """configs/mosquitto.conf rewritten for a local broker: our listener and persistence
-    folder, anonymous access (loopback only), no password file, stderr logging."""
+@dataclass(frozen=True)
+class TlsListener:
+    """A second, TLS listener for MosquittoProcess: PEM files, optional client certificates."""
+
+    port: int
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+
+
+# per-listener TLS settings of the shipped config: they follow whichever listener came last
+_TLS_KEYS = {"cafile", "capath", "certfile", "keyfile", "require_certificate",
+             "use_identity_as_username", "tls_version", "ciphers"}  # fmt: skip
+
+
+def mosquitto_config(
+    template: str, port: int, persistence_dir: Path, host: str, tls: TlsListener | None = None
+) -> str:
+    """configs/mosquitto.conf rewritten for a local broker: our listener (and `tls` listener)
+    and persistence folder, anonymous access (loopback only), no password or ACL file,
+    stderr logging."""
     replaced = {
         "listener",
         "persistence_location",
@@ -189,6 +209,7 @@ def mosquitto_config(template: str, port: int, persistence_dir: Path, host: str)
         "allow_anonymous",
         "log_dest",
         "user",
+        *_TLS_KEYS,
     }
     lines = [
         line for line in template.splitlines() if not (line.split() and line.split()[0] in replaced)
@@ -201,10 +222,57 @@ def mosquitto_config(template: str, port: int, persistence_dir: Path, host: str)
         f"persistence_location {persistence_dir}/",
         "log_dest stderr",
     ]
+    if tls is not None:
+        lines += [
+            f"listener {tls.port} {host}",
+            f"cafile {tls.cafile}",
+            f"certfile {tls.certfile}",
+            f"keyfile {tls.keyfile}",
+            f"require_certificate {str(tls.require_certificate).lower()}",
+        ]
+    lines += _as_root()
+    return "\n".join(lines) + "\n"
+
+
+def _as_root() -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # as root, Mosquitto switches to user `mosquitto`, which cannot write our folder
-        lines.append("user root")
-    return "\n".join(lines) + "\n"
+        return ["user root"]
+    return []
+
+
+def localize_config(
+    template: str,
+    ports: dict[int, int],
+    files: dict[str, str | Path],
+    persistence_dir: Path,
+    host: str = "127.0.0.1",
+) -> str:
+    """The shipped config as it is, with only its machine-specific values changed: each
+    `listener P` becomes `listener ports[P] host`, each `key value` with key in `files`
+    (password_file, acl_file, cafile, ...) gets files[key]; persistence in `persistence_dir`,
+    log to stderr. A listener or file key missing from the template is a BrokerError."""
+    out, seen = [], set()
+    for line in template.splitlines():
+        words = line.split()
+        key = words[0] if words else ""
+        if key == "listener":
+            if int(words[1]) not in ports:
+                raise BrokerError(f"mosquitto config: listener {words[1]} has no test port")
+            seen.add(int(words[1]))
+            line = f"listener {ports[int(words[1])]} {host}"
+        elif key in files:
+            seen.add(key)
+            line = f"{key} {files[key]}"
+        elif key == "persistence_location":
+            line = f"persistence_location {persistence_dir}/"
+        elif key == "log_dest":
+            line = "log_dest stderr"
+        out.append(line)
+    missing = [str(k) for k in (*ports, *files) if k not in seen]
+    if missing:
+        raise BrokerError(f"mosquitto config: no {', '.join(missing)} line to rewrite")
+    return "\n".join([*out, *_as_root()]) + "\n"
 
 
 class MosquittoProcess:
@@ -221,17 +289,28 @@ class MosquittoProcess:
         host: str = "127.0.0.1",
         executable: str | None = None,
         template: str | Path = MOSQUITTO_CONF,
+        tls: TlsListener | None = None,
+        config: str | None = None,
     ) -> None:
         self.port = port
         self.host = host
         self.data_dir = Path(data_dir)
         self.executable = executable
         self.template = Path(template)
+        self.tls = tls
+        self.config = config  # the whole config, as is (then `port` is one of its listeners)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        """mqtts:// to the TLS listener, trusting its CA file."""
+        if self.tls is None:
+            raise BrokerError("this MosquittoProcess has no TLS listener")
+        return f"mqtts://{self.host}:{self.tls.port}?ca={self.tls.cafile}"
 
     @property
     def log_path(self) -> Path:
@@ -246,7 +325,11 @@ class MosquittoProcess:
         persistence.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(
-            mosquitto_config(self.template.read_text(), self.port, persistence, self.host)
+            self.config
+            if self.config is not None
+            else mosquitto_config(
+                self.template.read_text(), self.port, persistence, self.host, self.tls
+            )
         )
         logfile = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -257,7 +340,8 @@ class MosquittoProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if wait_for_port(self.host, self.port, timeout=0.2):
+            ports = [self.port] + ([self.tls.port] if self.tls else [])
+            if all(wait_for_port(self.host, p, timeout=0.2) for p in ports):
                 return self
         tail = self.log_path.read_text(errors="replace")[-2000:]
         self.kill()

@@ -1,8 +1,10 @@
 """`phm ingest --broker URL --store DIR`: consume the plant's MQTT streams into the store.
 
 Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite. Runs until SIGINT/SIGTERM,
-then commits and acknowledges the batch in hand and disconnects. The broker credentials come
-from the URL or PHM_MQTT_USERNAME / PHM_MQTT_PASSWORD.
+then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
+for TLS (phm.ingest.mqtt). The user name comes from PHM_MQTT_USERNAME (or the URL), the
+password from PHM_MQTT_PASSWORD or PHM_MQTT_PASSWORD_FILE (a password in the URL is visible in
+`ps`: it works, with a warning).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
         default=env("PHM_BROKER", "mqtt://127.0.0.1:1883"),
-        help="mqtt://[user[:password]@]host[:port] (default: $PHM_BROKER or local 1883)",
+        help="mqtt://host[:port] or mqtts://host[:port]?ca=FILE[&cert=FILE&key=FILE] "
+        "(default: $PHM_BROKER or local 1883); password: PHM_MQTT_PASSWORD[_FILE]",
     )
     parser.add_argument("--store", required=True, help="store folder: DIR/lake, DIR/state.sqlite")
     parser.add_argument("--plant", default=None, help="plant registry (default configs/plant.toml)")

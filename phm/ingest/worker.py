@@ -22,7 +22,6 @@ messages received on the current connection (`_gen`); older ones come again and 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import threading
@@ -32,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -40,6 +38,7 @@ from paho.mqtt.properties import Properties
 
 from phm.errors import ConfigError
 from phm.ingest.commit import BatchCommitter
+from phm.ingest.mqtt import BrokerAddress, make_client, parse_broker_url
 from phm.ingest.topics import SUBSCRIPTION, shared_subscription
 from phm.plant import Plant
 
@@ -49,29 +48,6 @@ Key = tuple[str, str, int]  # (asset, stream, seq)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # keep our queue at the broker through a week-long outage
 STATUS_EVERY_S = 5.0  # broker_connected / last message time refresh in the state store
 SHARED_ORPHAN_AGE_S = 300.0  # with several workers on one store, only old orphans are theirs
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """`mqtt://[user[:password]@]host[:port]` (also tcp://, or bare host[:port]); the
-    credentials may instead come from PHM_MQTT_USERNAME / PHM_MQTT_PASSWORD."""
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ConfigError(f"--broker {url!r}: expected mqtt://host:port (port 1883 if left out)")
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        raise ConfigError(f"--broker {url!r}: the port is not a number") from None
-    user = unquote(parts.username) if parts.username else os.environ.get("PHM_MQTT_USERNAME")
-    password = unquote(parts.password) if parts.password else os.environ.get("PHM_MQTT_PASSWORD")
-    return BrokerAddress(parts.hostname, port, user, password)
 
 
 @dataclass
@@ -155,6 +131,7 @@ class IngestWorker:
         self._init_error: BaseException | None = None
         self._reconnect_wanted = threading.Event()
         self._client: mqtt.Client | None = None
+        self._address: BrokerAddress | None = None
         self._committer: threading.Thread | None = None
         self._network: threading.Thread | None = None
 
@@ -183,7 +160,7 @@ class IngestWorker:
 
     def start(self, timeout: float = 60.0) -> IngestWorker:
         """Open the store (register assets, delete orphan segments), then connect."""
-        address = self._validate()
+        address = self._address = self._validate()
         self._committer = threading.Thread(target=self._commit_loop, name="ingest-commit")
         self._committer.start()
         if not self._ready.wait(timeout) or self._init_error is not None:
@@ -232,16 +209,9 @@ class IngestWorker:
 
     # ---------------------------------------------------------------- MQTT side
     def _make_client(self, address: BrokerAddress) -> mqtt.Client:
-        v5 = self.protocol == "5"
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            manual_ack=True,
+        client = make_client(
+            address, self.client_id, self.protocol, clean_session=False, manual_ack=True
         )
-        if address.username:
-            client.username_pw_set(address.username, address.password)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -268,9 +238,8 @@ class IngestWorker:
                 )
             except OSError as exc:
                 log.warning(
-                    "ingest: cannot reach %s:%d (%s); retrying in %.0f s",
-                    address.host,
-                    address.port,
+                    "ingest: cannot reach %s (%s); retrying in %.0f s",
+                    address.display,
                     exc,
                     delay,
                 )
@@ -295,7 +264,7 @@ class IngestWorker:
         self._status_dirty = True
         log.info(
             "ingest: connected to %s as %r (session present: %s); subscribing %s",
-            self.broker_url,
+            self._address.display,
             self.client_id,
             flags.session_present,
             self.subscription,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import logging
 import math
 import os
 import threading
@@ -65,6 +66,11 @@ MAX_ROWS_PER_PAYLOAD = 5000
 MAX_INFLIGHT = 1000
 CONNECT_TIMEOUT_S = 10.0
 FLUSH_TIMEOUT_S = 5.0
+NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason: accepted, but nobody subscribed
+RETRY_S = 1.0  # first republish of a message that found no subscriber; doubles per attempt
+RETRY_MAX_S = 8.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,7 +80,9 @@ class SimStats:
     messages: dict[str, int] = field(default_factory=dict)
     readings: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
-    acked: int = 0
+    acked: int = 0  # delivered: PUBACK success (MQTT 5: not "no matching subscribers")
+    no_subscribers: int = 0  # PUBACKs "no matching subscribers": republished after a backoff
+    undelivered: int = 0  # at the end: published but never delivered
     wall_s: float = 0.0
     life_s: float = 0.0  # simulated seconds reached
 
@@ -247,7 +255,7 @@ class IonMillRows(_Source):
 # --- publishing ---------------------------------------------------------------------------------
 def parse_broker(url: str) -> tuple[str, int]:
     """`mqtt://host:port` -> (host, port), as the ingest worker reads it (port 1883 by default)."""
-    from phm.ingest.worker import parse_broker_url
+    from phm.ingest.mqtt import parse_broker_url
 
     address = parse_broker_url(url)
     return address.host, address.port
@@ -259,27 +267,37 @@ def default_rows_per_payload(speed: float, hz: float) -> int:
 
 
 class _Publisher:
-    """A paho-mqtt 2.x client: MQTT 5, QoS 1, unbounded queue, automatic reconnect."""
+    """A paho-mqtt 2.x client: MQTT 5, QoS 1, unbounded queue, automatic reconnect.
+
+    A message counts as delivered only on a successful PUBACK. An MQTT 5 PUBACK "No matching
+    subscribers" (reason 16) means nobody got it: the payload is kept and published again
+    after RETRY_S (doubling up to RETRY_MAX_S), so it arrives once ingest subscribes again.
+    Any other refusal (e.g. "Not authorized") is final: logged, counted as undelivered."""
 
     def __init__(self, url: str, client_id: str, protocol: str = "5") -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        host, port = parse_broker(url)
-        self.url = url
+        from phm.ingest.mqtt import make_client, parse_broker_url
+
+        address = parse_broker_url(url)
+        self.url = address.display
         self.connected = threading.Event()
-        self.acked = 0
+        self.acked = 0  # messages delivered (successful PUBACK; each message once)
+        self.no_subscribers = 0  # PUBACKs "no matching subscribers" (each one republished)
+        self.refused = 0  # messages the broker refused for good (e.g. not authorized)
         self._lock = threading.Lock()
+        # mid -> (topic, payload, attempt) until its PUBACK; PUBACKs that beat the bookkeeping
+        self._inflight: dict[int, tuple[str, bytes, int]] = {}
+        self._early: dict[int, Any] = {}
+        self._retry: list[tuple[float, str, bytes, int]] = []  # (due, topic, payload, attempt)
+        self._closed = threading.Event()
         if protocol not in ("5", "3.1.1"):
             raise ConfigError(f"MQTT protocol {protocol!r}: expected '5' or '3.1.1'")
         v5 = protocol == "5"
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,  # 3.1.1: a persistent session instead
-        )
+        # 3.1.1: a persistent session instead of MQTT 5's session expiry
+        c = make_client(address, client_id, protocol, clean_session=False)
         c.max_inflight_messages_set(MAX_INFLIGHT)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -291,14 +309,27 @@ class _Publisher:
             props.SessionExpiryInterval = 300  # in-flight QoS 1 messages survive a reconnect
             # a fresh session at start, resumed on reconnect so in-flight messages are re-sent
             first_only = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-            c.connect_async(host, port, keepalive=30, clean_start=first_only, properties=props)
+            c.connect_async(
+                address.host, address.port, keepalive=30, clean_start=first_only, properties=props
+            )
         else:
-            c.connect_async(host, port, keepalive=30)
+            c.connect_async(address.host, address.port, keepalive=30)
         self.client = c
         c.loop_start()
         if not self.connected.wait(CONNECT_TIMEOUT_S):
             c.loop_stop()
-            raise PhmError(f"cannot connect to the MQTT broker at {url} in {CONNECT_TIMEOUT_S} s")
+            raise PhmError(
+                f"cannot connect to the MQTT broker at {self.url} in {CONNECT_TIMEOUT_S} s "
+                "(check the address, credentials and TLS settings)"
+            )
+        self._retrier = threading.Thread(target=self._retry_loop, name="sim-retry", daemon=True)
+        self._retrier.start()
+
+    @property
+    def undelivered(self) -> int:
+        """Messages published but not (yet) delivered: in flight, waiting to retry, refused."""
+        with self._lock:
+            return len(self._inflight) + len(self._retry) + self.refused
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if not reason_code.is_failure:
@@ -306,18 +337,67 @@ class _Publisher:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._lock:
+            entry = self._inflight.pop(mid, None)
+            if entry is None:  # publish() has not recorded this mid yet
+                self._early[mid] = reason_code
+                return
+            self._settle(entry, reason_code)
+
+    def _settle(self, entry: tuple[str, bytes, int], reason_code: Any) -> None:
+        """Count one PUBACK (the lock is held)."""
+        topic, payload, attempt = entry
+        code = getattr(reason_code, "value", 0)
+        if code == NO_MATCHING_SUBSCRIBERS:
+            self.no_subscribers += 1
+            delay = min(RETRY_S * 2**attempt, RETRY_MAX_S)
+            self._retry.append((time.monotonic() + delay, topic, payload, attempt + 1))
+        elif getattr(reason_code, "is_failure", False):
+            self.refused += 1
+            log.error("the broker refused a message on %s: %s", topic, reason_code)
+        else:
             self.acked += 1
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1)
+    def _send(self, topic: str, payload: bytes, attempt: int) -> None:
+        info = self.client.publish(topic, payload, qos=1)  # never under self._lock (deadlock)
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._inflight[info.mid] = (topic, payload, attempt)
+            else:
+                self._settle((topic, payload, attempt), early)
 
-    def close(self, published: int, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
-        """Wait for the PUBACKs of everything published (up to timeout_s), then disconnect."""
+    def _retry_loop(self) -> None:
+        while not self._closed.wait(0.1):
+            now = time.monotonic()
+            with self._lock:
+                due = [r for r in self._retry if r[0] <= now]
+                self._retry = [r for r in self._retry if r[0] > now]
+            for _due, topic, payload, attempt in due:
+                self._send(topic, payload, attempt)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self._send(topic, payload, 0)
+
+    def close(self, published: int, timeout_s: float = FLUSH_TIMEOUT_S) -> int:
+        """Wait up to timeout_s for everything published to be delivered (republishing what
+        found no subscriber), then disconnect; returns the messages still undelivered."""
         deadline = time.monotonic() + timeout_s
-        while self.acked < published and time.monotonic() < deadline:
+        while self.acked + self.refused < published and time.monotonic() < deadline:
             time.sleep(0.01)
+        self._closed.set()
+        self._retrier.join()
         self.client.disconnect()
         self.client.loop_stop()
+        undelivered = published - self.acked
+        if undelivered:
+            log.error(
+                "%d of %d messages not delivered to any subscriber of %s (%d refused)",
+                undelivered,
+                published,
+                self.url,
+                self.refused,
+            )
+        return undelivered
 
 
 def _truth_lines(
@@ -442,21 +522,25 @@ def run_plant_simulation(
             life_now = min(elapsed * speed, horizon + elapsed)
             publish_round(life_now, final=False)
             stats.acked, stats.life_s, stats.wall_s = pub.acked, life_now, elapsed
+            stats.no_subscribers = pub.no_subscribers
             if on_progress is not None and time.monotonic() - last_progress >= 1.0:
                 last_progress = time.monotonic()
                 on_progress(stats)
             if done:
                 break
             # back-pressure: let the broker catch up rather than queue without bound
-            while stats.published - pub.acked > 20 * MAX_INFLIGHT and not stop.is_set():
+            while (
+                stats.published - pub.acked - pub.refused > 20 * MAX_INFLIGHT and not stop.is_set()
+            ):
                 time.sleep(0.01)
             time.sleep(TICK_S)
     except KeyboardInterrupt:
         pass
     finally:
         publish_round(life_now, final=True)
-        pub.close(stats.published)
+        stats.undelivered = pub.close(stats.published)
         stats.acked, stats.life_s = pub.acked, life_now
+        stats.no_subscribers = pub.no_subscribers
         stats.wall_s = time.monotonic() - began
     return stats
 
@@ -526,7 +610,11 @@ def simulate_history(
 # --- command line -------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm simulate plant`."""
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    parser.add_argument(
+        "--broker",
+        default="mqtt://127.0.0.1:1883",
+        help="mqtt://host:port or mqtts://host:port?ca=FILE (password: PHM_MQTT_PASSWORD[_FILE])",
+    )
     parser.add_argument("--assets", type=int, help="resize the plant's fleet to N assets")
     parser.add_argument("--speed", type=float, default=1000.0, help="simulated s per wall s")
     parser.add_argument("--plant", type=Path, help="plant registry (default configs/plant.toml)")
@@ -549,7 +637,7 @@ def run(args: argparse.Namespace) -> int:
     def progress(s: SimStats) -> None:
         print(
             f"\r{s.wall_s:7.1f} s wall, life {s.life_s / 3600:8.1f} h: {s.published} messages, "
-            f"{sum(s.readings.values()):,} readings, {s.acked} acked",
+            f"{sum(s.readings.values()):,} readings, {s.acked} delivered",
             end="",
             flush=True,
         )
@@ -567,6 +655,10 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{stats.published} messages ({stats.published / wall:,.0f}/s), "
         f"{readings / wall:,.0f} readings/s, {stats.bytes / wall / 1e6:.1f} MB/s, "
-        f"{stats.acked} acknowledged, {stats.life_s / 3600:.1f} simulated hours in {wall:.1f} s"
+        f"{stats.acked} delivered, {stats.undelivered} undelivered "
+        f"({stats.no_subscribers} 'no matching subscribers' answers), "
+        f"{stats.life_s / 3600:.1f} simulated hours in {wall:.1f} s"
     )
-    return 0 if stats.acked == stats.published else 1
+    if stats.undelivered:
+        print(f"phm simulate plant: {stats.undelivered} messages reached no subscriber")
+    return 0 if stats.undelivered == 0 and stats.acked == stats.published else 1

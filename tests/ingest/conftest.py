@@ -19,10 +19,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from phm.ingest.broker import MosquittoProcess, find_mosquitto, free_port
+from phm.ingest.broker import MosquittoProcess, TlsListener, find_mosquitto, free_port
 from phm.ingest.codec import encode
 from phm.ingest.topics import topic_for
 from phm.plant import Plant, load_plant
+from tests.ingest.certs import Pki, make_pki
 
 REPO = Path(__file__).resolve().parents[2]
 PLANT = load_plant()
@@ -41,11 +42,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, every=0
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     """A Mosquitto broker (configs/mosquitto.conf, persistence in tmp) on a free port."""
-    if find_mosquitto() is None:
-        reason = "mosquitto is not installed (apt-get install mosquitto; /usr/sbin/mosquitto)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}: CI must run the broker tests")
-        pytest.skip(reason)
+    _need_mosquitto()
     broker = MosquittoProcess(free_port(), tmp_path / "mosquitto").start()
     yield broker
     broker.kill()
@@ -220,3 +217,27 @@ class WorkerProcess:
         assert self.proc is not None
         self.proc.terminate()
         return self.proc.wait(timeout)
+
+
+def _need_mosquitto() -> None:
+    if find_mosquitto() is None:
+        reason = "mosquitto is not installed (apt-get install mosquitto; /usr/sbin/mosquitto)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}: CI must run the broker tests")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A test CA with server (localhost, 127.0.0.1), wrong-name and client certificates."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def tls_mosquitto(
+    folder: Path, pki: Pki, cert: Path | None = None, key: Path | None = None, **kw: bool
+) -> MosquittoProcess:
+    """A started Mosquitto with a plain loopback listener and a TLS one (server certificate
+    `cert`/`key`, default the localhost one); `require_certificate=True` for client certs."""
+    _need_mosquitto()
+    tls = TlsListener(free_port(), pki.ca, cert or pki.server_cert, key or pki.server_key, **kw)
+    return MosquittoProcess(free_port(), folder, tls=tls).start()

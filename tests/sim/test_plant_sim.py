@@ -205,9 +205,43 @@ def test_publishes_every_message_decodable_in_order(broker, tmp_path: Path) -> N
             assert x["onset_time"] - x["onset_s"] == pytest.approx(now - 3 * 4000, abs=60)
 
 
+class Subscriber:
+    """A QoS 1 subscriber to phm/v1/# that subscribes again on every (re)connect; MQTT 5
+    persistent session (clean_start false, 5 min expiry) when `persistent`."""
+
+    def __init__(self, port: int, client_id: str, persistent: bool = False) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self.received: list[tuple[str, bytes]] = []
+        self.subscribed = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        c.on_connect = lambda c, *a: c.subscribe("phm/v1/#", qos=1)
+        c.on_subscribe = lambda *a: self.subscribed.set()
+        c.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
+        c.reconnect_delay_set(0.2, 1)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300 if persistent else 0
+        c.connect("127.0.0.1", port, clean_start=not persistent, properties=props)
+        c.loop_start()
+        assert self.subscribed.wait(5)
+        self.client = c
+
+    def wait(self, n: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
 def test_survives_a_broker_restart(broker) -> None:
-    """The broker dies and comes back on the same port: every message is still acknowledged."""
+    """The broker dies and comes back on the same port: every message is still delivered
+    (what was answered "no matching subscribers" before the subscriber came back is sent again)."""
     plant = load_plant(assets=2)
+    sub = Subscriber(broker.port, "t-restart")
 
     def bounce() -> None:
         time.sleep(1.0)
@@ -221,11 +255,14 @@ def test_survives_a_broker_restart(broker) -> None:
         stats = run_plant_simulation(plant, broker.url, speed=2000, duration_s=4.0, seed=2)
     finally:
         thread.join()
+        sub.close()
     assert stats.published > 20 and stats.acked == stats.published
+    assert stats.undelivered == 0
 
 
 def test_stop_event_ends_an_open_ended_run_and_flushes(broker) -> None:
     plant = load_plant(assets=1)  # one pump
+    sub = Subscriber(broker.port, "t-stop")
     stop = threading.Event()
     progress: list[float] = []
 
@@ -235,7 +272,56 @@ def test_stop_event_ends_an_open_ended_run_and_flushes(broker) -> None:
     threading.Timer(1.5, stop.set).start()
     began = time.monotonic()
     stats = run_plant_simulation(plant, broker.url, speed=500, stop=stop, on_progress=on_progress)
+    sub.close()
     assert time.monotonic() - began < 5
     assert progress and stats.acked == stats.published
     # the partial blocks were flushed: process rows cover the simulated time reached
     assert stats.readings["process"] == 5 * (int(stats.life_s) + 1)
+
+
+def _seqs(received: list[tuple[str, bytes]], plant) -> dict[tuple[str, str], set[int]]:
+    out: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for topic, payload in received:
+        t = parse_topic(topic)
+        out[t.asset, t.stream].add(decode(payload, t.asset, t.stream, plant, now=time.time()).seq)
+    return out
+
+
+def test_no_matching_subscribers_is_not_delivered_and_is_sent_again(broker) -> None:
+    """MQTT 5 PUBACK reason 16 (nobody subscribed) is not a delivery: the simulator republishes
+    with a backoff until a subscriber (a persistent session, as ingest's) has it."""
+    plant = load_plant(assets=1)
+    result: dict = {}
+
+    def simulate() -> None:
+        result["stats"] = run_plant_simulation(plant, broker.url, speed=500, duration_s=2.5)
+
+    thread = threading.Thread(target=simulate)
+    thread.start()
+    time.sleep(1.5)  # everything published so far found no subscriber
+    sub = Subscriber(broker.port, "t-late", persistent=True)
+    thread.join(30)
+    stats = result["stats"]
+    sub.wait(stats.published)
+    sub.close()
+    assert stats.no_subscribers > 0  # the broker said so, and those were sent again
+    assert stats.undelivered == 0 and stats.acked == stats.published > 5
+    got = _seqs(sub.received, plant)
+    assert sum(len(v) for v in got.values()) == stats.published  # every payload arrived
+    for key, values in got.items():
+        assert max(values) - min(values) + 1 == len(values), key  # none missing
+
+
+def test_simulate_plant_exits_non_zero_when_nobody_subscribed(broker, capsys) -> None:
+    import argparse
+
+    from phm.sim.plant import add_arguments, run
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--broker", broker.url, "--assets", "1", "--duration", "0.5", "--speed", "100"]
+    )
+    assert run(args) == 1
+    out = capsys.readouterr().out
+    assert "0 delivered" in out and "messages reached no subscriber" in out
