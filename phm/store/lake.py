@@ -329,20 +329,25 @@ def compact(
     asset: str,
     date: str | dt.date,
     on_commit: Callable[[Segment, list[Path]], None] | None = None,
+    files: list[Path] | None = None,
 ) -> Path | None:
-    """Merge the segments of one partition into one file; return its path (None when the
-    partition has fewer than two segments).
+    """Merge the segments of one partition (or only `files` of it) into one file; return its
+    path (None when fewer than two are given).
 
     The merged file (each (seq, row) once, sorted by time) is written durably first; then
     `on_commit(new_segment, old_paths)` runs (e.g. `StateStore.replace_segments`, so the state
     store never lists a removed file nor misses the new one), then the old files are removed.
-    Readers dedupe (seq, row), so nothing is counted twice in between. Compact partitions
-    that are no longer written to (past dates): a segment written during the merge is kept.
+    Readers dedupe (seq, row), so nothing is counted twice in between. The file list is taken
+    first, so a segment written during the merge is kept. While ingest writes the partition,
+    pass only committed `files` (phm.store.compaction does): a segment written but not yet
+    committed must not be merged and removed under the writer.
     """
     folder = partition_dir(root, stream, asset, date)
-    old = _parts(folder)
+    old = _parts(folder) if files is None else sorted(Path(f) for f in files)
     if len(old) < 2:
         return None
+    if any(f.parent != folder for f in old):
+        raise ValueError(f"compact {folder}: every file must be in that partition, got {old}")
     try:
         df = pl.read_parquet(old, hive_partitioning=False)
     except pl.exceptions.PolarsError as exc:
@@ -350,7 +355,7 @@ def compact(
     keys = ["seq", "row"] if "row" in df.columns else ["seq"]
     df = df.unique(subset=keys, keep="first").sort(["time", *keys])
     new = write_durably(df, folder)
-    if on_commit is not None:
+    if on_commit is not None:  # a failure here leaves `new` an orphan: ingest deletes it
         t = df["time"]
         on_commit(Segment(new, stream, asset, df.height, t.min(), t.max()), old)
     for f in old:
