@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from phm.ingest.codec import Batch
 from phm.plant import Plant, StreamSpec
 
 DAY_S = 86400.0
+READ_ATTEMPTS = 10  # listings tried when a compaction removes files under a reader
 _KEYS = {"rows": ["seq", "row"], "waveform": ["seq", "row"], "event": ["seq"]}
 
 
@@ -194,6 +196,18 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("part-*.parquet"))
 
 
+def _replaced(files: list[Path]) -> bool:
+    """Whether a file of this listing is gone: a compaction ran while we listed and read, and
+    a folder listing taken during its merge may have missed both its old files and its new one,
+    so the read is done again."""
+    return not all(f.exists() for f in files)
+
+
+def _compaction_backoff(attempt: int) -> None:
+    """Wait a little before listing again: the merge that removed our files is finishing."""
+    time.sleep(0.005 * (attempt + 1))
+
+
 def _locate_bad_file(files: list[Path], sch: dict[str, pl.DataType], exc: Exception) -> None:
     """Raise DataFormatError naming the first of `files` that cannot be read with `sch`."""
     for f in files:
@@ -235,7 +249,7 @@ class Lake:
         self, spec: StreamSpec, asset: str, start: float | None, end: float | None
     ) -> pl.DataFrame:
         sch = schema(spec)
-        for attempt in range(3):
+        for attempt in range(READ_ATTEMPTS):
             files = self._files(spec.name, asset, start, end)
             if not files:
                 return pl.DataFrame(schema=sch)
@@ -249,11 +263,14 @@ class Lake:
             try:
                 df = lf.collect()
             except FileNotFoundError:
-                if attempt == 2:  # a compaction removed files we listed: list again
+                if attempt == READ_ATTEMPTS - 1:
                     raise
+                _compaction_backoff(attempt)
                 continue
             except pl.exceptions.PolarsError as exc:
                 _locate_bad_file(files, sch, exc)
+            if attempt < READ_ATTEMPTS - 1 and _replaced(files):
+                continue
             if df.schema != pl.Schema(sch):
                 _locate_bad_file(files, sch, ValueError(f"schema {df.schema}"))
             return df
@@ -310,17 +327,24 @@ class Lake:
         last = dt.date.fromisoformat(dates[-1][0])
         # the day before may hold a batch that started before midnight and ends after it
         prev = (last - dt.timedelta(days=1)).isoformat()
-        files = [f for d, p in dates[-2:] if d >= prev for f in _parts(p)]
-        try:
-            value = (
-                pl.scan_parquet(files, hive_partitioning=False)
-                .select(pl.col("time").max())
-                .collect()
-                .item()
-            )
-        except pl.exceptions.PolarsError as exc:
-            _locate_bad_file(files, {"time": pl.Float64()}, exc)
-        return None if value is None else float(value)
+        for attempt in range(READ_ATTEMPTS):
+            files = [f for d, p in dates[-2:] if d >= prev for f in _parts(p)]
+            try:
+                value = (
+                    pl.scan_parquet(files, hive_partitioning=False)
+                    .select(pl.col("time").max())
+                    .collect()
+                    .item()
+                )
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                _compaction_backoff(attempt)
+                continue
+            except pl.exceptions.PolarsError as exc:
+                _locate_bad_file(files, {"time": pl.Float64()}, exc)
+            return None if value is None else float(value)
+        raise AssertionError("unreachable")
 
 
 def compact(
