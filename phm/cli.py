@@ -51,6 +51,9 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
     },
     "ingest": {None: ("phm.ingest.cli", "consume plant data from MQTT into the store")},
+    "store": {
+        "compact": ("phm.store.cli", "merge small lake segments (one pass; ingest runs it too)"),
+    },
     "monitor": {None: ("phm.monitor.cli", "score the assets from the store and raise alerts")},
     "demo": {
         None: ("phm.demo", "run the main job end to end on embedded defaults"),

@@ -4,7 +4,12 @@ Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite. Runs until SIGIN
 then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
 for TLS (phm.ingest.mqtt). The user name comes from PHM_MQTT_USERNAME (or the URL), the
 password from PHM_MQTT_PASSWORD or PHM_MQTT_PASSWORD_FILE (a password in the URL is visible in
-`ps`: it works, with a warning).
+`ps`: it works, with a warning). Every `--compact-every` seconds a thread merges the small
+segments of partitions holding more than `--max-files` files.
+
+`phm ingest --init-session` (install step): create the worker's persistent session and
+subscription at the broker, then exit, so messages published before ingest first runs are
+queued for it (see docs/live-path.md).
 """
 
 from __future__ import annotations
@@ -46,6 +51,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="5",
         help="MQTT protocol (3.1.1 for the embedded amqtt broker; no --shared then)",
     )
+    parser.add_argument(
+        "--compact-every",
+        type=float,
+        default=60.0,
+        help="seconds between lake compaction passes (0: never compact)",
+    )
+    parser.add_argument(
+        "--max-files",
+        type=int,
+        default=16,
+        help="a partition with more segment files than this gets its small ones merged",
+    )
+    parser.add_argument(
+        "--init-session",
+        action="store_true",
+        help="install step: create the persistent session and subscription, then exit",
+    )
+    parser.add_argument(
+        "--mosquitto-pid",
+        type=int,
+        default=None,
+        help="with --init-session: SIGUSR1 this local mosquitto so it saves the session now",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
 
 
@@ -64,7 +92,18 @@ def run(args: argparse.Namespace) -> int:
         batch_max=args.batch_max,
         batch_ms=args.batch_ms,
         protocol=args.mqtt_version,
+        compact_every_s=args.compact_every,
+        max_files=args.max_files,
     )
+    if args.init_session:
+        from phm.ingest.session import init_session
+
+        present = init_session(worker, mosquitto_pid=args.mosquitto_pid)
+        print(
+            f"phm ingest: session {args.client_id!r} {'was present' if present else 'created'}, "
+            f"subscribed to {worker.subscription} at QoS 1"
+        )
+        return 0
     stats = worker.run()
     print(
         f"phm ingest: {stats.messages} messages, {stats.readings} readings, "

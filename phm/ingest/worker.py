@@ -17,6 +17,11 @@ acks brings back messages whose keys are already committed, and they are dropped
 Packet ids belong to one connection: after a reconnect the broker resends the unacknowledged
 messages with their old ids and may reuse ids it got acks for, so acks are only sent for
 messages received on the current connection (`_gen`); older ones come again and are deduped.
+
+A compaction thread (`phm.store.compaction.Compactor`, every `compact_every_s`) merges the
+committed small segments of partitions over `max_files` files, today's included; it never
+touches a segment the committer has written but not yet committed, and never holds the state
+store's write lock for more than one short transaction per merge.
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ class IngestWorker:
     MQTT 5 shared subscription so several workers split the load. `protocol` is "5" or
     "3.1.1" (the embedded amqtt broker). `on_commit(keys, t)` is called after each commit and
     ack with the committed (asset, stream, seq) keys and the Unix time. `write_threads`
-    lake segments of one batch are written at a time.
+    lake segments of one batch are written at a time. Every `compact_every_s` seconds (0:
+    never) a thread merges the small segments of partitions holding more than `max_files`.
     """
 
     def __init__(
@@ -101,6 +107,8 @@ class IngestWorker:
         keepalive: int = 30,
         on_commit: Callable[[list[Key], float], None] | None = None,
         write_threads: int = 4,
+        compact_every_s: float = 60.0,
+        max_files: int = 16,
     ) -> None:
         self.broker_url = broker_url
         self.store_dir = Path(store_dir)
@@ -114,6 +122,9 @@ class IngestWorker:
         self.keepalive = keepalive
         self.on_commit = on_commit
         self.write_threads = write_threads
+        self.compact_every_s = compact_every_s
+        self.max_files = max_files
+        self._compactor: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self.stats = WorkerStats()
         self._queue: queue.Queue[_Message] = queue.Queue()
@@ -147,6 +158,10 @@ class IngestWorker:
             raise ConfigError("a shared subscription (--shared) needs MQTT 5")
         if not self.client_id:
             raise ConfigError("a persistent session needs a fixed, non-empty --client-id")
+        if self.compact_every_s < 0:
+            raise ConfigError(f"--compact-every must be >= 0 s, got {self.compact_every_s}")
+        if self.max_files < 1:
+            raise ConfigError(f"--max-files must be at least 1, got {self.max_files}")
         return parse_broker_url(self.broker_url)
 
     @property
@@ -166,6 +181,15 @@ class IngestWorker:
         if not self._ready.wait(timeout) or self._init_error is not None:
             self._stopping.set()
             raise self._init_error or TimeoutError("ingest store did not open")
+        if self.compact_every_s > 0:
+            from phm.store.compaction import Compactor
+
+            self._compactor = Compactor(
+                self.store_dir / "state.sqlite",
+                self.lake_root,
+                self.compact_every_s,
+                self.max_files,
+            ).start()
         self._client = self._make_client(address)
         self._network = threading.Thread(
             target=self._network_loop, args=(address,), name="ingest-mqtt", daemon=True
@@ -177,6 +201,8 @@ class IngestWorker:
         """Stop taking messages, commit and ack what was received, disconnect."""
         self._paused = True  # later arrivals stay unacknowledged: redelivered next session
         self._stopping.set()
+        if self._compactor is not None:
+            self._compactor.stop(timeout)
         if self._committer is not None:
             self._committer.join(timeout)
             if self._committer.is_alive():

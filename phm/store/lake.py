@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from phm.ingest.codec import Batch
 from phm.plant import Plant, StreamSpec
 
 DAY_S = 86400.0
+READ_ATTEMPTS = 10  # listings tried when a compaction removes files under a reader
 _T_FIRST = -62135596800.0  # 0001-01-01T00:00:00Z
 _T_LAST = 253402300799.0  # 9999-12-31T23:59:59Z
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -234,6 +236,18 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("part-*.parquet"))
 
 
+def _replaced(files: list[Path]) -> bool:
+    """Whether a file of this listing is gone: a compaction ran while we listed and read, and
+    a folder listing taken during its merge may have missed both its old files and its new one,
+    so the read is done again."""
+    return not all(f.exists() for f in files)
+
+
+def _compaction_backoff(attempt: int) -> None:
+    """Wait a little before listing again: the merge that removed our files is finishing."""
+    time.sleep(0.005 * (attempt + 1))
+
+
 def _locate_bad_file(files: list[Path], sch: dict[str, pl.DataType], exc: Exception) -> None:
     """Raise DataFormatError naming the first of `files` that cannot be read with `sch`."""
     for f in files:
@@ -275,7 +289,7 @@ class Lake:
         self, spec: StreamSpec, asset: str, start: float | None, end: float | None
     ) -> pl.DataFrame:
         sch = schema(spec)
-        for attempt in range(3):
+        for attempt in range(READ_ATTEMPTS):
             files = self._files(spec.name, asset, start, end)
             if not files:
                 return pl.DataFrame(schema=sch)
@@ -289,11 +303,14 @@ class Lake:
             try:
                 df = lf.collect()
             except FileNotFoundError:
-                if attempt == 2:  # a compaction removed files we listed: list again
+                if attempt == READ_ATTEMPTS - 1:
                     raise
+                _compaction_backoff(attempt)
                 continue
             except pl.exceptions.PolarsError as exc:
                 _locate_bad_file(files, sch, exc)
+            if attempt < READ_ATTEMPTS - 1 and _replaced(files):
+                continue
             if df.schema != pl.Schema(sch):
                 _locate_bad_file(files, sch, ValueError(f"schema {df.schema}"))
             return df
@@ -350,17 +367,24 @@ class Lake:
         last = dt.date.fromisoformat(dates[-1][0])
         # the day before may hold a batch that started before midnight and ends after it
         prev = (last - dt.timedelta(days=1)).isoformat()
-        files = [f for d, p in dates[-2:] if d >= prev for f in _parts(p)]
-        try:
-            value = (
-                pl.scan_parquet(files, hive_partitioning=False)
-                .select(pl.col("time").max())
-                .collect()
-                .item()
-            )
-        except pl.exceptions.PolarsError as exc:
-            _locate_bad_file(files, {"time": pl.Float64()}, exc)
-        return None if value is None else float(value)
+        for attempt in range(READ_ATTEMPTS):
+            files = [f for d, p in dates[-2:] if d >= prev for f in _parts(p)]
+            try:
+                value = (
+                    pl.scan_parquet(files, hive_partitioning=False)
+                    .select(pl.col("time").max())
+                    .collect()
+                    .item()
+                )
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                _compaction_backoff(attempt)
+                continue
+            except pl.exceptions.PolarsError as exc:
+                _locate_bad_file(files, {"time": pl.Float64()}, exc)
+            return None if value is None else float(value)
+        raise AssertionError("unreachable")
 
 
 def compact(
@@ -369,20 +393,25 @@ def compact(
     asset: str,
     date: str | dt.date,
     on_commit: Callable[[Segment, list[Path]], None] | None = None,
+    files: list[Path] | None = None,
 ) -> Path | None:
-    """Merge the segments of one partition into one file; return its path (None when the
-    partition has fewer than two segments).
+    """Merge the segments of one partition (or only `files` of it) into one file; return its
+    path (None when fewer than two are given).
 
     The merged file (each (seq, row) once, sorted by time) is written durably first; then
     `on_commit(new_segment, old_paths)` runs (e.g. `StateStore.replace_segments`, so the state
     store never lists a removed file nor misses the new one), then the old files are removed.
-    Readers dedupe (seq, row), so nothing is counted twice in between. Compact partitions
-    that are no longer written to (past dates): a segment written during the merge is kept.
+    Readers dedupe (seq, row), so nothing is counted twice in between. The file list is taken
+    first, so a segment written during the merge is kept. While ingest writes the partition,
+    pass only committed `files` (phm.store.compaction does): a segment written but not yet
+    committed must not be merged and removed under the writer.
     """
     folder = partition_dir(root, stream, asset, date)
-    old = _parts(folder)
+    old = _parts(folder) if files is None else sorted(Path(f) for f in files)
     if len(old) < 2:
         return None
+    if any(f.parent != folder for f in old):
+        raise ValueError(f"compact {folder}: every file must be in that partition, got {old}")
     try:
         df = pl.read_parquet(old, hive_partitioning=False)
     except pl.exceptions.PolarsError as exc:
@@ -390,7 +419,7 @@ def compact(
     keys = ["seq", "row"] if "row" in df.columns else ["seq"]
     df = df.unique(subset=keys, keep="first").sort(["time", *keys])
     new = write_durably(df, folder)
-    if on_commit is not None:
+    if on_commit is not None:  # a failure here leaves `new` an orphan: ingest deletes it
         t = df["time"]
         on_commit(Segment(new, stream, asset, df.height, t.min(), t.max()), old)
     for f in old:

@@ -86,6 +86,10 @@ class UnknownAlertError(PhmError, KeyError):
         return str(self.args[0])
 
 
+class SegmentsChanged(PhmError):
+    """A compaction's input segments were replaced meanwhile (see `replace_segments`)."""
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A message ingest could not accept: when (Unix s), its topic, why, and its raw bytes.
@@ -435,8 +439,22 @@ class StateStore:
 
     def replace_segments(self, new: Segment, old: Iterable[str | Path]) -> None:
         """After a compaction: list `new` (a `lake.Segment`) and forget the `old` paths, in one
-        transaction (pass as `lake.compact(..., on_commit=store.replace_segments)`)."""
+        transaction (pass as `lake.compact(..., on_commit=store.replace_segments)`).
+
+        Raises SegmentsChanged, keeping nothing, when one of `old` is no longer listed (another
+        compaction replaced it first): listing `new` too would store its rows twice."""
+        keys = [lake_key(p) for p in old]
         with self.transaction() as conn:
+            listed = 0
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                q = f"SELECT count(*) FROM segments WHERE path IN ({marks})"
+                listed += conn.execute(q, chunk).fetchone()[0]
+            if listed != len(set(keys)):
+                raise SegmentsChanged(
+                    f"{self.path}: {len(set(keys)) - listed} of the {len(set(keys))} segments "
+                    f"merged into {lake_key(new.path)} are no longer listed in `segments`"
+                )
             conn.execute(
                 "INSERT INTO segments (path, stream, asset, rows, t_min, t_max, committed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -450,7 +468,7 @@ class StateStore:
                     time.time(),
                 ),
             )
-            conn.executemany("DELETE FROM segments WHERE path = ?", [(lake_key(p),) for p in old])
+            conn.executemany("DELETE FROM segments WHERE path = ?", [(k,) for k in keys])
 
     # -- monitor: predictions ----------------------------------------------------------------
 

@@ -387,3 +387,41 @@ def test_malformed_payloads_become_dead_letters_with_their_reason(
         assert c[f"dead_letter_{reason}"] == n, reason
     assert {r for _t, _p, r in bad} <= {k.removeprefix("dead_letter_") for k in c}
     assert c["ingest_readings"] == _readings(valid)
+
+
+def test_worker_compacts_while_ingesting_and_after_a_kill(mosquitto, tmp_path: Path) -> None:
+    """Compaction every 0.3 s with at most 3 files per partition, one message per commit
+    (one segment each), and the worker SIGKILLed mid-stream: every reading once, the state
+    store lists exactly the files on disk, and no partition keeps more than the bound."""
+    from collections import Counter as FileCount
+
+    store = tmp_path / "store"
+    items = valid_corpus(per_stream=10, seed=60)
+    args = ("--batch-max", "1", "--batch-ms", "0", "--compact-every", "0.3", "--max-files", "3")
+    worker = WorkerProcess(mosquitto.url, store, "ingest-compact", *args).start()
+    pub = Publisher(mosquitto.url, client_id="pub-compact")
+    try:
+        worker.wait_subscribed()
+        half = len(items) // 2
+        for it in items[:half]:
+            pub.publish(it.topic, it.payload)
+        wait_until(lambda: counters(store).get("ingest_messages", 0) >= half // 2, 30, "commits")
+        worker.kill()
+        worker.start()
+        worker.wait_subscribed()
+        for it in items[half:]:
+            pub.publish(it.topic, it.payload)
+        assert pub.wait_acked(30)
+        wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
+
+        def bounded() -> bool:
+            files = (store / "lake").glob("*/asset=*/date=*/part-*.parquet")
+            return max(FileCount(f.parent for f in files).values()) <= 3
+
+        wait_until(bounded, 20, "compaction to bring every partition to 3 files or fewer")
+        _stop_clean(worker)
+    finally:
+        pub.close()
+        worker.kill()
+    assert "compaction:" in worker.output()
+    assert_lake_exactly(store, PLANT, items)
