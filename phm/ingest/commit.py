@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,11 +109,12 @@ def decode_message(m: Message, plant: Plant, now: float) -> Batch | tuple[str, s
 def content_digest(b: Batch) -> bytes:
     """16-byte hash of what a batch carries (times, channels, rate, event, values): equal for a
     redelivered copy, different for another message under the same seq."""
-    h = hashlib.blake2b(digest_size=16)
-    head = [b.t0, b.dt, list(b.channels), b.fs, b.event]
-    h.update(json.dumps(head, sort_keys=True, separators=(",", ":")).encode())
+    h = hashlib.sha256(struct.pack("<ddd", b.t0, b.dt, b.fs))  # SHA-NI: about 2x blake2b here
+    h.update("\x1f".join(b.channels).encode())
+    if b.event:
+        h.update(json.dumps(b.event, sort_keys=True, separators=(",", ":")).encode())
     h.update(np.ascontiguousarray(b.values).reshape(-1).view(np.uint8))
-    return h.digest()
+    return h.digest()[:16]
 
 
 def store_fault(exc: BaseException) -> bool:
