@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh machine, then runs it.
-# Debian packages: mosquitto (the reliability tests' broker) and chromium (the dashboard's
+# Debian packages: mosquitto (the reliability tests' broker, with mosquitto_passwd and
+# mosquitto_ctrl), openssl (the TLS tests' certificates) and chromium (the dashboard's
 # browser test), with apt-get when missing (sudo when not root); Python: pinned CPU PyTorch and
 # the package with its `dev` extra.
 # Usage: bash scripts/test.sh [pytest args]
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v chromium >/dev/null || need+=(chromium chromium-driver)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     S=
     [ "$(id -u)" -eq 0 ] || S=sudo
