@@ -20,6 +20,7 @@ import os
 
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
+from phm.store.compaction import COMPACT_EVERY_S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compact-every",
         type=float,
-        default=60.0,
-        help="seconds between lake compaction passes (0: never compact)",
+        default=COMPACT_EVERY_S,
+        help=f"seconds between lake compaction passes (default {COMPACT_EVERY_S:g}; 0: never)",
     )
     parser.add_argument(
         "--max-files",

@@ -46,6 +46,7 @@ from phm.ingest.commit import BatchCommitter
 from phm.ingest.mqtt import BrokerAddress, make_client, parse_broker_url
 from phm.ingest.topics import SUBSCRIPTION, shared_subscription
 from phm.plant import Plant
+from phm.store.compaction import COMPACT_EVERY_S
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class IngestWorker:
         keepalive: int = 30,
         on_commit: Callable[[list[Key], float], None] | None = None,
         write_threads: int = 4,
-        compact_every_s: float = 60.0,
+        compact_every_s: float = COMPACT_EVERY_S,
         max_files: int = 16,
     ) -> None:
         self.broker_url = broker_url
