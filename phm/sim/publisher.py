@@ -46,6 +46,7 @@ class PlantPublisher:
         self._early: dict[int, Any] = {}
         self._retry: list[tuple[float, str, bytes, int]] = []  # (due, topic, payload, attempt)
         self._closed = threading.Event()
+        self._refusal: str | None = None  # the broker's CONNACK reason when it refused us
         if protocol not in ("5", "3.1.1"):
             raise ConfigError(f"MQTT protocol {protocol!r}: expected '5' or '3.1.1'")
         v5 = protocol == "5"
@@ -69,11 +70,20 @@ class PlantPublisher:
             c.connect_async(address.host, address.port, keepalive=30)
         self.client = c
         c.loop_start()
-        if not self.connected.wait(CONNECT_TIMEOUT_S):
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while not self.connected.wait(0.05) and self._refusal is None:
+            if time.monotonic() > deadline:
+                break
+        if not self.connected.is_set():
             c.loop_stop()
+            why = (
+                f"refused: {self._refusal}"
+                if self._refusal
+                else f"no answer in {CONNECT_TIMEOUT_S} s"
+            )
             raise PhmError(
-                f"cannot connect to the MQTT broker at {self.url} in {CONNECT_TIMEOUT_S} s "
-                "(check the address, credentials and TLS settings)"
+                f"cannot connect to the MQTT broker at {self.url} ({why}; check the address, "
+                "credentials and TLS settings)"
             )
         self._retrier = threading.Thread(target=self._retry_loop, name="sim-retry", daemon=True)
         self._retrier.start()
@@ -85,7 +95,9 @@ class PlantPublisher:
             return len(self._inflight) + len(self._retry) + self.refused
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if not reason_code.is_failure:
+        if reason_code.is_failure:
+            self._refusal = str(reason_code)  # e.g. "Bad user name or password"
+        else:
             self.connected.set()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

@@ -180,3 +180,29 @@ def test_mosquitto_2_0_lets_any_account_join_the_shared_group(shipped_broker, pk
     finally:
         ingest.close()
         gw2.close()
+
+
+def test_simulator_publishes_with_the_credentials_of_the_broker_url(shipped_broker, pki) -> None:
+    """`phm simulate plant --broker mqtt://site1:PASSWORD@host:port` logs in as site1 (an
+    older copy of the client setup dropped the URL's user and password and was refused)."""
+    from phm.errors import PhmError
+    from phm.plant import load_plant
+    from phm.sim.plant import run_plant_simulation
+
+    plant = load_plant()  # every asset of the shipped plant is at site1
+    assert {a.site for a in plant.assets.values()} == {"site1"}
+    port = shipped_broker.port  # the loopback listener: the password file applies there too
+    ingest = _Client(shipped_broker.tls.port, pki.ca, "phm-ingest", USERS["phm-ingest"], "t-in")
+    try:
+        ingest.subscribe("phm/v1/+/+/+/+")
+        url = f"mqtt://site1:{USERS['site1']}@127.0.0.1:{port}"
+        stats = run_plant_simulation(plant, url, speed=200, duration_s=1.0, seed=3)
+        assert stats.published > 0 and stats.acked == stats.published
+        assert stats.undelivered == 0
+        _until(lambda: len(ingest.got) >= stats.published, "every message at the ingest account")
+        with pytest.raises(PhmError, match="refused: .*(password|authori)"):
+            run_plant_simulation(
+                plant, f"mqtt://site1:wrong@127.0.0.1:{port}", speed=200, duration_s=0.5, seed=3
+            )
+    finally:
+        ingest.close()
