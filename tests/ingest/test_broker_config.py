@@ -200,7 +200,7 @@ def test_simulator_publishes_with_the_credentials_of_the_broker_url(shipped_brok
         assert stats.published > 0 and stats.acked == stats.published
         assert stats.undelivered == 0
         _until(lambda: len(ingest.got) >= stats.published, "every message at the ingest account")
-        with pytest.raises(PhmError, match="refused: .*(password|authori)"):
+        with pytest.raises(PhmError, match=r"refused: .*(password|authori)"):
             run_plant_simulation(
                 plant, f"mqtt://site1:wrong@127.0.0.1:{port}", speed=200, duration_s=0.5, seed=3
             )
