@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from phm.errors import ConfigError
-from phm.plant import load_plant
+from phm.features.spectral import BearingGeometry
+from phm.plant import PumpSpec, load_plant, pump_spec
 
 
 def test_shipped_plant_and_resized_fleet() -> None:
@@ -50,3 +51,39 @@ def test_bad_plant_files_name_the_problem(tmp_path: Path, text: str, message: st
     with pytest.raises(ConfigError, match=message) as err:
         load_plant(path)
     assert "plant.toml" in str(err.value)
+
+
+def test_pump_spec_parsed_once_from_the_meta_table() -> None:
+    plant = load_plant()
+    pump = pump_spec(plant)
+    assert plant.types["pump"].pump is pump
+    assert pump == PumpSpec(29.95, "6205-2RS", 9, 7.94, 39.04, 0.0, 6)
+    assert pump.as_meta() == plant.types["pump"].meta
+    assert plant.types["ion_mill"].pump is None
+    with pytest.raises(ConfigError, match="no pump type 'ion_mill'"):
+        pump_spec(plant, "ion_mill")
+    bpfo = BearingGeometry.from_spec(pump).defect_frequencies(pump.shaft_hz).bpfo
+    assert bpfo == pytest.approx(107.4, abs=0.1)  # 3.585 x 29.95 Hz, the SKF 6205
+
+
+PUMP = "[types.pump.streams.process]\nchannels=['x']\n[types.pump.meta]\n"
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ("n_balls = 9.5", "n_balls = 9.5: expected an integer"),
+        ("n_balls = 0", "n_balls = 0: expected >= 1"),
+        ("shaft_hz = 'fast'", "shaft_hz = 'fast': expected a number"),
+        ("ball_diameter_mm = 40.0", "pitch_diameter_mm = 39.04: expected > ball_diameter_mm"),
+        ("contact_angle_deg = 90", "contact_angle_deg = 90.0: expected in"),
+        ("impeller_vanes = true", "impeller_vanes = True: expected an integer"),
+        ("bearing = 6205", "bearing = 6205: expected a designation"),
+    ],
+)
+def test_bad_pump_meta_names_the_file_and_key(tmp_path: Path, meta: str, message: str) -> None:
+    path = tmp_path / "plant.toml"
+    path.write_text(PUMP + meta + "\n")
+    with pytest.raises(ConfigError, match=message) as err:
+        load_plant(path)
+    assert "plant.toml: [types.pump.meta]" in str(err.value)

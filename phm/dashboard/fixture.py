@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from phm.ingest.codec import Batch
-from phm.plant import Plant, load_plant
+from phm.plant import Plant, load_plant, pump_spec
 from phm.sim.rotating import FAULT_MODES, FaultScenario, PumpSimulator
 from phm.store.lake import LakeWriter, Segment
 from phm.store.state import DeadLetter, StateStore
@@ -117,9 +117,10 @@ def write_pump_lake(
 ) -> list[Segment]:
     """Process (1 Hz) and temperature (0.2 Hz) rows and vibration snapshots of one pump with a
     developing inner-race fault, from start to end (Unix s), one batch per `batch_s`."""
-    meta = plant.types["pump"].meta
     span = end - start
-    sim = PumpSimulator(asset, meta, 0, FaultScenario("inner_race", "contamination", 0.0, span))
+    sim = PumpSimulator(
+        asset, pump_spec(plant), 0, FaultScenario("inner_race", "contamination", 0.0, span)
+    )
     writer = LakeWriter(root, plant)
     segments: list[Segment] = []
     seq = 0

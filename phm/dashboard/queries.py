@@ -24,10 +24,9 @@ import numpy as np
 import polars as pl
 
 from phm.errors import PhmError
-from phm.features.spectral import envelope_spectrum, kurtosis, rms
+from phm.features.spectral import BearingGeometry, envelope_spectrum, kurtosis, rms
 from phm.monitor.alerts import AlertPolicy, risk_score
 from phm.plant import Asset, Plant, load_plant
-from phm.sim.rotating import geometry_of
 from phm.store.lake import DAY_S, Lake, utc_date
 from phm.store.state import Alert, StateStore, alert_root_causes
 
@@ -375,11 +374,12 @@ def latest_spectra(store: DashboardStore, asset: str) -> Spectra | None:
     env_freqs, env = envelope_spectrum(x[None], fs)
     keep = freqs <= SPECTRUM_MAX_HZ
     env_keep = env_freqs <= ENVELOPE_MAX_HZ
-    meta = plant.types[plant.assets[asset].type].meta
-    shaft = shaft_speed_hz(lake, asset, float(times[-1]), float(meta.get("shaft_hz", 0.0) or 0.0))
+    pump = plant.types[plant.assets[asset].type].pump
+    shaft = shaft_speed_hz(lake, asset, float(times[-1]), pump.shaft_hz if pump else 0.0)
     defects: dict[str, float] = {}
-    if shaft > 0 and "n_balls" in meta:
-        for name, hz in geometry_of(meta).defect_frequencies(shaft).as_dict().items():
+    if shaft > 0 and pump is not None:
+        geometry = BearingGeometry.from_spec(pump)
+        for name, hz in geometry.defect_frequencies(shaft).as_dict().items():
             for k in range(1, DEFECT_HARMONICS + 1):
                 defects[f"{k}×{name.upper()}" if k > 1 else name.upper()] = k * hz
     shafts = {f"{k}×": k * shaft for k in range(1, SHAFT_HARMONICS + 1)} if shaft > 0 else {}

@@ -11,15 +11,16 @@ from the ambient and the lagged load); the history since the pump started (16 sn
 steps, a defect line from start-up, the floor roughening before a defect line); its
 commissioning load model against 12 healthy sister pumps'; and the plant's records
 (`PumpSimulator.context`: maintenance history, oil analysis, inspection, rounds; imperfect and
-partly missing by the simulator's own rates). Detectors (`phm.kg.evidence`,
-`phm.kg.load_cycle`, `phm.kg.history`, `phm.kg.context`) turn them into symptom strengths;
-each strength gets noise (N(0, `--noise`) in logit space, from the scenario's own generator)
-and a random share in [0, `--missing`] of the symptoms is
-dropped as unknown. `rank_causes` on configs/kg/rotating_equipment.yaml ranks the causes, its
-FMEA priors updated (`update_priors`) by the plant's fault history: `--history` past failures
-(default 200) with their confirmed causes, drawn by the same plant from a generator of their
-own (never the evaluated scenarios); top-1 and top-3 accuracy of the recorded cause, against
-the graph on FMEA priors alone and two baselines, on the same priors: the RPN ranking
+partly missing by the simulator's own rates), gathered by `phm.evaluation.sim_evidence`.
+Detectors (`phm.diagnosis.evidence`, `phm.diagnosis.load_cycle`, `phm.diagnosis.history`,
+`phm.diagnosis.context`) turn them into symptom strengths; each strength gets noise
+(N(0, `--noise`) in logit space, from the scenario's own generator) and a random share in
+[0, `--missing`] of the symptoms is dropped as unknown. `rank_causes` on
+configs/kg/rotating_equipment.yaml ranks the causes, its FMEA priors updated (`update_priors`)
+by the plant's fault history: `--history` past failures (default 200) with their confirmed
+causes, drawn by the same plant from a generator of their own (never the evaluated
+scenarios); top-1 and top-3 accuracy of the recorded cause, against the graph on FMEA priors
+alone and two baselines, on the same priors: the RPN ranking
 (evidence ignored) and a fixed symptom-to-cause lookup table built from the same graph and fed
 the same symptoms (strongest symptom first). Also reported: the graph on sensors only
 (records dropped), on the clean evidence (no noise, nothing dropped), the cause within its
@@ -43,12 +44,12 @@ from typing import Any
 
 import numpy as np
 
+from phm.diagnosis.evidence import vibration_features, vibration_symptoms
 from phm.evaluation.bench import fmt, markdown_table, write_result
-from phm.kg.evidence import vibration_features, vibration_symptoms
+from phm.evaluation.sim_evidence import fleet_baselines, pump_evidence
 from phm.kg.fault_history import count_causes
 from phm.kg.inference import compile_graph, rank_causes, rank_modes, update_priors
 from phm.kg.loader import REPO, load_graph
-from phm.kg.pump_evidence import fleet_baselines, pump_evidence
 from phm.kg.schema import KnowledgeGraph, Node
 from phm.sim.rotating import (
     FAULT_MODES,

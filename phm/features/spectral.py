@@ -21,9 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import signal as sps
+
+if TYPE_CHECKING:
+    from phm.plant import PumpSpec
 
 CHUNK_SNAPSHOTS = 256
 DEFECT_NAMES = ("bpfi", "bpfo", "bsf", "ftf")
@@ -60,6 +64,17 @@ class BearingGeometry:
                 f"need 0 < ball_diameter < pitch_diameter, got {self.ball_diameter} and "
                 f"{self.pitch_diameter}"
             )
+
+    @classmethod
+    def from_spec(cls, spec: PumpSpec) -> BearingGeometry:
+        """The drive-end bearing of a pump's `phm.plant.PumpSpec` (diameters in mm)."""
+        return cls(
+            spec.n_balls,
+            spec.ball_diameter_mm,
+            spec.pitch_diameter_mm,
+            spec.contact_angle_deg,
+            spec.bearing,
+        )
 
     def multiples(self) -> DefectFrequencies:
         """Defect frequencies as multiples of the shaft rotation frequency."""

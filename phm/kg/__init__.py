@@ -3,9 +3,8 @@
 Graphs are data (configs/kg/*.yaml, an FMEA CSV) in the vocabulary of ISO 14224: asset type ->
 subunit -> maintainable item; failure mode, mechanism and cause kept apart; symptoms on named
 features; actions. `rank_causes(graph, evidence)` is the exact posterior of a noisy-OR
-Bayesian network under soft evidence from `phm.kg.evidence` detectors, `phm.kg.history`
-(the pump's history since start-up and its sister pumps) and, for the plant's records,
-`phm.kg.context`.
+Bayesian network under soft evidence from the detectors of `phm.diagnosis` (signals, the pump's
+history since start-up and its sister pumps, the plant's records).
 
     from phm.kg import load_graph, rank_causes, explain_alert
     graph = load_graph("rotating_equipment")

@@ -30,6 +30,8 @@ from phm.kg.schema import CAUSAL_KINDS, LATENT_TYPES, GraphError, KnowledgeGraph
 
 MAX_LATENT = 16
 STRENGTH_EPS = 1e-4  # q is clipped to [eps, 1 - eps]: no single reading is infallible
+# the strengths a detector emits (phm.diagnosis) and the model's evidence are clipped to this
+STRENGTH_RANGE = (0.02, 0.98)
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,15 @@ def update_priors(
     return graph.with_priors(dict(zip(causes, new.tolist(), strict=True)))
 
 
+def model_evidence(fault_probs: Mapping[str, float], prefix: str = "model.") -> dict[str, float]:
+    """The diagnosis model's fault probabilities as evidence `model.<mode>` (healthy skipped)."""
+    return {
+        prefix + mode: float(np.clip(p, *STRENGTH_RANGE))
+        for mode, p in fault_probs.items()
+        if mode != "healthy" and p is not None and np.isfinite(p)
+    }
+
+
 def explain_alert(
     graph: KnowledgeGraph,
     prediction_fault_probs: Mapping[str, float],
@@ -370,9 +381,7 @@ def explain_alert(
     top: int = 5,
 ) -> list[RankedCause]:
     """Ranked causes for an alert: the model's fault probabilities (`model.<mode>` evidence)
-    plus symptom strengths from `phm.kg.evidence` detectors (`features`)."""
-    from phm.kg.evidence import model_evidence
-
+    plus symptom strengths from `phm.diagnosis` detectors (`features`)."""
     evidence = dict(model_evidence(prediction_fault_probs))
     evidence.update(features or {})
     return rank_causes(graph, evidence, top=top)

@@ -15,6 +15,7 @@ scores exactly what the model was trained on.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 
 from phm.errors import ConfigError
 from phm.models.data import Prepared, TrainConfig, WindowSet
+from phm.plant import PumpSpec
 from phm.sim.rotating import FAULT_MODES, FaultScenario, PumpSimulator
 
 PLANT_CLASSES: tuple[str, ...] = ("healthy", *FAULT_MODES)
@@ -56,7 +58,7 @@ def pump_scenarios(n: int, seed: int) -> list[tuple[str, FaultScenario | None, f
 
 def pump_history(
     asset_id: str,
-    meta: dict[str, Any],
+    pump: PumpSpec | Mapping[str, Any],
     seed: int,
     fault: FaultScenario | None,
     life_s: float,
@@ -64,7 +66,7 @@ def pump_history(
 ) -> dict[str, np.ndarray]:
     """One simulated life: snapshot times (S,), vibration (S, 2, samples), rows (S, 9) of
     PUMP_CHANNELS at those times, fault class (S,), RUL hours (S,) and its event flag (S,)."""
-    sim = PumpSimulator(asset_id, meta, seed, fault)
+    sim = PumpSimulator(asset_id, pump, seed, fault)
     times = np.arange(PLANT_STEP_S, life_s, PLANT_STEP_S)
     vib = np.stack([sim.snapshot(float(t))[:, :samples] for t in times])
     rows = np.concatenate([sim.temperature_rows(times), sim.process_rows(times)], axis=1)
@@ -174,12 +176,12 @@ def plant_windows(
 def prepare_plant(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
     """`args.pumps` training pumps (default 40; `val_fraction` of them validate) and
     `args.test_pumps` others (default 10) from another seed, each one simulated life."""
-    from phm.plant import load_plant
+    from phm.plant import load_plant, pump_spec
 
     plant = load_plant(getattr(args, "plant", None))
     if "pump" not in plant.types:
         raise ConfigError(f"{plant.source}: the plant has no `pump` type to train on")
-    meta = plant.types["pump"].meta
+    pump = pump_spec(plant)
     n_train = int(getattr(args, "pumps", None) or 40)
     n_test = int(getattr(args, "test_pumps", None) or 10)
     if n_train < 2:
@@ -188,7 +190,7 @@ def prepare_plant(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Pre
     k = int(tcfg.snapshots)
 
     def simulate(scenarios: list) -> list[dict[str, np.ndarray]]:
-        return [pump_history(a, meta, seed, f, life, samples) for a, f, life in scenarios]
+        return [pump_history(a, pump, seed, f, life, samples) for a, f, life in scenarios]
 
     train = simulate(pump_scenarios(n_train, seed))
     test = simulate(pump_scenarios(n_test, seed + 10_000)) if n_test else []

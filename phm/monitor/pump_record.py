@@ -1,5 +1,5 @@
 """A pump's record for its root cause, read from the lake: the arrays of
-`phm.kg.pump_evidence.PumpRecord` that `Monitor.root_causes` hands to `record_symptoms`.
+`phm.diagnosis.record.PumpRecord` that `Monitor.root_causes` hands to `record_symptoms`.
 
 The record mirrors what `phm bench rootcause` gathers from its simulator, in the lake's clock
 (Unix s) and at the lake's own reading times:
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phm.kg.load_cycle import CASING_TAU_S
-from phm.kg.pump_evidence import (
+from phm.diagnosis.load_cycle import CASING_TAU_S
+from phm.diagnosis.record import (
     EARLY_HISTORY,
     EARLY_ROWS,
     HISTORY_SNAPSHOTS,

@@ -8,7 +8,7 @@ interval in hours of life, health = P(healthy), expert loads per MoE layer) and 
 asset's alert through the hysteresis of phm.monitor.alerts, opening, escalating,
 de-escalating and clearing alerts in the state store. Every alert opened or changed carries the
 ranked root causes of the knowledge graph (phm.kg: the model's fault probabilities and the
-symptom detectors of `phm.kg.pump_evidence.record_symptoms` on the pump's latest data, last day
+symptom detectors of `phm.diagnosis.record.record_symptoms` on the pump's latest data, last day
 and history read from the lake, against its own early baseline and its sister pumps'; see
 `Monitor.root_causes`), each with its evidence path and recommended actions. Alert levels are
 rebuilt from the open alerts at start, so a restarted monitor carries on where it stopped.
@@ -27,14 +27,15 @@ import numpy as np
 import polars as pl
 import torch
 
+from phm.diagnosis.evidence import PumpBaseline, fit_pump_baseline, vibration_features
+from phm.diagnosis.load_cycle import cross_phase
+from phm.diagnosis.record import record_symptoms
 from phm.errors import ConfigError
 from phm.features.process import ProcessFeatureConfig
-from phm.kg.evidence import PumpBaseline, fit_pump_baseline, vibration_features
+from phm.features.spectral import BearingGeometry
 from phm.kg.fault_history import with_fault_history
 from phm.kg.inference import explain_alert
-from phm.kg.load_cycle import cross_phase
 from phm.kg.loader import load_graph
-from phm.kg.pump_evidence import record_symptoms
 from phm.kg.schema import KnowledgeGraph
 from phm.models.heads import hazard_survival, survival_quantile
 from phm.models.model import PhmModel, load_checkpoint
@@ -43,8 +44,7 @@ from phm.models.prepare_plant import pump_window, read_latest_pump_data
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.monitor.pump_record import nearest, read_pump_record
 from phm.monitor.streaming import StreamingProcessFeatures
-from phm.plant import Plant
-from phm.sim.rotating import geometry_of
+from phm.plant import Plant, pump_spec
 from phm.store.lake import Lake
 from phm.store.state import Prediction, StateStore
 
@@ -325,7 +325,7 @@ class Monitor:
         (`read_pump_record`: the latest snapshot and last hour's rows, the last day's
         snapshots and rows, the history since its first snapshot), against this pump's own
         early (healthy) baseline and, for `temp.bearing_de_above_fleet`, the other pumps'
-        baselines. The plant's records (`phm.kg.context`: maintenance, oil analysis,
+        baselines. The plant's records (`phm.diagnosis.context`: maintenance, oil analysis,
         inspections) are not in the lake and do not run live. A young pump gets fewer
         symptoms (each detector stays unknown while its data are short). Measured on 2 CPU
         cores, a pump with a day of snapshots every 600 s and rows at 1 and 0.2 Hz (144
@@ -346,12 +346,12 @@ class Monitor:
                 self.base_phases.get(asset_id, np.zeros(0)),
             )
             if record is not None:
-                meta = self.plant.types["pump"].meta
+                pump = pump_spec(self.plant)
                 symptoms = record_symptoms(
                     record,
                     baseline,
-                    geometry_of(meta),
-                    int(meta.get("impeller_vanes", 6)),
+                    BearingGeometry.from_spec(pump),
+                    pump.impeller_vanes,
                     fleet=self._fleet(asset_id),
                 )
         except Exception:  # symptoms are extra evidence: the model's word still ranks causes
@@ -408,10 +408,11 @@ class Monitor:
         end = float(times[BASELINE_SNAPSHOTS - 1]) + 1.0
         temp = self.lake.read_rows("temperature", asset_id, end=end)
         proc = self.lake.read_rows("process", asset_id, end=end)
-        meta = self.plant.types["pump"].meta
-        shaft = float(proc["speed_rpm"].mean()) / 60 if proc.height else float(meta["shaft_hz"])
+        pump = pump_spec(self.plant)
+        shaft = float(proc["speed_rpm"].mean()) / 60 if proc.height else pump.shaft_hz
+        geometry = BearingGeometry.from_spec(pump)
         vib = [
-            vibration_features(x, fs, shaft, geometry_of(meta), int(meta.get("impeller_vanes", 6)))
+            vibration_features(x, fs, shaft, geometry, pump.impeller_vanes)
             for x in data[:BASELINE_SNAPSHOTS]
         ]
         temp_rows = proc_rows = None

@@ -49,7 +49,7 @@ from phm.datasets.run import Run, Waveforms
 from phm.errors import ConfigError
 from phm.ingest.codec import encode
 from phm.ingest.topics import topic_for
-from phm.plant import Asset, Plant, load_plant
+from phm.plant import Asset, Plant, load_plant, pump_spec
 from phm.sim.publisher import MAX_INFLIGHT, PlantPublisher
 from phm.sim.rotating import FaultScenario, PumpSimulator
 
@@ -111,9 +111,9 @@ def pump_simulator(asset: Asset | str, plant: Plant, seed: int) -> PumpSimulator
     if asset.type != "pump":
         raise ConfigError(f"asset {asset.asset_id!r} is a {asset.type!r}, not a pump")
     spec = plant.stream(asset.asset_id, "vibration")
-    meta = plant.types["pump"].meta
+    pump = pump_spec(plant)
     fault = pump_scenario(asset.asset_id, seed)
-    return PumpSimulator(asset.asset_id, meta, seed, fault, spec.sampling_hz, spec.samples)
+    return PumpSimulator(asset.asset_id, pump, seed, fault, spec.sampling_hz, spec.samples)
 
 
 def default_horizon_s(plant: Plant, seed: int) -> float:

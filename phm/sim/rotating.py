@@ -75,12 +75,14 @@ rows is the same whatever else was rendered before it. Pure numpy.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from phm.features.spectral import BearingGeometry, DefectFrequencies
+from phm.plant import PumpSpec
 from phm.sim.maintenance import maintenance_context
 
 FAULT_MODES: tuple[str, ...] = (
@@ -179,37 +181,29 @@ def severity_curve(t: np.ndarray | float, onset_s: float, failure_s: float) -> n
     return np.expm1(PARIS_K * u) / np.expm1(PARIS_K)
 
 
-def geometry_of(meta: dict[str, Any]) -> BearingGeometry:
-    """The bearing geometry of a pump type's `meta` table (configs/plant.toml)."""
-    return BearingGeometry(
-        int(meta.get("n_balls", 9)),
-        float(meta.get("ball_diameter_mm", 7.94)),
-        float(meta.get("pitch_diameter_mm", 39.04)),
-        float(meta.get("contact_angle_deg", 0.0)),
-        str(meta.get("bearing", "")),
-    )
-
-
 class PumpSimulator:
     """Signals of one pump over its life; `fault=None` is a healthy pump.
 
-    meta: `[types.pump.meta]` (shaft_hz, bearing geometry, impeller_vanes).
+    pump: the pump's `PumpSpec` (shaft_hz, bearing geometry, impeller_vanes), or its
+    `[types.pump.meta]` table, parsed into one.
     """
 
     def __init__(
         self,
         asset_id: str,
-        meta: dict[str, Any],
+        pump: PumpSpec | Mapping[str, Any],
         seed: int = 0,
         fault: FaultScenario | None = None,
         fs: float = FS_DEFAULT,
         samples: int = SAMPLES_DEFAULT,
     ) -> None:
-        self.asset_id, self.meta, self.seed, self.fault = asset_id, dict(meta), int(seed), fault
+        self.spec = pump if isinstance(pump, PumpSpec) else PumpSpec.from_meta(pump)
+        self.meta = self.spec.as_meta()
+        self.asset_id, self.seed, self.fault = asset_id, int(seed), fault
         self.fs, self.samples = float(fs), int(samples)
-        self.shaft_hz_no_load = float(meta.get("shaft_hz", 29.95))
-        self.vanes = int(meta.get("impeller_vanes", 6))
-        self.geometry = geometry_of(meta)
+        self.shaft_hz_no_load = self.spec.shaft_hz
+        self.vanes = self.spec.impeller_vanes
+        self.geometry = BearingGeometry.from_spec(self.spec)
         self._key = zlib.crc32(asset_id.encode())
         traits = self._rng(0, 0)
         # the load cycle: a daily and a shift pattern with this pump's phases and levels

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from phm.evaluation.bench_rootcause import random_graph
 from phm.kg.inference import (
     explain_alert,
+    model_evidence,
     posterior,
     rank_causes,
     rank_modes,
@@ -200,3 +201,8 @@ def test_posterior_is_normalised_and_monotone_in_a_symptom(evidence, low):
     weak = posterior(g, {**evidence, "vib.env_bpfo": low}).latents["outer_race"]
     strong = posterior(g, {**evidence, "vib.env_bpfo": low + 0.1}).latents["outer_race"]
     assert strong >= weak - 1e-12
+
+
+def test_model_evidence():
+    ev = model_evidence({"healthy": 0.7, "inner_race": 1.0, "cavitation": float("nan")})
+    assert ev == {"model.inner_race": pytest.approx(0.98)}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from phm.diagnosis.record import HISTORY_SNAPSHOTS
 from phm.ingest.codec import Batch
-from phm.kg.pump_evidence import HISTORY_SNAPSHOTS
 from phm.monitor.pump_record import evenly, nearest, read_pump_record
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant

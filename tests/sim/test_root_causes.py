@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phm.kg.evidence import vibration_features
+from phm.diagnosis.evidence import vibration_features
 from phm.plant import load_plant
 from phm.sim.maintenance import AVAILABLE, GROUPS, maintenance_context
 from phm.sim.rotating import FaultScenario, PumpSimulator
@@ -117,7 +117,7 @@ def test_cracked_baseplate_lowers_the_resonance(meta) -> None:
 
 
 def test_worn_fit_makes_the_1x_phase_wander(meta) -> None:
-    from phm.kg.load_cycle import cross_phase
+    from phm.diagnosis.load_cycle import cross_phase
 
     def wander(cause: str) -> float:
         sim = pump(meta, "looseness", cause)
@@ -192,7 +192,7 @@ def test_soft_foot_2x_follows_the_load_at_once_thermal_growth_lags(meta) -> None
 
 
 def test_loose_fit_1x_phase_drifts_tight_fit_does_not(meta) -> None:
-    from phm.kg.load_cycle import cross_phase
+    from phm.diagnosis.load_cycle import cross_phase
 
     def drift(sim: PumpSimulator) -> float:
         ph = [cross_phase(sim.snapshot(float(t)), sim.fs, float(sim.shaft_hz(t))) for t in DAY]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from phm.features import spectral as sp
-from phm.plant import load_plant
+from phm.plant import PumpSpec, load_plant
 from phm.sim.rotating import (
     FAULT_MODES,
     ROOT_CAUSES,
@@ -208,3 +208,10 @@ def test_scenario_draw_is_valid_and_varied() -> None:
     assert len({d.root_cause for d in drawn if d.mode == "misalignment"}) > 1
     with pytest.raises(ValueError, match="fault mode"):
         FaultScenario("rust", "x", 0, 1)
+
+
+def test_the_spec_and_its_meta_table_give_the_same_pump(meta) -> None:
+    spec = PumpSpec.from_meta(meta)
+    a, b = PumpSimulator("p", spec, 3), PumpSimulator("p", meta, 3)
+    assert a.spec == b.spec and a.meta == meta
+    np.testing.assert_array_equal(a.snapshot(5000.0), b.snapshot(5000.0))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phm.kg.evidence import STRENGTH_RANGE, Z_PRESENT, Z_WIDTH, strength
+from phm.diagnosis.evidence import STRENGTH_RANGE, Z_PRESENT, Z_WIDTH, strength
 
 CYCLE_PRESENT, CYCLE_WIDTH = 0.1, 0.04  # log change of an amplitude across the load cycle
 STEADY_T, STEADY_WIDTH = Z_PRESENT, 0.7  # largest |t| of 2x on the drivers: steady below

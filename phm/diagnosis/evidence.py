@@ -1,4 +1,4 @@
-"""Symptom detectors: features and model outputs -> evidence {detector key: strength in [0, 1]}.
+"""Symptom detectors: signal features -> evidence {detector key: strength in [0, 1]}.
 
 A strength is soft evidence for the symptom (see `phm.kg.inference`): near 1 present, near 0
 measured and absent, 0.5 undecided. A detector that cannot run (no baseline, no data) emits
@@ -15,12 +15,14 @@ Detectors:
   machine (minus ambient).
 - process: suction pressure falling, flow and head below the load model, flow unsteady.
 - trends (`trend_symptom`): slope of a feature over time against its noise.
-- load cycle and 1x history: in `phm.kg.load_cycle` (2x following the casing temperature,
-  the load or the discharge pressure, 1x steps, the 1x phase wandering); suction falling
-  with flow squared (`process_symptoms`) and slow shifts over recent snapshots
+- load cycle and 1x history: in `phm.diagnosis.load_cycle` (2x following the casing
+  temperature, the load or the discharge pressure, 1x steps, the 1x phase wandering); suction
+  falling with flow squared (`process_symptoms`) and slow shifts over recent snapshots
   (`recent_shift_symptoms`) here.
-- context: maintenance records, oil analysis, inspection and rounds are in `phm.kg.context`.
-- thresholds (`threshold_symptom`), and the model's fault probabilities (`model_evidence`).
+- context: maintenance records, oil analysis, inspection and rounds are in
+  `phm.diagnosis.context`.
+- thresholds (`threshold_symptom`); the model's fault probabilities are
+  `phm.kg.inference.model_evidence`.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from phm.features.spectral import BearingGeometry, envelope_spectrum
+from phm.kg.inference import STRENGTH_RANGE
 
-STRENGTH_RANGE = (0.02, 0.98)
 Z_PRESENT, Z_WIDTH = 4.0, 1.0  # a symptom is 50% present at 4 baseline sd, 95% at ~7
 RATIO_PRESENT, RATIO_WIDTH = 1.2, 0.25  # envelope peak / local floor, natural log
 LOAD_HIGH_PCT = 85.0  # mean motor load above which the duty point overloads the bearings
@@ -67,15 +69,6 @@ def trend_symptom(times: np.ndarray, values: np.ndarray, rising: bool = True) ->
     se = np.sqrt(sigma2 / np.sum((t - t.mean()) ** 2)) if sigma2 > 0 else 1e-12
     tstat = coef[0] / se * (1 if rising else -1)
     return strength(tstat, Z_PRESENT, Z_WIDTH)
-
-
-def model_evidence(fault_probs: Mapping[str, float], prefix: str = "model.") -> dict[str, float]:
-    """The diagnosis model's fault probabilities as evidence `model.<mode>` (healthy skipped)."""
-    return {
-        prefix + mode: float(np.clip(p, *STRENGTH_RANGE))
-        for mode, p in fault_probs.items()
-        if mode != "healthy" and p is not None and np.isfinite(p)
-    }
 
 
 # --- vibration ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from phm.kg.evidence import threshold_symptom
+from phm.diagnosis.evidence import threshold_symptom
 
 RECORD_TRUE, RECORD_FALSE = 0.95, 0.05  # a yes / no in a record: records are sometimes wrong
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.ndimage import median_filter
 
-from phm.kg.evidence import RATIO_PRESENT, Z_PRESENT, Z_WIDTH, PumpBaseline, strength
+from phm.diagnosis.evidence import RATIO_PRESENT, Z_PRESENT, Z_WIDTH, PumpBaseline, strength
 
 STARTUP_SNAPSHOTS = 3  # the earliest snapshots since start-up that count as "from the start"
 STARTUP_PRESENT, STARTUP_WIDTH = 1.0, 0.15  # median envelope peak ratio of those snapshots

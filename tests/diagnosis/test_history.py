@@ -1,11 +1,11 @@
-"""History detectors (`phm.kg.history`) on hand-made feature histories and rows."""
+"""History detectors (`phm.diagnosis.history`) on hand-made feature histories and rows."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from phm.kg.evidence import PumpBaseline
-from phm.kg.history import (
+from phm.diagnosis.evidence import PumpBaseline
+from phm.diagnosis.history import (
     defect_wander_symptom,
     fleet_temperature_symptom,
     roughness_symptom,

@@ -3,14 +3,15 @@ evidence: the latest snapshot and rows, the last day (one load cycle), the histo
 start-up, the sister pumps' commissioning load models and the plant's records.
 
 `PumpRecord` holds those data as plain arrays, the way a monitor reads them from its lake, and
-`record_symptoms` runs the detectors of `phm.kg.evidence`, `phm.kg.load_cycle` and
-`phm.kg.history` on them (each detector emits nothing, i.e. unknown, where its data are too
-short). Two sources fill a record:
+`record_symptoms` runs the detectors of `phm.diagnosis.evidence`, `phm.diagnosis.load_cycle`
+and `phm.diagnosis.history` on them (each detector emits nothing, i.e. unknown, where its data
+are too short). Two sources fill a record:
 
-- `pump_evidence` reads a `phm.sim.rotating.PumpSimulator` standing in for the lake (snapshots,
-  temperature and process rows at any life time) in the form a live monitor would (nothing
-  from the simulator's truth but the baseline period), and adds the plant's records
-  (`phm.kg.context`, `PumpSimulator.context`). Used by `phm bench rootcause`.
+- `phm.evaluation.sim_evidence.pump_evidence` reads a `phm.sim.rotating.PumpSimulator`
+  standing in for the lake (snapshots, temperature and process rows at any life time) in the
+  form a live monitor would (nothing from the simulator's truth but the baseline period), and
+  adds the plant's records (`phm.diagnosis.context`, `PumpSimulator.context`). Used by
+  `phm bench rootcause`.
 - `phm.monitor.pump_record.read_pump_record` reads the lake for `Monitor.root_causes`: every
   detector runs live except the plant's records, which the lake does not hold.
 """
@@ -18,21 +19,17 @@ short). Two sources fill a record:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from phm.features.spectral import BearingGeometry
-from phm.kg.context import context_symptoms
-from phm.kg.evidence import (
+from phm.diagnosis.evidence import (
     PumpBaseline,
-    fit_pump_baseline,
     process_symptoms,
     pump_symptoms,
     recent_shift_symptoms,
     vibration_features,
 )
-from phm.kg.history import (
+from phm.diagnosis.history import (
     STARTUP_SNAPSHOTS,
     defect_wander_symptom,
     fleet_temperature_symptom,
@@ -41,34 +38,19 @@ from phm.kg.history import (
     temperature_creep_symptom,
     temperature_spike_symptom,
 )
-from phm.kg.load_cycle import (
-    CASING_TAU_S,
+from phm.diagnosis.load_cycle import (
     casing_estimate,
     cross_phase,
     load_cycle_symptoms,
     phase_wander_symptom,
     step_symptom,
 )
-from phm.sim.rotating import PumpSimulator, geometry_of
+from phm.features.spectral import BearingGeometry
 
 # the last day (one load cycle): a snapshot every 30 min (the simulated plant sends one every 10)
 HISTORY_SNAPSHOTS = 48
 TREND_SNAPSHOTS = 16  # the history since the pump started
 EARLY_HISTORY, EARLY_ROWS = 0.4, 24  # rows over the first 40% of the life so far
-FLEET_PUMPS = 12  # sister pumps of the same type with their commissioning load models
-
-
-def fleet_baselines(meta: dict[str, Any], seed: int, n: int = FLEET_PUMPS) -> list[PumpBaseline]:
-    """Commissioning temperature and process load models of n healthy sister pumps (their
-    first day of rows), the fleet reference of `fleet_temperature_symptom`."""
-    times = np.linspace(0.0, 86_400.0, 240)
-    out = []
-    for i in range(n):
-        sim = PumpSimulator(f"fleet-pump-{i:02d}", meta, seed=seed)
-        temp = sim.temperature_rows(times, tick=10_000_001)
-        proc = sim.process_rows(times, tick=10_000_002)
-        out.append(fit_pump_baseline([], temp, proc))
-    return out
 
 
 @dataclass
@@ -208,71 +190,4 @@ def record_symptoms(
         )
         if fleet:
             ev.update(fleet_temperature_symptom(baseline, fleet))
-    return ev
-
-
-def pump_evidence(
-    sim: PumpSimulator,
-    t: float,
-    healthy_until: float,
-    context: bool = True,
-    fleet: list[PumpBaseline] | None = None,
-) -> dict[str, float]:
-    """Symptom strengths of pump `sim` at life time t, against its baseline before
-    `healthy_until` (life seconds): the latest snapshot and rows, the last day (a snapshot
-    every 30 min with the rows at the same times; process and temperature rows every 2 minutes;
-    the casing temperature estimated from the ambient and load rows since three hours
-    before), the history since the pump's start (snapshots; rows over its first 40%), its
-    commissioning load model against the sister pumps' (`fleet`), and (with `context`) the
-    plant's records (`PumpSimulator.context`). `record_symptoms` on the simulator's data."""
-    meta = sim.meta
-    geometry = geometry_of(meta)
-    vanes = int(meta.get("impeller_vanes", 6))
-    base_t = np.linspace(0.05, 0.95, 6) * healthy_until
-    base_rows_t = np.linspace(0.0, 0.98 * healthy_until, 240)
-    temp_b = sim.temperature_rows(base_rows_t, tick=10_000_001)
-    proc_b = sim.process_rows(base_rows_t, tick=10_000_002)
-    base_snaps = [sim.snapshot(float(tb)) for tb in base_t]
-    base_speed = sim.process_rows(base_t, tick=10_000_003)[:, 0] / 60
-    vib_b = [
-        vibration_features(x, sim.fs, f, geometry, vanes)
-        for x, f in zip(base_snaps, base_speed, strict=True)
-    ]
-    baseline = fit_pump_baseline(vib_b, temp_b, proc_b)
-    # the last day (less for a pump younger than that): a snapshot every 30 min
-    span = min(86_400.0, 0.95 * t)
-    day_t = t - span * np.arange(1, HISTORY_SNAPSHOTS + 1)[::-1] / HISTORY_SNAPSHOTS
-    lag_t = np.linspace(day_t[0] - 3 * CASING_TAU_S, t, 720)
-    lag_t = lag_t[lag_t >= 0.0]
-    rows_t = t - span * np.arange(720)[::-1] / 720  # rows every two minutes over the day
-    trend_t = np.linspace(0.0, t, TREND_SNAPSHOTS + 1)[1:]
-    early_t = np.linspace(0.0, EARLY_HISTORY * t, EARLY_ROWS + 1)[1:]
-    record = PumpRecord(
-        fs=sim.fs,
-        snapshot=sim.snapshot(t),
-        temperature=sim.temperature_rows(t - 5.0 * np.arange(10)[::-1]),
-        process=sim.process_rows(t - np.arange(60)[::-1].astype(float)),
-        day_times=day_t,
-        day_snapshots=sim.snapshots(day_t),
-        day_temperature=sim.temperature_rows(day_t, tick=10_000_004),
-        day_process=sim.process_rows(day_t, tick=10_000_005),
-        lag_times=lag_t,
-        lag_load=sim.process_rows(lag_t, tick=10_000_009)[:, 1],
-        lag_ambient=sim.temperature_rows(lag_t, tick=10_000_010)[:, 3],
-        row_times=rows_t,
-        row_temperature=sim.temperature_rows(rows_t),
-        row_process=sim.process_rows(rows_t),
-        trend_times=trend_t,
-        trend_snapshots=sim.snapshots(trend_t),
-        trend_shaft_hz=sim.process_rows(trend_t, tick=10_000_006)[:, 0] / 60,
-        early_times=early_t,
-        early_temperature=sim.temperature_rows(early_t, tick=10_000_008),
-        early_process=sim.process_rows(early_t, tick=10_000_007),
-        base_phases=np.array(
-            [cross_phase(x, sim.fs, f) for x, f in zip(base_snaps, base_speed, strict=True)]
-        ),
-    )
-    ev = record_symptoms(record, baseline, geometry, vanes, fleet)
-    if context:
-        ev.update(context_symptoms(sim.context(t)))
     return ev
