@@ -39,7 +39,15 @@ from phm.errors import ConfigError
 from phm.models.data import Prepared, TrainConfig, WindowSet, load_train_config
 from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
 from phm.models.model import ModelConfig, PhmEnsemble, PhmModel, load_config, save_checkpoint
-from phm.models.prepare import DATASETS
+from phm.models.prepare import (
+    DATASETS,
+    CmapssOptions,
+    CwruOptions,
+    DatasetOptions,
+    FemtoOptions,
+    Phm2018Options,
+    PlantOptions,
+)
 
 # --- training ----------------------------------------------------------------------------------
 
@@ -325,7 +333,7 @@ def calibrate_interval(
 
 def fault_report(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-F1 of the most probable class."""
-    from phm.evaluation.metrics import accuracy, macro_f1
+    from phm.metrics import accuracy, macro_f1
 
     label = pred["fault_prob"].argmax(1)
     return {"accuracy": accuracy(truth, label), "macro_f1": macro_f1(truth, label), "n": len(truth)}
@@ -334,7 +342,7 @@ def fault_report(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, fl
 def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> dict[str, float]:
     """RMSE and NASA score of the point RUL clipped to [0, cap], and interval coverage, over
     the rows whose truth is known (NaN truth: no failure ahead)."""
-    from phm.evaluation.metrics import nasa_score, rmse
+    from phm.metrics import nasa_score, rmse
 
     known = ~np.isnan(truth)
     pred, truth = {k: v[known] for k, v in pred.items()}, truth[known]
@@ -407,6 +415,104 @@ def train_prepared(
     return model, result
 
 
+# --- train and save ---------------------------------------------------------------------------
+
+DEFAULT_MODEL_CONFIG = Path("configs/models/small.toml")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `train_and_save` trains: the dataset (its options dataclass names it), the model
+    TOML (its [train] table unless overridden), where the checkpoint goes, and how to run."""
+
+    data: DatasetOptions
+    out: Path
+    config: Path = DEFAULT_MODEL_CONFIG
+    device: str = "cpu"
+    seed: int = 0  # model, data order and split seed
+    epochs: int | None = None  # overrides [train] epochs
+    members: int | None = None  # overrides [train] members (deep ensemble)
+    metrics_out: Path | None = None  # write the metrics JSON here too
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+    test: bool = True  # score the test windows after saving
+
+
+def train_and_save(options: TrainOptions) -> Path:
+    """Prepare data, train with early stopping, calibrate, save; then score the test windows.
+
+    Prints the model size, progress and the metrics JSON; returns the checkpoint path.
+    """
+    import json
+
+    if options.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
+    cfg = load_config(options.config)
+    tcfg = load_train_config(options.config)
+    if options.epochs is not None:
+        tcfg = dataclasses.replace(tcfg, epochs=options.epochs)
+    if options.members is not None:
+        tcfg = dataclasses.replace(tcfg, members=options.members)
+    t_start = time.perf_counter()
+    prep = DATASETS[options.data.dataset](options.data, tcfg, options.seed)
+    cfg = dataclasses.replace(cfg, **prep.config_updates)
+    one = PhmModel(cfg)
+    members = f"{tcfg.members} members of " if tcfg.members > 1 else ""
+    print(
+        f"{members}{cfg.name}: {one.n_params():,} parameters, {one.n_params(active=True):,} "
+        f"active per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
+    )
+    model, result = train_prepared(prep, cfg, tcfg, options.device, options.seed)
+    metrics: dict[str, Any] = {
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "train_windows_per_s": result.windows_per_s,
+        "train_seconds": result.train_seconds,
+    }
+    if result.members:
+        metrics["members"] = [
+            {"best_epoch": r.best_epoch, "epochs_run": len(r.history), "val_score": r.best_score}
+            for r in result.members
+        ]
+    if model.rul is not None:
+        metrics["conformal_factors"] = model.rul.conformal_factor.tolist()
+        val_pred = predict(model, prep.val, options.device)
+        metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
+        capped = np.fmin(prep.val.targets["rul_true"], cfg.rul_horizon)
+        for name in ("point", "median", "mean"):
+            err = np.clip(val_pred[name], 0, cfg.rul_horizon) - capped
+            metrics["val"][f"rmse_capped_{name}"] = float(np.sqrt(np.mean(err**2)))
+    if model.fault is not None:
+        metrics.setdefault("val", {})["fault"] = fault_report(
+            predict(model, prep.val, options.device), prep.val.targets["fault"]
+        )
+    metrics["load_cv_per_layer"] = model.expert_load_cv()
+    extra = prep.extra | {
+        "train_config": dataclasses.asdict(tcfg),
+        "seed": options.seed,
+        "metrics": json.loads(json.dumps(metrics)),
+        "history": result.history,
+        "members_history": [r.history for r in result.members],
+    }
+    save_checkpoint(options.out, model, extra)
+    metrics["wall_seconds"] = time.perf_counter() - t_start
+    print(f"wrote {options.out}")
+    if prep.test is not None and options.test:
+        test_pred = predict(model, prep.test, options.device)
+        metrics["test"] = {}
+        if model.rul is not None:
+            metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
+        if model.fault is not None:
+            metrics["test"]["fault"] = fault_report(test_pred, prep.test.targets["fault"])
+    text = json.dumps(metrics, indent=2, default=float)
+    print(text)
+    if options.metrics_out is not None:
+        options.metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        options.metrics_out.write_text(text + "\n")
+    return options.out
+
+
 # --- command -----------------------------------------------------------------------------------
 
 
@@ -429,9 +535,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pumps", type=int, default=None, help="plant: training pumps (40)")
     parser.add_argument("--test-pumps", type=int, default=None, help="plant: test pumps (10)")
     parser.add_argument("--plant", type=Path, default=None, help="plant: plant TOML")
-    parser.add_argument(
-        "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
-    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_MODEL_CONFIG, help="model TOML")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")
     parser.add_argument("--seed", type=int, default=0, help="model, data order and split seed")
@@ -448,76 +552,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Prepare data, train with early stopping, calibrate, save; then score the test windows."""
-    import json
-
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
+def dataset_options(args: argparse.Namespace) -> DatasetOptions:
+    """The options of `--dataset` from the flags of `phm train`."""
     if args.dataset != "cwru" and (args.train_load is not None or args.test_load is not None):
         raise ConfigError(f"--train-load/--test-load apply to --dataset cwru, not {args.dataset}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    tcfg = load_train_config(args.config)
-    if args.epochs is not None:
-        tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
-    if args.members is not None:
-        tcfg = dataclasses.replace(tcfg, members=args.members)
-    t_start = time.perf_counter()
-    prep = DATASETS[args.dataset](args, tcfg, args.seed)
-    cfg = dataclasses.replace(cfg, **prep.config_updates)
-    one = PhmModel(cfg)
-    members = f"{tcfg.members} members of " if tcfg.members > 1 else ""
-    print(
-        f"{members}{cfg.name}: {one.n_params():,} parameters, {one.n_params(active=True):,} "
-        f"active per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
-    )
-    model, result = train_prepared(prep, cfg, tcfg, args.device, args.seed)
-    metrics: dict[str, Any] = {
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "train_windows_per_s": result.windows_per_s,
-        "train_seconds": result.train_seconds,
-    }
-    if result.members:
-        metrics["members"] = [
-            {"best_epoch": r.best_epoch, "epochs_run": len(r.history), "val_score": r.best_score}
-            for r in result.members
-        ]
-    if model.rul is not None:
-        metrics["conformal_factors"] = model.rul.conformal_factor.tolist()
-        val_pred = predict(model, prep.val, args.device)
-        metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
-        capped = np.fmin(prep.val.targets["rul_true"], cfg.rul_horizon)
-        for name in ("point", "median", "mean"):
-            err = np.clip(val_pred[name], 0, cfg.rul_horizon) - capped
-            metrics["val"][f"rmse_capped_{name}"] = float(np.sqrt(np.mean(err**2)))
-    if model.fault is not None:
-        metrics.setdefault("val", {})["fault"] = fault_report(
-            predict(model, prep.val, args.device), prep.val.targets["fault"]
+    if args.dataset == "cmapss":
+        return CmapssOptions(data=args.data, subset=args.subset)
+    if args.dataset == "cwru":
+        return CwruOptions(data=args.data, train_load=args.train_load, test_load=args.test_load)
+    if args.dataset == "femto":
+        return FemtoOptions(data=args.data, holdout=args.holdout)
+    if args.dataset == "phm2018":
+        return Phm2018Options(data=args.data)
+    plant = PlantOptions(plant=args.plant)
+    if args.pumps is not None:
+        plant = dataclasses.replace(plant, pumps=args.pumps)
+    if args.test_pumps is not None:
+        plant = dataclasses.replace(plant, test_pumps=args.test_pumps)
+    return plant
+
+
+def run(args: argparse.Namespace) -> int:
+    """`phm train`: `train_and_save` with the options of the flags."""
+    train_and_save(
+        TrainOptions(
+            data=dataset_options(args),
+            out=args.out,
+            config=args.config,
+            device=args.device,
+            seed=args.seed,
+            epochs=args.epochs,
+            members=args.members,
+            metrics_out=args.metrics_out,
+            threads=args.threads,
+            test=not args.no_test,
         )
-    metrics["load_cv_per_layer"] = model.expert_load_cv()
-    extra = prep.extra | {
-        "train_config": dataclasses.asdict(tcfg),
-        "seed": args.seed,
-        "metrics": json.loads(json.dumps(metrics)),
-        "history": result.history,
-        "members_history": [r.history for r in result.members],
-    }
-    save_checkpoint(args.out, model, extra)
-    metrics["wall_seconds"] = time.perf_counter() - t_start
-    print(f"wrote {args.out}")
-    if prep.test is not None and not args.no_test:
-        test_pred = predict(model, prep.test, args.device)
-        metrics["test"] = {}
-        if model.rul is not None:
-            metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
-        if model.fault is not None:
-            metrics["test"]["fault"] = fault_report(test_pred, prep.test.targets["fault"])
-    text = json.dumps(metrics, indent=2, default=float)
-    print(text)
-    if args.metrics_out is not None:
-        args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
-        args.metrics_out.write_text(text + "\n")
+    )
     return 0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from phm.bench.ingest import Publisher
 from phm.errors import ConfigError
-from phm.evaluation.bench_ingest import Publisher
 from phm.ingest.mqtt import make_client, parse_broker_url, redact_url
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant

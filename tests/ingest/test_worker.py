@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from phm.bench.ingest import Publisher
 from phm.errors import ConfigError
-from phm.evaluation.bench_ingest import Publisher
 from phm.ingest.broker import EmbeddedBroker, free_port
 from phm.ingest.worker import IngestWorker, parse_broker_url
 from tests.ingest.conftest import PLANT, assert_lake_exactly, counters, valid_corpus, wait_until

@@ -133,7 +133,7 @@ def test_trend_and_model_evidence():
 
 @pytest.mark.parametrize("mode", ["outer_race", "cavitation", "lubrication"])
 def test_pump_symptoms_on_the_simulator_name_the_mode(mode):
-    from phm.evaluation.bench_rootcause import pump_evidence, pump_meta, time_at_severity
+    from phm.bench.rootcause import pump_evidence, pump_meta, time_at_severity
     from phm.sim.rotating import FAULT_MODES, ROOT_CAUSES, FaultScenario, PumpSimulator
 
     sc = FaultScenario(mode, ROOT_CAUSES[mode][0], 20_000.0, 100_000.0)

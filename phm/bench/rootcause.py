@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from phm.evaluation.bench import fmt, markdown_table, write_result
+from phm.bench.results import fmt, markdown_table, write_result
 from phm.kg.evidence import vibration_features, vibration_symptoms
 from phm.kg.fault_history import count_causes
 from phm.kg.inference import compile_graph, rank_causes, rank_modes, update_priors

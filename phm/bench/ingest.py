@@ -30,8 +30,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from phm.bench.results import markdown_table, write_result
 from phm.errors import ConfigError
-from phm.evaluation.bench import markdown_table, write_result
 from phm.ingest.codec import encode
 from phm.ingest.mqtt import make_client, parse_broker_url, redact_url
 from phm.ingest.topics import topic_for
