@@ -124,12 +124,12 @@ def _train_options(
 def run_live(args: argparse.Namespace) -> int:
     """Broker, simulator, ingest and monitor in one process until Ctrl-C or --duration."""
     from phm.ingest.broker import EmbeddedBroker, free_port
-    from phm.ingest.mqtt import redact_url
     from phm.ingest.worker import IngestWorker
     from phm.monitor.scorer import Monitor, ScoringModel
     from phm.plant import load_plant
     from phm.sim.plant import run_plant_simulation
     from phm.store.state import StateStore
+    from phm.wire.mqtt import redact_url
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     store: Path = args.store / "live"
@@ -148,7 +148,7 @@ def run_live(args: argparse.Namespace) -> int:
         port = args.port or free_port()
         broker = EmbeddedBroker(port, own_process=True).start()  # its own interpreter
         url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"  # amqtt speaks MQTT 3.1.1
-    from phm.ingest.mqtt import parse_broker_url
+    from phm.wire.mqtt import parse_broker_url
 
     parse_broker_url(url)  # a bad URL, option or TLS file fails here, naming it
     shown = redact_url(url)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phm.ingest.codec import Batch
 from phm.kg.pump_evidence import HISTORY_SNAPSHOTS
 from phm.monitor.pump_record import evenly, nearest, read_pump_record
 from phm.monitor.scorer import Monitor, ScoringModel
@@ -17,6 +16,7 @@ from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import Lake, LakeWriter
 from phm.store.state import Prediction, StateStore
+from phm.wire.codec import Batch
 
 T0 = 1.7e9
 DAY = 86_400.0

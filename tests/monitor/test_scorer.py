@@ -12,7 +12,6 @@ from polars.testing import assert_frame_equal
 
 from phm.errors import ConfigError
 from phm.features.process import process_features
-from phm.ingest.codec import Batch
 from phm.kg.loader import REPO, load_graph
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
@@ -22,6 +21,7 @@ from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import Lake, LakeWriter
 from phm.store.state import StateStore
+from phm.wire.codec import Batch
 
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phm.ingest.codec import Batch
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare import CmapssOptions, prepare_cmapss
@@ -18,6 +17,7 @@ from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import LakeWriter
 from phm.store.state import StateStore
+from phm.wire.codec import Batch
 
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9
