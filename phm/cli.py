@@ -48,7 +48,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     },
     "report": {"rul": ("phm.reports.cli", "batch RUL report for reliability engineers")},
     "train": {
-        None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
+        None: ("phm.models.cli", "train the mixture-of-experts model and save a checkpoint"),
     },
     "ingest": {None: ("phm.ingest.cli", "consume plant data from MQTT into the store")},
     "store": {
