@@ -21,23 +21,23 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "plant": ("phm.sim.plant", "publish a simulated plant over MQTT"),
     },
     "bench": {
-        "report": ("phm.evaluation.bench_report", "1,000-asset RUL report, local vs Ray"),
-        "phm2018": ("phm.evaluation.bench_phm2018", "PHM 2018 official score S1 of a model"),
-        "io": ("phm.evaluation.bench_io", "loader throughput and memory vs pandas.read_csv"),
-        "cmapss": ("phm.evaluation.bench_cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
-        "femto": ("phm.evaluation.bench_femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
-        "cwru": ("phm.evaluation.bench_cwru", "CWRU bearing fault classification"),
-        "model": ("phm.evaluation.bench_model", "MoE vs dense: throughput, latency, balance"),
+        "report": ("phm.bench.report", "1,000-asset RUL report, local vs Ray"),
+        "phm2018": ("phm.bench.phm2018", "PHM 2018 official score S1 of a model"),
+        "io": ("phm.bench.io", "loader throughput and memory vs pandas.read_csv"),
+        "cmapss": ("phm.bench.cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
+        "femto": ("phm.bench.femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
+        "cwru": ("phm.bench.cwru", "CWRU bearing fault classification"),
+        "model": ("phm.bench.model", "MoE vs dense: throughput, latency, balance"),
         "ingest": (
-            "phm.evaluation.bench_ingest",
+            "phm.bench.ingest",
             "durable ingest rate and latency vs a bare subscriber",
         ),
         "rootcause": (
-            "phm.evaluation.bench_rootcause",
+            "phm.bench.rootcause",
             "root-cause ranking: simulated scenarios and CWRU envelope",
         ),
         "dashboard": (
-            "phm.evaluation.bench_dashboard",
+            "phm.bench.dashboard",
             "server render time of the fleet and asset pages",
         ),
     },
@@ -48,7 +48,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     },
     "report": {"rul": ("phm.reports.cli", "batch RUL report for reliability engineers")},
     "train": {
-        None: ("phm.models.train", "train the mixture-of-experts model and save a checkpoint"),
+        None: ("phm.models.cli", "train the mixture-of-experts model and save a checkpoint"),
     },
     "ingest": {None: ("phm.ingest.cli", "consume plant data from MQTT into the store")},
     "store": {

@@ -17,12 +17,18 @@ PHM 2018 layout, train the gradient-boosting TTF baseline and score it with the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from phm.models.prepare import DatasetOptions
+    from phm.models.train import TrainOptions
 
 DEMO_TOOLS = 20  # PHM 2018 demo: the challenge's training fleet size; 5 more tools are scored
 DEMO_DAYS = 30.0
@@ -66,16 +72,16 @@ def run(args: argparse.Namespace) -> int:
 
 def pump_model(store: Path, seed: int) -> Path:
     """The demo's pump checkpoint under `store`, trained on simulated lives at first start."""
-    from phm.models import train
+    from phm.models.prepare import PlantOptions
+    from phm.models.train import train_and_save
 
     path = store / "models" / "pump.pt"
     if path.exists():
         return path
     print(f"first start: training the pump model ({PUMP_MODEL_CONFIG.name}) into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    targs = _train_args(store, seed, "plant", path.with_suffix(".tmp"), "pump")
-    train.run(targs)
-    targs.out.replace(path)  # only a finished checkpoint gets the real name
+    options = _train_options(store, seed, PlantOptions(pumps=30, test_pumps=10), path, "pump")
+    train_and_save(options).replace(path)  # only a finished checkpoint gets the real name
     return path
 
 
@@ -83,7 +89,8 @@ def ion_mill_model(store: Path, seed: int) -> Path:
     """The demo's ion mill checkpoint under `store`: at first start, a small simulated fleet
     in the PHM 2018 layout (3 tools x 4 days) and `phm train --dataset phm2018`, 3 epochs."""
     from phm.datasets.phm2018_sim import simulate_phm2018
-    from phm.models import train
+    from phm.models.prepare import Phm2018Options
+    from phm.models.train import train_and_save
 
     path = store / "models" / "ion_mill.pt"
     if path.exists():
@@ -93,36 +100,36 @@ def ion_mill_model(store: Path, seed: int) -> Path:
     if not (data / ".complete").exists():
         simulate_phm2018(data, tools=3, days=4, seed=seed, test_tools=1, workers=1)
         (data / ".complete").write_text("ok\n")
-    targs = _train_args(store, seed, "phm2018", path.with_suffix(".tmp"), "ion_mill")
-    targs.data, targs.epochs = data, 3
-    train.run(targs)
-    targs.out.replace(path)
+    options = _train_options(store, seed, Phm2018Options(data=data), path, "ion_mill")
+    train_and_save(dataclasses.replace(options, epochs=3)).replace(path)
     return path
 
 
-def _train_args(store: Path, seed: int, dataset: str, out: Path, name: str) -> argparse.Namespace:
-    """`phm train` arguments for a demo model, through its own parser so the defaults never
-    drift: CPU, configs/models/plant.toml, metrics beside the checkpoint."""
-    from phm.models import train
+def _train_options(
+    store: Path, seed: int, data: DatasetOptions, path: Path, name: str
+) -> TrainOptions:
+    """`train_and_save` options of a demo model: CPU, configs/models/plant.toml, the checkpoint
+    written as PATH.tmp (renamed by the caller once finished), metrics beside it."""
+    from phm.models.train import TrainOptions
 
-    parser = argparse.ArgumentParser(prog="phm train")
-    train.add_arguments(parser)
-    return parser.parse_args(
-        ["--dataset", dataset, "--config", str(PUMP_MODEL_CONFIG), "--out", str(out),
-         "--seed", str(seed), "--metrics-out", str(store / "models" / f"{name}-metrics.json"),
-         "--pumps", "30", "--test-pumps", "10"]
-    )  # fmt: skip
+    return TrainOptions(
+        data=data,
+        out=path.with_suffix(".tmp"),
+        config=PUMP_MODEL_CONFIG,
+        seed=seed,
+        metrics_out=store / "models" / f"{name}-metrics.json",
+    )
 
 
 def run_live(args: argparse.Namespace) -> int:
     """Broker, simulator, ingest and monitor in one process until Ctrl-C or --duration."""
     from phm.ingest.broker import EmbeddedBroker, free_port
-    from phm.ingest.mqtt import redact_url
     from phm.ingest.worker import IngestWorker
     from phm.monitor.scorer import Monitor, ScoringModel
     from phm.plant import load_plant
     from phm.sim.plant import run_plant_simulation
     from phm.store.state import StateStore
+    from phm.wire.mqtt import redact_url
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     store: Path = args.store / "live"
@@ -141,7 +148,7 @@ def run_live(args: argparse.Namespace) -> int:
         port = args.port or free_port()
         broker = EmbeddedBroker(port, own_process=True).start()  # its own interpreter
         url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"  # amqtt speaks MQTT 3.1.1
-    from phm.ingest.mqtt import parse_broker_url
+    from phm.wire.mqtt import parse_broker_url
 
     parse_broker_url(url)  # a bad URL, option or TLS file fails here, naming it
     shown = redact_url(url)
@@ -216,8 +223,8 @@ def status_line(state: object) -> str:
 
 def run_phm2018(args: argparse.Namespace) -> int:
     """Simulate the PHM 2018 layout, train the TTF baseline, score it with the official S1."""
+    from phm.bench import phm2018 as bench_phm2018
     from phm.datasets.phm2018_sim import simulate_phm2018
-    from phm.evaluation import bench_phm2018
 
     data = args.store / f"phm2018-{args.tools}x{args.days:g}d-seed{args.seed}"
     if not (data / ".complete").exists():

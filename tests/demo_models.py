@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -16,18 +15,18 @@ def place_demo_models(store: Path) -> None:
     from phm.datasets.phm2018_sim import simulate_phm2018
     from phm.models.data import TrainConfig
     from phm.models.model import PhmModel, load_config, save_checkpoint
-    from phm.models.prepare import prepare_phm2018
-    from phm.models.prepare_plant import prepare_plant
+    from phm.models.prepare import Phm2018Options, prepare_phm2018
+    from phm.models.prepare_plant import PlantOptions, prepare_plant
 
     models = store / "models"
     models.mkdir(parents=True, exist_ok=True)
     tcfg = TrainConfig(snapshots=3, snapshot=256)
-    prep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     save_checkpoint(models / "pump.pt", PhmModel(cfg), prep.extra)
     sim = models / "ion_mill_tiny"
     simulate_phm2018(sim, tools=2, days=1.0, seed=2, test_tools=1, workers=1, progress=False)
     tcfg = TrainConfig(val_fraction=0.5)
-    prep = prepare_phm2018(argparse.Namespace(data=sim, stride=60, near_stride=20), tcfg, 0)
+    prep = prepare_phm2018(Phm2018Options(data=sim, stride=60, near_stride=20), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     save_checkpoint(models / "ion_mill.pt", PhmModel(cfg), prep.extra)

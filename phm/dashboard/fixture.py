@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from phm.ingest.codec import Batch
 from phm.plant import Plant, load_plant, pump_spec
+from phm.records import Batch
 from phm.sim.rotating import FAULT_MODES, FaultScenario, PumpSimulator
 from phm.store.lake import LakeWriter, Segment
 from phm.store.state import DeadLetter, StateStore

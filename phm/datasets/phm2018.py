@@ -194,9 +194,16 @@ def _signals_meta(signals: pl.DataFrame, path: Path) -> dict[str, int]:
     }
 
 
+# The TTF label columns of a loaded run, one per fault mode (the files' own header, with `time`
+# and the official names, is `phm2018_layout.TTF_COLUMNS`).
+TTF_LABEL_COLUMNS: tuple[str, ...] = tuple(f"ttf_{m}" for m in FAULT_MODES)
+
+
 def ttf_frame(ttf: pl.DataFrame) -> pl.DataFrame:
     """Rename the official TTF columns to `ttf_<mode>` (pressure_low, pressure_high, leak)."""
-    return ttf.rename({TTF_COLUMN_OF[m]: f"ttf_{m}" for m in FAULT_MODES})
+    return ttf.rename(
+        {TTF_COLUMN_OF[m]: c for m, c in zip(FAULT_MODES, TTF_LABEL_COLUMNS, strict=True)}
+    )
 
 
 @dataclass(frozen=True)

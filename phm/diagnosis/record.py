@@ -7,7 +7,7 @@ start-up, the sister pumps' commissioning load models and the plant's records.
 and `phm.diagnosis.history` on them (each detector emits nothing, i.e. unknown, where its data
 are too short). Two sources fill a record:
 
-- `phm.evaluation.sim_evidence.pump_evidence` reads a `phm.sim.rotating.PumpSimulator`
+- `phm.bench.sim_evidence.pump_evidence` reads a `phm.sim.rotating.PumpSimulator`
   standing in for the lake (snapshots, temperature and process rows at any life time) in the
   form a live monitor would (nothing from the simulator's truth but the baseline period), and
   adds the plant's records (`phm.diagnosis.context`, `PumpSimulator.context`). Used by

@@ -2,7 +2,7 @@
 
 Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite. Runs until SIGINT/SIGTERM,
 then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
-for TLS (phm.ingest.mqtt). The user name comes from PHM_MQTT_USERNAME (or the URL), the
+for TLS (phm.wire.mqtt). The user name comes from PHM_MQTT_USERNAME (or the URL), the
 password from PHM_MQTT_PASSWORD or PHM_MQTT_PASSWORD_FILE (a password in the URL is visible in
 `ps`: it works, with a warning). Every `--compact-every` seconds a thread merges the small
 segments of partitions holding more than `--max-files` files.

@@ -37,11 +37,11 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
-from phm.ingest.codec import Batch, PayloadError, decode
-from phm.ingest.topics import TopicError, parse_topic
 from phm.plant import Plant
 from phm.store.lake import DAY_S, LakeWriter, Segment
 from phm.store.state import DeadLetter, StateStore
+from phm.wire.codec import Batch, PayloadError, decode
+from phm.wire.topics import TopicError, parse_topic
 
 log = logging.getLogger(__name__)
 

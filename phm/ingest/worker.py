@@ -43,10 +43,10 @@ from paho.mqtt.properties import Properties
 
 from phm.errors import ConfigError
 from phm.ingest.commit import BatchCommitter
-from phm.ingest.mqtt import BrokerAddress, make_client, parse_broker_url
-from phm.ingest.topics import SUBSCRIPTION, shared_subscription
 from phm.plant import Plant
 from phm.store.compaction import COMPACT_EVERY_S
+from phm.wire.mqtt import BrokerAddress, make_client, parse_broker_url
+from phm.wire.topics import SUBSCRIPTION, shared_subscription
 
 log = logging.getLogger(__name__)
 

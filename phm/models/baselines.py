@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from phm.evaluation.metrics import phm2018_cell_scores
+from phm.metrics import phm2018_cell_scores
 from phm.models.estimators import check_fitted
 
 DEFAULT_HORIZON_S = 2 * 3600.0

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from phm.datasets.splits import split_units
 from phm.errors import ConfigError
-from phm.evaluation.protocols import split_units
 from phm.models.data import TrainConfig, WindowSet, load_train_config
 from phm.models.estimators import check_fitted
 from phm.models.model import ModelConfig, PhmModel, load_config

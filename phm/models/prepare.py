@@ -3,23 +3,74 @@
 Each returns fit, validation and test `WindowSet`s, the data-dependent ModelConfig fields and
 the preprocessing the checkpoint must keep. Validation is a split of the training assets (never
 rows, never test data); it drives early stopping and the conformal calibration of the RUL
-interval. `DATASETS` maps `phm train --dataset` names to these functions.
+interval. `DATASETS` maps `phm train --dataset` names to these functions; each takes its
+dataset's options dataclass (`CmapssOptions`, ... `PlantOptions`; `OPTIONS` maps the names to
+them).
 """
 
 from __future__ import annotations
 
-import argparse
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from phm.datasets.splits import PHM2018_NEAR_STRIDE, PHM2018_STRIDE
 from phm.errors import ConfigError
 from phm.models.augment import VibrationAugment
 from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
-from phm.models.prepare_plant import prepare_plant
+from phm.models.prepare_plant import PlantOptions, prepare_plant
+
+
+@dataclass(frozen=True)
+class CmapssOptions:
+    """C-MAPSS: the data folder (or its parent; None reads $PHM_DATA_DIR) and the subset."""
+
+    dataset: ClassVar[str] = "cmapss"
+    data: Path | None = None
+    subset: str = "FD001"
+
+
+@dataclass(frozen=True)
+class CwruOptions:
+    """CWRU: time split, or cross-load when `train_load` and `test_load` (hp) are both set;
+    `classes` (optional) keeps only these fault classes."""
+
+    dataset: ClassVar[str] = "cwru"
+    data: Path | None = None
+    train_load: int | None = None
+    test_load: int | None = None
+    classes: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class FemtoOptions:
+    """PRONOSTIA: `holdout` leaves one learning bearing out (it tests); `runs` (optional) are
+    preloaded runs, read from `data` otherwise."""
+
+    dataset: ClassVar[str] = "femto"
+    data: Path | None = None
+    holdout: str | None = None
+    runs: Sequence[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Phm2018Options:
+    """PHM 2018: the training tools (`tools`, default all) and the row sampling (`sample_rows`:
+    every `stride`-th row, every `near_stride`-th within the horizon before a fault)."""
+
+    dataset: ClassVar[str] = "phm2018"
+    data: Path | None = None
+    tools: Sequence[str] | None = None
+    stride: int = PHM2018_STRIDE
+    near_stride: int = PHM2018_NEAR_STRIDE
+
+
+DatasetOptions = CmapssOptions | CwruOptions | FemtoOptions | Phm2018Options | PlantOptions
 
 
 def cmapss_windows(
@@ -68,12 +119,12 @@ def cmapss_windows(
     )
 
 
-def prepare_cmapss(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prepared:
     """C-MAPSS subset: per-condition z-scored sensors (statistics from the fit units only)."""
     from phm.datasets.cmapss import SENSORS, ConditionScaler, constant_sensors, load_cmapss
-    from phm.evaluation.protocols import CMAPSS_RUL_CAP, split_units
+    from phm.datasets.splits import CMAPSS_RUL_CAP, split_units
 
-    data = load_cmapss(args.data, args.subset)
+    data = load_cmapss(options.data, options.subset)
     units = np.array([r.asset_id for r in data.train])
     fit_mask, _ = split_units(units, tcfg.val_fraction, seed)
     fit_runs = [r for r, keep in zip(data.train, fit_mask, strict=True) if keep]
@@ -101,7 +152,7 @@ def prepare_cmapss(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Pr
         },
         extra={
             "dataset": "cmapss",
-            "subset": args.subset,
+            "subset": options.subset,
             "sensors": sensors,
             "scaler_mean": torch.tensor(scaler.mean_),
             "scaler_scale": torch.tensor(scaler.scale_),
@@ -139,27 +190,27 @@ def cwru_windows(
     )
 
 
-def prepare_cwru(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
+def prepare_cwru(options: CwruOptions, tcfg: TrainConfig, seed: int) -> Prepared:
     """CWRU, by time split (default) or cross-load.
 
     Time split: each record's first 60% trains, the rest tests; validation is the last
     `val_fraction` of each record's training part (by time, so no window overlaps).
-    Cross-load (`args.train_load` and `args.test_load` set): the load-L records train (the
+    Cross-load (`options.train_load` and `options.test_load` set): the load-L records train (the
     last `val_fraction` of each by time validates), every window of the load-M records tests,
-    over the fault classes recorded at both loads. `args.classes` (optional) keeps only
+    over the fault classes recorded at both loads. `options.classes` (optional) keeps only
     these fault classes. Training windows are augmented with a random speed change and gain
     (`tcfg.speed_jitter`, `tcfg.gain_jitter`: phm.models.augment), as another load would give.
     """
     from phm.datasets.cwru import TEN_CLASSES, load_cwru
-    from phm.evaluation.protocols import cwru_cross_load, cwru_time_split
+    from phm.datasets.splits import cwru_cross_load, cwru_time_split
 
-    train_load, test_load = getattr(args, "train_load", None), getattr(args, "test_load", None)
+    train_load, test_load = options.train_load, options.test_load
     cross = train_load is not None or test_load is not None
     if cross and (train_load is None or test_load is None):
         raise ConfigError("cross-load needs both --train-load and --test-load")
-    runs = load_cwru(args.data, classes=getattr(args, "classes", None))
+    runs = load_cwru(options.data, classes=options.classes)
     if not runs:
-        raise ConfigError(f"no CWRU record of the requested classes under {args.data}")
+        raise ConfigError(f"no CWRU record of the requested classes under {options.data}")
     dropped: tuple[str, ...] = ()
     if cross:
         try:
@@ -296,22 +347,22 @@ def femto_windows(runs: list, snapshots: int, samples: int) -> WindowSet:
     )
 
 
-def prepare_femto(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
-    """PRONOSTIA learning set, optionally leaving one bearing out (`args.holdout`).
+def prepare_femto(options: FemtoOptions, tcfg: TrainConfig, seed: int) -> Prepared:
+    """PRONOSTIA learning set, optionally leaving one bearing out (`options.holdout`).
 
     The training bearings (all learning bearings but the held-out one) are split by bearing:
     `val_fraction` of them (at least one) validate, the rest fit; the held-out bearing never
     enters fit or validation and, when given, all its windows form the test set (the bench
-    picks the truncation points). `args.runs` (optional) are preloaded runs. RUL in hours on
+    picks the truncation points). `options.runs` (optional) are preloaded runs. RUL in hours on
     a fixed 8 h horizon (FEMTO_RUL_UNIT_S, FEMTO_RUL_HORIZON); no censoring: every learning
     bearing ran to failure.
     """
     from phm.datasets.femto import CONDITIONS, load_femto
-    from phm.evaluation.protocols import split_units
+    from phm.datasets.splits import split_units
 
-    runs = getattr(args, "runs", None) or load_femto(args.data, sets=("Learning_set",))
+    runs = options.runs or load_femto(options.data, sets=("Learning_set",))
     learning = [r for r in runs if r.meta.get("set") == "Learning_set"]
-    holdout = getattr(args, "holdout", None)
+    holdout = options.holdout
     names = [r.asset_id for r in learning]
     if holdout is not None and holdout not in names:
         raise ConfigError(f"--holdout {holdout}: not a learning bearing ({', '.join(names)})")
@@ -427,13 +478,14 @@ def phm2018_tool(
     `near_stride`-th row before a fault, every `stride`-th elsewhere), for choosing the submit
     policy on validation rows as the whole record would.
     """
-    from phm.evaluation.bench_phm2018 import TTF_COLUMNS, sample_rows
+    from phm.datasets.phm2018 import TTF_LABEL_COLUMNS
+    from phm.datasets.splits import sample_rows
     from phm.features.process import feature_names, process_features
 
     run = dataset.load_train(tool, columns=config.input_columns()[1:])
     feats = process_features(run.signals, config)
     matrix = feats.select(feature_names(config)).to_numpy().astype(np.float32)
-    ttf = run.labels.select(TTF_COLUMNS).to_numpy().astype(np.float64)
+    ttf = run.labels.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
     rows = sample_rows(ttf, stride, near_stride, horizon_s)
     t = feats["time"].to_numpy().astype(np.float64)
     targets, known = phm2018_targets(ttf[rows], t[-1] - t[rows], horizon_s)
@@ -442,26 +494,25 @@ def phm2018_tool(
     return matrix, rows, targets, known
 
 
-def prepare_phm2018(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
-    """PHM 2018 training tools (`args.tools`, default all), split by tool into fit and
+def prepare_phm2018(options: Phm2018Options, tcfg: TrainConfig, seed: int) -> Prepared:
+    """PHM 2018 training tools (`options.tools`, default all), split by tool into fit and
     validation (`val_fraction` of them, at least one); no test set (the bench scores).
 
-    Rows sampled as the baselines do (`args.stride`, `args.near_stride`: every Nth row, denser
+    Rows sampled as the baselines do (`options.stride`, `options.near_stride`: every Nth row, denser
     within the horizon before a fault); windows of the z-scored causal window features
     (`phm2018_windows`, statistics from the fit tools); targets `phm2018_targets`: TTF per
     fault mode (censoring-aware hazard) and the next fault mode within the horizon (class).
     """
     from phm.datasets.phm2018 import Phm2018Dataset
-    from phm.evaluation.protocols import split_units
+    from phm.datasets.splits import split_units
     from phm.features.process import ProcessFeatureConfig, feature_names
     from phm.models.baselines import DEFAULT_HORIZON_S
 
-    dataset = Phm2018Dataset(args.data)
-    tools = list(getattr(args, "tools", None) or dataset.train_tools())
+    dataset = Phm2018Dataset(options.data)
+    tools = list(options.tools or dataset.train_tools())
     if len(tools) < 2:
         raise ConfigError("PHM 2018 training needs at least 2 training tools")
-    stride = int(getattr(args, "stride", 30))
-    near_stride = int(getattr(args, "near_stride", 4))
+    stride, near_stride = int(options.stride), int(options.near_stride)
     horizon = float(DEFAULT_HORIZON_S)
     config = ProcessFeatureConfig()
     fit_mask, _ = split_units(np.array(tools), tcfg.val_fraction, seed)
@@ -521,10 +572,14 @@ def prepare_phm2018(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> P
     )
 
 
-DATASETS: dict[str, Callable[[argparse.Namespace, TrainConfig, int], Prepared]] = {
+DATASETS: dict[str, Callable[[Any, TrainConfig, int], Prepared]] = {
     "cmapss": prepare_cmapss,
     "cwru": prepare_cwru,
     "femto": prepare_femto,
     "phm2018": prepare_phm2018,
     "plant": prepare_plant,
+}
+
+OPTIONS: dict[str, type[DatasetOptions]] = {
+    o.dataset: o for o in (CmapssOptions, CwruOptions, FemtoOptions, Phm2018Options, PlantOptions)
 }

@@ -14,9 +14,10 @@ scores exactly what the model was trained on.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -173,17 +174,27 @@ def plant_windows(
     )
 
 
-def prepare_plant(args: argparse.Namespace, tcfg: TrainConfig, seed: int) -> Prepared:
-    """`args.pumps` training pumps (default 40; `val_fraction` of them validate) and
-    `args.test_pumps` others (default 10) from another seed, each one simulated life."""
+@dataclass(frozen=True)
+class PlantOptions:
+    """The simulated plant: `pumps` training pumps (`val_fraction` of them validate) and
+    `test_pumps` others from another seed (0: no test set), of the plant TOML `plant`."""
+
+    dataset: ClassVar[str] = "plant"
+    plant: Path | None = None
+    pumps: int = 40
+    test_pumps: int = 10
+
+
+def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepared:
+    """`options.pumps` training pumps and `options.test_pumps` others, each one simulated
+    life (`PlantOptions`)."""
     from phm.plant import load_plant, pump_spec
 
-    plant = load_plant(getattr(args, "plant", None))
+    plant = load_plant(options.plant)
     if "pump" not in plant.types:
         raise ConfigError(f"{plant.source}: the plant has no `pump` type to train on")
     pump = pump_spec(plant)
-    n_train = int(getattr(args, "pumps", None) or 40)
-    n_test = int(getattr(args, "test_pumps", None) or 10)
+    n_train, n_test = int(options.pumps), int(options.test_pumps)
     if n_train < 2:
         raise ConfigError(f"--pumps must be at least 2, got {n_train}")
     samples = int(tcfg.snapshot)

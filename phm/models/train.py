@@ -1,8 +1,5 @@
-"""`phm train`: fit the MoE model on a dataset and save a checkpoint.
-
-    phm train --dataset cmapss --data DIR [--subset FD001] --config configs/models/small.toml
-              --device cpu|cuda --out CKPT [--seed S] [--epochs N]
-    phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
+"""Fit the MoE model on a dataset and save a checkpoint: `train_and_save(TrainOptions(...))`,
+called by `phm train` (phm.models.cli) and `phm demo`.
 
 A dataset enters through one function that turns its runs into `WindowSet`s (model inputs per
 modality, targets, the asset of each window) and returns them as `Prepared`: fit, validation
@@ -18,7 +15,6 @@ coefficient of variation (CV, 0 = perfectly balanced).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import math
@@ -39,7 +35,7 @@ from phm.errors import ConfigError
 from phm.models.data import Prepared, TrainConfig, WindowSet, load_train_config
 from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
 from phm.models.model import ModelConfig, PhmEnsemble, PhmModel, load_config, save_checkpoint
-from phm.models.prepare import DATASETS
+from phm.models.prepare import DATASETS, DatasetOptions
 
 # --- training ----------------------------------------------------------------------------------
 
@@ -325,7 +321,7 @@ def calibrate_interval(
 
 def fault_report(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-F1 of the most probable class."""
-    from phm.evaluation.metrics import accuracy, macro_f1
+    from phm.metrics import accuracy, macro_f1
 
     label = pred["fault_prob"].argmax(1)
     return {"accuracy": accuracy(truth, label), "macro_f1": macro_f1(truth, label), "n": len(truth)}
@@ -334,7 +330,7 @@ def fault_report(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, fl
 def rul_report(pred: dict[str, np.ndarray], truth: np.ndarray, cap: float) -> dict[str, float]:
     """RMSE and NASA score of the point RUL clipped to [0, cap], and interval coverage, over
     the rows whose truth is known (NaN truth: no failure ahead)."""
-    from phm.evaluation.metrics import nasa_score, rmse
+    from phm.metrics import nasa_score, rmse
 
     known = ~np.isnan(truth)
     pred, truth = {k: v[known] for k, v in pred.items()}, truth[known]
@@ -407,65 +403,47 @@ def train_prepared(
     return model, result
 
 
-# --- command -----------------------------------------------------------------------------------
+# --- train and save ---------------------------------------------------------------------------
+
+DEFAULT_MODEL_CONFIG = Path("configs/models/small.toml")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `phm train`."""
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cmapss")
-    parser.add_argument(
-        "--data", type=Path, default=None, help="dataset folder or its parent ($PHM_DATA_DIR)"
-    )
-    parser.add_argument("--subset", default="FD001", help="C-MAPSS subset")
-    parser.add_argument(
-        "--train-load", type=int, default=None, help="CWRU cross-load: train on this load (hp)"
-    )
-    parser.add_argument(
-        "--test-load", type=int, default=None, help="CWRU cross-load: test on this load (hp)"
-    )
-    parser.add_argument(
-        "--holdout", default=None, help="FEMTO: leave this learning bearing out (it tests)"
-    )
-    parser.add_argument("--pumps", type=int, default=None, help="plant: training pumps (40)")
-    parser.add_argument("--test-pumps", type=int, default=None, help="plant: test pumps (10)")
-    parser.add_argument("--plant", type=Path, default=None, help="plant: plant TOML")
-    parser.add_argument(
-        "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")
-    parser.add_argument("--seed", type=int, default=0, help="model, data order and split seed")
-    parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
-    parser.add_argument(
-        "--members", type=int, default=None, help="override [train] members (deep ensemble)"
-    )
-    parser.add_argument("--metrics-out", type=Path, default=None, help="write metrics JSON here")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
-    )
-    parser.add_argument(
-        "--no-test", action="store_true", help="skip scoring the test windows after saving"
-    )
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `train_and_save` trains: the dataset (its options dataclass names it), the model
+    TOML (its [train] table unless overridden), where the checkpoint goes, and how to run."""
+
+    data: DatasetOptions
+    out: Path
+    config: Path = DEFAULT_MODEL_CONFIG
+    device: str = "cpu"
+    seed: int = 0  # model, data order and split seed
+    epochs: int | None = None  # overrides [train] epochs
+    members: int | None = None  # overrides [train] members (deep ensemble)
+    metrics_out: Path | None = None  # write the metrics JSON here too
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+    test: bool = True  # score the test windows after saving
 
 
-def run(args: argparse.Namespace) -> int:
-    """Prepare data, train with early stopping, calibrate, save; then score the test windows."""
+def train_and_save(options: TrainOptions) -> Path:
+    """Prepare data, train with early stopping, calibrate, save; then score the test windows.
+
+    Prints the model size, progress and the metrics JSON; returns the checkpoint path.
+    """
     import json
 
-    if args.device == "cuda" and not torch.cuda.is_available():
+    if options.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available")
-    if args.dataset != "cwru" and (args.train_load is not None or args.test_load is not None):
-        raise ConfigError(f"--train-load/--test-load apply to --dataset cwru, not {args.dataset}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    tcfg = load_train_config(args.config)
-    if args.epochs is not None:
-        tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
-    if args.members is not None:
-        tcfg = dataclasses.replace(tcfg, members=args.members)
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
+    cfg = load_config(options.config)
+    tcfg = load_train_config(options.config)
+    if options.epochs is not None:
+        tcfg = dataclasses.replace(tcfg, epochs=options.epochs)
+    if options.members is not None:
+        tcfg = dataclasses.replace(tcfg, members=options.members)
     t_start = time.perf_counter()
-    prep = DATASETS[args.dataset](args, tcfg, args.seed)
+    prep = DATASETS[options.data.dataset](options.data, tcfg, options.seed)
     cfg = dataclasses.replace(cfg, **prep.config_updates)
     one = PhmModel(cfg)
     members = f"{tcfg.members} members of " if tcfg.members > 1 else ""
@@ -473,7 +451,7 @@ def run(args: argparse.Namespace) -> int:
         f"{members}{cfg.name}: {one.n_params():,} parameters, {one.n_params(active=True):,} "
         f"active per token; {len(prep.fit)} fit / {len(prep.val)} validation windows"
     )
-    model, result = train_prepared(prep, cfg, tcfg, args.device, args.seed)
+    model, result = train_prepared(prep, cfg, tcfg, options.device, options.seed)
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
@@ -487,7 +465,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     if model.rul is not None:
         metrics["conformal_factors"] = model.rul.conformal_factor.tolist()
-        val_pred = predict(model, prep.val, args.device)
+        val_pred = predict(model, prep.val, options.device)
         metrics["val"] = rul_report(val_pred, prep.val.targets["rul_true"], cfg.rul_horizon)
         capped = np.fmin(prep.val.targets["rul_true"], cfg.rul_horizon)
         for name in ("point", "median", "mean"):
@@ -495,21 +473,21 @@ def run(args: argparse.Namespace) -> int:
             metrics["val"][f"rmse_capped_{name}"] = float(np.sqrt(np.mean(err**2)))
     if model.fault is not None:
         metrics.setdefault("val", {})["fault"] = fault_report(
-            predict(model, prep.val, args.device), prep.val.targets["fault"]
+            predict(model, prep.val, options.device), prep.val.targets["fault"]
         )
     metrics["load_cv_per_layer"] = model.expert_load_cv()
     extra = prep.extra | {
         "train_config": dataclasses.asdict(tcfg),
-        "seed": args.seed,
+        "seed": options.seed,
         "metrics": json.loads(json.dumps(metrics)),
         "history": result.history,
         "members_history": [r.history for r in result.members],
     }
-    save_checkpoint(args.out, model, extra)
+    save_checkpoint(options.out, model, extra)
     metrics["wall_seconds"] = time.perf_counter() - t_start
-    print(f"wrote {args.out}")
-    if prep.test is not None and not args.no_test:
-        test_pred = predict(model, prep.test, args.device)
+    print(f"wrote {options.out}")
+    if prep.test is not None and options.test:
+        test_pred = predict(model, prep.test, options.device)
         metrics["test"] = {}
         if model.rul is not None:
             metrics["test"] = rul_report(test_pred, prep.test.targets["rul_true"], cfg.rul_horizon)
@@ -517,7 +495,7 @@ def run(args: argparse.Namespace) -> int:
             metrics["test"]["fault"] = fault_report(test_pred, prep.test.targets["fault"])
     text = json.dumps(metrics, indent=2, default=float)
     print(text)
-    if args.metrics_out is not None:
-        args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
-        args.metrics_out.write_text(text + "\n")
-    return 0
+    if options.metrics_out is not None:
+        options.metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        options.metrics_out.write_text(text + "\n")
+    return options.out

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from phm.reports.engines import CHUNK_SIZE, ENGINES
 from phm.reports.render import DETAIL
+
+if TYPE_CHECKING:
+    from phm.reports.sources import ReportSource
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from phm.reports.render import fmt_num, parse_formats, write_report
-    from phm.reports.report import build_report, checkpoint_model, load_source, read_checkpoint
+    from phm.reports.report import build_report, checkpoint_model, read_checkpoint
     from phm.reports.sources import ReportInputError
 
     formats = parse_formats(args.format)
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         _, extra = checkpoint_model(checkpoint)
     except Exception as exc:
         raise ReportInputError(f"{args.model}: not a phm checkpoint ({exc})") from None
-    source = load_source(args, extra)
+    source = _source(args, extra)
     report = build_report(
         source,
         checkpoint,
@@ -71,3 +75,13 @@ def run(args: argparse.Namespace) -> int:
     for name, path in written.items():
         print(f"wrote {name}: {path}")
     return 0
+
+
+def _source(args: argparse.Namespace, extra: dict[str, Any]) -> ReportSource:
+    """The source named by the arguments (--data/--subset or --store)."""
+    from phm.reports.sources import cmapss_source, store_source
+
+    assets = list(args.assets) if args.assets else None
+    if args.data is not None:
+        return cmapss_source(args.data, args.subset, extra, args.model, assets)
+    return store_source(args.store, extra, args.model, assets, args.plant)

@@ -97,16 +97,6 @@ def build_report(
     )
 
 
-def load_source(args: Any, extra: dict[str, Any]) -> ReportSource:
-    """The source named by the CLI arguments (--data/--subset or --store)."""
-    from phm.reports.sources import cmapss_source, store_source
-
-    assets = list(args.assets) if args.assets else None
-    if args.data is not None:
-        return cmapss_source(args.data, args.subset, extra, args.model, assets)
-    return store_source(args.store, extra, args.model, assets, getattr(args, "plant", None))
-
-
 def read_checkpoint(path: str | Path) -> bytes:
     """The checkpoint file's bytes, or a ReportInputError naming it."""
     from phm.reports.sources import ReportInputError

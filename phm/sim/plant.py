@@ -47,11 +47,11 @@ from phm.datasets.phm2018_layout import FAULT_MODES as ION_MILL_MODES
 from phm.datasets.phm2018_layout import SENSOR_COLUMNS
 from phm.datasets.run import Run, Waveforms
 from phm.errors import ConfigError
-from phm.ingest.codec import encode
-from phm.ingest.topics import topic_for
 from phm.plant import Asset, Plant, load_plant, pump_spec
 from phm.sim.publisher import MAX_INFLIGHT, PlantPublisher
 from phm.sim.rotating import FaultScenario, PumpSimulator
+from phm.wire.codec import encode
+from phm.wire.topics import topic_for
 
 HEALTHY_FRACTION = 0.25  # pumps that stay healthy
 PUMP_LIFE_RANGE_S = (86_400.0, 4 * 86_400.0)  # time to failure, log-uniform
@@ -250,7 +250,7 @@ class IonMillRows(_Source):
 # --- publishing ---------------------------------------------------------------------------------
 def parse_broker(url: str) -> tuple[str, int]:
     """`mqtt://host:port` -> (host, port), as the ingest worker reads it (port 1883 by default)."""
-    from phm.ingest.mqtt import parse_broker_url
+    from phm.wire.mqtt import parse_broker_url
 
     address = parse_broker_url(url)
     return address.host, address.port

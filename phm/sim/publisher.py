@@ -32,7 +32,7 @@ class PlantPublisher:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        from phm.ingest.mqtt import make_client, parse_broker_url
+        from phm.wire.mqtt import make_client, parse_broker_url
 
         address = parse_broker_url(url)
         self.url = address.display

@@ -39,8 +39,8 @@ import numpy as np
 import polars as pl
 
 from phm.errors import DataFormatError, PhmError
-from phm.ingest.codec import Batch
 from phm.plant import Plant, StreamSpec
+from phm.records import Batch
 
 DAY_S = 86400.0
 READ_ATTEMPTS = 10  # listings tried when a compaction removes files under a reader

@@ -20,8 +20,8 @@ from phm.datasets.cwru import (
     window_starts,
 )
 from phm.datasets.run import Run
+from phm.datasets.splits import cwru_cross_load, cwru_time_split
 from phm.errors import DataFormatError
-from phm.evaluation.protocols import cwru_cross_load, cwru_time_split
 from tests.datadir import real_data_dir
 
 

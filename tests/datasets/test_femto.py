@@ -16,12 +16,12 @@ from phm.datasets.femto import (
     load_femto,
     read_bearing,
 )
-from phm.errors import ConfigError, DataFormatError
-from phm.evaluation.protocols import (
+from phm.datasets.splits import (
     femto_challenge,
     femto_leave_one_bearing_out,
     femto_truncations,
 )
+from phm.errors import ConfigError, DataFormatError
 from tests.datadir import real_data_dir
 
 L = 2560

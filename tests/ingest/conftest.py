@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 from phm.ingest.broker import MosquittoProcess, TlsListener, find_mosquitto, free_port
-from phm.ingest.codec import encode
-from phm.ingest.topics import topic_for
 from phm.plant import Plant, load_plant
+from phm.wire.codec import encode
+from phm.wire.topics import topic_for
 from tests.ingest.certs import Pki, make_pki
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from phm.ingest.broker import (
     free_port,
     localize_config,
 )
-from phm.ingest.mqtt import BrokerAddress, TlsSettings, make_client
+from phm.wire.mqtt import BrokerAddress, TlsSettings, make_client
 from tests.ingest.conftest import REPO, _need_mosquitto
 
 ACL = REPO / "configs" / "mosquitto.acl"

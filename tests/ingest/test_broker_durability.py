@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from phm.evaluation.bench_ingest import Publisher
+from phm.bench.ingest import Publisher
 from phm.ingest.broker import MOSQUITTO_CONF, MosquittoProcess, find_mosquitto, free_port
 from tests.ingest.conftest import (
     PLANT,

@@ -22,9 +22,9 @@ from phm.ingest.broker import (
     free_port,
     localize_config,
 )
-from phm.ingest.topics import shared_subscription
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
+from phm.wire.topics import shared_subscription
 from tests.ingest.conftest import (
     REPO,
     _need_mosquitto,

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phm.ingest.codec import encode
 from phm.ingest.commit import BatchCommitter, store_fault
-from phm.ingest.topics import topic_for
 from phm.store.lake import LakeWriter
 from phm.store.state import DeadLetter, StateStore
+from phm.wire.codec import encode
+from phm.wire.topics import topic_for
 from tests.ingest.conftest import PLANT, Item, assert_lake_exactly, counters, valid_corpus
 
 TEMP = PLANT.stream("pump-001", "temperature")

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from phm.evaluation.bench_ingest import Publisher
-from phm.ingest.codec import MAGIC, Batch, PayloadError, decode, encode
-from phm.ingest.topics import TopicError, parse_topic, topic_for
+from phm.bench.ingest import Publisher
 from phm.store.lake import DAY_S
 from phm.store.state import StateStore
+from phm.wire.codec import MAGIC, Batch, PayloadError, decode, encode
+from phm.wire.topics import TopicError, parse_topic, topic_for
 from tests.ingest.conftest import (
     PLANT,
     Item,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from phm.bench.ingest import Publisher
 from phm.errors import ConfigError
-from phm.evaluation.bench_ingest import Publisher
-from phm.ingest.mqtt import make_client, parse_broker_url, redact_url
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
 from phm.sim.plant import run_plant_simulation
+from phm.wire.mqtt import make_client, parse_broker_url, redact_url
 from tests.ingest.conftest import (
     PLANT,
     assert_lake_exactly,

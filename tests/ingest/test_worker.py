@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from phm.bench.ingest import Publisher
 from phm.errors import ConfigError
-from phm.evaluation.bench_ingest import Publisher
 from phm.ingest.broker import EmbeddedBroker, free_port
 from phm.ingest.worker import IngestWorker, parse_broker_url
 from tests.ingest.conftest import PLANT, assert_lake_exactly, counters, valid_corpus, wait_until
@@ -198,9 +198,9 @@ def test_header_numbers_out_of_range_or_type_are_dead_letters(header: dict, reas
     import struct
     import time
 
-    from phm.ingest.codec import MAGIC
     from phm.ingest.commit import decode_message
     from phm.ingest.worker import _Message
+    from phm.wire.codec import MAGIC
 
     head = json.dumps(header).encode()
     payload = MAGIC + struct.pack("<I", len(head)) + head

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phm.evaluation.bench_rootcause import random_graph
+from phm.bench.rootcause import random_graph
 from phm.kg.inference import (
     explain_alert,
     model_evidence,

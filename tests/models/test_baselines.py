@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from phm.errors import NotFittedError
-from phm.evaluation.metrics import phm2018_cell_scores
+from phm.metrics import phm2018_cell_scores
 from phm.models.baselines import GbmTTF, NanTTF, SurvivalTTF, choose_policy
 
 

@@ -3,8 +3,6 @@ live monitor's window builder gives exactly the training window."""
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from phm.models.data import TrainConfig
@@ -12,6 +10,7 @@ from phm.models.prepare_plant import (
     PLANT_CLASSES,
     PLANT_STEP_S,
     VISIBLE_SEVERITY,
+    PlantOptions,
     plant_windows,
     prepare_plant,
     pump_history,
@@ -51,7 +50,7 @@ def test_live_window_equals_training_window() -> None:
 
 def test_prepare_plant_splits_pumps() -> None:
     tcfg = TrainConfig(snapshots=3, snapshot=64, val_fraction=0.25)
-    prep = prepare_plant(argparse.Namespace(pumps=4, test_pumps=1, plant=None), tcfg, 0)
+    prep = prepare_plant(PlantOptions(pumps=4, test_pumps=1, plant=None), tcfg, 0)
     assert len(prep.fit) > 0 and len(prep.val) > 0
     assert prep.fit.inputs["vibration"].shape[1:] == (3, 2, 64)
     assert prep.config_updates["n_classes"] == len(PLANT_CLASSES)

@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from phm.errors import NotFittedError
-from phm.evaluation.metrics import rmse
+from phm.metrics import rmse
 from phm.models.estimators import Estimator
 from phm.models.rul_baselines import GbmRul, SurvivalRul
 

@@ -219,14 +219,18 @@ def _femto_runs(samples: int = 64) -> list:
 
 
 def test_prepare_femto_windows_are_causal_and_split_by_bearing() -> None:
-    import argparse
-
-    from phm.models.prepare import DATASETS, FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, prepare_femto
+    from phm.models.prepare import (
+        DATASETS,
+        FEMTO_RUL_HORIZON,
+        FEMTO_RUL_UNIT_S,
+        FemtoOptions,
+        prepare_femto,
+    )
 
     assert DATASETS["femto"] is prepare_femto
     runs = _femto_runs()
     tcfg = TrainConfig(snapshots=4, snapshot=32, val_fraction=0.2)
-    prep = prepare_femto(argparse.Namespace(runs=runs, holdout="Bearing2_1"), tcfg, seed=0)
+    prep = prepare_femto(FemtoOptions(runs=runs, holdout="Bearing2_1"), tcfg, seed=0)
     assert prep.test is not None and set(prep.test.groups) == {"Bearing2_1"}
     fit_ids, val_ids = set(prep.fit.groups), set(prep.val.groups)
     assert "Bearing2_1" not in fit_ids | val_ids and len(val_ids) == 1 and not fit_ids & val_ids

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from phm.diagnosis.record import HISTORY_SNAPSHOTS
-from phm.ingest.codec import Batch
 from phm.monitor.pump_record import evenly, nearest, read_pump_record
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import Lake, LakeWriter
 from phm.store.state import Prediction, StateStore
+from phm.wire.codec import Batch
 
 T0 = 1.7e9
 DAY = 86_400.0
@@ -58,16 +58,15 @@ def prediction(asset: str, t: float, mode: str) -> Prediction:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pump checkpoint (untrained: root causes do not run the model)."""
-    import argparse
     import dataclasses
 
     from phm.models.data import TrainConfig
     from phm.models.model import PhmModel, load_config, save_checkpoint
-    from phm.models.prepare_plant import prepare_plant
+    from phm.models.prepare_plant import PlantOptions, prepare_plant
 
     tiny = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
     prep = prepare_plant(
-        argparse.Namespace(pumps=3, test_pumps=0, plant=None),
+        PlantOptions(pumps=3, test_pumps=0, plant=None),
         TrainConfig(snapshots=3, snapshot=256),
         0,
     )

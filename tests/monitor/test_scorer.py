@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -13,16 +12,16 @@ from polars.testing import assert_frame_equal
 
 from phm.errors import ConfigError
 from phm.features.process import process_features
-from phm.ingest.codec import Batch
 from phm.kg.loader import REPO, load_graph
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
-from phm.models.prepare_plant import prepare_plant
+from phm.models.prepare_plant import PlantOptions, prepare_plant
 from phm.monitor.scorer import ION_MILL_ROW_S, PROCESS_CONFIG, Monitor, ScoringModel
 from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import Lake, LakeWriter
 from phm.store.state import StateStore
+from phm.wire.codec import Batch
 
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9
@@ -31,7 +30,7 @@ T0 = 1.7e9
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tcfg = TrainConfig(snapshots=3, snapshot=256)
-    prep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     path = tmp_path_factory.mktemp("ckpt") / "pump.pt"
     save_checkpoint(path, PhmModel(cfg), prep.extra)  # untrained: the wiring is under test
@@ -115,12 +114,12 @@ def test_monitor_refuses_a_checkpoint_of_another_dataset(tmp_path: Path) -> None
 def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -> None:
     from phm.datasets.phm2018 import Phm2018Dataset
     from phm.datasets.phm2018_sim import simulate_phm2018
-    from phm.models.prepare import prepare_phm2018
+    from phm.models.prepare import Phm2018Options, prepare_phm2018
 
     sim = tmp_path / "sim"
     simulate_phm2018(sim, tools=2, days=1.5, seed=2, test_tools=1, workers=1, progress=False)
     tcfg = TrainConfig(val_fraction=0.5)
-    prep = prepare_phm2018(argparse.Namespace(data=sim, stride=60, near_stride=20), tcfg, 0)
+    prep = prepare_phm2018(Phm2018Options(data=sim, stride=60, near_stride=20), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     ckpt = tmp_path / "ion.pt"
     save_checkpoint(ckpt, PhmModel(cfg), prep.extra)
@@ -144,7 +143,7 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     state.commit_ingest(LakeWriter(store / "lake", plant).write(batches[:half]), [], [], {})
     pump = tmp_path / "pump.pt"
     tcfg = TrainConfig(snapshots=3, snapshot=256)
-    pprep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    pprep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
     save_checkpoint(
         pump,
         PhmModel(dataclasses.replace(load_config(TINY), **pprep.config_updates)),

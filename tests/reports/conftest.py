@@ -3,22 +3,21 @@ checkpoint, and a small live store of pumps with a pump checkpoint."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from phm.ingest.codec import Batch
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
-from phm.models.prepare import prepare_cmapss
-from phm.models.prepare_plant import prepare_plant
+from phm.models.prepare import CmapssOptions, prepare_cmapss
+from phm.models.prepare_plant import PlantOptions, prepare_plant
 from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import LakeWriter
 from phm.store.state import StateStore
+from phm.wire.codec import Batch
 
 TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9
@@ -61,7 +60,7 @@ def cmapss_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("cmapss")
     data = write_fd001_like(root / "cmapss")
     tcfg = TrainConfig(window=10)
-    prep = prepare_cmapss(argparse.Namespace(data=data, subset="FD001"), tcfg, 0)
+    prep = prepare_cmapss(CmapssOptions(data=data, subset="FD001"), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     torch_seed(0)
     path = root / "cmapss.pt"
@@ -78,7 +77,7 @@ def torch_seed(seed: int) -> None:
 @pytest.fixture(scope="session")
 def pump_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tcfg = TrainConfig(snapshots=3, snapshot=256)
-    prep = prepare_plant(argparse.Namespace(pumps=3, test_pumps=0, plant=None), tcfg, 0)
+    prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     torch_seed(0)
     path = tmp_path_factory.mktemp("pump") / "pump.pt"

@@ -3,7 +3,6 @@ clear errors for bad inputs."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -194,18 +193,17 @@ def test_parse_formats() -> None:
     assert render.parse_formats("html, CSV") == ["html", "csv", "parquet"]
     with pytest.raises(ReportInputError.__mro__[1]):
         render.parse_formats("")
-    _ = argparse
 
 
 @pytest.mark.integration
 def test_real_fd001_test_units_report(tmp_path: Path) -> None:
     """All 100 FD001 test units, an untrained checkpoint prepared on the real data."""
     from phm.models.data import TrainConfig
-    from phm.models.prepare import prepare_cmapss
+    from phm.models.prepare import CmapssOptions, prepare_cmapss
     from tests.datadir import real_data_dir
 
     data = real_data_dir("cmapss", "train_FD001.txt")
-    prep = prepare_cmapss(argparse.Namespace(data=data, subset="FD001"), TrainConfig(), 0)
+    prep = prepare_cmapss(CmapssOptions(data=data, subset="FD001"), TrainConfig(), 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     ckpt = tmp_path / "fd001.pt"
     save_checkpoint(ckpt, PhmModel(cfg), prep.extra)

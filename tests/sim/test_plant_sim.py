@@ -15,8 +15,6 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
-from phm.ingest.codec import decode
-from phm.ingest.topics import parse_topic
 from phm.plant import load_plant
 from phm.sim.plant import (
     IonMillRows,
@@ -28,6 +26,8 @@ from phm.sim.plant import (
     simulate_history,
 )
 from phm.sim.rotating import FAULT_MODES
+from phm.wire.codec import decode
+from phm.wire.topics import parse_topic
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

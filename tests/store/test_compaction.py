@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from phm.ingest.codec import Batch
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
 from phm.store import lake as lake_mod
 from phm.store.compaction import compact_lake, plan_merge
 from phm.store.lake import Lake, LakeWriter
 from phm.store.state import StateStore, lake_key
+from phm.wire.codec import Batch
 
 PLANT = load_plant()
 REPO = Path(__file__).resolve().parents[2]

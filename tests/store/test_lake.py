@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phm.errors import DataFormatError
-from phm.ingest.codec import Batch, decode, encode
 from phm.plant import load_plant
 from phm.store.lake import Lake, LakeWriter, compact, partition_dir, utc_date
+from phm.wire.codec import Batch, decode, encode
 
 PLANT = load_plant()
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC).timestamp()

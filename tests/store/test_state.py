@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from phm.errors import PhmError
-from phm.ingest.codec import Batch
 from phm.plant import load_plant
 from phm.store.lake import Lake, LakeWriter, Segment, compact
 from phm.store.state import DeadLetter, Prediction, StateStore, UnknownAlertError
+from phm.wire.codec import Batch
 
 PLANT = load_plant()
 T0 = 1_772_366_400.0  # 2026-03-01 12:00 UTC

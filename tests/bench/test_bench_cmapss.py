@@ -12,7 +12,7 @@ import pytest
 
 from phm.cli import main
 from phm.datasets.cmapss import load_cmapss
-from phm.evaluation.protocols import (
+from phm.datasets.splits import (
     cmapss_problem,
     last_cycle_rows,
     piecewise_rul,

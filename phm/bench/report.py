@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phm.evaluation.bench import markdown_table, write_result
+from phm.bench.results import markdown_table, write_result
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "models" / "tiny.toml"
 

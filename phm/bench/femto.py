@@ -1,6 +1,6 @@
 """`phm bench femto`: PRONOSTIA (IEEE PHM 2012) bearing RUL, PHM 2012 score and RMSE.
 
-Protocol "lobo" (default; phm.evaluation.protocols): leave one learning bearing out. The
+Protocol "lobo" (default; phm.datasets.splits): leave one learning bearing out. The
 learning set has only two bearings per condition, so a within-condition fold would train on
 a single bearing; we choose up front to train on the five other bearings of all conditions,
 with the condition (rpm, load) as features (`--scope condition` gives the within-condition
@@ -44,20 +44,20 @@ from scipy.signal import lfilter
 from sklearn.base import RegressorMixin
 from sklearn.compose import TransformedTargetRegressor
 
+from phm.bench.networks import NETWORKS, add_network_arguments, network_configs, spread
+from phm.bench.results import Stopwatch, fmt, markdown_table, write_result
 from phm.datasets.femto import load_femto
 from phm.datasets.run import Run
-from phm.errors import ConfigError
-from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.metrics import phm2012_score, rmse
-from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
-from phm.evaluation.protocols import (
+from phm.datasets.splits import (
     FEMTO_TRUNCATION_FRACTIONS,
     Truncation,
     femto_challenge,
     femto_leave_one_bearing_out,
     femto_truncations,
 )
+from phm.errors import ConfigError
 from phm.features.spectral import spectral_features
+from phm.metrics import phm2012_score, rmse
 from phm.models.rul_baselines import GbmRul, SurvivalRul
 
 BASELINE_SNAPSHOTS = 30
@@ -329,7 +329,7 @@ def run_network(args: argparse.Namespace) -> int:
     import dataclasses
     import time
 
-    from phm.models.prepare import FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, prepare_femto
+    from phm.models.prepare import FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, FemtoOptions, prepare_femto
     from phm.models.train import predict, train_prepared
 
     if args.protocol != "lobo" or args.scope != "all":
@@ -351,7 +351,7 @@ def run_network(args: argparse.Namespace) -> int:
         for fold in folds:
             t0 = time.perf_counter()
             held = by_id[fold.test]
-            prep = prepare_femto(argparse.Namespace(runs=runs, holdout=fold.test), tcfg, seed)
+            prep = prepare_femto(FemtoOptions(runs=runs, holdout=fold.test), tcfg, seed)
             assert prep.test is not None
             model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=False)
             pred = predict(model, prep.test, args.device, tcfg.eval_batch_size)

@@ -280,3 +280,20 @@ def cwru_cross_load(runs: Sequence[Run], train_load: int, test_load: int) -> Cro
         tuple(sorted(shared)),
         tuple(sorted(dropped)),
     )
+
+
+# --- PHM 2018 ------------------------------------------------------------------------------
+
+# Training rows: every PHM2018_STRIDE-th row (4 s rows: one every 2 minutes), every
+# PHM2018_NEAR_STRIDE-th row within the horizon before a fault. The defaults of `phm train
+# --dataset phm2018` and `phm bench phm2018`.
+PHM2018_STRIDE = 30
+PHM2018_NEAR_STRIDE = 4
+
+
+def sample_rows(ttf: np.ndarray, stride: int, near_stride: int, near_s: float) -> np.ndarray:
+    """Row indices: every `near_stride`-th row within `near_s` before a fault of any mode,
+    every `stride`-th row elsewhere (faults are rare; their approach deserves more rows)."""
+    idx = np.arange(ttf.shape[0])
+    near = (np.nan_to_num(ttf, nan=np.inf) <= near_s).any(axis=1)
+    return idx[(near & (idx % near_stride == 0)) | (~near & (idx % stride == 0))]

@@ -25,17 +25,17 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
-from phm.datasets.phm2018 import Phm2018Dataset
+from phm.bench.networks import NETWORKS, add_network_arguments, network_configs, spread
+from phm.bench.results import Stopwatch, fmt, markdown_table, write_result
+from phm.datasets.phm2018 import TTF_LABEL_COLUMNS, Phm2018Dataset
 from phm.datasets.phm2018_layout import FAULT_MODES
+from phm.datasets.splits import PHM2018_NEAR_STRIDE, PHM2018_STRIDE, sample_rows
 from phm.errors import PhmError
-from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.metrics import macro_f1, phm2018_cell_scores, rmse, roc_auc
-from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
 from phm.features.process import ProcessFeatureConfig, feature_names, process_features
+from phm.metrics import macro_f1, phm2018_cell_scores, rmse, roc_auc
 from phm.models.baselines import DEFAULT_HORIZON_S, GbmTTF, NanTTF, SurvivalTTF
 
 MODELS = ("nan", "gbm", "survival")
-TTF_COLUMNS = [f"ttf_{m}" for m in FAULT_MODES]
 RMSE_MAX_TTF_S = 5000.0
 DETECT_WITHIN_S = 3600.0
 
@@ -68,20 +68,12 @@ class TrainingSet:
     weight: np.ndarray  # (rows,) inverse sampling rate: each kept row stands for this many
 
 
-def sample_rows(ttf: np.ndarray, stride: int, near_stride: int, near_s: float) -> np.ndarray:
-    """Row indices: every `near_stride`-th row within `near_s` before a fault of any mode,
-    every `stride`-th row elsewhere (faults are rare; their approach deserves more rows)."""
-    idx = np.arange(ttf.shape[0])
-    near = (np.nan_to_num(ttf, nan=np.inf) <= near_s).any(axis=1)
-    return idx[(near & (idx % near_stride == 0)) | (~near & (idx % stride == 0))]
-
-
 def training_set(
     dataset: Phm2018Dataset,
     tools: list[str],
     config: ProcessFeatureConfig,
     stride: int,
-    near_stride: int = 3,
+    near_stride: int = PHM2018_NEAR_STRIDE,
     near_s: float = DEFAULT_HORIZON_S,
     progress: bool = True,
 ) -> TrainingSet:
@@ -93,7 +85,7 @@ def training_set(
         feats = process_features(run.signals, config)
         labels = run.labels
         assert labels is not None
-        ttf = labels.select(TTF_COLUMNS).to_numpy().astype(np.float64)
+        ttf = labels.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
         rows = sample_rows(ttf, stride, near_stride, near_s)
         near = (np.nan_to_num(ttf[rows], nan=np.inf) <= near_s).any(axis=1)
         t = feats["time"].to_numpy()
@@ -179,7 +171,7 @@ def score_tool(
     estimate, alarm = model.predict_parts(X)  # type: ignore[attr-defined]
     return ScoredTool(
         tool=tool,
-        truth=truth_frame.select(TTF_COLUMNS).to_numpy().astype(np.float64),
+        truth=truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64),
         estimate=estimate,
         alarm=alarm,
         submission=model.predict(X),  # type: ignore[attr-defined]
@@ -261,13 +253,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stride",
         type=int,
-        default=30,
+        default=PHM2018_STRIDE,
         help="use every Nth training row (4 s rows: 30 = one every 2 minutes)",
     )
     parser.add_argument(
         "--near-stride",
         type=int,
-        default=4,
+        default=PHM2018_NEAR_STRIDE,
         help="use every Nth training row within the horizon before a fault",
     )
     parser.add_argument(
@@ -384,7 +376,7 @@ def network_score_tool(
         for k in ("ttf", "ttf_no_fault", "ttf_median", "fault_prob"):
             parts.setdefault(k, []).append(pred[k])
     out = {k: np.concatenate(v) for k, v in parts.items()}
-    truth = truth_frame.select(TTF_COLUMNS).to_numpy().astype(np.float64)
+    truth = truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
     t = feats["time"].to_numpy().astype(np.float64)[first:]
     targets, known = phm2018_targets(truth, t[-1] - t, float(DEFAULT_HORIZON_S))
     median = out["ttf_median"].astype(np.float64)
@@ -429,7 +421,7 @@ def network_policy(
 def run_network(args: argparse.Namespace) -> int:
     """`--model moe|dense`: train on the training tools (validation split by tool among them)
     per seed, predict every scored row causally, score S1 and the next-fault macro-F1."""
-    from phm.models.prepare import PHM2018_CLASSES, prepare_phm2018
+    from phm.models.prepare import PHM2018_CLASSES, Phm2018Options, prepare_phm2018
     from phm.models.train import train_prepared
 
     cfg, tcfg = network_configs(args)
@@ -445,7 +437,7 @@ def run_network(args: argparse.Namespace) -> int:
     for seed in seeds:
         with watch("prepare"):
             prep = prepare_phm2018(
-                argparse.Namespace(
+                Phm2018Options(
                     data=args.data,
                     tools=train_tools,
                     stride=args.stride,

@@ -1,6 +1,6 @@
 """`phm bench cwru`: CWRU bearing fault classification from drive-end vibration windows.
 
-Protocols (phm.evaluation.protocols), both free of the leak of random window splits:
+Protocols (phm.datasets.splits), both free of the leak of random window splits:
 - time split (default): in every record the first 60% of the samples train and the last 40%
   test; no window crosses the cut.
 - cross-load (`--train-load L --test-load M`): every window of the load-L records trains, every
@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from phm.bench.networks import NETWORKS, add_network_arguments, network_configs, spread
+from phm.bench.results import Stopwatch, fmt, markdown_table, write_result
 from phm.datasets.cwru import DEFAULT_WINDOW, TEN_CLASSES, load_cwru
 from phm.datasets.run import Run
+from phm.datasets.splits import CWRU_TRAIN_FRACTION, cwru_cross_load, cwru_time_split
 from phm.errors import ConfigError
-from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.metrics import accuracy, macro_f1
-from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
-from phm.evaluation.protocols import CWRU_TRAIN_FRACTION, cwru_cross_load, cwru_time_split
 from phm.features.spectral import SKF_6205, spectral_features
+from phm.metrics import accuracy, macro_f1
 from phm.models.classifiers import GbmFaultClassifier
 
 PUBLISHED = (
@@ -186,7 +186,7 @@ def result_name(args: argparse.Namespace) -> str:
 
 def run_network(args: argparse.Namespace) -> int:
     """Train `--model moe|dense` once per seed on the chosen protocol, score the test windows."""
-    from phm.models.prepare import prepare_cwru
+    from phm.models.prepare import CwruOptions, prepare_cwru
     from phm.models.train import fault_report, predict, train_prepared
 
     cfg, tcfg = network_configs(args)
@@ -198,7 +198,7 @@ def run_network(args: argparse.Namespace) -> int:
     model = prep = None
     for seed in seeds:
         t0 = time.perf_counter()
-        data_args = argparse.Namespace(
+        data_args = CwruOptions(
             data=args.data, train_load=args.train_load, test_load=args.test_load, classes=classes
         )
         prep = prepare_cwru(data_args, tcfg, seed)

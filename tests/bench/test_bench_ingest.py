@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from phm.bench.ingest import bench_payloads
 from phm.cli import main
-from phm.evaluation.bench_ingest import bench_payloads
-from phm.ingest.codec import decode
-from phm.ingest.topics import parse_topic
+from phm.wire.codec import decode
+from phm.wire.topics import parse_topic
 from tests.ingest.conftest import PLANT
 
 pytestmark = pytest.mark.integration

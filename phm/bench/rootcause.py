@@ -11,7 +11,7 @@ from the ambient and the lagged load); the history since the pump started (16 sn
 steps, a defect line from start-up, the floor roughening before a defect line); its
 commissioning load model against 12 healthy sister pumps'; and the plant's records
 (`PumpSimulator.context`: maintenance history, oil analysis, inspection, rounds; imperfect and
-partly missing by the simulator's own rates), gathered by `phm.evaluation.sim_evidence`.
+partly missing by the simulator's own rates), gathered by `phm.bench.sim_evidence`.
 Detectors (`phm.diagnosis.evidence`, `phm.diagnosis.load_cycle`, `phm.diagnosis.history`,
 `phm.diagnosis.context`) turn them into symptom strengths; each strength gets noise
 (N(0, `--noise`) in logit space, from the scenario's own generator) and a random share in
@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
+from phm.bench.results import fmt, markdown_table, write_result
+from phm.bench.sim_evidence import fleet_baselines, pump_evidence
 from phm.diagnosis.evidence import vibration_features, vibration_symptoms
-from phm.evaluation.bench import fmt, markdown_table, write_result
-from phm.evaluation.sim_evidence import fleet_baselines, pump_evidence
 from phm.kg.fault_history import count_causes
 from phm.kg.inference import compile_graph, rank_causes, rank_modes, update_priors
 from phm.kg.loader import REPO, load_graph

@@ -23,7 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
-from phm.evaluation.bench import write_result
+from phm.bench.results import write_result
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 TARGET_S = 2.0

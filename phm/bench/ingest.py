@@ -30,13 +30,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from phm.bench.results import markdown_table, write_result
 from phm.errors import ConfigError
-from phm.evaluation.bench import markdown_table, write_result
-from phm.ingest.codec import encode
-from phm.ingest.mqtt import make_client, parse_broker_url, redact_url
-from phm.ingest.topics import topic_for
 from phm.ingest.worker import IngestWorker
 from phm.plant import Plant, load_plant
+from phm.wire.codec import encode
+from phm.wire.mqtt import make_client, parse_broker_url, redact_url
+from phm.wire.topics import topic_for
 
 TARGET_RATIO = 0.60
 TARGET_RATE = 200_000.0

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from phm.cli import main
-from phm.evaluation.bench_rootcause import (
+from phm.bench.rootcause import (
     evaluate_cwru,
     evaluate_simulated,
     lookup_ranking,
@@ -15,6 +14,7 @@ from phm.evaluation.bench_rootcause import (
     rpn_ranking,
     simulate_scenarios,
 )
+from phm.cli import main
 from phm.kg.loader import load_graph
 from tests.datadir import real_data_dir
 

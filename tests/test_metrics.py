@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from phm.evaluation.metrics import (
+from phm.metrics import (
     accuracy,
     macro_f1,
     nasa_score,

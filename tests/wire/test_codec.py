@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from phm.ingest.codec import MAGIC, PayloadError, decode, encode
-from phm.ingest.topics import TopicError, parse_topic, shared_subscription, topic_for
 from phm.plant import load_plant
+from phm.wire.codec import MAGIC, PayloadError, decode, encode
+from phm.wire.topics import TopicError, parse_topic, shared_subscription, topic_for
 
 PLANT = load_plant()
 PUMP = PLANT.stream("pump-001", "temperature")

@@ -1,12 +1,12 @@
-"""The simulator standing in for the lake (`phm.evaluation.sim_evidence`): the detectors on
+"""The simulator standing in for the lake (`phm.bench.sim_evidence`): the detectors on
 its records name the fault mode, and say nothing before onset."""
 
 from __future__ import annotations
 
 import pytest
 
-from phm.evaluation.bench_rootcause import pump_meta, time_at_severity
-from phm.evaluation.sim_evidence import pump_evidence
+from phm.bench.rootcause import pump_meta, time_at_severity
+from phm.bench.sim_evidence import pump_evidence
 from phm.kg.inference import rank_modes
 from phm.kg.loader import load_graph
 from phm.sim.rotating import FAULT_MODES, ROOT_CAUSES, FaultScenario, PumpSimulator

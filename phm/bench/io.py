@@ -16,8 +16,8 @@ import resource
 import time
 from pathlib import Path
 
+from phm.bench.results import fmt, markdown_table, write_result
 from phm.errors import PhmError
-from phm.evaluation.bench import fmt, markdown_table, write_result
 
 PEAK_RSS_LIMIT_GIB = 2.0
 ROWS_PER_DAY_ESTIMATE = 18_500  # ~4 s cadence less idle gaps, see phm2018_sim

@@ -1,6 +1,6 @@
 """`phm bench cmapss`: RMSE and NASA score of a RUL baseline on one C-MAPSS subset.
 
-Protocol (phm.evaluation.protocols): fit on every cycle of the training units with RUL capped
+Protocol (phm.datasets.splits): fit on every cycle of the training units with RUL capped
 at 125; hyperparameters are fixed here, up front; a unit-level validation split of the training
 units is reported as a diagnostic and never used for choices; the test file is read only to
 predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
@@ -24,18 +24,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from phm.bench.networks import NETWORKS, add_network_arguments, network_configs, spread
+from phm.bench.results import Stopwatch, fmt, markdown_table, write_result
 from phm.datasets.cmapss import SUBSETS, load_cmapss
-from phm.errors import ConfigError
-from phm.evaluation.bench import Stopwatch, fmt, markdown_table, write_result
-from phm.evaluation.metrics import nasa_score, rmse
-from phm.evaluation.networks import NETWORKS, add_network_arguments, network_configs, spread
-from phm.evaluation.protocols import (
+from phm.datasets.splits import (
     CMAPSS_RUL_CAP,
     CMAPSS_WINDOW,
     CmapssProblem,
     cmapss_problem,
     split_units,
 )
+from phm.errors import ConfigError
+from phm.metrics import nasa_score, rmse
 from phm.models.rul_baselines import GbmRul, SurvivalRul
 
 # Published (RMSE, NASA score) per subset, from DATASETS.md; None where not reported.
@@ -226,7 +226,7 @@ def results_table(subset: str, model: str, score_rmse: float, score_nasa: float)
 def run_network(args: argparse.Namespace) -> int:
     """Train `--model moe|dense` once per seed, score the test units, write the result."""
     from phm.models.model import PhmEnsemble
-    from phm.models.prepare import prepare_cmapss
+    from phm.models.prepare import CmapssOptions, prepare_cmapss
     from phm.models.train import member_seed, predict, rul_report, train_prepared
 
     cfg, tcfg = network_configs(args)
@@ -245,7 +245,7 @@ def run_network(args: argparse.Namespace) -> int:
     model = None
     for seed in seeds:
         t0 = time.perf_counter()
-        prep = prepare_cmapss(argparse.Namespace(data=args.data, subset=args.subset), tcfg, seed)
+        prep = prepare_cmapss(CmapssOptions(data=args.data, subset=args.subset), tcfg, seed)
         assert prep.test is not None
         model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed)
         pred = predict(model, prep.test, args.device, tcfg.eval_batch_size)

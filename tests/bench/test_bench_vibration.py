@@ -162,8 +162,8 @@ def test_femto_prediction_sees_only_the_snapshots_before_the_cut() -> None:
     import polars as pl
     from sklearn.compose import TransformedTargetRegressor
 
+    from phm.bench.femto import health_feature_names, predict_at
     from phm.datasets.run import Run, Waveforms
-    from phm.evaluation.bench_femto import health_feature_names, predict_at
     from phm.models.rul_baselines import GbmRul
 
     names = ["h_rms", "h_kurtosis"]

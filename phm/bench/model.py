@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from phm.bench.results import fmt, markdown_table, write_result
 from phm.errors import ConfigError
-from phm.evaluation.bench import fmt, markdown_table, write_result
 from phm.models.data import TrainConfig, WindowSet, load_train_config
 from phm.models.model import ModelConfig, PhmModel, load_config
 from phm.models.moe import MoE, load_cv

@@ -1,0 +1,1 @@
+"""`phm bench NAME`: the benchmark commands (apps layer) and their shared result files."""

@@ -1,1 +1,0 @@
-"""Official metrics, evaluation protocols and benchmark commands."""

@@ -1,0 +1,4 @@
+"""The wire between producers (the plant simulator, benches, a real plant's gateway) and the
+ingest worker: MQTT topics (`topics`), the binary payload codec (`codec`) and the MQTT client
+factory (`mqtt`: broker URLs, TLS, credentials). A foundation: it imports only `phm.plant`,
+`phm.records` and `phm.errors`, so the simulator and the ingest worker can both use it."""
