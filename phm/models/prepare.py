@@ -24,6 +24,14 @@ from phm.errors import ConfigError
 from phm.models.augment import VibrationAugment
 from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
 from phm.models.prepare_plant import PlantOptions, prepare_plant
+from phm.models.windows import (
+    PHM2018_CLASSES,
+    PHM2018_STEP_ROWS,
+    PHM2018_WINDOW,
+    cmapss_windows,
+    phm2018_normalise,
+    phm2018_windows,
+)
 
 
 @dataclass(frozen=True)
@@ -71,52 +79,6 @@ class Phm2018Options:
 
 
 DatasetOptions = CmapssOptions | CwruOptions | FemtoOptions | Phm2018Options | PlantOptions
-
-
-def cmapss_windows(
-    runs: list,
-    sensors: list[str],
-    window: int,
-    cap: float,
-    include_cycle: bool,
-    last_only: bool = False,
-) -> WindowSet:
-    """C-MAPSS runs (already condition-scaled) -> windows of the last `window` cycles.
-
-    process: the sensors (plus cycle / cap when include_cycle); context: the operating
-    condition. RUL targets: time min(rul, cap), event rul < cap (longer lives are censored at
-    the cap: the data cannot tell them apart), rul_true the uncapped RUL.
-    """
-    xs, ms, conds, ruls, groups = [], [], [], [], []
-    for run in runs:
-        vals = run.signals.select(sensors).to_numpy().astype(np.float32)
-        if include_cycle:
-            cycle = run.signals["time"].to_numpy().astype(np.float32)[:, None] / cap
-            vals = np.concatenate([vals, cycle], axis=1)
-        x, m = sliding_windows(vals, window)
-        rul = run.labels["rul"].to_numpy().astype(np.float32)
-        cond = run.signals["condition"].to_numpy().astype(np.int64)
-        if last_only:
-            x, m, rul, cond = x[-1:], m[-1:], rul[-1:], cond[-1:]
-        xs.append(x)
-        ms.append(m)
-        conds.append(cond)
-        ruls.append(rul)
-        groups.append(np.full(len(rul), run.asset_id))
-    rul = np.concatenate(ruls)
-    return WindowSet(
-        inputs={
-            "process": np.concatenate(xs),
-            "process_mask": np.concatenate(ms),
-            "context": np.concatenate(conds)[:, None],
-        },
-        targets={
-            "rul_time": np.minimum(rul, cap).astype(np.float32),
-            "rul_event": rul < cap,
-            "rul_true": rul,
-        },
-        groups=np.concatenate(groups),
-    )
 
 
 def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prepared:
@@ -404,44 +366,6 @@ def prepare_femto(options: FemtoOptions, tcfg: TrainConfig, seed: int) -> Prepar
             "val_units": [r.asset_id for r in val_runs],
         },
     )
-
-
-# PHM 2018: windows of the causal window features (phm.features.process), one step a minute.
-PHM2018_WINDOW = 16  # steps per window
-PHM2018_STEP_ROWS = 15  # rows between steps (4 s rows: one a minute)
-PHM2018_CLASSES = ("none", "pressure_low", "pressure_high", "leak")  # next fault in the horizon
-
-
-def phm2018_windows(
-    feats: np.ndarray,
-    rows: np.ndarray,
-    mean: np.ndarray | None = None,
-    scale: np.ndarray | None = None,
-    window: int = PHM2018_WINDOW,
-    step: int = PHM2018_STEP_ROWS,
-) -> dict[str, np.ndarray]:
-    """Model inputs of the windows ending at `rows` of one tool's feature matrix (n, F).
-
-    process (len(rows), window, F): the features of rows r - (window-1-k) * step, k = 0 ..
-    window-1, z-scored with `mean`, `scale` and NaN -> 0 (without them: raw, NaN kept; finish
-    with `phm2018_normalise`); steps before the record's first row are masked out.
-    """
-    idx = rows[:, None] + step * np.arange(-window + 1, 1)[None, :]
-    real = idx >= 0
-    x = feats[np.clip(idx, 0, None)]
-    x[~real] = np.nan
-    out = {"process": x, "process_mask": real}
-    if mean is not None and scale is not None:
-        phm2018_normalise(out, mean, scale)
-    return out
-
-
-def phm2018_normalise(inputs: dict[str, np.ndarray], mean: np.ndarray, scale: np.ndarray) -> None:
-    """In place: process = (process - mean) / scale, NaN and padding -> 0."""
-    x = inputs["process"]
-    x -= mean
-    x /= scale
-    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def phm2018_targets(

@@ -8,8 +8,8 @@ temperature and process rows, z-scored with statistics of the fit pumps. Targets
 class (healthy until the fault's severity reaches `VISIBLE_SEVERITY`, then the mode) and the
 RUL in hours (event at the failure; a healthy pump is censored at the end of its record).
 
-`pump_window` builds the same window from rows read back from the lake, so the live monitor
-scores exactly what the model was trained on.
+`phm.models.windows.pump_window` builds the same window from rows read back from the lake, so
+the live monitor scores exactly what the model was trained on.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 
 from phm.errors import ConfigError
 from phm.models.data import Prepared, TrainConfig, WindowSet
+from phm.models.windows import PUMP_CHANNELS, pump_window, read_latest_pump_data
 from phm.plant import PumpSpec
 from phm.sim.rotating import FAULT_MODES, FaultScenario, PumpSimulator
 
@@ -33,17 +34,6 @@ PLANT_RUL_HORIZON = 96.0  # the longest simulated life (FaultScenario.draw: 1 to
 PLANT_STEP_S = 1800.0  # life seconds between snapshots in the training histories
 VISIBLE_SEVERITY = 0.05  # below this severity a developing fault is labelled healthy
 HEALTHY_SHARE = 0.2  # share of training pumps that never fail
-PUMP_CHANNELS = (
-    "bearing_de_c",
-    "bearing_fe_c",
-    "winding_c",
-    "ambient_c",
-    "speed_rpm",
-    "load_pct",
-    "suction_kpa",
-    "discharge_kpa",
-    "flow_m3h",
-)
 
 
 def pump_scenarios(n: int, seed: int) -> list[tuple[str, FaultScenario | None, float]]:
@@ -83,53 +73,6 @@ def pump_history(
         "rul": rul.astype(np.float32),
         "event": np.full(len(times), fault is not None),
     }
-
-
-def pump_window(
-    vibration: np.ndarray, rows: np.ndarray, k: int, mean: np.ndarray, scale: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Model inputs of one window from the latest snapshots: vibration (S, 2, L) and rows
-    (S, 9) at the snapshot times, oldest first; the last k are used, front-padded and masked."""
-    s = min(k, len(vibration))
-    vib = np.zeros((1, k, *vibration.shape[1:]), np.float32)
-    proc = np.zeros((1, k, rows.shape[1]), np.float32)
-    mask = np.zeros((1, k), bool)
-    if s:
-        vib[0, k - s :] = vibration[-s:]
-        proc[0, k - s :] = (rows[-s:] - mean) / scale
-        mask[0, k - s :] = True
-    return {"vibration": vib, "vibration_mask": mask, "process": proc, "process_mask": mask.copy()}
-
-
-RECENT_S = 86_400  # a pump's latest snapshots are read from this far back first ...
-LOOKBACK_S = 7 * 86_400  # ... and from this far when fewer than a window's worth came back
-ROW_MARGIN_S = 6 * 3600  # rows read before the window's first snapshot (as-of lookups)
-
-
-def read_latest_pump_data(
-    lake: Any, plant: Any, asset_id: str, k: int, latest: float
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
-    """The last k snapshots up to `latest` (times (n,), fs, data (n, C, L) at full length)
-    of a pump in the lake (phm.store.lake.Lake) and its PUMP_CHANNELS rows (n, 9) at or before
-    each snapshot time (None when it has no temperature or process rows): what `pump_window`
-    turns into the training window of the monitor and the reports."""
-    times, fs, data = lake.read_waveforms(asset_id, start=latest - RECENT_S)
-    if len(times) < k:  # sparse snapshots: look further back for a full window
-        times, fs, data = lake.read_waveforms(asset_id, start=latest - LOOKBACK_S)
-    times, data = times[-k:], data[-k:]
-    if len(times) == 0:
-        return times, fs, data, None
-    start = float(times[0]) - ROW_MARGIN_S
-    parts = []
-    for stream in ("temperature", "process"):
-        frame = lake.read_rows(stream, asset_id, start=start)
-        if frame.height == 0:
-            return times, fs, data, None
-        channels = list(plant.stream(asset_id, stream).channels)
-        t = frame["time"].to_numpy()
-        idx = np.clip(np.searchsorted(t, times, side="right") - 1, 0, None)
-        parts.append(frame.select(channels).to_numpy()[idx])
-    return times, fs, data, np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def plant_windows(
@@ -240,3 +183,13 @@ def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepar
             "val_units": sorted(val_idx),
         },
     )
+
+
+__all__ = [
+    "PLANT_CLASSES",
+    "PUMP_CHANNELS",
+    "PlantOptions",
+    "prepare_plant",
+    "pump_window",
+    "read_latest_pump_data",
+]

@@ -39,8 +39,7 @@ from phm.kg.loader import load_graph
 from phm.kg.schema import KnowledgeGraph
 from phm.models.heads import hazard_survival, survival_quantile
 from phm.models.model import PhmModel, load_checkpoint
-from phm.models.prepare import phm2018_windows
-from phm.models.prepare_plant import pump_window, read_latest_pump_data
+from phm.models.windows import phm2018_windows, pump_window, read_latest_pump_data
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.monitor.pump_record import nearest, read_pump_record
 from phm.monitor.streaming import StreamingProcessFeatures

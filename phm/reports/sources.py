@@ -93,7 +93,7 @@ def cmapss_source(
 ) -> ReportSource:
     """C-MAPSS test units as assets (ids like FD001-test-007) at their last cycle."""
     from phm.datasets.cmapss import ConditionScaler, load_cmapss
-    from phm.models.prepare import cmapss_windows
+    from phm.models.windows import cmapss_windows
 
     check_checkpoint(extra, "cmapss", checkpoint, "--data (C-MAPSS)")
     if extra.get("subset") not in (None, subset):
@@ -164,7 +164,7 @@ def store_source(
     plant_path: str | Path | None = None,
 ) -> ReportSource:
     """The pumps of a live store, each on its latest window; root causes from its alerts."""
-    from phm.models.prepare_plant import pump_window, read_latest_pump_data
+    from phm.models.windows import pump_window, read_latest_pump_data
     from phm.store.lake import Lake
     from phm.store.state import StateStore
 
