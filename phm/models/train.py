@@ -1,6 +1,6 @@
 """`phm train`: fit the MoE model on a dataset and save a checkpoint.
 
-    phm train --dataset cmapss --data DIR [--subset FD001] --config configs/models/small.toml
+    phm train --dataset cmapss --data DIR [--subset FD001] --config phm/configs/models/small.toml
               --device cpu|cuda --out CKPT [--seed S] [--epochs N]
     phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
 
@@ -40,6 +40,7 @@ from phm.models.data import Prepared, TrainConfig, WindowSet, load_train_config
 from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
 from phm.models.model import ModelConfig, PhmEnsemble, PhmModel, load_config, save_checkpoint
 from phm.models.prepare import DATASETS
+from phm.resources import resource_path
 
 # --- training ----------------------------------------------------------------------------------
 
@@ -430,7 +431,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-pumps", type=int, default=None, help="plant: test pumps (10)")
     parser.add_argument("--plant", type=Path, default=None, help="plant: plant TOML")
     parser.add_argument(
-        "--config", type=Path, default=Path("configs/models/small.toml"), help="model TOML"
+        "--config",
+        type=Path,
+        default=resource_path("models/small.toml"),
+        help="model TOML (default: the shipped models/small.toml)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")

@@ -20,7 +20,7 @@ from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.store.lake import LakeWriter
 from phm.store.state import StateStore
 
-TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+TINY = Path(__file__).parents[2] / "phm" / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9
 
 
