@@ -1,12 +1,12 @@
 """`phm demo`: the live plant end to end on embedded defaults, no external servers.
 
 One command starts, in this process: the embedded MQTT broker (amqtt; or `--broker URL`, e.g. a
-Mosquitto run with configs/mosquitto.conf), the plant simulator (configs/plant.toml: pumps
-developing faults, ion mill tools), the ingest worker (acknowledges only committed data) and
+Mosquitto run with phm/configs/mosquitto.conf), the plant simulator (phm/configs/plant.toml:
+pumps developing faults, ion mill tools), the ingest worker (acknowledges only committed data) and
 the monitor (predictions and alerts in the state store), and the operators' dashboard
 (Streamlit, http://127.0.0.1:8501; `--dashboard-port 0` for none). At the first start the
 pump model is trained on simulated pump lives (`phm train --dataset plant`,
-configs/models/plant.toml, about two minutes on 2 cores) and the ion mill model on a small
+phm/configs/models/plant.toml, about two minutes on 2 cores) and the ion mill model on a small
 simulated PHM 2018 fleet, both kept under `--store`. It runs until Ctrl-C or `--duration`
 seconds, printing the fleet's state, and stops everything cleanly.
 
@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from phm.models.prepare import DatasetOptions
     from phm.models.train import TrainOptions
 
+from phm.resources import resource_path
+
 DEMO_TOOLS = 20  # PHM 2018 demo: the challenge's training fleet size; 5 more tools are scored
 DEMO_DAYS = 30.0
-PUMP_MODEL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "models" / "plant.toml"
+PUMP_MODEL_CONFIG = "models/plant.toml"  # shipped: phm/configs/models/plant.toml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +80,7 @@ def pump_model(store: Path, seed: int) -> Path:
     path = store / "models" / "pump.pt"
     if path.exists():
         return path
-    print(f"first start: training the pump model ({PUMP_MODEL_CONFIG.name}) into {path}")
+    print(f"first start: training the pump model ({Path(PUMP_MODEL_CONFIG).name}) into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     options = _train_options(store, seed, PlantOptions(pumps=30, test_pumps=10), path, "pump")
     train_and_save(options).replace(path)  # only a finished checkpoint gets the real name
@@ -108,14 +110,14 @@ def ion_mill_model(store: Path, seed: int) -> Path:
 def _train_options(
     store: Path, seed: int, data: DatasetOptions, path: Path, name: str
 ) -> TrainOptions:
-    """`train_and_save` options of a demo model: CPU, configs/models/plant.toml, the checkpoint
+    """`train_and_save` options of a demo model: CPU, phm/configs/models/plant.toml, the checkpoint
     written as PATH.tmp (renamed by the caller once finished), metrics beside it."""
     from phm.models.train import TrainOptions
 
     return TrainOptions(
         data=data,
         out=path.with_suffix(".tmp"),
-        config=PUMP_MODEL_CONFIG,
+        config=resource_path(PUMP_MODEL_CONFIG),
         seed=seed,
         metrics_out=store / "models" / f"{name}-metrics.json",
     )

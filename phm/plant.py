@@ -1,8 +1,8 @@
 """The plant registry: asset types with their streams and channels, and the assets themselves.
 
-Read from `configs/plant.toml`. Every stream an asset type publishes is described once here
-(channels, sampling, which channels may be NaN), so the simulator, the payload validation of
-ingest, the lake schema and the monitor all agree on one description:
+Read from `phm/configs/plant.toml` (or a user's own file). Every stream an asset type publishes
+is described once here (channels, sampling, which channels may be NaN), so the simulator, the
+payload validation of ingest, the lake schema and the monitor all agree on one description:
 
     [types.pump.streams.vibration]     kind = "waveform": snapshots of `samples` per channel
     channels = ["drive_end", "fan_end"]
@@ -31,11 +31,12 @@ from typing import Any
 
 from phm.config import read_toml
 from phm.errors import ConfigError
+from phm.resources import resource_path
 
 STREAMS: tuple[str, ...] = ("process", "vibration", "temperature", "event")
 # a historian backfill may reach years back; a clock set to 1970 or a forged time may not
 MAX_PAST_S = 3653 * 86400.0  # ten years
-DEFAULT_PLANT = Path(__file__).resolve().parents[1] / "configs" / "plant.toml"
+DEFAULT_PLANT = "plant.toml"  # shipped: phm/configs/plant.toml (phm.resources)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class PumpSpec:
     impeller_vanes: int = 6
 
     def as_meta(self) -> dict[str, Any]:
-        """The spec as a `[types.pump.meta]` table (keys in the order of configs/plant.toml)."""
+        """The spec as a `[types.pump.meta]` table (keys in the order of phm/configs/plant.toml)."""
         return {
             "shaft_hz": self.shaft_hz,
             "bearing": self.bearing,
@@ -257,8 +258,9 @@ def _limits(raw: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def load_plant(path: str | Path | None = None, assets: int | None = None) -> Plant:
-    """The plant of `path` (default configs/plant.toml); `assets` resizes a `[fleet]`."""
-    path = Path(path) if path is not None else DEFAULT_PLANT
+    """The plant of `path` (default the shipped phm/configs/plant.toml); `assets` resizes a
+    `[fleet]`."""
+    path = Path(path) if path is not None else resource_path(DEFAULT_PLANT)
     raw = read_toml(path)
     source = str(path)
     types: dict[str, AssetType] = {}

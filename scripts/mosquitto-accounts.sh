@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Accounts and access rules of the phm live path in Mosquitto's dynamic-security plugin
-# (configs/mosquitto-shared.conf), made with `mosquitto_ctrl dynsec` against a running broker:
+# (phm/configs/mosquitto-shared.conf), made with `mosquitto_ctrl dynsec` against a running broker:
 #   - default access: publish, subscribe and delivery denied (unsubscribe allowed);
 #   - role phm-ingest: subscribe to the workers' shared group $share/phm-ingest/phm/v1/# and to
 #     phm/v1/# (one worker without --shared), receive phm/v1/#; account phm-ingest has it;
 #   - per site S: role phm-gateway-S may publish phm/v1/S/# only; account S (the gateway, named
-#     after its site as in configs/plant.toml) has it and nothing else.
+#     after its site as in phm/configs/plant.toml) has it and nothing else.
 # Nobody but phm-ingest may subscribe, so no gateway can join $share/phm-ingest (where it would
 # take its turn and the broker would drop the message); the role `admin` made by `mosquitto_ctrl
 # dynsec init` keeps its rights but gets a deny rule for $share/phm-ingest/#.

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-TINY = ROOT / "configs" / "models" / "tiny.toml"
+TINY = ROOT / "phm" / "configs" / "models" / "tiny.toml"
 
 
 def place_demo_models(store: Path) -> None:

@@ -5,7 +5,7 @@ at 125; hyperparameters are fixed here, up front; a unit-level validation split 
 units is reported as a diagnostic and never used for choices; the test file is read only to
 predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
 
-`--model moe|dense` trains the network of `--config` (default configs/models/small.toml or
+`--model moe|dense` trains the network of `--config` (default phm/configs/models/small.toml or
 dense-small.toml) with `phm.models.train` once per seed (`--seeds N`: seeds S..S+N-1): the
 validation split of the training units drives early stopping and calibrates the 90% RUL
 interval; the test units are scored once, after training. Reported: RMSE and NASA score

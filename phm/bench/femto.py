@@ -22,7 +22,7 @@ snapshots as the shortest one (equal weight per bearing);
 the RUL at a cut is the median of the last 6 snapshot predictions, each moved to the cut time.
 Reference: "mean life" predicts the training bearings' mean life minus the elapsed time.
 
-`--model moe|dense` trains the network of `--config` (default configs/models/small.toml or
+`--model moe|dense` trains the network of `--config` (default phm/configs/models/small.toml or
 dense-small.toml) per fold and per seed (`--seeds N`: seeds S..S+N-1) with
 `phm.models.prepare.prepare_femto`: a window is the last K snapshots up to a time (vibration,
 first `snapshot` samples of each), process channels (elapsed time, log RMS over its healthy

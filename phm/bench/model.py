@@ -34,13 +34,14 @@ from phm.models.data import TrainConfig, WindowSet, load_train_config
 from phm.models.model import ModelConfig, PhmModel, load_config
 from phm.models.moe import MoE, load_cv
 from phm.models.train import fit
+from phm.resources import resource_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm bench model`."""
-    parser.add_argument("--config", type=Path, default=Path("configs/models/small.toml"))
+    parser.add_argument("--config", type=Path, default=resource_path("models/small.toml"))
     parser.add_argument(
-        "--dense-config", type=Path, default=Path("configs/models/dense-small.toml")
+        "--dense-config", type=Path, default=resource_path("models/dense-small.toml")
     )
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
     parser.add_argument("--channels", type=int, default=15, help="process channels per window")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from phm.errors import ConfigError
+from phm.resources import resource_path
 
 if TYPE_CHECKING:  # torch loads only when a network is benched
     from phm.models.data import TrainConfig
@@ -22,8 +23,8 @@ if TYPE_CHECKING:  # torch loads only when a network is benched
 
 # --model NAME of the networks -> default config file.
 NETWORKS: dict[str, Path] = {
-    "moe": Path("configs/models/small.toml"),
-    "dense": Path("configs/models/dense-small.toml"),
+    "moe": resource_path("models/small.toml"),
+    "dense": resource_path("models/dense-small.toml"),
 }
 
 
@@ -33,7 +34,7 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=None,
-        help="model TOML (default: configs/models/small.toml, dense-small.toml for dense)",
+        help="model TOML (default: the shipped models/small.toml, dense-small.toml for dense)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--seeds", type=int, default=1, help="moe/dense: seeds S .. S+N-1")

@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from phm.bench.results import markdown_table, write_result
-
-TINY = Path(__file__).resolve().parents[2] / "configs" / "models" / "tiny.toml"
+from phm.resources import resource_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +44,7 @@ def synthetic_checkpoint(window: int = 30, channels: int = 15) -> bytes:
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(
-        load_config(TINY),
+        load_config(resource_path("models/tiny.toml")),
         process_channels=channels,
         context_cardinalities=(1,),
         max_positions=window,

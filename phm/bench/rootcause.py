@@ -16,7 +16,7 @@ Detectors (`phm.diagnosis.evidence`, `phm.diagnosis.load_cycle`, `phm.diagnosis.
 `phm.diagnosis.context`) turn them into symptom strengths; each strength gets noise
 (N(0, `--noise`) in logit space, from the scenario's own generator) and a random share in
 [0, `--missing`] of the symptoms is dropped as unknown. `rank_causes` on
-configs/kg/rotating_equipment.yaml ranks the causes, its FMEA priors updated (`update_priors`)
+phm/configs/kg/rotating_equipment.yaml ranks the causes, its FMEA priors updated (`update_priors`)
 by the plant's fault history: `--history` past failures (default 200) with their confirmed
 causes, drawn by the same plant from a generator of their own (never the evaluated
 scenarios); top-1 and top-3 accuracy of the recorded cause, against the graph on FMEA priors
@@ -49,8 +49,9 @@ from phm.bench.sim_evidence import fleet_baselines, pump_evidence
 from phm.diagnosis.evidence import vibration_features, vibration_symptoms
 from phm.kg.fault_history import count_causes
 from phm.kg.inference import compile_graph, rank_causes, rank_modes, update_priors
-from phm.kg.loader import REPO, load_graph
+from phm.kg.loader import load_graph
 from phm.kg.schema import KnowledgeGraph, Node
+from phm.resources import read_text
 from phm.sim.rotating import (
     FAULT_MODES,
     PARIS_K,
@@ -58,6 +59,8 @@ from phm.sim.rotating import (
     FaultScenario,
     PumpSimulator,
 )
+
+REPO = Path(__file__).resolve().parents[2]  # a source checkout: the CWRU files in ../shared/data
 
 BARS = {"top1": 0.85, "top3": 0.95, "cwru": 0.80}
 # operator rounds and unstreamed DCS tags among the proc.* keys
@@ -92,9 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pump_meta() -> dict[str, Any]:
-    """`[types.pump.meta]` of configs/plant.toml."""
-    with open(REPO / "configs" / "plant.toml", "rb") as f:
-        return dict(tomllib.load(f)["types"]["pump"]["meta"])
+    """`[types.pump.meta]` of the shipped phm/configs/plant.toml."""
+    return dict(tomllib.loads(read_text("plant.toml"))["types"]["pump"]["meta"])
 
 
 def time_at_severity(sc: FaultScenario, severity: float) -> float:

@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (8501)")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--plant", type=Path, default=None, help="plant TOML (default: configs/)")
+    parser.add_argument(
+        "--plant", type=Path, default=None, help="plant TOML (default: phm/configs/)"
+    )
     parser.add_argument(
         "--refresh", type=float, default=None, help="seconds between live refreshes (5)"
     )

@@ -2,7 +2,7 @@
 
 Each detector turns features of one asset's data into soft evidence {detector key: strength in
 [0, 1]} (near 1 present, near 0 measured and absent; nothing emitted where its data are
-missing: unknown), the detector keys of the graphs in configs/kg:
+missing: unknown), the detector keys of the graphs in phm/configs/kg:
 
 - `phm.diagnosis.evidence`: vibration (envelope-spectrum defect lines, shaft orders, the
   high-frequency floor), temperature and process rows against the healthy load model

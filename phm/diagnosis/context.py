@@ -3,7 +3,7 @@
 Maintenance records (CMMS), oil / grease analysis, inspection findings and operator rounds, as
 the fields of `phm.sim.maintenance` (None = not on record), become the `ctx.*`, `oil.*`,
 `insp.*` keys and the rounds' `proc.strainer_dp_high`, `proc.tank_level_low`,
-`proc.fluid_temp_high`, `proc.pipe_support_faulty` of configs/kg/rotating_equipment.yaml. A
+`proc.fluid_temp_high`, `proc.pipe_support_faulty` of phm/configs/kg/rotating_equipment.yaml. A
 number beyond its threshold is the symptom, mapped to a strength by a logistic over its scale;
 a recorded yes / no is RECORD_TRUE / RECORD_FALSE (records are sometimes wrong). How often a
 record shows a cause, and how often it shows it without the cause, is the graph's business

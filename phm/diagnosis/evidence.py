@@ -446,7 +446,7 @@ def pump_symptoms(
 ) -> dict[str, float]:
     """All pump detectors at one moment: a vibration snapshot (C, L) in g (drive end first),
     recent temperature rows (n, 4) and process rows (m, 5) in the channel order of
-    configs/plant.toml. The shaft speed comes from the process rows' speed_rpm. Without a
+    phm/configs/plant.toml. The shaft speed comes from the process rows' speed_rpm. Without a
     baseline only the envelope-spectrum detectors run (the rest stay unknown)."""
     shaft = float(np.mean(process[:, 0])) / 60
     ev = vibration_symptoms(vibration_features(snapshot, fs, shaft, geometry, vanes), baseline)

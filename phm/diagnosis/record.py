@@ -58,7 +58,7 @@ class PumpRecord:
     """One pump's data as the root-cause detectors read them, all times in one clock (s),
     increasing. Vibration in g (C, L) per snapshot, drive end first; temperature rows (n, 4):
     bearing_de, bearing_fe, winding, ambient (deg C); process rows (n, 5): speed_rpm, load_pct,
-    suction_kpa, discharge_kpa, flow_m3h (the channel order of configs/plant.toml)."""
+    suction_kpa, discharge_kpa, flow_m3h (the channel order of phm/configs/plant.toml)."""
 
     fs: float  # vibration sampling rate (Hz)
     snapshot: np.ndarray  # (C, L) the latest snapshot

@@ -4,7 +4,7 @@
   thread, bound to 127.0.0.1, anonymous. MQTT 3.1.1 only (amqtt speaks no MQTT 5), so
   clients connect with `protocol="3.1.1"` and shared subscriptions are unavailable.
 - `MosquittoProcess(port, data_dir)`: the production broker as a subprocess, configured from
-  configs/mosquitto.conf with this port, a persistence folder in `data_dir`, and anonymous
+  phm/configs/mosquitto.conf with this port, a persistence folder in `data_dir`, and anonymous
   access on a loopback listener; used by the reliability tests and `phm bench ingest`.
 """
 
@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from phm.errors import PhmError
+from phm.resources import resource_path
 
 log = logging.getLogger(__name__)
 
 ANONYMOUS_AUTH = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 
-MOSQUITTO_CONF = Path(__file__).resolve().parents[2] / "configs" / "mosquitto.conf"
+MOSQUITTO_CONF = resource_path("mosquitto.conf")  # shipped: phm/configs/mosquitto.conf
 _MOSQUITTO_PATHS = (
     "/usr/sbin/mosquitto",
     "/usr/local/sbin/mosquitto",
@@ -198,7 +199,7 @@ _TLS_KEYS = {"cafile", "capath", "certfile", "keyfile", "require_certificate",
 def mosquitto_config(
     template: str, port: int, persistence_dir: Path, host: str, tls: TlsListener | None = None
 ) -> str:
-    """configs/mosquitto.conf rewritten for a local broker: our listener (and `tls` listener)
+    """phm/configs/mosquitto.conf rewritten for a local broker: our listener (and `tls` listener)
     and persistence folder, anonymous access (loopback only), no password or ACL file,
     stderr logging."""
     replaced = {

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: $PHM_BROKER or local 1883); password: PHM_MQTT_PASSWORD[_FILE]",
     )
     parser.add_argument("--store", required=True, help="store folder: DIR/lake, DIR/state.sqlite")
-    parser.add_argument("--plant", default=None, help="plant registry (default configs/plant.toml)")
+    parser.add_argument(
+        "--plant", default=None, help="plant registry (default phm/configs/plant.toml)"
+    )
     parser.add_argument("--assets", type=int, default=None, help="resize the plant's fleet to N")
     parser.add_argument(
         "--client-id",

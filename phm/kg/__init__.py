@@ -1,6 +1,6 @@
 """phm.kg: knowledge-graph root-cause analysis.
 
-Graphs are data (configs/kg/*.yaml, an FMEA CSV) in the vocabulary of ISO 14224: asset type ->
+Graphs are data (phm/configs/kg/*.yaml, an FMEA CSV) in the vocabulary of ISO 14224: asset type ->
 subunit -> maintainable item; failure mode, mechanism and cause kept apart; symptoms on named
 features; actions. `rank_causes(graph, evidence)` is the exact posterior of a noisy-OR
 Bayesian network under soft evidence from the detectors of `phm.diagnosis` (signals, the pump's

@@ -19,7 +19,7 @@ from phm.kg.fault_history import with_fault_history
 from phm.kg.inference import explain_alert
 from phm.kg.loader import load_graph
 
-# asset type (configs/plant.toml) -> shipped graph
+# asset type (phm/configs/plant.toml) -> shipped graph
 GRAPH_OF_TYPE = {"pump": "rotating_equipment", "ion_mill": "ion_mill_flowcool"}
 
 
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path, help="check: graph YAML or FMEA CSV")
     parser.add_argument("--asset", help="explain: asset id")
     parser.add_argument("--store", type=Path, help="explain: store folder (state.sqlite)")
-    parser.add_argument("--graph", help="graph name (configs/kg) or YAML/CSV path")
+    parser.add_argument("--graph", help="graph name (phm/configs/kg) or YAML/CSV path")
     parser.add_argument("--top", type=int, default=5, help="explain: causes to print")
     parser.add_argument(
         "--history", type=Path, help="explain: fault-history CSV (asset,failed_at,cause)"

@@ -1,4 +1,4 @@
-"""Graphs from data: YAML graph files (configs/kg/*.yaml) and a plant's FMEA sheet (CSV).
+"""Graphs from data: YAML graph files (phm/configs/kg/*.yaml) and a plant's FMEA sheet (CSV).
 
 YAML layout:
 
@@ -30,10 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from phm.kg.schema import GraphError, KnowledgeGraph, Node
+from phm.resources import resource_path, shipped
 
-REPO = Path(__file__).resolve().parents[2]
-GRAPH_DIR = REPO / "configs" / "kg"
-FMEA_DIR = REPO / "configs" / "fmea"
 _NODE_KEYS = {"id", "type", "label", "prior", "occurrence", "leak", "detector", "to"}
 
 
@@ -46,19 +44,19 @@ def occurrence_prior(rating: float) -> float:
 
 
 def shipped_graphs() -> list[str]:
-    """Names of the graphs under configs/kg/."""
-    return sorted(p.stem for p in GRAPH_DIR.glob("*.yaml"))
+    """Names of the graphs shipped in phm/configs/kg/."""
+    return sorted(Path(n).stem for n in shipped("kg", ".yaml"))
 
 
 def load_graph(path_or_name: str | Path) -> KnowledgeGraph:
     """A graph from a YAML file, or a shipped graph by name ("rotating_equipment")."""
     p = Path(path_or_name)
     if not p.suffix and not p.exists():
-        p = GRAPH_DIR / f"{p.name}.yaml"
-        if not p.exists():
+        if p.name not in shipped_graphs():
             raise GraphError(
                 f"{path_or_name}: no such graph (shipped: {', '.join(shipped_graphs())})"
             )
+        p = resource_path(f"kg/{p.name}.yaml")
     if p.suffix.lower() == ".csv":
         return fmea_graph(load_fmea(p), name=p.stem, source=str(p))
     import yaml

@@ -1,6 +1,6 @@
 """`phm train`: the flags, turned into `TrainOptions` for `phm.models.train.train_and_save`.
 
-phm train --dataset cmapss --data DIR [--subset FD001] --config configs/models/small.toml
+phm train --dataset cmapss --data DIR [--subset FD001] --config phm/configs/models/small.toml
           --device cpu|cuda --out CKPT [--seed S] [--epochs N]
 phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
 """

@@ -1,6 +1,6 @@
 """The phm model: multimodal MoE encoder plus fault, RUL and TTF heads; config and checkpoints.
 
-One `ModelConfig` is passed whole to every module. Sizes live in configs/models/*.toml (tiny for
+One `ModelConfig` is passed whole to every module. Sizes live in phm/configs/models/*.toml (tiny for
 tests, small for CPU, base for GPU, dense-* for the dense ablation); `load_config` reads one.
 Fields that depend on the data (input channels, categorical levels, classes, the RUL horizon)
 are filled in by training before the model is built, and the checkpoint stores the resolved

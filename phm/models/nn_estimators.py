@@ -26,8 +26,7 @@ from phm.models.data import TrainConfig, WindowSet, load_train_config
 from phm.models.estimators import check_fitted
 from phm.models.model import ModelConfig, PhmModel, load_config
 from phm.models.train import fit, predict
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
+from phm.resources import resource_path, shipped
 
 
 def resolve_config(config: str | Path | ModelConfig) -> tuple[ModelConfig, TrainConfig]:
@@ -36,7 +35,10 @@ def resolve_config(config: str | Path | ModelConfig) -> tuple[ModelConfig, Train
         return config, TrainConfig()
     path = Path(config)
     if path.suffix != ".toml":
-        path = CONFIG_DIR / f"{config}.toml"
+        if f"models/{config}.toml" not in shipped("models", ".toml"):
+            sizes = ", ".join(Path(n).stem for n in shipped("models", ".toml"))
+            raise ConfigError(f"{config}: no such model size (shipped: {sizes}) or .toml path")
+        path = resource_path(f"models/{config}.toml")
     if not path.is_file():
         raise ConfigError(f"{path}: no such model config (give a size name or a .toml path)")
     return load_config(path), load_train_config(path)

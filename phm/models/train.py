@@ -36,6 +36,7 @@ from phm.models.data import Prepared, TrainConfig, WindowSet, load_train_config
 from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
 from phm.models.model import ModelConfig, PhmEnsemble, PhmModel, load_config, save_checkpoint
 from phm.models.prepare import DATASETS, DatasetOptions
+from phm.resources import resource_path
 
 # --- training ----------------------------------------------------------------------------------
 
@@ -405,7 +406,7 @@ def train_prepared(
 
 # --- train and save ---------------------------------------------------------------------------
 
-DEFAULT_MODEL_CONFIG = Path("configs/models/small.toml")
+DEFAULT_MODEL_CONFIG = resource_path("models/small.toml")  # the shipped small size
 
 
 @dataclass(frozen=True)

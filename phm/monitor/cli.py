@@ -1,7 +1,7 @@
 """`phm monitor --store DIR --model CKPT`: score the plant's assets from the store, raise alerts.
 
 phm monitor --store data/demo/store --model data/demo/store/models/pump.pt [--interval 2]
-            [--plant configs/plant.toml] [--assets N] [--once]
+            [--plant phm/configs/plant.toml] [--assets N] [--once]
 """
 
 from __future__ import annotations

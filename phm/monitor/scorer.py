@@ -49,8 +49,8 @@ from phm.store.state import Prediction, StateStore
 
 log = logging.getLogger(__name__)
 
-ROOT_CAUSE_GRAPH = "rotating_equipment"  # configs/kg/: the pumps' knowledge graph
-ION_MILL_GRAPH = "ion_mill_flowcool"  # configs/kg/: the ion mill tools' flow-cool graph
+ROOT_CAUSE_GRAPH = "rotating_equipment"  # phm/configs/kg/: the pumps' knowledge graph
+ION_MILL_GRAPH = "ion_mill_flowcool"  # phm/configs/kg/: the ion mill tools' flow-cool graph
 PROCESS_CONFIG = ProcessFeatureConfig()  # the features `phm train --dataset phm2018` used
 BASELINE_SNAPSHOTS = 12  # a pump's first snapshots: its healthy reference for the symptoms
 ION_MILL_ROW_S = 4.0  # an ion mill tool's row period (s): sizes the first read of its history
@@ -141,7 +141,7 @@ class Monitor:
 
     def _graph(self, name: str, asset_type: str) -> KnowledgeGraph:
         """The shipped graph `name`, its cause priors updated by the plant's fault history of
-        `asset_type` where configs/plant.toml names one (`fault_history`)."""
+        `asset_type` where phm/configs/plant.toml names one (`fault_history`)."""
         graph = load_graph(name)
         spec = self.plant.types.get(asset_type)
         if spec is not None and spec.fault_history is not None:

@@ -28,7 +28,7 @@ from phm.reports.report import Report
 
 FORMATS = ("html", "pdf", "csv", "parquet")
 CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = "templates"  # package data of phm.reports
 DETAIL = 30  # assets with a detail section in HTML/PDF (most urgent first)
 RANKED_PLOT = 30  # assets on the ranked-interval plot
 
@@ -285,7 +285,7 @@ def render_html(report: Report, detail: int = DETAIL) -> str:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.PackageLoader("phm.reports", TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
     )

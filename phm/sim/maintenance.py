@@ -12,7 +12,7 @@ inspection and the operator's rounds. Each observation is imperfect and often mi
   at a false-positive rate above 0 (a recently overhauled healthy pump, a dirty sample bottle).
 
 The rates below are the simulated plant's, chosen here from the way such records fail, and are
-deliberately not the likelihoods of the knowledge graph (configs/kg/rotating_equipment.yaml).
+deliberately not the likelihoods of the knowledge graph (phm/configs/kg/rotating_equipment.yaml).
 
 Fields (None when missing):
     cmms         days_since_bearing_change, bearing_life_used (running hours / L10),

@@ -478,7 +478,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--assets", type=int, help="resize the plant's fleet to N assets")
     parser.add_argument("--speed", type=float, default=1000.0, help="simulated s per wall s")
-    parser.add_argument("--plant", type=Path, help="plant registry (default configs/plant.toml)")
+    parser.add_argument(
+        "--plant", type=Path, help="plant registry (default phm/configs/plant.toml)"
+    )
     parser.add_argument("--duration", type=float, help="wall seconds to run (default: until ^C)")
     parser.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
     parser.add_argument("--truth", type=Path, help="write the ground truth here (JSON lines)")

@@ -2,7 +2,7 @@
 
 `PumpSimulator` renders, at any simulated life time t (seconds since the pump's life began):
 vibration snapshots (C, L) in g on the drive-end and fan-end motor bearings, temperature rows
-and process rows, with the channels of `[types.pump]` in configs/plant.toml.
+and process rows, with the channels of `[types.pump]` in phm/configs/plant.toml.
 
 Healthy baseline (per channel): 1x shaft (residual imbalance), a small 2x, vane pass (6x for
 6 vanes), broadband noise and a lightly damped structural resonance near 3 kHz excited by that

@@ -95,7 +95,7 @@ def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str
     assert 0 <= record["rmse"] < 60
 
 
-TINY = Path(__file__).parents[2] / "configs" / "models"
+TINY = Path(__file__).parents[2] / "phm" / "configs" / "models"
 
 
 @pytest.mark.parametrize(("model", "config"), [("moe", "tiny.toml"), ("dense", "dense-tiny.toml")])

@@ -12,8 +12,10 @@ import pytest
 
 from phm.cli import main
 from phm.datasets.run import Run, Waveforms
+from phm.resources import resource_path
 from tests.datadir import real_data_dir
 
+TINY = str(resource_path("models/tiny.toml"))
 BEARINGS = ("Bearing1_1", "Bearing1_2", "Bearing2_1", "Bearing2_2", "Bearing3_1", "Bearing3_2")
 
 
@@ -50,7 +52,7 @@ def test_femto_bench_moe_tiny_on_generated_runs(
 
     runs = femto_like_runs()
     monkeypatch.setattr(bench, "load_femto", lambda *a, **k: runs)
-    args = ["bench", "femto", "--model", "moe", "--config", "configs/models/tiny.toml"]
+    args = ["bench", "femto", "--model", "moe", "--config", TINY]
     args += ["--epochs", "1", "--seeds", "2", "--threads", "1", "--out", str(tmp_path)]
     assert main(args) == 0
     result = json.loads((tmp_path / "femto_moe.json").read_text())
@@ -65,7 +67,7 @@ def test_femto_bench_moe_tiny_on_generated_runs(
 
 
 def test_femto_bench_network_needs_the_all_scope_and_a_matching_config(tmp_path: Path) -> None:
-    dense_on_moe = ["bench", "femto", "--model", "dense", "--config", "configs/models/tiny.toml"]
+    dense_on_moe = ["bench", "femto", "--model", "dense", "--config", TINY]
     assert main([*dense_on_moe, "--out", str(tmp_path)]) != 0
     condition = ["bench", "femto", "--model", "moe", "--scope", "condition"]
     assert main([*condition, "--out", str(tmp_path)]) != 0

@@ -10,7 +10,7 @@ import torch
 
 from phm.cli import main
 
-CONFIGS = Path(__file__).parents[2] / "configs" / "models"
+CONFIGS = Path(__file__).parents[2] / "phm" / "configs" / "models"
 
 
 @pytest.fixture(autouse=True)

@@ -106,7 +106,7 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
             "--model",
             "moe",
             "--config",
-            "configs/models/tiny.toml",
+            "phm/configs/models/tiny.toml",
             "--epochs",
             "1",
             "--threads",

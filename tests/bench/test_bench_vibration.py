@@ -65,7 +65,7 @@ def test_bench_cwru_time_split_and_cross_load(tmp_path: Path) -> None:
     assert main([*base, "--train-load", "0"]) == 2  # both loads or neither
 
 
-CONFIGS = Path(__file__).parents[2] / "configs" / "models"
+CONFIGS = Path(__file__).parents[2] / "phm" / "configs" / "models"
 
 
 @pytest.mark.parametrize(("model", "config"), [("moe", "tiny.toml"), ("dense", "dense-tiny.toml")])

@@ -41,7 +41,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, every=0
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
-    """A Mosquitto broker (configs/mosquitto.conf, persistence in tmp) on a free port."""
+    """A Mosquitto broker (phm/configs/mosquitto.conf, persistence in tmp) on a free port."""
     _need_mosquitto()
     broker = MosquittoProcess(free_port(), tmp_path / "mosquitto").start()
     yield broker

@@ -22,7 +22,7 @@ from phm.ingest.broker import (
 from phm.wire.mqtt import BrokerAddress, TlsSettings, make_client
 from tests.ingest.conftest import REPO, _need_mosquitto
 
-ACL = REPO / "configs" / "mosquitto.acl"
+ACL = REPO / "phm" / "configs" / "mosquitto.acl"
 ACL_LINE = re.compile(r"(user \S+|(topic|pattern) (read|write|readwrite|deny) \S+)")
 USERS = {"phm-ingest": "ingest-pw", "site1": "site1-pw", "site2": "site2-pw"}
 SITE1 = "phm/v1/site1/line1/pump-001/process"
@@ -105,7 +105,7 @@ def _until(cond, what: str, timeout: float = 5.0) -> None:
 
 @pytest.fixture
 def shipped_broker(pki, tmp_path: Path):
-    """Mosquitto started from configs/mosquitto.conf and configs/mosquitto.acl as shipped:
+    """Mosquitto started from phm/configs/mosquitto.conf and phm/configs/mosquitto.acl as shipped:
     only ports, persistence, and file paths (password file made with mosquitto_passwd,
     the test CA and server certificate) rewritten."""
     _need_mosquitto()

@@ -1,4 +1,4 @@
-"""Broker crash (SIGKILL) with ingest offline: what Mosquitto, run with configs/mosquitto.conf,
+"""Broker crash (SIGKILL) with ingest offline: what Mosquitto, run with phm/configs/mosquitto.conf,
 keeps for the ingest session created at install time (`phm ingest --init-session`).
 
 Kept: the session, its subscription and every QoS 1 message PUBACKed more than the autosave

@@ -1,4 +1,4 @@
-"""configs/mosquitto-shared.conf and scripts/mosquitto-accounts.sh: Mosquitto with the
+"""phm/configs/mosquitto-shared.conf and scripts/mosquitto-accounts.sh: Mosquitto with the
 dynamic-security plugin, started from the shipped file (paths and ports rewritten to tmp),
 accounts made by the shipped script, checked with real MQTT 5 clients: no gateway joins the
 ingest workers' shared group, and two --shared workers store every message exactly once."""
@@ -34,7 +34,7 @@ from tests.ingest.conftest import (
 )
 from tests.ingest.test_broker_config import _active, _Client, _until
 
-SHARED_CONF = REPO / "configs" / "mosquitto-shared.conf"
+SHARED_CONF = REPO / "phm" / "configs" / "mosquitto-shared.conf"
 SCRIPT = REPO / "scripts" / "mosquitto-accounts.sh"
 PASSWORDS = {"admin": 'adm in\\pw"1', "phm-ingest": "ingest-pw", "site1": "s1-pw", "site2": "s2-pw"}
 AUTH_KEYS = {"allow_anonymous", "password_file", "acl_file", "plugin", "plugin_opt_config_file"}
@@ -47,7 +47,7 @@ NOT_AUTHORIZED = 135
 
 def test_shipped_shared_config_parses_and_keeps_in_step() -> None:
     """No inline comments (Mosquitto would refuse the line); the plugin instead of the password
-    and ACL files; every other setting exactly configs/mosquitto.conf's, in the same order."""
+    and ACL files; every other setting exactly phm/configs/mosquitto.conf's, in the same order."""
     for line in SHARED_CONF.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             assert "#" not in line, f"{SHARED_CONF.name}: inline comment in {line!r}"
@@ -100,7 +100,7 @@ def _need(path: str, what: str) -> str:
 
 @pytest.fixture
 def dynsec_broker(pki, tmp_path: Path) -> Iterator[DynsecBroker]:
-    """Mosquitto started from configs/mosquitto-shared.conf as shipped (ports, persistence, the
+    """Mosquitto started from phm/configs/mosquitto-shared.conf as shipped (ports, persistence, the
     dynsec file and the TLS files rewritten to tmp), dynsec initialised with `mosquitto_ctrl
     dynsec init`, accounts for site1 and site2 made by scripts/mosquitto-accounts.sh."""
     _need_mosquitto()
@@ -204,7 +204,7 @@ def test_two_shared_workers_store_every_message_once(
     """Two `--shared` workers as phm-ingest (password from PHM_MQTT_PASSWORD) on the loopback
     listener; the site2 gateway tries to join their group and to write site1; gateways publish
     over TLS. Every reading of both sites reaches the store exactly once."""
-    toml = (REPO / "configs" / "plant.toml").read_text()
+    toml = (REPO / "phm" / "configs" / "plant.toml").read_text()
     assert 'sites = ["site1"]' in toml
     plant_file = tmp_path / "plant.toml"
     plant_file.write_text(toml.replace('sites = ["site1"]', 'sites = ["site1", "site2"]'))

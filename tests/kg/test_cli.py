@@ -9,7 +9,7 @@ from phm.store.state import Prediction, StateStore
 
 
 def test_check_ok_and_bad_file_exits_2_naming_the_edge(tmp_path, capsys):
-    assert main(["kg", "check", "configs/kg/turbofan.yaml"]) == 0
+    assert main(["kg", "check", "phm/configs/kg/turbofan.yaml"]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes:\n  - {id: c, type: cause, to: {ghost: 0.5}}\n")
     assert main(["kg", "check", str(bad)]) == 2

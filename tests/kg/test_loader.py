@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from phm.datasets.phm2018_layout import FAULT_MODES as PHM2018_MODES
-from phm.kg.loader import GRAPH_DIR, load_fmea, load_graph, occurrence_prior, shipped_graphs
+from phm.kg.loader import load_fmea, load_graph, occurrence_prior, shipped_graphs
 from phm.kg.schema import GraphError
+from phm.resources import read_text
 from phm.sim.rotating import FAULT_MODES, ROOT_CAUSES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,10 +117,10 @@ HEADER = (
 
 
 def test_fmea_import_computes_rpn_and_builds_a_graph(tmp_path):
-    rows = load_fmea(REPO / "configs" / "fmea" / "pump_station.csv")
+    rows = load_fmea(REPO / "phm" / "configs" / "fmea" / "pump_station.csv")
     assert rows[0].rpn == rows[0].severity * rows[0].occurrence * rows[0].detection_rating
     assert rows[0].rpn == 8 * 5 * 3
-    g = load_graph(REPO / "configs" / "fmea" / "pump_station.csv")
+    g = load_graph(REPO / "phm" / "configs" / "fmea" / "pump_station.csv")
     cause = "c.drive_end_bearing.contamination"
     assert g.nodes[cause].attrs["rpn"] == 120
     assert g.prior(cause) == pytest.approx(occurrence_prior(5))
@@ -187,7 +188,7 @@ def test_fmea_missing_column_is_named(tmp_path):
     ],
 )
 def test_shipped_rotating_graph_with_a_bad_edit_names_it(tmp_path, old, new, words):
-    text = (GRAPH_DIR / "rotating_equipment.yaml").read_text()
+    text = read_text("kg/rotating_equipment.yaml")
     assert text.count(old) == 1, old
     path = tmp_path / "rotating_equipment.yaml"
     path.write_text(text.replace(old, new))

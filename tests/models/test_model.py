@@ -33,7 +33,7 @@ from phm.models.model import (
     save_checkpoint,
 )
 
-CONFIGS = Path(__file__).parents[2] / "configs" / "models"
+CONFIGS = Path(__file__).parents[2] / "phm" / "configs" / "models"
 B, T, S, L = 3, 7, 4, 64
 
 

@@ -20,7 +20,7 @@ from phm.models.nn_estimators import MoeClassifier, MoeRul
 from phm.models.prepare import phm2018_targets, phm2018_windows
 from phm.models.train import fit, lr_factor, predict
 
-TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+TINY = Path(__file__).parents[2] / "phm" / "configs" / "models" / "tiny.toml"
 
 
 @settings(max_examples=30, deadline=None)

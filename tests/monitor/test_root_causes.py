@@ -64,7 +64,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from phm.models.model import PhmModel, load_config, save_checkpoint
     from phm.models.prepare_plant import PlantOptions, prepare_plant
 
-    tiny = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+    tiny = Path(__file__).parents[2] / "phm" / "configs" / "models" / "tiny.toml"
     prep = prepare_plant(
         PlantOptions(pumps=3, test_pumps=0, plant=None),
         TrainConfig(snapshots=3, snapshot=256),

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from phm.errors import ConfigError
 from phm.features.process import process_features
-from phm.kg.loader import REPO, load_graph
+from phm.kg.loader import load_graph
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import PlantOptions, prepare_plant
@@ -23,7 +23,8 @@ from phm.store.lake import Lake, LakeWriter
 from phm.store.state import StateStore
 from phm.wire.codec import Batch
 
-TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "phm" / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9
 
 
@@ -177,7 +178,7 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
 
 
 def test_monitor_ranks_with_the_plants_fault_history(tmp_path: Path, checkpoint: Path) -> None:
-    text = (REPO / "configs" / "plant.toml").read_text()
+    text = (REPO / "phm" / "configs" / "plant.toml").read_text()
     head = "[types.pump]\n"
     assert head in text
     toml = tmp_path / "plant.toml"

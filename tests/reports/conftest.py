@@ -19,7 +19,7 @@ from phm.store.lake import LakeWriter
 from phm.store.state import StateStore
 from phm.wire.codec import Batch
 
-TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+TINY = Path(__file__).parents[2] / "phm" / "configs" / "models" / "tiny.toml"
 T0 = 1.7e9
 
 

@@ -16,7 +16,7 @@ from phm.reports import render
 from phm.reports.report import build_report, read_checkpoint
 from phm.reports.sources import ReportInputError, cmapss_source, store_source
 
-TINY = Path(__file__).parents[2] / "configs" / "models" / "tiny.toml"
+TINY = Path(__file__).parents[2] / "phm" / "configs" / "models" / "tiny.toml"
 
 
 def page_png(pdf: Path, out: Path) -> np.ndarray:
