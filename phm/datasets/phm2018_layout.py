@@ -1,6 +1,6 @@
 """The PHM Society 2018 data challenge file layout: names, columns and fault labels.
 
-Shared by the loader (`phm.datasets.phm2018`) and the simulator (`phm.datasets.phm2018_sim`),
+Shared by the loader (`phm.datasets.phm2018`) and the simulator (`phm.sim.ion_mill`),
 so both always agree on the official layout.
 
 Layout of a dataset root:
