@@ -74,11 +74,6 @@ class SimulationSummary:
         distinct = ("train/*_DC_train.csv", "test/*_DC_test.csv", "final_validation/*_score.csv")
         return sum(n for p, n in self.rows.items() if any(Path(p).match(g) for g in distinct))
 
-    @property
-    def paths(self) -> list[Path]:
-        """Every file written."""
-        return [self.out / p for p in self.rows]
-
 
 @dataclass(frozen=True)
 class _Job:
