@@ -90,9 +90,9 @@ def pump_model(store: Path, seed: int) -> Path:
 def ion_mill_model(store: Path, seed: int) -> Path:
     """The demo's ion mill checkpoint under `store`: at first start, a small simulated fleet
     in the PHM 2018 layout (3 tools x 4 days) and `phm train --dataset phm2018`, 3 epochs."""
-    from phm.datasets.phm2018_sim import simulate_phm2018
     from phm.models.prepare import Phm2018Options
     from phm.models.train import train_and_save
+    from phm.sim.ion_mill_files import simulate_phm2018
 
     path = store / "models" / "ion_mill.pt"
     if path.exists():
@@ -226,7 +226,7 @@ def status_line(state: object) -> str:
 def run_phm2018(args: argparse.Namespace) -> int:
     """Simulate the PHM 2018 layout, train the TTF baseline, score it with the official S1."""
     from phm.bench import phm2018 as bench_phm2018
-    from phm.datasets.phm2018_sim import simulate_phm2018
+    from phm.sim.ion_mill_files import simulate_phm2018
 
     data = args.store / f"phm2018-{args.tools}x{args.days:g}d-seed{args.seed}"
     if not (data / ".complete").exists():

@@ -1,7 +1,8 @@
 """Mean and std over per-seed bench results: `python3 pipelines/seed_summary.py OUT`.
 
-Reads every OUT/*/*.json written by `phm bench ... --seed S --seeds 1` (pipelines/gpu_issue4.sh)
-and prints, per benchmark and model, the mean and sample std of its headline figures.
+Reads every OUT/*/*.json written by `phm bench ... --seed S --seeds 1`
+(pipelines/gpu_network_benches.sh) and prints, per benchmark and model, the mean and sample std
+of its headline figures.
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ TINY = ROOT / "phm" / "configs" / "models" / "tiny.toml"
 def place_demo_models(store: Path) -> None:
     """STORE/models/pump.pt (dataset plant) and ion_mill.pt (dataset phm2018), untrained: an
     untrained pump model gives P(healthy) ~ 1/8, so alerts come quickly."""
-    from phm.datasets.phm2018_sim import simulate_phm2018
     from phm.models.data import TrainConfig
     from phm.models.model import PhmModel, load_config, save_checkpoint
     from phm.models.prepare import Phm2018Options, prepare_phm2018
     from phm.models.prepare_plant import PlantOptions, prepare_plant
+    from phm.sim.ion_mill_files import simulate_phm2018
 
     models = store / "models"
     models.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_bench_store(root: Path, assets: int, days: float, seed: int = 0) -> dict:
     """The synthetic store (see the module doc); returns what it holds."""
-    from phm.dashboard.fixture import ROOT_CAUSES_EXAMPLE, write_predictions, write_pump_lake
+    from phm.bench.synthetic_store import ROOT_CAUSES_EXAMPLE, write_predictions, write_pump_lake
     from phm.plant import load_plant
     from phm.store.state import StateStore
 

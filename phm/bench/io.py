@@ -20,7 +20,7 @@ from phm.bench.results import fmt, markdown_table, write_result
 from phm.errors import PhmError
 
 PEAK_RSS_LIMIT_GIB = 2.0
-ROWS_PER_DAY_ESTIMATE = 18_500  # ~4 s cadence less idle gaps, see phm2018_sim
+ROWS_PER_DAY_ESTIMATE = 18_500  # ~4 s cadence less idle gaps, see phm.sim.ion_mill
 
 
 def _peak_rss_bytes() -> int:
@@ -67,7 +67,7 @@ def _in_child(fn: object, *args: object) -> dict[str, float]:
 
 def ensure_dataset(rows: int, rows_per_tool: int, seed: int, cache: Path) -> Path:
     """A simulated dataset of about `rows` training rows, made once and reused."""
-    from phm.datasets.phm2018_sim import simulate_phm2018
+    from phm.sim.ion_mill_files import simulate_phm2018
 
     tools = max(1, math.ceil(rows / rows_per_tool))
     days = rows / tools / ROWS_PER_DAY_ESTIMATE

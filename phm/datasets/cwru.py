@@ -26,7 +26,6 @@ from phm.features.spectral import SKF_6205
 SAMPLING_RATE_HZ = 12_000.0
 DEFAULT_WINDOW = 2048
 NOMINAL_RPM = {0: 1797.0, 1: 1772.0, 2: 1750.0, 3: 1730.0}
-LOCATIONS = ("normal", "inner_race", "ball", "outer_race")
 _PREFIX = {"inner_race": "IR", "ball": "B", "outer_race": "OR"}
 _DE_VARIABLE = re.compile(r"^X(\d+)_DE_time$")
 _RPM_VARIABLE = re.compile(r"^X(\d+)RPM$")

@@ -300,17 +300,6 @@ class Phm2018Dataset:
             labels=ttf_frame(ttf),
         )
 
-    def load_test(self, tool: str, columns: Sequence[str] | None = None) -> Run:
-        """One tool of test/: sensors only."""
-        path = self.root / "test" / f"{file_tool_name(tool)}_DC_test.csv"
-        signals = _collect(scan_sensors(path, columns), path)
-        return Run(
-            asset_id=file_tool_name(tool),
-            asset_type=ASSET_TYPE,
-            signals=signals,
-            meta={**_signals_meta(signals, path), "source": str(path)},
-        )
-
     def load_validation(self, tool: str, columns: Sequence[str] | None = None) -> ValidationTool:
         """One final-validation tool: the history before scoring and the scored rows + truth."""
         name = file_tool_name(tool)

@@ -1,6 +1,6 @@
 """The PHM Society 2018 data challenge file layout: names, columns and fault labels.
 
-Shared by the loader (`phm.datasets.phm2018`) and the simulator (`phm.datasets.phm2018_sim`),
+Shared by the loader (`phm.datasets.phm2018`) and the simulator (`phm.sim.ion_mill`),
 so both always agree on the official layout.
 
 Layout of a dataset root:
@@ -44,8 +44,6 @@ SENSOR_COLUMNS: tuple[str, ...] = (
     "ETCHAUX2SOURCETIMER",
     "ACTUALSTEPDURATION",
 )
-CONTEXT_COLUMNS: tuple[str, ...] = ("Tool", "stage", "Lot", "runnum", "recipe", "recipe_step")
-MEASUREMENT_COLUMNS: tuple[str, ...] = SENSOR_COLUMNS[7:]
 
 # Fault modes by short key, with the label the fault log uses and the TTF column name.
 # The official files spell the first mode "FlowCool" and the others "Flowcool".

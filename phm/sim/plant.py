@@ -3,7 +3,7 @@
 Every asset of `load_plant(path, assets=N)` gets a scenario fixed by the seed: most pumps
 develop one fault (`phm.sim.rotating`: random mode, cause, onset and time to failure), some
 stay healthy; ion mill tools stream PHM 2018 process rows with their flow-cool faults, rendered
-by the PHM 2018 simulator (`phm.datasets.phm2018_sim`). Ground truth never travels over MQTT;
+by the PHM 2018 simulator (`phm.sim.ion_mill`). Ground truth never travels over MQTT;
 `truth_path` receives it as JSON lines at start.
 
 Time. Simulated life time runs `speed` times faster than the wall clock, but a receiver rejects
@@ -42,12 +42,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from phm.datasets import phm2018_sim as p18
 from phm.datasets.phm2018_layout import FAULT_MODES as ION_MILL_MODES
-from phm.datasets.phm2018_layout import SENSOR_COLUMNS
+from phm.datasets.phm2018_layout import SAMPLE_PERIOD_S, SENSOR_COLUMNS
 from phm.datasets.run import Run, Waveforms
 from phm.errors import ConfigError
 from phm.plant import Asset, Plant, load_plant, pump_spec
+from phm.sim.ion_mill import SimulatedTool
 from phm.sim.publisher import MAX_INFLIGHT, PlantPublisher
 from phm.sim.rotating import FaultScenario, PumpSimulator
 from phm.wire.codec import encode
@@ -203,12 +203,12 @@ class IonMillRows(_Source):
     simulator, in life seconds since the tool's first row; `faults` are its fault cycles."""
 
     def __init__(self, index: int, seed: int, horizon_s: float, rpp: int, nullable=()) -> None:
-        sim = p18.SimulatedTool.draw(seed, index, int(horizon_s) + ION_MILL_EXTRA_S)
+        sim = SimulatedTool.draw(seed, index, int(horizon_s) + ION_MILL_EXTRA_S)
         self.tool, self.cycles = sim.tool, sim.cycles
         self._groups = sim.render()
         self.channels = SENSOR_COLUMNS[2:]
         self._nullable = np.array([c in nullable for c in self.channels])
-        self.rpp, self.dt = rpp, float(p18.S)
+        self.rpp, self.dt = rpp, float(SAMPLE_PERIOD_S)
         self._times = np.zeros(0)
         self._values = np.zeros((0, len(self.channels)))
         self._exhausted = False

@@ -141,7 +141,7 @@ AMBIENT_DAILY_K, AMBIENT_PEAK_H = 4.0, 15.0  # plant-wide daily swing, warmest a
 WEATHER_K, WEATHER_PERIODS_D = (2.0, 1.5), (3.3, 7.9)  # drift over days: amplitudes, periods
 LOAD_STEP_EVERY_D, LOAD_STEP_SD = 2.5, 3.0  # schedule changes: mean interval (days), size (%)
 LOAD_STEP_HORIZON_D = 8.0  # schedule steps drawn over this many days of life
-CASING_TAU_S = (0.7 * 3600.0, 1.5 * 3600.0)  # casing thermal time constant
+CASING_TAU_RANGE_S = (0.7 * 3600.0, 1.5 * 3600.0)  # casing thermal time constant, drawn per pump
 CASING_K_PER_LOAD = (10.0, 20.0)  # casing rise over ambient at full load (K)
 LOOSE_FIT_RUNOUT = 2.0  # a creeping inner ring's 1x runout (x BASE_1X_G) at severity 1
 
@@ -222,7 +222,7 @@ class PumpSimulator:
         n_steps = int(traits.poisson(LOAD_STEP_HORIZON_D / LOAD_STEP_EVERY_D))
         self._step_times = np.sort(traits.uniform(0, LOAD_STEP_HORIZON_D * 86_400.0, n_steps))
         self._step_sizes = traits.normal(0.0, LOAD_STEP_SD, n_steps)
-        self._casing_tau = float(traits.uniform(*CASING_TAU_S))
+        self._casing_tau = float(traits.uniform(*CASING_TAU_RANGE_S))
         self._casing_k = float(traits.uniform(*CASING_K_PER_LOAD))
         # the weather is the plant's: drawn from the seed alone
         plant = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, 6)))

@@ -10,7 +10,7 @@ import pytest
 
 from phm.cli import main
 from phm.datasets.phm2018 import Phm2018Dataset
-from phm.datasets.phm2018_sim import simulate_phm2018
+from phm.sim.ion_mill_files import simulate_phm2018
 
 
 @pytest.fixture(scope="module")

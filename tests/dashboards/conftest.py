@@ -1,4 +1,4 @@
-"""Fixtures of the dashboard tests: one synthetic store (phm.dashboard.fixture) per module."""
+"""Fixtures of the dashboard tests: one synthetic store (store_fixture.py) per module."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phm.dashboard.fixture import FixtureStore, build_store
+from tests.dashboards.store_fixture import FixtureStore, build_store
 
 PAGES = Path(__file__).parents[2] / "dashboards"
 

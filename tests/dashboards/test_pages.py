@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from phm.dashboard.fixture import FixtureStore
 from phm.store.state import StateStore
+from tests.dashboards.store_fixture import FixtureStore
 
 PAGES = Path(__file__).parents[2] / "dashboards"
 

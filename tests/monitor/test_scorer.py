@@ -114,8 +114,8 @@ def test_monitor_refuses_a_checkpoint_of_another_dataset(tmp_path: Path) -> None
 
 def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -> None:
     from phm.datasets.phm2018 import Phm2018Dataset
-    from phm.datasets.phm2018_sim import simulate_phm2018
     from phm.models.prepare import Phm2018Options, prepare_phm2018
+    from phm.sim.ion_mill_files import simulate_phm2018
 
     sim = tmp_path / "sim"
     simulate_phm2018(sim, tools=2, days=1.5, seed=2, test_tools=1, workers=1, progress=False)

@@ -36,6 +36,13 @@ def orders(sim: PumpSimulator, times: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.array([f["o1"] for f in feats]), np.array([f["o2"] for f in feats])
 
 
+def largest_step_share(meta: dict, mode: str, cause: str) -> float:
+    """Largest one-step rise of log 1x from onset to failure, as a share of its whole range."""
+    one, _ = orders(pump(meta, mode, cause), np.linspace(ONSET, FAILURE, 41))
+    v = np.log(one)
+    return float(np.max(np.diff(v)) / (v.max() - v.min()))
+
+
 def corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -82,15 +89,8 @@ def test_clogged_strainer_loss_grows_with_flow_low_suction_head_does_not(meta) -
 
 
 def test_broken_vane_steps_fouling_rises_slowly(meta) -> None:
-    times = np.linspace(ONSET, FAILURE, 41)
-
-    def largest_share(cause: str) -> float:
-        one, _ = orders(pump(meta, "imbalance", cause), times)
-        v = np.log(one)
-        return float(np.max(np.diff(v)) / (v.max() - v.min()))
-
-    assert largest_share("broken vane fragment") > 0.7
-    assert largest_share("impeller fouling / imbalance") < 0.3
+    assert largest_step_share(meta, "imbalance", "broken vane fragment") > 0.7
+    assert largest_step_share(meta, "imbalance", "impeller fouling / imbalance") < 0.3
 
 
 def test_impeller_erosion_loses_more_flow_than_fouling(meta) -> None:
@@ -360,15 +360,8 @@ def test_tight_fit_runs_hot_from_start_up_loose_fit_raises_1x(meta) -> None:
 
 
 def test_loose_bolts_step_up_other_looseness_grows(meta) -> None:
-    times = np.linspace(ONSET, FAILURE, 41)
-
-    def largest_share(cause: str) -> float:
-        one, _ = orders(pump(meta, "looseness", cause), times)
-        v = np.log(one)
-        return float(np.max(np.diff(v)) / (v.max() - v.min()))
-
-    assert largest_share("loose hold-down bolts") > 0.6
-    assert largest_share("worn fit") < 0.3
+    assert largest_step_share(meta, "looseness", "loose hold-down bolts") > 0.6
+    assert largest_step_share(meta, "looseness", "worn fit") < 0.3
 
 
 def test_starved_bearing_temperature_spikes(meta) -> None:

@@ -20,15 +20,15 @@ from phm.datasets.phm2018_layout import (
     TTF_COLUMNS,
     column_tool_name,
 )
-from phm.datasets.phm2018_sim import (
-    COUNTER_COLUMNS,
+from phm.errors import ConfigError
+from phm.sim.ion_mill import COUNTER_COLUMNS
+from phm.sim.ion_mill_files import (
     DUPLICATE_PROB,
     NO_WAFER_ID_LABEL,
     NO_WAFER_ID_PROB,
     fault_log,
     simulate_phm2018,
 )
-from phm.errors import ConfigError
 
 HOUR = 3600
 MONTH_SEED = 2  # 3 train tools x 30 days with this seed hold every fault mode and bursts
@@ -243,7 +243,7 @@ def test_each_fault_mode_has_its_precursor(month: dict) -> None:
 PEAK_RSS_SCRIPT = """
 import resource, sys
 from pathlib import Path
-from phm.datasets.phm2018_sim import simulate_phm2018
+from phm.sim.ion_mill_files import simulate_phm2018
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 s = simulate_phm2018(Path(sys.argv[1]), 1, float(sys.argv[2]), 0, test_tools=0, progress=False)
 print(s.sensor_rows, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)

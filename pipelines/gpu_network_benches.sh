@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU runs behind the issue-4 network figures in docs/BENCHMARKS.md: one process per
-# (model, seed), all in parallel on one GPU (a small model leaves most of an H100 idle).
+# The GPU runs behind the network figures (MoE and dense) in docs/BENCHMARKS.md: one process
+# per (model, seed), all in parallel on one GPU (a small model leaves most of an H100 idle).
 #
-#   bash pipelines/gpu_issue4.sh GROUP DATA OUT
+#   bash pipelines/gpu_network_benches.sh GROUP DATA OUT
 #     GROUP  cmapss-FD001 | cmapss-FD003 | phm2018 | model
 #     DATA   parent folder of cmapss/ (cmapss-*), or the simulated PHM 2018 folder (phm2018)
 #     OUT    result folder; each run writes OUT/NAME/*.json and OUT/NAME.log
