@@ -43,7 +43,7 @@ from phm.plant import Plant, StreamSpec
 from phm.records import Batch
 
 DAY_S = 86400.0
-READ_ATTEMPTS = 10  # listings tried when a compaction removes files under a reader
+READ_ATTEMPTS = 20  # listings tried when a compaction removes files under a reader
 _T_FIRST = -62135596800.0  # 0001-01-01T00:00:00Z
 _T_LAST = 253402300799.0  # 9999-12-31T23:59:59Z
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -308,6 +308,11 @@ class Lake:
                 _compaction_backoff(attempt)
                 continue
             except pl.exceptions.PolarsError as exc:
+                # polars may report a file removed under it as a compute error, not a
+                # FileNotFoundError: list again while the listing has changed
+                if attempt < READ_ATTEMPTS - 1 and _replaced(files):
+                    _compaction_backoff(attempt)
+                    continue
                 _locate_bad_file(files, sch, exc)
             if attempt < READ_ATTEMPTS - 1 and _replaced(files):
                 continue
@@ -382,6 +387,9 @@ class Lake:
                 _compaction_backoff(attempt)
                 continue
             except pl.exceptions.PolarsError as exc:
+                if attempt < READ_ATTEMPTS - 1 and _replaced(files):
+                    _compaction_backoff(attempt)
+                    continue
                 _locate_bad_file(files, {"time": pl.Float64()}, exc)
             return None if value is None else float(value)
         raise AssertionError("unreachable")
