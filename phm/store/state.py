@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from phm.errors import PhmError
 from phm.plant import Plant
-from phm.store.records import (
+from phm.records import (
     SEVERITIES,
     STATUSES,
     Acknowledgement,
