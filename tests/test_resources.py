@@ -108,7 +108,7 @@ def test_the_wheel_ships_the_configs_graphs_and_templates_and_works_outside_the_
         assert name in names
     in_source = {
         p.relative_to(REPO).as_posix()
-        for folder in ("phm/configs", "phm/reports/templates")
+        for folder in ("phm/configs", "phm/reports/templates", "phm/dashboard/app")
         for p in (REPO / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
@@ -126,6 +126,8 @@ def test_the_wheel_ships_the_configs_graphs_and_templates_and_works_outside_the_
         "print(phm.kg.loader.load_graph('rotating_equipment').name)\n"
         "print(phm.ingest.broker.MOSQUITTO_CONF.is_file())\n"
         "print(phm.models.nn_estimators.resolve_config('tiny')[0].name)\n"
+        "import phm.dashboard.cli\n"
+        "print(phm.dashboard.cli.APP.is_file())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
@@ -133,6 +135,6 @@ def test_the_wheel_ships_the_configs_graphs_and_templates_and_works_outside_the_
         [sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    where, types, graph, conf, size = done.stdout.splitlines()
+    where, types, graph, conf, size, app = done.stdout.splitlines()
     assert Path(where).is_relative_to(site)  # the wheel's package, not the checkout's
-    assert "pump" in types and graph and conf == "True" and size
+    assert "pump" in types and graph and conf == "True" and size and app == "True"

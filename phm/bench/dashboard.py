@@ -25,7 +25,7 @@ from pathlib import Path
 
 from phm.bench.results import write_result
 
-DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
+DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboard" / "app"
 TARGET_S = 2.0
 
 

@@ -1,6 +1,6 @@
 """`phm dashboard --store DIR [--port PORT]`: the operators' Streamlit dashboard.
 
-Runs `streamlit run dashboards/app.py` as a child process with the store in `PHM_STORE` (and
+Runs `streamlit run phm/dashboard/app/app.py` as a child process with the store in `PHM_STORE` (and
 after `--`), headless, and waits for it; Ctrl-C stops it. `start_dashboard` is the same for
 callers that keep running (`phm demo` starts the dashboard beside its live pipeline).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from phm.errors import PhmError
 
-APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
+APP = Path(__file__).resolve().parent / "app" / "app.py"  # shipped in the package (a wheel too)
 DEFAULT_PORT = 8501
 
 
@@ -67,7 +67,7 @@ def start_dashboard(
         env["PHM_PLANT"] = str(Path(plant).resolve())
     if refresh_s is not None:
         env["PHM_DASHBOARD_REFRESH"] = str(refresh_s)
-    cwd = APP.parents[1]
+    cwd = APP.parent
     return subprocess.Popen(dashboard_command(store, port, address), env=env, cwd=cwd, **popen)
 
 

@@ -1,4 +1,4 @@
-"""Streamlit helpers shared by the pages of dashboards/: which store, cached opening, the
+"""Streamlit helpers shared by the pages of phm/dashboard/app/: which store, cached opening, the
 refresh period, time formatting and the status badges.
 
 The store folder comes from `PHM_STORE`, else `--store DIR` after `--` on the `streamlit run`

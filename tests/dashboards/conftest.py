@@ -8,7 +8,7 @@ import pytest
 
 from tests.dashboards.store_fixture import FixtureStore, build_store
 
-PAGES = Path(__file__).parents[2] / "dashboards"
+PAGES = Path(__file__).parents[2] / "phm" / "dashboard" / "app"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from phm.store.state import StateStore
 from tests.dashboards.store_fixture import FixtureStore
 
-PAGES = Path(__file__).parents[2] / "dashboards"
+PAGES = Path(__file__).parents[2] / "phm" / "dashboard" / "app"
 
 
 def page(name: str) -> AppTest:

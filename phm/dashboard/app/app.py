@@ -1,4 +1,4 @@
-"""The operators' dashboard: `phm dashboard --store DIR` (or `streamlit run dashboards/app.py
+"""The operators' dashboard: `phm dashboard --store DIR` (or `streamlit run phm/dashboard/app/app.py
 -- --store DIR`, or PHM_STORE=DIR). Reads the store only; every page refreshes itself on a
 timer (st.fragment) without reloading the browser page."""
 
