@@ -16,6 +16,9 @@ pump-006, spread over the fleet's sites and lines); `load_plant(path, assets=N)`
 generated fleet to N assets, keeping the types' proportions, so a simulator and an ingest worker
 given the same N know the same assets.
 
+A type's `scorer` names the monitor's scorer of its assets (`[types.pump] scorer = "pump"`, one
+of SCORER_NAMES, implemented in phm.monitor.registry); a type without one is not scored.
+
 A pump type's `[types.pump.meta]` (shaft speed, bearing geometry, impeller vanes) is parsed once
 into a `PumpSpec` (`AssetType.pump`, `pump_spec(plant)`), which the simulator, the monitor, the
 dashboard and the detectors share; a bad value is a ConfigError naming the file and the key.
@@ -37,6 +40,10 @@ STREAMS: tuple[str, ...] = ("process", "vibration", "temperature", "event")
 # a historian backfill may reach years back; a clock set to 1970 or a forged time may not
 MAX_PAST_S = 3653 * 86400.0  # ten years
 DEFAULT_PLANT = "plant.toml"  # shipped: phm/configs/plant.toml (phm.resources)
+# the scorers a type may name (`[types.X] scorer = "..."`): the keys of
+# phm.monitor.registry.SCORERS, which implements them (the plant, a foundation, cannot import
+# the monitor; tests/monitor/test_registry.py keeps the two equal)
+SCORER_NAMES: tuple[str, ...] = ("pump", "ion_mill")
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ class AssetType:
     fault_history: Path | None = None
     # the typed `meta` of a pump (a type named "pump", or one whose meta names pump keys)
     pump: PumpSpec | None = None
+    # the monitor's scorer of this type (one of SCORER_NAMES); None: its assets are not scored
+    scorer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +286,12 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
         pump = None
         if name == "pump" or any(k in meta for k in PUMP_META_KEYS):
             pump = PumpSpec.from_meta(meta, f"{source}: [types.{name}.meta]")
+        scorer = t.get("scorer")
+        if scorer is not None and scorer not in SCORER_NAMES:
+            raise ConfigError(
+                f"{source}: [types.{name}] scorer = {scorer!r}: unknown scorer "
+                f"(known: {', '.join(SCORER_NAMES)})"
+            )
         types[name] = AssetType(
             name,
             str(t.get("description", "")),
@@ -284,6 +299,7 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
             meta,
             path.parent / history if history else None,
             pump,
+            scorer,
         )
     if not types:
         raise ConfigError(f"{source}: no [types.*] defined")

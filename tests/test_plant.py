@@ -8,7 +8,7 @@ import pytest
 
 from phm.errors import ConfigError
 from phm.features.spectral import BearingGeometry
-from phm.plant import PumpSpec, load_plant, pump_spec
+from phm.plant import Plant, PumpSpec, load_plant, pump_spec
 
 
 def test_shipped_plant_and_resized_fleet() -> None:
@@ -87,3 +87,20 @@ def test_bad_pump_meta_names_the_file_and_key(tmp_path: Path, meta: str, message
     with pytest.raises(ConfigError, match=message) as err:
         load_plant(path)
     assert "plant.toml: [types.pump.meta]" in str(err.value)
+
+
+def test_each_type_names_its_scorer_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    plant = load_plant()
+    assert {n: t.scorer for n, t in plant.types.items()} == {"pump": "pump", "ion_mill": "ion_mill"}
+    assert load_plant_text(tmp_path, ONE).types["a"].scorer is None  # not scored
+    with pytest.raises(ConfigError) as err:
+        load_plant_text(tmp_path, "[types.a]\nscorer = 'centrifuge'\n" + ONE)
+    message = str(err.value)
+    assert "plant.toml: [types.a] scorer = 'centrifuge': unknown scorer" in message
+    assert "known: pump, ion_mill" in message
+
+
+def load_plant_text(tmp_path: Path, text: str) -> Plant:
+    path = tmp_path / "plant.toml"
+    path.write_text(text)
+    return load_plant(path)

@@ -192,3 +192,28 @@ def test_monitor_ranks_with_the_plants_fault_history(tmp_path: Path, checkpoint:
     assert monitor.graph.prior("c.soft_foot") > 3 * shipped.prior("c.soft_foot")
     ion = load_graph("ion_mill_flowcool")
     assert all(monitor.ion_graph.prior(c) == ion.prior(c) for c in ion.of_type("cause"))
+
+
+def test_the_registry_implements_the_scorer_names_the_plant_accepts() -> None:
+    from phm.monitor.registry import SCORERS
+    from phm.plant import SCORER_NAMES
+
+    assert tuple(SCORERS) == SCORER_NAMES
+
+
+def test_a_type_without_a_scorer_is_not_scored(tmp_path: Path, checkpoint: Path) -> None:
+    text = (REPO / "phm" / "configs" / "plant.toml").read_text()
+    line = 'scorer = "pump"'
+    assert line in text
+    toml = tmp_path / "plant.toml"
+    toml.write_text(text.replace(line, "", 1))
+    plant = load_plant(toml)
+    assert plant.types["pump"].scorer is None
+    write_pump(tmp_path, "pump-001", 2)
+    monitor = Monitor(tmp_path, plant, ScoringModel.load(checkpoint))
+    assert set(monitor.scorers) == {"ion_mill"}
+    assert monitor.evaluate(now=T0 + 10_000) == []
+    assert StateStore(tmp_path / "state.sqlite").predictions("pump-001") == []
+    # the same data with the shipped plant, whose pumps name their scorer, is scored
+    assert [p.asset_id for p in Monitor(tmp_path, load_plant(), ScoringModel.load(checkpoint))
+            .evaluate(now=T0 + 10_000)] == ["pump-001"]  # fmt: skip

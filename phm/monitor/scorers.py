@@ -1,0 +1,113 @@
+"""The scorer interface: one `AssetScorer` per asset type, named by `[types.X] scorer` of the
+plant TOML (phm.monitor.registry maps the name to its class).
+
+A scorer holds what scoring one type needs (its checkpoint, its knowledge graph, its detectors
+and their per-asset state) and does two things for `phm.monitor.scorer.Monitor`:
+
+- `score(asset_id, after)`: a `Prediction` from the asset's latest data in the lake if that is
+  newer than `after` (the time of its last prediction), else None. The scorer does not write it:
+  the monitor writes predictions and steps the alerts.
+- `root_causes(asset_id, pred)`: the ranked root causes of the type's graph (each with its
+  evidence path and actions) and the symptoms they rest on, for an alert opened or changed.
+
+A scorer is built with the checkpoint of its `dataset` (`phm train --dataset <dataset>`) if
+the monitor was given one; without it, it scores nothing but still ranks root causes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from phm.errors import ConfigError
+from phm.kg.fault_history import with_fault_history
+from phm.kg.loader import load_graph
+from phm.kg.schema import KnowledgeGraph
+from phm.models.model import PhmModel, load_checkpoint
+from phm.plant import Plant
+from phm.store.lake import Lake
+from phm.store.state import Prediction
+
+
+@dataclass
+class ScoringModel:
+    """A loaded checkpoint and what scoring needs from its `extra`."""
+
+    model: PhmModel
+    extra: dict[str, Any]
+    name: str
+
+    @classmethod
+    def load(cls, path: str | Path, dataset: str = "plant") -> ScoringModel:
+        """A checkpoint of `phm train --dataset <dataset>`: "plant" scores pumps, "phm2018"
+        ion mill tools."""
+        model, extra = load_checkpoint(path)
+        if extra.get("dataset") != dataset:
+            raise ConfigError(
+                f"{path}: a checkpoint of dataset {extra.get('dataset')!r}; the monitor needs a "
+                f"`phm train --dataset {dataset}` checkpoint here"
+            )
+        return cls(model.eval(), extra, f"{Path(path).name}:{model.config.name}")
+
+
+class AssetScorer(ABC):
+    """Scores the assets of one type (`type_name`) of `plant` from `lake` with `model`."""
+
+    dataset: ClassVar[str]  # the checkpoints it scores with: `phm train --dataset <dataset>`
+    graph_name: ClassVar[str]  # its shipped knowledge graph (phm/configs/kg/)
+
+    def __init__(
+        self, type_name: str, plant: Plant, lake: Lake, model: ScoringModel | None
+    ) -> None:
+        self.type_name = type_name
+        self.plant = plant
+        self.lake = lake
+        self.model = model
+        self.graph = type_graph(plant, self.graph_name, type_name)
+
+    @abstractmethod
+    def score(self, asset_id: str, after: float) -> Prediction | None:
+        """The asset's prediction from data newer than `after` (s); None when there is none
+        (or no model)."""
+
+    @abstractmethod
+    def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
+        """`root_causes` (ranked, with the evidence path and actions), the `symptoms` they rest
+        on and the `graph` that ranked them."""
+
+    def causes(self, ranked: list) -> list[dict[str, Any]]:
+        """Ranked causes of `phm.kg.inference.explain_alert` as the alert details hold them."""
+        return [
+            {
+                "cause": r.cause,
+                "label": r.label or r.cause,
+                "probability": r.probability,
+                "path": list(r.path),
+                "actions": list(r.actions),
+                "action_labels": [self.label(a) for a in r.actions],
+                "path_labels": [self.label(n) for n in r.path],
+            }
+            for r in ranked
+        ]
+
+    def label(self, node_id: str) -> str:
+        node = self.graph.nodes.get(node_id)
+        return node.label if node is not None and node.label else node_id
+
+
+def type_graph(plant: Plant, name: str, asset_type: str) -> KnowledgeGraph:
+    """The shipped graph `name`, its cause priors updated by the plant's fault history of
+    `asset_type` where the plant TOML names one (`fault_history`)."""
+    graph = load_graph(name)
+    spec = plant.types.get(asset_type)
+    if spec is not None and spec.fault_history is not None:
+        graph = with_fault_history(graph, spec.fault_history)
+    return graph
+
+
+def finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
