@@ -265,6 +265,43 @@ def _locate_bad_file(files: list[Path], sch: dict[str, pl.DataType], exc: Except
     raise DataFormatError(files[0].parent, f"segments could not be read: {exc}") from exc
 
 
+def _collect_retrying(
+    list_files: Callable[[], list[Path]],
+    plan: Callable[[list[Path]], pl.LazyFrame],
+    sch: dict[str, pl.DataType],
+    settled: bool = False,
+) -> tuple[pl.DataFrame, list[Path]] | None:
+    """Collect `plan(files)` over a fresh listing, listing again while a compaction replaces
+    files under the read; the frame and the files it read, or None when none are listed.
+
+    With `settled`, a read whose listing changed meanwhile is done again, so it never mixes
+    a merged file with the segments it replaced. A file that cannot be read for another
+    reason raises DataFormatError naming it (checked against `sch`).
+    """
+    for attempt in range(READ_ATTEMPTS):
+        files = list_files()
+        if not files:
+            return None
+        try:
+            df = plan(files).collect()
+        except FileNotFoundError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            _compaction_backoff(attempt)
+            continue
+        except pl.exceptions.PolarsError as exc:
+            # polars may report a file removed under it as a compute error, not a
+            # FileNotFoundError: list again while the listing has changed
+            if attempt < READ_ATTEMPTS - 1 and _replaced(files):
+                _compaction_backoff(attempt)
+                continue
+            _locate_bad_file(files, sch, exc)
+        if settled and attempt < READ_ATTEMPTS - 1 and _replaced(files):
+            continue
+        return df, files
+    raise AssertionError("unreachable")
+
+
 class Lake:
     """Reads the lake under `root`; every reader drops duplicate (seq, row) rows."""
 
@@ -289,37 +326,25 @@ class Lake:
         self, spec: StreamSpec, asset: str, start: float | None, end: float | None
     ) -> pl.DataFrame:
         sch = schema(spec)
-        for attempt in range(READ_ATTEMPTS):
-            files = self._files(spec.name, asset, start, end)
-            if not files:
-                return pl.DataFrame(schema=sch)
+        keys = _KEYS[spec.kind]
+
+        def plan(files: list[Path]) -> pl.LazyFrame:
             lf = pl.scan_parquet(files, hive_partitioning=False)
             if start is not None:
                 lf = lf.filter(pl.col("time") >= start)
             if end is not None:
                 lf = lf.filter(pl.col("time") < end)
-            keys = _KEYS[spec.kind]
-            lf = lf.unique(subset=keys, keep="first").sort(["time", *keys])
-            try:
-                df = lf.collect()
-            except FileNotFoundError:
-                if attempt == READ_ATTEMPTS - 1:
-                    raise
-                _compaction_backoff(attempt)
-                continue
-            except pl.exceptions.PolarsError as exc:
-                # polars may report a file removed under it as a compute error, not a
-                # FileNotFoundError: list again while the listing has changed
-                if attempt < READ_ATTEMPTS - 1 and _replaced(files):
-                    _compaction_backoff(attempt)
-                    continue
-                _locate_bad_file(files, sch, exc)
-            if attempt < READ_ATTEMPTS - 1 and _replaced(files):
-                continue
-            if df.schema != pl.Schema(sch):
-                _locate_bad_file(files, sch, ValueError(f"schema {df.schema}"))
-            return df
-        raise AssertionError("unreachable")
+            return lf.unique(subset=keys, keep="first").sort(["time", *keys])
+
+        got = _collect_retrying(
+            lambda: self._files(spec.name, asset, start, end), plan, sch, settled=True
+        )
+        if got is None:
+            return pl.DataFrame(schema=sch)
+        df, files = got
+        if df.schema != pl.Schema(sch):
+            _locate_bad_file(files, sch, ValueError(f"schema {df.schema}"))
+        return df
 
     def read_rows(
         self, stream: str, asset: str, start: float | None = None, end: float | None = None
@@ -372,27 +397,15 @@ class Lake:
         last = dt.date.fromisoformat(dates[-1][0])
         # the day before may hold a batch that started before midnight and ends after it
         prev = (last - dt.timedelta(days=1)).isoformat()
-        for attempt in range(READ_ATTEMPTS):
-            files = [f for d, p in dates[-2:] if d >= prev for f in _parts(p)]
-            try:
-                value = (
-                    pl.scan_parquet(files, hive_partitioning=False)
-                    .select(pl.col("time").max())
-                    .collect()
-                    .item()
-                )
-            except FileNotFoundError:
-                if attempt == READ_ATTEMPTS - 1:
-                    raise
-                _compaction_backoff(attempt)
-                continue
-            except pl.exceptions.PolarsError as exc:
-                if attempt < READ_ATTEMPTS - 1 and _replaced(files):
-                    _compaction_backoff(attempt)
-                    continue
-                _locate_bad_file(files, {"time": pl.Float64()}, exc)
-            return None if value is None else float(value)
-        raise AssertionError("unreachable")
+        got = _collect_retrying(
+            lambda: [f for d, p in dates[-2:] if d >= prev for f in _parts(p)],
+            lambda files: pl.scan_parquet(files, hive_partitioning=False).select(
+                pl.col("time").max()
+            ),
+            {"time": pl.Float64()},
+        )
+        value = None if got is None else got[0].item()
+        return None if value is None else float(value)
 
 
 def compact(
