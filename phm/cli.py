@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -88,6 +89,19 @@ def _attach(parser: argparse.ArgumentParser, module_name: str) -> None:
     module = importlib.import_module(module_name)
     module.add_arguments(parser)
     parser.set_defaults(_run=module.run)
+
+
+def add_log_level(parser: argparse.ArgumentParser) -> None:
+    """`--log-level` of a long-running command; `configure_logging` applies it."""
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level` (a name; unknown names mean INFO), with times and loggers."""
+    logging.basicConfig(
+        level=getattr(logging, str(level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,9 +15,9 @@ queued for it (see docs/live-path.md).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 
+from phm.cli import add_log_level, configure_logging
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
 from phm.store.compaction import COMPACT_EVERY_S
@@ -77,14 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --init-session: SIGUSR1 this local mosquitto so it saves the session now",
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     plant = load_plant(args.plant, assets=args.assets)
     worker = IngestWorker(
         args.broker,

@@ -9,9 +9,9 @@ does that when it starts.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
+from phm.cli import add_log_level, configure_logging
 from phm.errors import ConfigError
 from phm.store.compaction import MAX_FILES, TARGET_BYTES, compact_lake
 
@@ -30,16 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=TARGET_BYTES / 2**20,
         help="files this large are final; merges stop growing a file here (default 32)",
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from phm.store.state import StateStore
 
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     store = Path(args.store)
     if not (store / "state.sqlite").is_file():
         raise ConfigError(f"--store {store}: no state.sqlite there (expected an ingest store)")
