@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from phm.metrics import phm2018_cell_scores
-from phm.models.estimators import check_fitted
+from phm.models.estimators import check_fitted, hgb_params
 
 DEFAULT_HORIZON_S = 2 * 3600.0
 S1_DECAY_PER_S = 0.001  # the official score weighs an error at TTF t by exp(-0.001 t)
@@ -211,17 +211,6 @@ class GbmTTF(_ThresholdedTTF):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
-    def _params(self) -> dict[str, object]:
-        return {
-            "max_iter": self.max_iter,
-            "learning_rate": self.learning_rate,
-            "max_leaf_nodes": self.max_leaf_nodes,
-            "min_samples_leaf": self.min_samples_leaf,
-            "l2_regularization": self.l2_regularization,
-            "early_stopping": False,
-            "random_state": self.random_state,
-        }
-
     def _fit_mode(
         self, X: np.ndarray, ttf: np.ndarray, remaining: np.ndarray | None, weight: np.ndarray
     ) -> object:
@@ -231,9 +220,9 @@ class GbmTTF(_ThresholdedTTF):
         soon = np.nan_to_num(ttf, nan=np.inf) <= self.horizon_s
         if not soon[keep].any() or soon[keep].all():
             return None  # nothing to tell apart in training: never alarm for this mode
-        clf = HistGradientBoostingClassifier(**self._params())
+        clf = HistGradientBoostingClassifier(**hgb_params(self))
         clf.fit(X[keep], soon[keep], sample_weight=weight[keep])
-        reg = HistGradientBoostingRegressor(loss="absolute_error", **self._params())
+        reg = HistGradientBoostingRegressor(loss="absolute_error", **hgb_params(self))
         s1_weight = weight[soon] * np.exp(-S1_DECAY_PER_S * ttf[soon])
         reg.fit(X[soon], ttf[soon], sample_weight=s1_weight)
         return clf, reg

@@ -15,9 +15,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from phm.errors import NotFittedError
+from phm.models.estimators import check_sklearn_fitted, hgb_params
 
 
 class ClassifierNotFittedError(NotFittedError, SklearnNotFittedError):
@@ -57,14 +58,7 @@ class GbmFaultClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         self.model_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            class_weight=self.class_weight,
-            early_stopping=False,
-            random_state=self.random_state,
+            class_weight=self.class_weight, **hgb_params(self)
         )
         if self.classes_.size == 1:  # a single class needs no trees
             self.n_iter_ = 0
@@ -74,12 +68,7 @@ class GbmFaultClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _features(self, X: Any) -> np.ndarray:
-        try:
-            check_is_fitted(self, "model_")
-        except SklearnNotFittedError:
-            raise ClassifierNotFittedError(
-                f"{type(self).__name__} is not fitted yet: call fit() before using it"
-            ) from None
+        check_sklearn_fitted(self, ClassifierNotFittedError, "model_")
         return validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
 
     def predict_proba(self, X: Any) -> np.ndarray:

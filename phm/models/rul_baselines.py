@@ -16,22 +16,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from phm.errors import NotFittedError
+from phm.models.estimators import check_sklearn_fitted, hgb_params
 
 
 class RulNotFittedError(NotFittedError, SklearnNotFittedError):
     """Raised by `predict` before `fit`; both phm's and scikit-learn's NotFittedError."""
-
-
-def _check_fitted(estimator: BaseEstimator) -> None:
-    try:
-        check_is_fitted(estimator)
-    except SklearnNotFittedError:
-        raise RulNotFittedError(
-            f"{type(estimator).__name__} is not fitted yet: call fit() before using it"
-        ) from None
 
 
 class GbmRul(RegressorMixin, BaseEstimator):
@@ -65,22 +57,15 @@ class GbmRul(RegressorMixin, BaseEstimator):
     ) -> GbmRul:
         """Fit on X (N, F) and remaining life y (N,)."""
         X, y = validate_data(self, X, y, y_numeric=True, ensure_all_finite="allow-nan")
-        self.model_ = HistGradientBoostingRegressor(
-            loss=self.loss,
-            learning_rate=self.learning_rate,
-            max_iter=self.max_iter,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            early_stopping=False,
-            random_state=self.random_state,
-        ).fit(X, y, sample_weight=sample_weight)
+        self.model_ = HistGradientBoostingRegressor(loss=self.loss, **hgb_params(self)).fit(
+            X, y, sample_weight=sample_weight
+        )
         self.n_iter_ = self.model_.n_iter_
         return self
 
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """(N,) predicted remaining life."""
-        _check_fitted(self)
+        check_sklearn_fitted(self, RulNotFittedError)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
         return self.model_.predict(X)
 
@@ -141,7 +126,7 @@ class SurvivalRul(BaseEstimator):
 
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """(N,) median remaining life, clipped to [0, max_prediction]."""
-        _check_fitted(self)
+        check_sklearn_fitted(self, RulNotFittedError)
         X = validate_data(self, X, reset=False)
         median = np.asarray(self.fitter_.predict_median(self._frame(X)), dtype=np.float64)
         median = median.reshape(-1)
