@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,15 +163,11 @@ def run_bare(url: str, protocol: str, payloads: list, per_message_s: float) -> d
     sub.loop_start()
     if not subscribed.wait(10):
         raise ConnectionError(f"bare subscriber could not subscribe on {address.display}")
-    pub = Publisher(url, protocol=protocol)
     try:
-        t0 = time.perf_counter()
-        for k, (topic, _a, _s, payload, _r) in enumerate(payloads):
-            _pace(k, t0, per_message_s)
-            pub.publish(topic, payload)
-        finished = done.wait(max(60.0, 1e-4 * expected))
+        t0, finished = _publish_paced(
+            url, protocol, payloads, per_message_s, lambda: done.wait(max(60.0, 1e-4 * expected))
+        )
     finally:
-        pub.close()
         sub.disconnect()
         sub.loop_stop()
     seconds = (state["last"] if finished else time.perf_counter()) - t0
@@ -214,6 +211,9 @@ def run_durable(
         if committed >= expected:
             done.set()
 
+    def on_send(asset: str, seq: int) -> None:
+        published[(asset, STREAM, seq)] = time.time()
+
     worker = IngestWorker(
         url,
         store,
@@ -228,16 +228,14 @@ def run_durable(
     try:
         if not _wait_subscribed(worker, 15):
             raise ConnectionError(f"ingest worker could not subscribe on {redact_url(url)}")
-        pub = Publisher(url, protocol=protocol)
-        try:
-            t0 = time.perf_counter()
-            for k, (topic, asset, seq, payload, _r) in enumerate(payloads):
-                _pace(k, t0, per_message_s)
-                published[(asset, STREAM, seq)] = time.time()
-                pub.publish(topic, payload)
-            finished = done.wait(max(120.0, 1e-3 * len(payloads)))
-        finally:
-            pub.close()
+        t0, finished = _publish_paced(
+            url,
+            protocol,
+            payloads,
+            per_message_s,
+            lambda: done.wait(max(120.0, 1e-3 * len(payloads))),
+            on_send=on_send,
+        )
     finally:
         worker.stop()
     seconds = (last["t"] if finished else time.perf_counter()) - t0
@@ -263,6 +261,30 @@ def run_durable(
         "duplicates": worker.stats.duplicates,
         "dead_letters": worker.stats.dead_letters,
     }
+
+
+def _publish_paced(
+    url: str,
+    protocol: str,
+    payloads: list,
+    per_message_s: float,
+    wait: Callable[[], bool],
+    on_send: Callable[[str, int], None] | None = None,
+) -> tuple[float, bool]:
+    """Publish `payloads` paced at `per_message_s`, calling `on_send(asset, seq)` just before
+    each, then `wait()` for the receiver with the publisher still open; (start time, wait's
+    answer)."""
+    pub = Publisher(url, protocol=protocol)
+    try:
+        t0 = time.perf_counter()
+        for k, (topic, asset, seq, payload, _r) in enumerate(payloads):
+            _pace(k, t0, per_message_s)
+            if on_send is not None:
+                on_send(asset, seq)
+            pub.publish(topic, payload)
+        return t0, wait()
+    finally:
+        pub.close()
 
 
 def _wait_subscribed(worker: IngestWorker, timeout: float) -> bool:
