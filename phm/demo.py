@@ -6,7 +6,7 @@ pumps developing faults, ion mill tools), the ingest worker (acknowledges only c
 the monitor (predictions and alerts in the state store), and the operators' dashboard
 (Streamlit, http://127.0.0.1:8501; `--dashboard-port 0` for none). At the first start the
 pump model is trained on simulated pump lives (`phm train --dataset plant`,
-phm/configs/models/plant.toml, about two minutes on 2 cores) and the ion mill model on a small
+phm/configs/models/plant.toml; docs/BENCHMARKS.md has its time) and the ion mill model on a small
 simulated PHM 2018 fleet, both kept under `--store`. It runs until Ctrl-C or `--duration`
 seconds, printing the fleet's state, and stops everything cleanly.
 

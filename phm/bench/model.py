@@ -13,8 +13,8 @@ process channels, the config's `[train] window` cycles, one operating condition)
   with the balancing bias frozen (gamma 0) and once with it updated (gamma = the config's,
   or `--gamma`); the coefficient of variation (CV, std / mean) of the per-expert load of
   the final forward is reported for both (0 = even, sqrt(E/k - 1) = every token on the same
-  k experts). A stronger skew (3) saturates the sigmoid router under training and gamma
-  0.001 no longer rebalances it within 1000 steps.
+  k experts). The default skew is one the bias can correct within the default steps
+  (docs/BENCHMARKS.md says what a stronger one does).
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ def decode_message(m: Message, plant: Plant, now: float) -> Batch | tuple[str, s
 def content_digest(b: Batch) -> bytes:
     """16-byte hash of what a batch carries (times, channels, rate, event, values): equal for a
     redelivered copy, different for another message under the same seq."""
-    h = hashlib.sha256(struct.pack("<ddd", b.t0, b.dt, b.fs))  # SHA-NI: about 2x blake2b here
+    # sha256, not blake2b: faster on CPUs with SHA-NI
+    h = hashlib.sha256(struct.pack("<ddd", b.t0, b.dt, b.fs))
     h.update("\x1f".join(b.channels).encode())
     if b.event:
         h.update(json.dumps(b.event, sort_keys=True, separators=(",", ":")).encode())

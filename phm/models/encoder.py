@@ -162,8 +162,8 @@ class GatedAttention(nn.Module):
         b, n, d = x.shape
         h = self.n_heads
         q, k, v = self.qkv(x).view(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (B, H, N, hd)
-        # Dropout on attention probabilities forces PyTorch's unfused attention on CPU (about
-        # 2x slower there), so it has its own switch, off in the CPU config.
+        # Dropout on attention probabilities forces PyTorch's slower unfused attention on CPU,
+        # so it has its own switch, off in the CPU config.
         p = self.attn_dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
         g = torch.sigmoid(self.gate(x)).transpose(1, 2)[..., None]  # (B, H, N, 1)
