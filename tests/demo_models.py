@@ -23,10 +23,10 @@ def place_demo_models(store: Path) -> None:
     tcfg = TrainConfig(snapshots=3, snapshot=256)
     prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
-    save_checkpoint(models / "pump.pt", PhmModel(cfg), prep.extra)
+    save_checkpoint(models / "pump.pt", PhmModel(cfg), prep.header)
     sim = models / "ion_mill_tiny"
     simulate_phm2018(sim, tools=2, days=1.0, seed=2, test_tools=1, workers=1, progress=False)
     tcfg = TrainConfig(val_fraction=0.5)
     prep = prepare_phm2018(Phm2018Options(data=sim, stride=60, near_stride=20), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
-    save_checkpoint(models / "ion_mill.pt", PhmModel(cfg), prep.extra)
+    save_checkpoint(models / "ion_mill.pt", PhmModel(cfg), prep.header)

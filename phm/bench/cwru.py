@@ -208,7 +208,7 @@ def run_network(args: argparse.Namespace) -> int:
         truth = prep.test.targets["fault"]
         report = fault_report(pred, truth)
         label = pred["fault_prob"].argmax(1)
-        names = prep.extra["classes"]
+        names = list(prep.header.classes)
         per_class = {
             c: float(np.mean(label[truth == i] == i))
             for i, c in enumerate(names)
@@ -246,7 +246,7 @@ def run_network(args: argparse.Namespace) -> int:
         "macro_f1": f_mean,
         "macro_f1_std": f_std,
         "protocol": protocol,
-        "n_classes": len(prep.extra["classes"]),
+        "n_classes": len(list(prep.header.classes)),
         "task": args.task,
         "model": args.model,
         "config": model.config.name,
@@ -261,8 +261,8 @@ def run_network(args: argparse.Namespace) -> int:
         "protocol": prep.extra["protocol"],
         "dropped_classes": prep.extra["dropped_classes"],
         "files": {"train": prep.extra["train_files"], "test": prep.extra["test_files"]},
-        "window": prep.extra["window"],
-        "snapshot": prep.extra["snapshot"],
+        "window": prep.header.window,
+        "snapshot": prep.header.snapshot,
         "n_fit_windows": len(prep.fit),
         "n_val_windows": len(prep.val),
         "seeds": seeds,
@@ -287,8 +287,8 @@ def run_network(args: argparse.Namespace) -> int:
     dropped = prep.extra["dropped_classes"]
     table += (
         f"\n\n{headline['n_classes']} classes, {headline['n_train_windows']} train / "
-        f"{headline['n_test_windows']} test windows of {prep.extra['window']} samples (no "
-        f"overlap) at 12 kHz, tokens of {prep.extra['snapshot']} samples"
+        f"{headline['n_test_windows']} test windows of {prep.header.window} samples (no "
+        f"overlap) at 12 kHz, tokens of {prep.header.snapshot} samples"
         + (f"; dropped (one load only): {', '.join(dropped)}" if dropped else "")
         + f"; {headline['n_params']:,} parameters ({headline['n_params_active']:,} active per "
         f"token) on {args.device}. Total {details['seconds']:.1f} s."

@@ -34,6 +34,7 @@ from phm.errors import PhmError
 from phm.features.process import ProcessFeatureConfig, feature_names, process_features
 from phm.metrics import macro_f1, phm2018_cell_scores, rmse, roc_auc
 from phm.models.baselines import DEFAULT_HORIZON_S, GbmTTF, NanTTF, SurvivalTTF
+from phm.models.checkpoint import CheckpointHeader
 
 MODELS = ("nan", "gbm", "survival")
 RMSE_MAX_TTF_S = 5000.0
@@ -347,7 +348,7 @@ def network_score_tool(
     tool: str,
     protocol: str,
     model: Any,
-    extra: dict[str, Any],
+    header: CheckpointHeader,
     config: ProcessFeatureConfig,
     device: str,
     batch_size: int,
@@ -367,11 +368,13 @@ def network_score_tool(
     signals, truth_frame, first = scored_signals(dataset, tool, protocol, config)
     feats = process_features(signals, config)
     matrix = feats.select(feature_names(config)).to_numpy().astype(np.float32)
-    mean, scale = extra["feature_mean"].numpy(), extra["feature_scale"].numpy()
+    mean, scale = header.feature_mean, header.feature_scale
+    window, step_rows = header.window, header.step_rows
+    assert mean is not None and scale is not None and window is not None and step_rows is not None
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(first, len(matrix), SCORE_CHUNK):
         rows = np.arange(start, min(len(matrix), start + SCORE_CHUNK))
-        inputs = phm2018_windows(matrix, rows, mean, scale, extra["window"], extra["step_rows"])
+        inputs = phm2018_windows(matrix, rows, mean, scale, window, step_rows)
         pred = predict(model, WindowSet(inputs, {}, rows), device, batch_size)
         for k in ("ttf", "ttf_no_fault", "ttf_median", "fault_prob"):
             parts.setdefault(k, []).append(pred[k])
@@ -457,7 +460,7 @@ def run_network(args: argparse.Namespace) -> int:
                     tool,
                     protocol,
                     model,
-                    prep.extra,
+                    prep.header,
                     config,
                     args.device,
                     tcfg.eval_batch_size,
@@ -531,8 +534,8 @@ def run_network(args: argparse.Namespace) -> int:
         "eval_tools": eval_tools,
         "stride": args.stride,
         "near_stride": args.near_stride,
-        "window": prep.extra["window"],
-        "step_rows": prep.extra["step_rows"],
+        "window": prep.header.window,
+        "step_rows": prep.header.step_rows,
         "features": feature_names(config),
         "classes": list(PHM2018_CLASSES),
         "config": dataclasses.asdict(model.config),

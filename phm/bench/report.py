@@ -40,6 +40,7 @@ def synthetic_checkpoint(window: int = 30, channels: int = 15) -> bytes:
     """An untrained tiny C-MAPSS-shaped checkpoint (bytes)."""
     import torch
 
+    from phm.models.checkpoint import CheckpointHeader
     from phm.models.model import PhmModel, load_config, save_checkpoint
 
     torch.manual_seed(0)
@@ -50,10 +51,10 @@ def synthetic_checkpoint(window: int = 30, channels: int = 15) -> bytes:
         max_positions=window,
         rul_horizon=125.0,
     )
-    extra = {"dataset": "cmapss", "asset_type": "turbofan", "window": window}
+    header = CheckpointHeader(dataset="cmapss", asset_type="turbofan", window=window)
     buf = io.BytesIO()
     path = Path(f"/tmp/phm-bench-report-{window}x{channels}.pt")
-    save_checkpoint(path, PhmModel(cfg), extra)
+    save_checkpoint(path, PhmModel(cfg), header)
     buf.write(path.read_bytes())
     path.unlink()
     return buf.getvalue()
@@ -125,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = args.model.read_bytes()
         from phm.reports.report import checkpoint_model
 
-        model, extra = checkpoint_model(checkpoint)
-        window = int(extra.get("window", model.config.max_positions))
+        predictor = checkpoint_model(checkpoint)
+        model = predictor.model
+        window = predictor.header.window or int(model.config.max_positions)
         channels = int(model.config.process_channels)
     else:
         window, channels = 30, 15

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from phm.config import from_mapping, read_toml
+from phm.models.checkpoint import CheckpointHeader
 
 
 @dataclass
@@ -111,7 +112,10 @@ class Prepared:
     val: WindowSet
     test: WindowSet | None
     config_updates: dict[str, Any]  # data-dependent ModelConfig fields
-    extra: dict[str, Any] = field(default_factory=dict)  # preprocessing kept in the checkpoint
+    header: CheckpointHeader  # what using the model needs: written into the checkpoint
+    # provenance (validation units, files...), kept in the header's `training`: never read to
+    # use the model
+    extra: dict[str, Any] = field(default_factory=dict)
     # training-time augmentation of a batch's inputs (inputs, generator) -> inputs; None: none
     augment: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None
 

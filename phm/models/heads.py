@@ -314,7 +314,18 @@ class TtfHead(nn.Module):
     def no_fault_prob(self, logits: Tensor) -> Tensor:  # (B, M)
         return hazard_survival(logits)[..., -1]
 
+    def summary(self, logits: Tensor) -> dict[str, Tensor]:
+        """(B, M) each, per mode: `median`, `lower` and `upper` (the 5% and 95% quantiles, +inf
+        past the horizon) of the TTF in the grid's unit, and `no_fault` (`no_fault_prob`)."""
+        surv = hazard_survival(logits)
+        return {
+            "median": survival_quantile(surv, self.grid, 0.5),
+            "lower": survival_quantile(surv, self.grid, 0.05),
+            "upper": survival_quantile(surv, self.grid, 0.95),
+            "no_fault": surv[..., -1],
+        }
+
     def predict(self, logits: Tensor) -> Tensor:
         """(B, M) median TTF per mode, NaN where no fault is likely within the horizon."""
-        med = survival_quantile(hazard_survival(logits), self.grid, 0.5)
-        return torch.where(self.no_fault_prob(logits) >= 0.5, math.nan, med)
+        s = self.summary(logits)
+        return torch.where(s["no_fault"] >= 0.5, math.nan, s["median"])

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from phm.config import from_mapping, read_toml
 from phm.errors import ConfigError
+from phm.models.checkpoint import FORMAT_VERSION, CheckpointHeader, header_from_state
 from phm.models.encoder import Encoder
 from phm.models.heads import FaultHead, RulHead, TtfHead, mixture_hazard_logits
 from phm.models.moe import MoE, load_cv, sequence_balance_loss
@@ -260,20 +261,18 @@ def model_from_state(state: Any, source: str) -> PhmModel:
     return model.eval()
 
 
-def save_checkpoint(path: str | Path, model: PhmModel, extra: dict[str, Any] | None = None) -> None:
-    """Write config, weights and buffers (balancing bias, conformal factor) and `extra`;
-    an ensemble also writes its member count.
-
-    extra: what using the model needs besides weights (feature scaling, channel names,
-    metrics); plain Python values, lists and tensors only. Written to a temp name and renamed.
+def save_checkpoint(path: str | Path, model: PhmModel, header: CheckpointHeader) -> None:
+    """Write the header (`phm.models.checkpoint`, format FORMAT_VERSION), config, weights and
+    buffers (balancing bias, conformal factor); an ensemble also writes its member count.
+    Written to a temp name and renamed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        "format": 1,
+        "format": FORMAT_VERSION,
+        "header": header.to_state(),
         "config": dataclasses.asdict(model.config),
         "state_dict": model.state_dict(),
-        "extra": extra or {},
     }
     if isinstance(model, PhmEnsemble):
         state["members"] = len(model.members)
@@ -282,17 +281,26 @@ def save_checkpoint(path: str | Path, model: PhmModel, extra: dict[str, Any] | N
     os.replace(tmp, path)
 
 
+def checkpoint_from_state(state: Any, source: str) -> tuple[PhmModel, CheckpointHeader]:
+    """(model in eval mode, header) of a loaded checkpoint state; a CheckpointFormatError for
+    a checkpoint without a header or of another format version."""
+    if not isinstance(state, dict) or "config" not in state:
+        raise ConfigError(f"{source}: not a phm checkpoint (no config inside)")
+    header = header_from_state(state, source)
+    return model_from_state(state, source), header
+
+
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[PhmModel, dict[str, Any]]:
+) -> tuple[PhmModel, CheckpointHeader]:
     """Rebuild the saved model (or ensemble) from its stored config and load its weights
     (eval mode).
 
-    Returns (model, extra).
+    Returns (model, header).
     """
     path = Path(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: checkpoint not found") from None
-    return model_from_state(state, str(path)), state.get("extra", {})
+    return checkpoint_from_state(state, str(path))

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from phm.datasets.splits import PHM2018_NEAR_STRIDE, PHM2018_STRIDE
 from phm.errors import ConfigError
 from phm.models.augment import VibrationAugment
+from phm.models.checkpoint import CheckpointHeader
 from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
 from phm.models.prepare_plant import PlantOptions, prepare_plant
 from phm.models.windows import (
@@ -112,18 +112,20 @@ def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prep
             "max_positions": max(tcfg.window, 1),
             "rul_horizon": cap,
         },
-        extra={
-            "dataset": "cmapss",
-            "subset": options.subset,
-            "sensors": sensors,
-            "scaler_mean": torch.tensor(scaler.mean_),
-            "scaler_scale": torch.tensor(scaler.scale_),
-            "condition_centres": torch.tensor(data.conditions.centres),
-            "window": tcfg.window,
-            "include_cycle": tcfg.include_cycle,
-            "rul_cap": cap,
-            "val_units": sorted(set(units[~fit_mask].tolist())),
-        },
+        header=CheckpointHeader(
+            dataset="cmapss",
+            asset_type="turbofan",
+            channels=tuple(sensors),
+            feature_mean=np.asarray(scaler.mean_),
+            feature_scale=np.asarray(scaler.scale_),
+            window=tcfg.window,
+            rul_unit="cycles",
+            subset=options.subset,
+            include_cycle=tcfg.include_cycle,
+            rul_cap=cap,
+            condition_centres=np.asarray(data.conditions.centres),
+        ),
+        extra={"val_units": sorted(set(units[~fit_mask].tolist()))},
     )
 
 
@@ -217,11 +219,14 @@ def prepare_cwru(options: CwruOptions, tcfg: TrainConfig, seed: int) -> Prepared
             "rul_head": "none",
         },
         augment=VibrationAugment(tcfg.speed_jitter, tcfg.gain_jitter),
+        header=CheckpointHeader(
+            dataset="cwru",
+            asset_type="bearing",
+            classes=tuple(classes),
+            window=window,
+            snapshot=tcfg.snapshot,
+        ),
         extra={
-            "dataset": "cwru",
-            "classes": classes,
-            "window": window,
-            "snapshot": tcfg.snapshot,
             "protocol": protocol,
             "dropped_classes": list(dropped),
             "train_files": [r.meta["file_number"] for r in train_runs],
@@ -354,14 +359,18 @@ def prepare_femto(options: FemtoOptions, tcfg: TrainConfig, seed: int) -> Prepar
             "rul_horizon": FEMTO_RUL_HORIZON,
             "n_classes": 0,
         },
+        header=CheckpointHeader(
+            dataset="femto",
+            asset_type="bearing",
+            channels=FEMTO_PROCESS,
+            snapshots=tcfg.snapshots,
+            samples=samples,
+            rul_unit="hours",
+            rul_unit_s=FEMTO_RUL_UNIT_S,
+            rul_horizon=FEMTO_RUL_HORIZON,
+        ),
         extra={
-            "dataset": "femto",
             "holdout": holdout,
-            "snapshots": tcfg.snapshots,
-            "samples": samples,
-            "process_channels": list(FEMTO_PROCESS),
-            "rul_unit_s": FEMTO_RUL_UNIT_S,
-            "rul_horizon": FEMTO_RUL_HORIZON,
             "fit_bearings": [r.asset_id for r in fit_runs],
             "val_units": [r.asset_id for r in val_runs],
         },
@@ -480,14 +489,17 @@ def prepare_phm2018(options: Phm2018Options, tcfg: TrainConfig, seed: int) -> Pr
             "ttf_horizon": horizon,
             "rul_head": "none",
         },
+        header=CheckpointHeader(
+            dataset="phm2018",
+            asset_type="ion_mill",
+            classes=tuple(PHM2018_CLASSES),
+            channels=tuple(names),
+            feature_mean=np.asarray(mean),
+            feature_scale=np.asarray(scale),
+            window=PHM2018_WINDOW,
+            step_rows=PHM2018_STEP_ROWS,
+        ),
         extra={
-            "dataset": "phm2018",
-            "features": names,
-            "feature_mean": torch.tensor(mean),
-            "feature_scale": torch.tensor(scale),
-            "window": PHM2018_WINDOW,
-            "step_rows": PHM2018_STEP_ROWS,
-            "classes": list(PHM2018_CLASSES),
             "stride": stride,
             "near_stride": near_stride,
             "fit_tools": fit_tools,

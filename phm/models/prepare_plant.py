@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from phm.errors import ConfigError
+from phm.models.checkpoint import CheckpointHeader
 from phm.models.data import Prepared, TrainConfig, WindowSet
 from phm.models.windows import PUMP_CHANNELS, pump_window, read_latest_pump_data
 from phm.plant import PumpSpec
@@ -168,17 +168,20 @@ def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepar
             "rul_horizon": PLANT_RUL_HORIZON,
             "n_classes": len(PLANT_CLASSES),
         },
+        header=CheckpointHeader(
+            dataset="plant",
+            asset_type="pump",
+            classes=tuple(PLANT_CLASSES),
+            channels=tuple(PUMP_CHANNELS),
+            feature_mean=np.asarray(mean, dtype=np.float32),
+            feature_scale=np.asarray(scale, dtype=np.float32),
+            snapshots=k,
+            samples=samples,
+            rul_unit="hours",
+            rul_unit_s=PLANT_RUL_UNIT_S,
+            rul_horizon=PLANT_RUL_HORIZON,
+        ),
         extra={
-            "dataset": "plant",
-            "asset_type": "pump",
-            "classes": list(PLANT_CLASSES),
-            "channels": list(PUMP_CHANNELS),
-            "feature_mean": torch.tensor(mean, dtype=torch.float32),
-            "feature_scale": torch.tensor(scale, dtype=torch.float32),
-            "snapshots": k,
-            "samples": samples,
-            "rul_unit_s": PLANT_RUL_UNIT_S,
-            "rul_horizon": PLANT_RUL_HORIZON,
             "n_train_pumps": n_train,
             "val_units": sorted(val_idx),
         },

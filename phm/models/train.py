@@ -477,14 +477,14 @@ def train_and_save(options: TrainOptions) -> Path:
             predict(model, prep.val, options.device), prep.val.targets["fault"]
         )
     metrics["load_cv_per_layer"] = model.expert_load_cv()
-    extra = prep.extra | {
+    training = prep.extra | {
         "train_config": dataclasses.asdict(tcfg),
         "seed": options.seed,
         "metrics": json.loads(json.dumps(metrics)),
         "history": result.history,
         "members_history": [r.history for r in result.members],
     }
-    save_checkpoint(options.out, model, extra)
+    save_checkpoint(options.out, model, dataclasses.replace(prep.header, training=training))
     metrics["wall_seconds"] = time.perf_counter() - t_start
     print(f"wrote {options.out}")
     if prep.test is not None and options.test:

@@ -15,8 +15,6 @@ import torch
 
 from phm.features.process import ProcessFeatureConfig
 from phm.kg.inference import explain_alert
-from phm.models.heads import hazard_survival, survival_quantile
-from phm.models.windows import phm2018_windows
 from phm.monitor.scorers import AssetScorer, ScoringModel, finite
 from phm.monitor.streaming import StreamingProcessFeatures
 from phm.plant import Plant
@@ -81,34 +79,23 @@ class IonMillScorer(AssetScorer):
         within the model's horizon."""
         if self.model is None:
             return None
-        extra, model = self.model.extra, self.model.model
+        predictor = self.model
         last = self.lake.latest_time("process", asset_id)
         if last is None or last <= after:
             return None
         feats = self._features(asset_id, last)
         if feats is None:
             return None
-        matrix = feats.select(list(extra["features"])).to_numpy().astype(np.float32)
-        inputs = phm2018_windows(
-            matrix,
-            np.array([len(matrix) - 1]),
-            extra["feature_mean"].numpy(),
-            extra["feature_scale"].numpy(),
-            int(extra["window"]),
-            int(extra["step_rows"]),
-        )
-        out = model({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()})
-        classes = ["healthy" if c == "none" else c for c in extra["classes"]]
-        probs = out["fault"].float().softmax(-1)[0].numpy()
-        surv = hazard_survival(out["ttf"])  # (1, M, J+1)
-        grid = model.ttf.grid
-        no_fault = surv[0, :, -1].numpy()
-        median = survival_quantile(surv, grid, 0.5)[0].numpy()
-        lower = survival_quantile(surv, grid, 0.05)[0].numpy()
-        upper = survival_quantile(surv, grid, 0.95)[0].numpy()
+        out = predictor.predict(predictor.phm2018_inputs(feats))
+        assert out.fault is not None and out.ttf is not None
+        classes = ["healthy" if c == "none" else c for c in predictor.header.classes]
+        probs = out.fault[0]
+        ttf = {k: v[0] for k, v in out.ttf.items()}  # (M,) per fault mode, seconds
+        no_fault, median = ttf["no_fault"], ttf["median"]
         soon = np.flatnonzero(no_fault < 0.5)  # modes with a fault likely within the horizon
         first = int(soon[np.argmin(median[soon])]) if soon.size else None
         hours = 1.0 / 3600.0
+        grid = predictor.model.ttf.grid
         fault_probs = {c: float(p) for c, p in zip(classes, probs, strict=True)}
         return Prediction(
             asset_id=asset_id,
@@ -116,10 +103,10 @@ class IonMillScorer(AssetScorer):
             model=self.model.name,
             fault_probs=fault_probs,
             rul_median=None if first is None else float(median[first]) * hours,
-            rul_lower=None if first is None else float(lower[first]) * hours,
-            rul_upper=None if first is None else finite(float(upper[first]) * hours),
+            rul_lower=None if first is None else float(ttf["lower"][first]) * hours,
+            rul_upper=None if first is None else finite(float(ttf["upper"][first]) * hours),
             health=fault_probs.get("healthy"),
-            expert_load=[load.tolist() for load in model.expert_load()],
+            expert_load=predictor.expert_load(),
             details={
                 "unit": "hours (time to the next fault, within the model's horizon)",
                 "top_mode": classes[int(probs.argmax())],
@@ -141,10 +128,7 @@ class IonMillScorer(AssetScorer):
         assert self.model is not None
         feed = self.feeds.get(asset_id)
         if feed is None:
-            window, step_rows = int(self.model.extra["window"]), int(self.model.extra["step_rows"])
-            feed = ProcessFeed(
-                StreamingProcessFeatures(PROCESS_CONFIG), (window - 1) * step_rows + 1
-            )
+            feed = ProcessFeed(StreamingProcessFeatures(PROCESS_CONFIG), self.model.phm2018_keep())
             self.feeds[asset_id] = feed
             start = last - PROCESS_CONFIG.long_s - feed.keep * ION_MILL_ROW_S - 60.0
         else:

@@ -22,7 +22,7 @@ from phm.diagnosis.load_cycle import cross_phase
 from phm.diagnosis.record import record_symptoms
 from phm.features.spectral import BearingGeometry
 from phm.kg.inference import explain_alert
-from phm.models.windows import pump_window, read_latest_pump_data
+from phm.models.windows import read_latest_pump_data
 from phm.monitor.pump_record import nearest, read_pump_record
 from phm.monitor.scorers import AssetScorer, ScoringModel, finite
 from phm.plant import Plant, pump_spec
@@ -53,24 +53,20 @@ class PumpScorer(AssetScorer):
     def score(self, asset_id: str, after: float) -> Prediction | None:
         if self.model is None:
             return None
-        extra = self.model.extra
-        k, samples = int(extra["snapshots"]), int(extra["samples"])
+        predictor = self.model
+        k = predictor.header.snapshots
+        assert k is not None
         latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
         if latest is None or latest <= after:
             return None
         times, _, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
         if rows is None:
             return None
-        data = data[:, :, :samples]
-        mean = extra["feature_mean"].numpy()
-        scale = extra["feature_scale"].numpy()
-        inputs = pump_window(data, rows, k, mean, scale)
-        model = self.model.model
-        out = model({name: torch.from_numpy(v) for name, v in inputs.items()})
-        probs = out["fault"].float().softmax(-1)[0].numpy()
-        rul = {name: float(v[0]) for name, v in model.rul.summary(out["rul"]).items()}
-        classes = list(extra["classes"])
-        fault_probs = {c: float(p) for c, p in zip(classes, probs, strict=True)}
+        out = predictor.predict(predictor.pump_inputs(data, rows))
+        assert out.fault is not None and out.rul is not None
+        rul = {name: float(v[0]) for name, v in out.rul.items()}
+        fault_probs = out.fault_probs(0)
+        classes = list(fault_probs)
         health = fault_probs.get("healthy")
         return Prediction(
             asset_id=asset_id,
@@ -81,8 +77,8 @@ class PumpScorer(AssetScorer):
             rul_lower=finite(rul["lower"]),
             rul_upper=finite(rul["upper"]),
             health=health,
-            expert_load=[load.tolist() for load in model.expert_load()],
-            details={"unit": "hours of life", "top_mode": classes[int(probs.argmax())]},
+            expert_load=predictor.expert_load(),
+            details={"unit": "hours of life", "top_mode": classes[int(out.fault[0].argmax())]},
         )
 
     def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:

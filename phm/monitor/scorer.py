@@ -69,7 +69,7 @@ class Monitor:
         for m in (model, ion_mill_model, *models):
             if m is None:
                 continue
-            dataset = str(m.extra.get("dataset"))
+            dataset = m.header.dataset
             if dataset in by_dataset:
                 raise ConfigError(
                     f"two checkpoints of dataset {dataset!r} ({by_dataset[dataset].name}, "

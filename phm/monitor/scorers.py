@@ -17,41 +17,31 @@ the monitor was given one; without it, it scores nothing but still ranks root ca
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from phm.errors import ConfigError
 from phm.kg.fault_history import with_fault_history
 from phm.kg.loader import load_graph
 from phm.kg.schema import KnowledgeGraph
-from phm.models.model import PhmModel, load_checkpoint
+from phm.models.predictor import Predictor
 from phm.plant import Plant
 from phm.store.lake import Lake
 from phm.store.state import Prediction
 
 
-@dataclass
-class ScoringModel:
-    """A loaded checkpoint and what scoring needs from its `extra`."""
-
-    model: PhmModel
-    extra: dict[str, Any]
-    name: str
+class ScoringModel(Predictor):
+    """The `Predictor` a scorer scores with; `load` refuses a checkpoint of another dataset
+    than the one asked for."""
 
     @classmethod
-    def load(cls, path: str | Path, dataset: str = "plant") -> ScoringModel:
+    def load(cls, path: str | Path, dataset: str | None = "plant") -> ScoringModel:
         """A checkpoint of `phm train --dataset <dataset>`: "plant" scores pumps, "phm2018"
         ion mill tools."""
-        model, extra = load_checkpoint(path)
-        if extra.get("dataset") != dataset:
-            raise ConfigError(
-                f"{path}: a checkpoint of dataset {extra.get('dataset')!r}; the monitor needs a "
-                f"`phm train --dataset {dataset}` checkpoint here"
-            )
-        return cls(model.eval(), extra, f"{Path(path).name}:{model.config.name}")
+        out = super().load(path, dataset)
+        assert isinstance(out, ScoringModel)
+        return out
 
 
 class AssetScorer(ABC):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from phm.reports.engines import CHUNK_SIZE, ENGINES
 from phm.reports.render import DETAIL
 
 if TYPE_CHECKING:
+    from phm.models.predictor import Predictor
     from phm.reports.sources import ReportSource
 
 
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from phm.models.checkpoint import CheckpointFormatError
     from phm.reports.render import fmt_num, parse_formats, write_report
     from phm.reports.report import build_report, checkpoint_model, read_checkpoint
     from phm.reports.sources import ReportInputError
@@ -44,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     checkpoint = read_checkpoint(args.model)
     try:
-        _, extra = checkpoint_model(checkpoint)
+        predictor = checkpoint_model(checkpoint)
+    except CheckpointFormatError as exc:
+        raise ReportInputError(str(exc).replace("<checkpoint bytes>", str(args.model))) from None
     except Exception as exc:
         raise ReportInputError(f"{args.model}: not a phm checkpoint ({exc})") from None
-    source = _source(args, extra)
+    source = _source(args, predictor)
     report = build_report(
         source,
         checkpoint,
@@ -77,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source(args: argparse.Namespace, extra: dict[str, Any]) -> ReportSource:
+def _source(args: argparse.Namespace, predictor: Predictor) -> ReportSource:
     """The source named by the arguments (--data/--subset or --store)."""
     from phm.reports.sources import cmapss_source, store_source
 
     assets = list(args.assets) if args.assets else None
     if args.data is not None:
-        return cmapss_source(args.data, args.subset, extra, args.model, assets)
-    return store_source(args.store, extra, args.model, assets, args.plant)
+        return cmapss_source(args.data, args.subset, predictor, args.model, assets)
+    return store_source(args.store, predictor, args.model, assets, args.plant)

@@ -17,16 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 from phm.errors import ConfigError
+from phm.models.predictor import Predictor
 from phm.reports.rul import AssetRul, model_from_bytes, score_chunk
 from phm.reports.sources import AssetWindow
 
 ENGINES = ("local", "ray")
 CHUNK_SIZE = 50  # assets per batch / per Ray task
 
-_MODELS: dict[str, tuple[Any, dict[str, Any]]] = {}  # per process: checkpoint digest -> model
+_MODELS: dict[str, Predictor] = {}  # per process: checkpoint digest -> model
 
 
-def _cached_model(data: bytes) -> tuple[Any, dict[str, Any]]:
+def _cached_model(data: bytes) -> Predictor:
     key = hashlib.sha256(data).hexdigest()
     if key not in _MODELS:
         _MODELS.clear()  # one checkpoint at a time per worker
@@ -48,18 +49,17 @@ def score_local(
     progress: Callable[[int], None] | None = None,
 ) -> list[AssetRul]:
     """Score every asset in this process; `progress(n)` after each chunk of n assets."""
-    model, extra = _cached_model(checkpoint)
+    predictor = _cached_model(checkpoint)
     out: list[AssetRul] = []
     for part in chunks(windows, chunk_size):
-        out += score_chunk(model, extra, part)
+        out += score_chunk(predictor, part)
         if progress is not None:
             progress(len(part))
     return out
 
 
 def _score_remote(checkpoint: bytes, part: list[AssetWindow]) -> list[AssetRul]:
-    model, extra = _cached_model(checkpoint)
-    return score_chunk(model, extra, part)
+    return score_chunk(_cached_model(checkpoint), part)
 
 
 def import_ray() -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from phm.reports.engines import CHUNK_SIZE, score
 from phm.reports.fleet import FleetAnalysis, analyse_fleet
 from phm.reports.rul import AssetRul, rank
 from phm.reports.sources import ReportSource
+
+if TYPE_CHECKING:
+    from phm.models.predictor import Predictor
 
 
 @dataclass
@@ -40,7 +43,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def checkpoint_model(checkpoint: bytes) -> tuple[Any, dict[str, Any]]:
+def checkpoint_model(checkpoint: bytes) -> Predictor:
+    """The checkpoint's `Predictor` (cached per process)."""
     from phm.reports.engines import _cached_model
 
     return _cached_model(checkpoint)
@@ -62,7 +66,8 @@ def build_report(
 
     from tqdm import tqdm
 
-    model, extra = checkpoint_model(checkpoint)
+    predictor = checkpoint_model(checkpoint)
+    model, header = predictor.model, predictor.header
     if model.rul is None:
         from phm.reports.sources import ReportInputError
 
@@ -75,7 +80,9 @@ def build_report(
     t1 = time.perf_counter()
     fleet = analyse_fleet(source.history, level)
     t2 = time.perf_counter()
-    unit_s = float(extra.get("rul_unit_s", 3600.0)) if source.unit == "hours" else None
+    unit_s = None
+    if source.unit == "hours":
+        unit_s = header.rul_unit_s if header.rul_unit_s is not None else 3600.0
     notes = []
     if not any(r.root_causes for r in results):
         notes.append("No root-cause analysis is recorded for these assets (none recorded).")

@@ -13,13 +13,13 @@ thread count, so the local and Ray reports are bit-identical.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from phm.models.predictor import Predictor
 from phm.reports.sources import AssetWindow
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -89,43 +89,35 @@ class AssetRul:
         return row
 
 
-def model_from_bytes(data: bytes) -> tuple[Any, dict[str, Any]]:
-    """(PhmModel in eval mode, extra) from checkpoint bytes, as `load_checkpoint` does."""
-    from phm.models.model import model_from_state
-
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    return model_from_state(state, "<checkpoint bytes>"), state.get("extra", {})
+def model_from_bytes(data: bytes) -> Predictor:
+    """The `Predictor` of checkpoint bytes, as `Predictor.load` reads a file."""
+    return Predictor.from_bytes(data)
 
 
 @torch.no_grad()
-def score_chunk(model: Any, extra: dict[str, Any], windows: list[AssetWindow]) -> list[AssetRul]:
+def score_chunk(predictor: Predictor, windows: list[AssetWindow]) -> list[AssetRul]:
     """Score one chunk of assets in one batch; see the module doc for what each holds."""
     if not windows:
         return []
     names = list(windows[0].inputs)
-    batch = {n: torch.from_numpy(np.concatenate([w.inputs[n] for w in windows])) for n in names}
+    batch = {n: np.concatenate([w.inputs[n] for w in windows]) for n in names}
     threads = torch.get_num_threads()
     torch.set_num_threads(SCORING_THREADS)
     try:
-        out = model(batch)
-        head = model.rul
-        params = out["rul"]
-        summary = {k: v.numpy().astype(np.float64) for k, v in head.summary(params).items()}
-        qs = {q: head.quantile(params, q).numpy().astype(np.float64) for q in QUANTILES}
-        surv = head.survival(params).numpy().astype(np.float64)
-        probs = out["fault"].float().softmax(-1).numpy() if "fault" in out else None
+        out = predictor.predict(batch, QUANTILES)
     finally:
         torch.set_num_threads(threads)
-    classes = list(extra.get("classes", []))
+    head = predictor.model.rul
+    assert head is not None and out.rul is not None and out.rul_survival is not None
+    summary = {k: v.astype(np.float64) for k, v in out.rul.items()}
+    qs = {q: v.astype(np.float64) for q, v in out.rul_quantiles.items()}
+    surv = out.rul_survival.astype(np.float64)
     horizon = float(head.horizon)
     results = []
     for i, w in enumerate(windows):
         # quantiles at or below the horizon are exact; the median is capped as in `summary`
         q = {k: float(v[i]) for k, v in qs.items()}
-        fault = {}
-        if probs is not None:
-            labels = classes or [f"class_{j}" for j in range(probs.shape[1])]
-            fault = {c: float(p) for c, p in zip(labels, probs[i], strict=True)}
+        fault = out.fault_probs(i)
         results.append(
             AssetRul(
                 asset_id=w.asset_id,

@@ -20,12 +20,16 @@ import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from phm.errors import ConfigError
 from phm.reports.fleet import FailureHistory
+
+if TYPE_CHECKING:
+    from phm.models.checkpoint import CheckpointHeader
+    from phm.models.predictor import Predictor
 
 
 class ReportInputError(ConfigError):
@@ -55,13 +59,13 @@ class ReportSource:
     history: FailureHistory
 
 
-def check_checkpoint(extra: dict[str, Any], expected: str, path: str | Path, what: str) -> None:
+def check_checkpoint(header: CheckpointHeader, expected: str, path: str | Path, what: str) -> None:
     """Refuse a checkpoint trained on another dataset, naming both."""
-    got = extra.get("dataset")
+    got = header.dataset
     if got != expected:
         hint = {"cmapss": "phm train --dataset cmapss", "plant": "phm train --dataset plant"}
         raise ReportInputError(
-            f"{path}: a checkpoint of dataset {got!r} ({extra.get('asset_type', 'unknown')} "
+            f"{path}: a checkpoint of dataset {got!r} ({header.asset_type or 'unknown'} "
             f"assets); {what} needs a `{hint.get(expected, expected)}` checkpoint"
         )
 
@@ -87,31 +91,23 @@ def select_assets(available: list[str], wanted: list[str] | None, where: str) ->
 def cmapss_source(
     data_dir: str | Path,
     subset: str,
-    extra: dict[str, Any],
+    predictor: Predictor,
     checkpoint: str | Path,
     assets: list[str] | None = None,
 ) -> ReportSource:
     """C-MAPSS test units as assets (ids like FD001-test-007) at their last cycle."""
-    from phm.datasets.cmapss import ConditionScaler, load_cmapss
-    from phm.models.windows import cmapss_windows
+    from phm.datasets.cmapss import load_cmapss
 
-    check_checkpoint(extra, "cmapss", checkpoint, "--data (C-MAPSS)")
-    if extra.get("subset") not in (None, subset):
+    header = predictor.header
+    check_checkpoint(header, "cmapss", checkpoint, "--data (C-MAPSS)")
+    if header.subset not in (None, subset):
         raise ReportInputError(
-            f"{checkpoint}: trained on C-MAPSS {extra.get('subset')}, asked for {subset}"
+            f"{checkpoint}: trained on C-MAPSS {header.subset}, asked for {subset}"
         )
     data = load_cmapss(data_dir, subset)
     by_id = {r.asset_id: r for r in data.test}
     chosen = select_assets(list(by_id), assets, f"C-MAPSS {subset} test units ({data.source})")
-    sensors = list(extra["sensors"])
-    scaler = ConditionScaler(sensors)
-    scaler.mean_ = np.asarray(extra["scaler_mean"], dtype=np.float64)
-    scaler.scale_ = np.asarray(extra["scaler_scale"], dtype=np.float64)
-    runs = scaler.transform([by_id[a] for a in chosen])
-    cap = float(extra["rul_cap"])
-    ws = cmapss_windows(
-        runs, sensors, int(extra["window"]), cap, bool(extra["include_cycle"]), True
-    )
+    runs, ws = predictor.cmapss_inputs([by_id[a] for a in chosen])
     windows = [
         AssetWindow(
             asset_id=run.asset_id,
@@ -158,18 +154,19 @@ def _plant_for(store_assets: list[tuple[str, str, str, str]], plant_path: str | 
 
 def store_source(
     store_dir: str | Path,
-    extra: dict[str, Any],
+    predictor: Predictor,
     checkpoint: str | Path,
     assets: list[str] | None = None,
     plant_path: str | Path | None = None,
 ) -> ReportSource:
     """The pumps of a live store, each on its latest window; root causes from its alerts."""
-    from phm.models.windows import pump_window, read_latest_pump_data
+    from phm.models.windows import read_latest_pump_data
     from phm.store.lake import Lake
     from phm.store.state import StateStore
 
     store = Path(store_dir)
-    check_checkpoint(extra, "plant", checkpoint, "--store (the plant's pumps)")
+    header = predictor.header
+    check_checkpoint(header, "plant", checkpoint, "--store (the plant's pumps)")
     state_path = store / "state.sqlite"
     if not state_path.is_file():
         raise ReportInputError(
@@ -181,7 +178,7 @@ def store_source(
         alerts = state.alerts()
     finally:
         state.close()
-    kind = str(extra.get("asset_type", "pump"))
+    kind = header.asset_type or "pump"
     if not registered:
         raise ReportInputError(
             f"{store}: the store is empty (no assets registered in state.sqlite)"
@@ -207,16 +204,14 @@ def store_source(
     latest_alert: dict[str, Any] = {}
     for alert in sorted(alerts, key=lambda a: a.updated_at):
         latest_alert[alert.asset_id] = alert
-    k, samples = int(extra["snapshots"]), int(extra["samples"])
-    mean = np.asarray(extra["feature_mean"], dtype=np.float32)
-    scale = np.asarray(extra["feature_scale"], dtype=np.float32)
-    unit_s = float(extra.get("rul_unit_s", 3600.0))
+    k = header.snapshots
+    assert k is not None
+    unit_s = header.rul_unit_s if header.rul_unit_s is not None else 3600.0
     truth = _read_truth(store / "truth.jsonl")
     windows = []
     for aid in chosen:
         latest = lake.latest_time("vibration", aid) or 0.0
         times, _, data, rows = read_latest_pump_data(lake, plant, aid, k, latest)
-        data = data[:, :, :samples]
         if rows is None:
             raise ReportInputError(
                 f"{store}: pump {aid!r} has snapshots but no temperature/process rows"
@@ -226,7 +221,7 @@ def store_source(
         windows.append(
             AssetWindow(
                 asset_id=aid,
-                inputs=pump_window(data, rows, k, mean, scale),
+                inputs=predictor.pump_inputs(data, rows),
                 age=_life_s(lake, aid, truth, float(times[-1])) / unit_s,
                 as_of=float(times[-1]),
                 root_causes=_causes(causes),

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from phm.errors import ConfigError
+from phm.models.checkpoint import CheckpointHeader
 from phm.models.encoder import attention_mask
 from phm.models.heads import (
     calibrated_interval,
@@ -164,10 +165,14 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     model.rul.conformal_edges.copy_(torch.tensor([1.0, 2.0, 3.0]))
     model.eval()
     path = tmp_path / "m.pt"
-    save_checkpoint(path, model, {"scaler_mean": torch.arange(3.0), "sensors": ["s2", "s3"]})
-    loaded, extra = load_checkpoint(path)
+    header = CheckpointHeader(
+        dataset="cmapss", channels=("s2", "s3"), feature_mean=np.arange(3.0), window=4
+    )
+    save_checkpoint(path, model, header)
+    loaded, got = load_checkpoint(path)
     assert loaded.config == model.config
-    assert extra["sensors"] == ["s2", "s3"]
+    assert got.channels == ("s2", "s3") and got.window == 4
+    np.testing.assert_array_equal(got.feature_mean, np.arange(3.0))
     assert loaded.rul.conformal_factor.tolist() == pytest.approx([0.1, 0.2, 0.37, 0.5])
     torch.testing.assert_close(loaded.moe_layers()[0].gate.bias, model.moe_layers()[0].gate.bias)
     assert model.moe_layers()[0].gate.bias.abs().sum() > 0
@@ -401,10 +406,10 @@ def test_ensemble_checkpoint_round_trips(tmp_path: Path) -> None:
     ensemble = PhmEnsemble([PhmModel(cfg), PhmModel(cfg)]).eval()
     ensemble.rul.conformal_factor.fill_(0.25)
     path = tmp_path / "ens.pt"
-    save_checkpoint(path, ensemble, {"note": "x"})
-    loaded, extra = load_checkpoint(path)
+    save_checkpoint(path, ensemble, CheckpointHeader(dataset="cmapss", training={"note": "x"}))
+    loaded, header = load_checkpoint(path)
     assert isinstance(loaded, PhmEnsemble) and len(loaded.members) == 2
-    assert extra == {"note": "x"}
+    assert header.training == {"note": "x"}
     inputs = make_inputs(("process", "context"))
     with torch.no_grad():
         a, b = ensemble.predict_rul(inputs), loaded.predict_rul(inputs)

@@ -124,9 +124,10 @@ def test_phm_train_cmapss_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rc == 0
     printed = capsys.readouterr().out
     assert "val" in printed and "test" in printed and "coverage" in printed
-    model, extra = load_checkpoint(ckpt)
-    assert extra["dataset"] == "cmapss" and extra["seed"] == 3
-    assert len(extra["sensors"]) == 14  # the 7 constant sensors are dropped
+    model, header = load_checkpoint(ckpt)
+    extra = header.training
+    assert header.dataset == "cmapss" and extra["seed"] == 3
+    assert len(header.channels) == 14  # the 7 constant sensors are dropped
     assert model.config.process_channels == 15  # 14 sensors + the cycle count
     assert extra["val_units"]  # validation units come from the training file
     assert all(u.startswith("FD001-train-") for u in extra["val_units"])
@@ -182,8 +183,8 @@ def test_phm_train_cwru_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main([*args, "--out", str(ckpt), "--epochs", "1"]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "macro_f1" in printed
-    model, extra = load_checkpoint(ckpt)
-    assert extra["classes"] == ["normal", "IR007"]
+    model, header = load_checkpoint(ckpt)
+    assert header.classes == ("normal", "IR007")
     assert model.config.n_classes == 2 and model.rul is None
     assert model.config.vibration_channels == 1 and model.config.max_positions == 2048 // 512
 
@@ -321,7 +322,8 @@ def test_phm_train_deep_ensemble(tmp_path: Path, capsys: pytest.CaptureFixture) 
     rc = main([*args, "--out", str(ckpt), "--epochs", "2", "--seed", "3", "--members", "2"])
     assert rc == 0
     capsys.readouterr()
-    model, extra = load_checkpoint(ckpt)
+    model, header = load_checkpoint(ckpt)
+    extra = header.training
     assert isinstance(model, PhmEnsemble) and len(model.members) == 2
     first, second = (m.state_dict() for m in model.members)
     assert any(not torch.equal(first[k], second[k]) for k in first)  # other seeds

@@ -72,7 +72,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     path = tmp_path_factory.mktemp("ckpt") / "pump.pt"
     cfg = dataclasses.replace(load_config(tiny), **prep.config_updates)
-    save_checkpoint(path, PhmModel(cfg), prep.extra)
+    save_checkpoint(path, PhmModel(cfg), prep.header)
     return path
 
 

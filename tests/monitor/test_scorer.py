@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 from phm.errors import ConfigError
 from phm.features.process import process_features
 from phm.kg.loader import load_graph
+from phm.models.checkpoint import CheckpointHeader
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import PlantOptions, prepare_plant
@@ -34,7 +35,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     path = tmp_path_factory.mktemp("ckpt") / "pump.pt"
-    save_checkpoint(path, PhmModel(cfg), prep.extra)  # untrained: the wiring is under test
+    save_checkpoint(path, PhmModel(cfg), prep.header)  # untrained: the wiring is under test
     return path
 
 
@@ -107,7 +108,7 @@ def test_monitor_scores_new_snapshots_once_and_opens_an_alert(
 def test_monitor_refuses_a_checkpoint_of_another_dataset(tmp_path: Path) -> None:
     cfg = dataclasses.replace(load_config(TINY), process_channels=2, max_positions=4)
     path = tmp_path / "cmapss.pt"
-    save_checkpoint(path, PhmModel(cfg), {"dataset": "cmapss"})
+    save_checkpoint(path, PhmModel(cfg), CheckpointHeader(dataset="cmapss"))
     with pytest.raises(ConfigError, match="dataset 'cmapss'"):
         ScoringModel.load(path)
 
@@ -123,7 +124,7 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     prep = prepare_phm2018(Phm2018Options(data=sim, stride=60, near_stride=20), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     ckpt = tmp_path / "ion.pt"
-    save_checkpoint(ckpt, PhmModel(cfg), prep.extra)
+    save_checkpoint(ckpt, PhmModel(cfg), prep.header)
     plant = load_plant()
     channels = plant.stream("ion_mill-001", "process").channels
     run = Phm2018Dataset(sim).load_train(Phm2018Dataset(sim).train_tools()[0])
@@ -148,7 +149,7 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     save_checkpoint(
         pump,
         PhmModel(dataclasses.replace(load_config(TINY), **pprep.config_updates)),
-        pprep.extra,
+        pprep.header,
     )
     with pytest.raises(ConfigError, match="dataset 'phm2018'"):
         ScoringModel.load(ckpt)  # a pump model is expected by default

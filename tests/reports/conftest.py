@@ -64,7 +64,7 @@ def cmapss_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     torch_seed(0)
     path = root / "cmapss.pt"
-    save_checkpoint(path, PhmModel(cfg), prep.extra)
+    save_checkpoint(path, PhmModel(cfg), prep.header)
     return data, path
 
 
@@ -81,7 +81,7 @@ def pump_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     torch_seed(0)
     path = tmp_path_factory.mktemp("pump") / "pump.pt"
-    save_checkpoint(path, PhmModel(cfg), prep.extra)
+    save_checkpoint(path, PhmModel(cfg), prep.header)
     return path
 
 

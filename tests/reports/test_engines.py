@@ -22,7 +22,7 @@ IN_CI = bool(os.environ.get("CI"))
 def windows(cmapss_case, copies: int = 1) -> tuple[bytes, list[AssetWindow]]:
     data, ckpt = cmapss_case
     raw = read_checkpoint(ckpt)
-    base = cmapss_source(data, "FD001", checkpoint_model(raw)[1], ckpt).assets
+    base = cmapss_source(data, "FD001", checkpoint_model(raw), ckpt).assets
     out = [AssetWindow(f"{w.asset_id}-{k}", w.inputs, w.age) for k in range(copies) for w in base]
     return raw, out
 

@@ -76,12 +76,10 @@ def test_cmapss_report_renders_html_pdf_csv_parquet(cmapss_case, tmp_path: Path)
 def test_store_report_shows_root_causes_and_truth_history(
     pump_store: Path, pump_checkpoint: Path, tmp_path: Path
 ) -> None:
-    extra = {}
     from phm.reports.report import checkpoint_model
 
     ckpt = read_checkpoint(pump_checkpoint)
-    _, extra = checkpoint_model(ckpt)
-    source = store_source(pump_store, extra, pump_checkpoint)
+    source = store_source(pump_store, checkpoint_model(ckpt), pump_checkpoint)
     assert [a.asset_id for a in source.assets] == ["pump-001", "pump-002"]
     report = build_report(source, ckpt, "pump.pt", progress=False)
     assert report.unit == "hours" and report.has_faults
@@ -108,7 +106,7 @@ def test_pdf_falls_back_to_matplotlib_without_chromium(
     raw = read_checkpoint(ckpt)
     from phm.reports.report import checkpoint_model
 
-    source = cmapss_source(data, "FD001", checkpoint_model(raw)[1], ckpt)
+    source = cmapss_source(data, "FD001", checkpoint_model(raw), ckpt)
     report = build_report(source, raw, "cmapss.pt", progress=False)
     written = render.write_report(report, tmp_path, ["pdf"])
     assert any("Chromium was not found" in n for n in report.notes)
@@ -180,11 +178,11 @@ def test_missing_or_foreign_checkpoint_and_bad_format(cmapss_case, tmp_path, cap
 
 def test_model_without_rul_head_is_refused(cmapss_case, tmp_path: Path, capsys) -> None:
     data, ckpt = cmapss_case
-    _, extra = __import__("phm.models.model", fromlist=["x"]).load_checkpoint(ckpt)
-    cfg = dataclasses.replace(load_config(TINY), process_channels=len(extra["sensors"]) + 1,
+    _, header = __import__("phm.models.model", fromlist=["x"]).load_checkpoint(ckpt)
+    cfg = dataclasses.replace(load_config(TINY), process_channels=len(header.channels) + 1,
                               context_cardinalities=(1,), rul_head="none")  # fmt: skip
     path = tmp_path / "norul.pt"
-    save_checkpoint(path, PhmModel(cfg), extra)
+    save_checkpoint(path, PhmModel(cfg), header)
     rc, err = run_cli(capsys, "--data", str(data), "--model", str(path), "--out", str(tmp_path))
     assert rc == 2 and "no RUL head" in err
 
@@ -206,7 +204,7 @@ def test_real_fd001_test_units_report(tmp_path: Path) -> None:
     prep = prepare_cmapss(CmapssOptions(data=data, subset="FD001"), TrainConfig(), 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     ckpt = tmp_path / "fd001.pt"
-    save_checkpoint(ckpt, PhmModel(cfg), prep.extra)
+    save_checkpoint(ckpt, PhmModel(cfg), prep.header)
     rc = main(["report", "rul", "--data", str(data), "--model", str(ckpt), "--out",
                str(tmp_path / "out"), "--format", "html,csv", "--no-progress"])  # fmt: skip
     assert rc == 0
