@@ -72,13 +72,31 @@ def run(args: argparse.Namespace) -> int:
     return run_live(args)
 
 
+def _cached(path: Path) -> bool:
+    """True when the demo's cached checkpoint at `path` exists and this version of phm reads
+    it; one of an older checkpoint format (an earlier demo's) is set aside to be retrained."""
+    from phm.models.checkpoint import CheckpointFormatError
+    from phm.models.model import load_checkpoint
+
+    if not path.exists():
+        return False
+    try:
+        load_checkpoint(path)
+    except CheckpointFormatError as exc:
+        old = path.with_suffix(".old-format")
+        path.replace(old)
+        print(f"{exc}\nthe demo retrains it (the old file is kept as {old})")
+        return False
+    return True
+
+
 def pump_model(store: Path, seed: int) -> Path:
     """The demo's pump checkpoint under `store`, trained on simulated lives at first start."""
     from phm.models.prepare import PlantOptions
     from phm.models.train import train_and_save
 
     path = store / "models" / "pump.pt"
-    if path.exists():
+    if _cached(path):
         return path
     print(f"first start: training the pump model ({Path(PUMP_MODEL_CONFIG).name}) into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +113,7 @@ def ion_mill_model(store: Path, seed: int) -> Path:
     from phm.sim.ion_mill_files import simulate_phm2018
 
     path = store / "models" / "ion_mill.pt"
-    if path.exists():
+    if _cached(path):
         return path
     print(f"first start: training the ion mill model into {path}")
     data = store / "models" / "ion_mill_train"

@@ -29,3 +29,15 @@ def test_live_demo_ingests_scores_and_stops_by_itself(tmp_path: Path) -> None:
     assert any(a.startswith("pump-") for a in scored)
     assert any(a.startswith("ion_mill-") for a in scored)  # every asset type is scored
     assert (tmp_path / "live" / "truth.jsonl").read_text().count("\n") >= 8
+
+
+def test_a_cached_model_of_an_older_checkpoint_format_is_set_aside_for_retraining(tmp_path):
+    import torch
+
+    from phm.demo import _cached
+
+    old = tmp_path / "pump.pt"
+    torch.save({"config": {}, "state_dict": {}, "extra": {"dataset": "plant"}}, old)
+    assert not _cached(old)  # the demo then trains a new one under the same name
+    assert not old.exists() and (tmp_path / "pump.old-format").exists()
+    assert not _cached(tmp_path / "missing.pt")
