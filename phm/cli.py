@@ -18,8 +18,8 @@ from phm.errors import PhmError
 # verb -> name -> (module, one-line help). A verb with a single None name takes no name.
 COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     "simulate": {
-        "phm2018": ("phm.sim.ion_mill_files", "write a simulated PHM 2018 ion-mill dataset"),
-        "plant": ("phm.sim.plant", "publish a simulated plant over MQTT"),
+        "phm2018": ("phm.sim.ion_mill_cli", "write a simulated PHM 2018 ion-mill dataset"),
+        "plant": ("phm.sim.plant_cli", "publish a simulated plant over MQTT"),
     },
     "bench": {
         "report": ("phm.bench.report", "1,000-asset RUL report, local vs Ray"),

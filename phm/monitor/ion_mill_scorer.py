@@ -67,11 +67,6 @@ class IonMillScorer(AssetScorer):
         super().__init__(type_name, plant, lake, model)
         self.feeds: dict[str, ProcessFeed] = {}  # the tools' live process features
 
-    @property
-    def ion_graph(self) -> Any:
-        """`graph`, by the name the monitor knew it (`Monitor.ion_graph`)."""
-        return self.graph
-
     @torch.no_grad()
     def score(self, asset_id: str, after: float) -> Prediction | None:
         """The tool's latest process row: its window of causal process features (those of

@@ -48,9 +48,8 @@ class Monitor:
     The checkpoints (`model`, `ion_mill_model`, `models`: any order) go to the scorers by
     dataset: each scorer gets the one of its `dataset` (`phm train --dataset <dataset>`); a
     scorer without one scores nothing. The scorers' own state (a pump scorer's `baselines`,
-    `first_seen`, `base_phases`, `graph`; an ion mill scorer's `feeds`, `ion_graph`) reads
-    through the monitor as before (`__getattr__`: the first scorer, in the plant's type order,
-    that has the attribute)."""
+    `first_seen`, `base_phases`, `graph`; an ion mill scorer's `feeds`, `graph`) reads
+    through `monitor.scorers[type name]`."""
 
     def __init__(
         self,
@@ -92,14 +91,6 @@ class Monitor:
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "scorers":
-            raise AttributeError(name)
-        for scorer in self.__dict__.get("scorers", {}).values():
-            if hasattr(scorer, name):
-                return getattr(scorer, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def evaluate(self, now: float | None = None) -> list[Prediction]:
         """Score every asset with data newer than its last prediction; write each prediction

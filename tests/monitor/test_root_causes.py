@@ -139,8 +139,8 @@ def test_root_causes_of_a_pump_with_a_day_of_data_use_day_long_detectors(
         plant,
         "pump-001",
         t,
-        monitor.first_seen["pump-001"],
-        monitor.base_phases["pump-001"],
+        monitor.scorers["pump"].first_seen["pump-001"],
+        monitor.scorers["pump"].base_phases["pump-001"],
     )
     assert record is not None
     assert record.day_times.size == HISTORY_SNAPSHOTS and record.day_times[-1] == t

@@ -169,7 +169,7 @@ def test_monitor_scores_ion_mill_tools_from_their_process_rows(tmp_path: Path) -
     assert p.rul_median is None or 0 <= p.rul_median <= p.details["horizon_h"]
     # the second pass fed only the new rows; its features equal the batch code's over
     # everything the monitor has read
-    feed = monitor.feeds["ion_mill-001"]
+    feed = monitor.scorers["ion_mill"].feeds["ion_mill-001"]
     start = times[half * 1000 - 1] - PROCESS_CONFIG.long_s - feed.keep * ION_MILL_ROW_S - 60.0
     frame = Lake(store / "lake", plant).read_rows("process", "ion_mill-001", start=start)
     batch = process_features(frame.with_columns(pl.col("time").round(0).cast(pl.Int64)))
@@ -190,9 +190,11 @@ def test_monitor_ranks_with_the_plants_fault_history(tmp_path: Path, checkpoint:
     assert plant.types["pump"].fault_history == tmp_path / "failures.csv"
     monitor = Monitor(tmp_path / "store", plant, ScoringModel.load(checkpoint))
     shipped = load_graph("rotating_equipment")
-    assert monitor.graph.prior("c.soft_foot") > 3 * shipped.prior("c.soft_foot")
+    assert monitor.scorers["pump"].graph.prior("c.soft_foot") > 3 * shipped.prior("c.soft_foot")
     ion = load_graph("ion_mill_flowcool")
-    assert all(monitor.ion_graph.prior(c) == ion.prior(c) for c in ion.of_type("cause"))
+    assert all(
+        monitor.scorers["ion_mill"].graph.prior(c) == ion.prior(c) for c in ion.of_type("cause")
+    )
 
 
 def test_the_registry_implements_the_scorer_names_the_plant_accepts() -> None:

@@ -315,7 +315,7 @@ def test_no_matching_subscribers_is_not_delivered_and_is_sent_again(broker) -> N
 def test_simulate_plant_exits_non_zero_when_nobody_subscribed(broker, capsys) -> None:
     import argparse
 
-    from phm.sim.plant import add_arguments, run
+    from phm.sim.plant_cli import add_arguments, run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
