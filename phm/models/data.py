@@ -120,6 +120,13 @@ class Prepared:
     augment: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None
 
 
+def capped_rul_targets(rul: np.ndarray, cap: float) -> dict[str, np.ndarray]:
+    """RUL targets of lives capped at `cap`: time min(rul, cap) (float32), event rul < cap
+    (longer lives are censored at the cap), rul_true the uncapped RUL."""
+    return {"rul_time": np.minimum(rul, cap).astype(np.float32), "rul_event": rul < cap,
+            "rul_true": rul}  # fmt: skip
+
+
 def sliding_windows(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Causal windows ending at every row of one run, front-padded with zeros.
 

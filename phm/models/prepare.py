@@ -22,7 +22,13 @@ from phm.datasets.splits import PHM2018_NEAR_STRIDE, PHM2018_STRIDE
 from phm.errors import ConfigError
 from phm.models.augment import VibrationAugment
 from phm.models.checkpoint import CheckpointHeader
-from phm.models.data import Prepared, TrainConfig, WindowSet, sliding_windows
+from phm.models.data import (
+    Prepared,
+    TrainConfig,
+    WindowSet,
+    capped_rul_targets,
+    sliding_windows,
+)
 from phm.models.prepare_plant import PlantOptions, prepare_plant
 from phm.models.windows import (
     PHM2018_CLASSES,
@@ -305,11 +311,7 @@ def femto_windows(runs: list, snapshots: int, samples: int) -> WindowSet:
             "process_mask": mask.copy(),
             "context": np.concatenate(conds)[:, None],
         },
-        targets={
-            "rul_time": np.minimum(rul, FEMTO_RUL_HORIZON).astype(np.float32),
-            "rul_event": rul < FEMTO_RUL_HORIZON,
-            "rul_true": rul,
-        },
+        targets=capped_rul_targets(rul, FEMTO_RUL_HORIZON),
         groups=np.concatenate(groups),
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from phm.models.data import WindowSet, sliding_windows
+from phm.models.data import WindowSet, capped_rul_targets, sliding_windows
 
 PUMP_CHANNELS = (
     "bearing_de_c",
@@ -67,11 +67,7 @@ def cmapss_windows(
             "process_mask": np.concatenate(ms),
             "context": np.concatenate(conds)[:, None],
         },
-        targets={
-            "rul_time": np.minimum(rul, cap).astype(np.float32),
-            "rul_event": rul < cap,
-            "rul_true": rul,
-        },
+        targets=capped_rul_targets(rul, cap),
         groups=np.concatenate(groups),
     )
 
