@@ -58,6 +58,7 @@ from phm.datasets.splits import (
 from phm.errors import ConfigError
 from phm.features.spectral import spectral_features
 from phm.metrics import phm2012_score, rmse
+from phm.models.degradation import DegradationRul, History
 from phm.models.rul_baselines import GbmRul, SurvivalRul
 
 BASELINE_SNAPSHOTS = 30
@@ -66,7 +67,7 @@ N_BANDS = 8
 PUBLISHED_WINNER = 0.31  # PHM 2012 challenge, test set
 
 
-MODELS = ("gbm", "survival")
+MODELS = ("degradation", "gbm", "survival")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="femto folder or its parent (default: $PHM_DATA_DIR)",
     )
-    parser.add_argument("--model", choices=(*MODELS, *NETWORKS), default="gbm")
+    parser.add_argument("--model", choices=(*MODELS, *NETWORKS), default="degradation")
     parser.add_argument("--protocol", choices=("lobo", "challenge"), default="lobo")
     parser.add_argument(
         "--scope", choices=("all", "condition"), default="all", help="lobo training bearings"
@@ -98,6 +99,14 @@ def snapshot_features(run: Run) -> tuple[np.ndarray, list[str]]:
         if name.endswith(("_rms", "_peak")):
             x[:, i] = np.log10(x[:, i] + 1e-9)
     return x, names
+
+
+def bearing_history(run: Run) -> History:
+    """The run's snapshot times (s) and ln RMS per channel (S, 2), for DegradationRul."""
+    assert run.waveforms is not None
+    w = run.waveforms
+    rms = np.sqrt(np.mean(np.square(w.data, dtype=np.float64), axis=-1))  # (S, C)
+    return History(np.asarray(w.times, dtype=np.float64), np.log(rms + 1e-9))
 
 
 def health_features(
@@ -124,9 +133,11 @@ def health_feature_names(names: list[str]) -> list[str]:
     return [f"{n}_delta" for n in names] + peaks + ["elapsed_s", "rpm", "load_n"]
 
 
-def make_model(name: str, seed: int, max_iter: int) -> RegressorMixin:
-    """The fixed-hyperparameter RUL regressor named `name`, taking and giving seconds.
+def make_model(name: str, seed: int, max_iter: int) -> RegressorMixin | DegradationRul:
+    """The RUL model named `name`, taking and giving seconds.
 
+    degradation = DegradationRul (its onset level, point quantile and interval chosen by
+    nested leave-one-bearing-out inside the training bearings, at the bench's cut fractions).
     gbm learns log(1 + RUL): lives span 1-7 h, and relative error is what the score weighs.
     survival is a Weibull AFT model of the remaining life (every learning bearing failed).
     """
@@ -135,7 +146,37 @@ def make_model(name: str, seed: int, max_iter: int) -> RegressorMixin:
         return TransformedTargetRegressor(gbm, func=np.log1p, inverse_func=np.expm1)
     if name == "survival":
         return SurvivalRul(kind="weibull_aft", penalizer=0.05)
+    if name == "degradation":
+        return DegradationRul(validation_fractions=FEMTO_TRUNCATION_FRACTIONS, random_state=seed)
     raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return str(float(value))
+    return value
+
+
+def model_params(model: Any) -> dict[str, Any]:
+    """Constructor arguments of a bench model, JSON-safe (infinity as "inf")."""
+    if isinstance(model, DegradationRul):
+        params = {k: v for k, v in vars(model).items() if not k.endswith("_")}
+    else:
+        params = model.get_params()
+    return {k: _jsonable(v) for k, v in params.items()}
+
+
+def degradation_choices(model: DegradationRul) -> dict[str, Any]:
+    """What a fitted DegradationRul chose by its nested validation."""
+    return {
+        "onset_level": _jsonable(model.onset_level_),
+        "quantile": model.quantile_,
+        "interval_levels": list(model.interval_levels_),
+        "failure_level": _jsonable(model.failure_level_),
+        "inner_score_by_onset_level": model.validation_,
+    }
 
 
 def fit_bearings(
@@ -207,19 +248,37 @@ def run(args: argparse.Namespace) -> int:
 
     cut_at_end = protocol == "challenge"
     rows: list[dict[str, Any]] = []
-    fitted: dict[tuple[str, ...], RegressorMixin] = {}
+    fitted: dict[tuple[str, ...], Any] = {}
+    chosen: dict[str, Any] = {}
     for train, held, cuts in plan:
         key = tuple(r.asset_id for r in train)
         if key not in fitted:  # the challenge shares one model across test bearings
             with watch("fit"):
                 model = make_model(args.model, args.seed, args.max_iter)
-                fitted[key] = fit_bearings(train, raw["Learning_set"], names, model)
+                if isinstance(model, DegradationRul):
+                    fitted[key] = model.fit([bearing_history(r) for r in train])
+                    chosen[held.asset_id if not cut_at_end else "all"] = degradation_choices(
+                        fitted[key]
+                    )
+                else:
+                    fitted[key] = fit_bearings(train, raw["Learning_set"], names, model)
         mean_life = float(np.mean([r.meta["duration_s"] for r in train]))
         held_raw = raw[held.meta["set"]][held.asset_id]
         assert held.waveforms is not None
+        history = bearing_history(held) if isinstance(fitted[key], DegradationRul) else None
         for cut in cuts:
+            interval: dict[str, Any] = {}
             with watch("predict"):
-                pred = predict_at(fitted[key], held, held_raw, names, cut.index)
+                if history is not None:
+                    dist = fitted[key].predict_distribution(history.prefix(cut.index))
+                    pred = dist.point
+                    interval = {
+                        "lower_s": dist.lower,
+                        "upper_s": dist.upper,
+                        "covered_90": bool(dist.lower <= cut.actual_rul_s <= dist.upper),
+                    }
+                else:
+                    pred = predict_at(fitted[key], held, held_raw, names, cut.index)
             elapsed = float(held.waveforms.times[cut.index])
             naive = max(mean_life - elapsed, 0.0)
             rows.append(
@@ -231,6 +290,7 @@ def run(args: argparse.Namespace) -> int:
                     "actual_rul_s": cut.actual_rul_s,
                     "predicted_rul_s": pred,
                     "accuracy_a": _accuracy(cut.actual_rul_s, pred),
+                    **interval,
                     "reference_rul_s": naive,
                     "reference_accuracy_a": _accuracy(cut.actual_rul_s, naive),
                     "train_bearings": list(key),
@@ -254,13 +314,18 @@ def run(args: argparse.Namespace) -> int:
         "n_bearings": len(per_bearing),
         "n_predictions": len(rows),
     }
+    if rows and "covered_90" in rows[0]:
+        headline["coverage_90"] = float(np.mean([r["covered_90"] for r in rows]))
     details = {
         "per_bearing": per_bearing,
+        "degradation_choices": chosen or None,
         "reference_mean_life": {"phm2012_score": ref_score, "rmse": ref_err},
         "truncation_fractions": None if cut_at_end else list(FEMTO_TRUNCATION_FRACTIONS),
         "features": health_feature_names(names),
-        "model_params": make_model(args.model, args.seed, args.max_iter).get_params(),
-        "target": "log(1 + RUL s); prediction = median of the last 6 snapshots, moved to the cut",
+        "model_params": model_params(make_model(args.model, args.seed, args.max_iter)),
+        "target": "RUL s: a quantile of the DegradationRul draws at the cut"
+        if args.model == "degradation"
+        else "log(1 + RUL s); prediction = median of the last 6 snapshots, moved to the cut",
         "seconds": watch.seconds,
         "seed": args.seed,
         "published": {"winner_phm2012_score": PUBLISHED_WINNER, "protocol": "challenge test set"},
@@ -285,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
             for name, b in per_bearing.items()
         ],
     )
+    if "coverage_90" in headline:
+        table += f"\n\n90% interval coverage over the cuts: {headline['coverage_90']:.3f}."
     table += f"\n\nTotal {sum(watch.seconds.values()):.1f} s."
     name = "femto" if args.protocol == "lobo" and args.scope == "all" else f"femto_{protocol}"
     write_result(args.out, name, headline, details, table)
