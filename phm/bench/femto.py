@@ -359,15 +359,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def network_cut_rows(
-    pred: dict[str, np.ndarray], held: Run, unit_s: float, horizon: float
+    pred: dict[str, np.ndarray],
+    held: Run,
+    unit_s: float,
+    horizon: float,
+    cuts: list[Truncation] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of the held-out bearing's cuts from per-snapshot network predictions (hours):
-    the median of the last SMOOTH_SPAN point predictions, each moved to the cut, in seconds;
-    the 90% interval of the cut's own window."""
+    """Rows of the held-out bearing's cuts (default: the lobo fractions) from per-snapshot
+    network predictions (hours): the median of the last SMOOTH_SPAN point predictions, each
+    moved to the cut, in seconds; the 90% interval of the cut's own window."""
     assert held.waveforms is not None
     times = held.waveforms.times
     rows = []
-    for cut in femto_truncations(held, FEMTO_TRUNCATION_FRACTIONS):
+    if cuts is None:
+        cuts = femto_truncations(held, FEMTO_TRUNCATION_FRACTIONS)
+    for cut in cuts:
         last = np.arange(max(0, cut.index + 1 - SMOOTH_SPAN), cut.index + 1)
         point = np.clip(pred["point"][last], 0.0, horizon) * unit_s
         moved = point - (times[cut.index] - times[last])
@@ -396,36 +402,57 @@ def run_network(args: argparse.Namespace) -> int:
     import dataclasses
     import time
 
-    from phm.models.prepare import FEMTO_RUL_HORIZON, FEMTO_RUL_UNIT_S, FemtoOptions, prepare_femto
+    from phm.models.prepare import (
+        FEMTO_RUL_HORIZON,
+        FEMTO_RUL_UNIT_S,
+        FemtoOptions,
+        femto_windows,
+        prepare_femto,
+    )
     from phm.models.train import predict, train_prepared
 
-    if args.protocol != "lobo" or args.scope != "all":
+    if args.scope != "all":
         raise ConfigError(
-            f"--model {args.model} runs the lobo protocol with --scope all only (a condition "
-            "fold leaves one training bearing: nothing to validate on)"
+            f"--model {args.model} runs with --scope all only (a condition fold leaves one "
+            "training bearing: nothing to validate on)"
         )
     cfg, tcfg = network_configs(args)
     seeds = list(range(args.seed, args.seed + args.seeds))
     t_start = time.perf_counter()
-    runs = load_femto(args.data, sets=("Learning_set",), cache_dir=args.cache)
-    by_id = {r.asset_id: r for r in runs}
-    folds = femto_leave_one_bearing_out(runs, "all")
+    challenge = args.protocol == "challenge"
+    sets = ("Learning_set", "Test_set") if challenge else ("Learning_set",)
+    runs = load_femto(args.data, sets=sets, cache_dir=args.cache)
+    learning = [r for r in runs if r.meta["set"] == "Learning_set"]
+    # (held-out learning bearing or None, [(bearing run to predict, its cuts)])
+    plan: list[tuple[str | None, list[tuple[Run, list[Truncation]]]]]
+    if challenge:
+        tests = {r.asset_id: r for r in runs if r.meta["set"] == "Test_set"}
+        plan = [(None, [(tests[t.bearing], [t]) for t in femto_challenge(runs).test])]
+    else:
+        by_id = {r.asset_id: r for r in learning}
+        plan = [
+            (f.test, [(by_id[f.test], femto_truncations(by_id[f.test]))])
+            for f in femto_leave_one_bearing_out(learning, "all")
+        ]
     per_seed: list[dict[str, Any]] = []
     model = None
     for seed in seeds:
         rows: list[dict[str, Any]] = []
         folds_info: list[dict[str, Any]] = []
-        for fold in folds:
+        for holdout, targets in plan:
             t0 = time.perf_counter()
-            held = by_id[fold.test]
-            prep = prepare_femto(FemtoOptions(runs=runs, holdout=fold.test), tcfg, seed)
-            assert prep.test is not None
+            prep = prepare_femto(FemtoOptions(runs=learning, holdout=holdout), tcfg, seed)
             model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=False)
-            pred = predict(model, prep.test, args.device, tcfg.eval_batch_size)
-            cut_rows = network_cut_rows(pred, held, FEMTO_RUL_UNIT_S, FEMTO_RUL_HORIZON)
+            cut_rows = []
+            for held, cuts in targets:
+                windows = prep.test
+                if windows is None:  # a Test_set bearing: not part of the prepared split
+                    windows = femto_windows([held], tcfg.snapshots, prep.header.samples)
+                pred = predict(model, windows, args.device, tcfg.eval_batch_size)
+                cut_rows += network_cut_rows(pred, held, FEMTO_RUL_UNIT_S, FEMTO_RUL_HORIZON, cuts)
             rows += cut_rows
             info = {
-                "held_out": fold.test,
+                "held_out": holdout or "Test_set",
                 "fit_bearings": prep.extra["fit_bearings"],
                 "val_bearings": prep.extra["val_units"],
                 "best_epoch": fitted.best_epoch,
@@ -441,7 +468,7 @@ def run_network(args: argparse.Namespace) -> int:
             }
             folds_info.append(info)
             print(
-                f"seed {seed} {fold.test}: A {info['mean_accuracy_a']:.3f}, "
+                f"seed {seed} {info['held_out']}: A {info['mean_accuracy_a']:.3f}, "
                 f"{info['epochs_run']} epochs, {info['seconds']:.0f} s",
                 flush=True,
             )
@@ -467,12 +494,12 @@ def run_network(args: argparse.Namespace) -> int:
         "rmse_std": r_std,
         "coverage_90": c_mean,
         "coverage_90_std": c_std,
-        "protocol": "leave_one_bearing_out_all",
+        "protocol": "challenge" if challenge else "leave_one_bearing_out_all",
         "model": args.model,
         "config": model.config.name,
         "device": args.device,
         "n_seeds": len(seeds),
-        "n_bearings": len(folds),
+        "n_bearings": len({r["bearing"] for r in per_seed[0]["cuts"]}),
         "n_predictions": len(per_seed[0]["cuts"]),
         "n_params": model.n_params(),
         "n_params_active": model.n_params(active=True),
@@ -480,9 +507,12 @@ def run_network(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t_start
     details = {
         "protocol": {
-            "folds": "leave one learning bearing out; the other five train, one of them "
+            "folds": "challenge: the six learning bearings train (one, chosen by seed, "
+            "validates), each Test_set bearing is predicted at its last snapshot"
+            if challenge
+            else "leave one learning bearing out; the other five train, one of them "
             "(chosen by seed) validates: early stopping and the conformal 90% interval",
-            "truncation_fractions": list(FEMTO_TRUNCATION_FRACTIONS),
+            "truncation_fractions": None if challenge else list(FEMTO_TRUNCATION_FRACTIONS),
             "prediction": f"median of the last {SMOOTH_SPAN} window predictions moved to the cut",
             "target": f"RUL in hours (s / {FEMTO_RUL_UNIT_S:g}), horizon {FEMTO_RUL_HORIZON:g} h",
             "std": "sample standard deviation over seeds (0 for one seed)",
@@ -500,7 +530,7 @@ def run_network(args: argparse.Namespace) -> int:
         ["PRONOSTIA (FEMTO)", "PHM 2012 score", "RMSE (s)", "90% interval coverage"],
         [
             [
-                f"**ours: {label}, leave one bearing out (measured)**",
+                f"**ours: {label}, {headline['protocol']} (measured)**",
                 f"{fmt(a_mean, 3)} ± {fmt(a_std, 2)}",
                 f"{fmt(r_mean)} ± {fmt(r_std, 3)}",
                 f"{fmt(c_mean, 3)} ± {fmt(c_std, 2)}",
@@ -514,9 +544,11 @@ def run_network(args: argparse.Namespace) -> int:
         ],
     )
     table += (
-        f"\n\n{len(folds)} folds x {len(FEMTO_TRUNCATION_FRACTIONS)} cuts, seeds {seeds}; "
+        f"\n\n{headline['n_predictions']} cuts over {headline['n_bearings']} bearings, "
+        f"seeds {seeds}; "
         f"{headline['n_params']:,} parameters ({headline['n_params_active']:,} active per token) "
         f"on {args.device}. Total {seconds:.1f} s."
     )
-    write_result(args.out, f"femto_{args.model}", headline, details, table)
+    name = f"femto_challenge_{args.model}" if challenge else f"femto_{args.model}"
+    write_result(args.out, name, headline, details, table)
     return 0
