@@ -17,8 +17,10 @@ A run-to-failure asset (a PRONOSTIA bearing) is watched through per-snapshot log
    quantile of the draws; the interval spans two quantiles of them (`interval_levels_`).
 
 Nested validation: `fit` runs leave-one-asset-out over its own training assets, each cut at
-`validation_fractions` of its life, to choose the onset level (infinity = no trend
-component) and the point quantile (maximising the PHM 2012 score), and to recalibrate the
+`validation_fractions` of its life, to choose the trend variant (onset level, infinity = no
+trend component; fit window, 0 = all snapshots since onset) by the one-standard-error rule
+(the simplest variant within one standard error of the best inner PHM 2012 score), the
+point quantile (maximising the inner score), and to recalibrate the
 interval: its quantile levels are those of the inner cuts' PIT values (probability integral
 transform) at (1 -/+ coverage) / 2. The held-out asset of an outer fold never takes part.
 """
@@ -120,6 +122,7 @@ class DegradationRul:
         validation_fractions: Sequence[float] = (0.6, 0.7, 0.8, 0.9),
         min_life_fraction: float = 0.05,
         intercept_sd: float = 0.5,
+        trend_windows: Sequence[int] = (0, 30, 60, 120),
         n_draws: int = 4000,
         random_state: int = 0,
     ) -> None:
@@ -131,6 +134,7 @@ class DegradationRul:
         self.validation_fractions = validation_fractions
         self.min_life_fraction = min_life_fraction
         self.intercept_sd = intercept_sd
+        self.trend_windows = trend_windows
         self.n_draws = n_draws
         self.random_state = random_state
 
@@ -144,33 +148,54 @@ class DegradationRul:
             raise ValueError(f"min_life_fraction must be in (0, 1), got {self.min_life_fraction}")
         his = [self._hi(h) for h in histories]
         # Inner leave-one-out: draws at every inner cut for every onset level.
-        scores: dict[float, np.ndarray] = {}
-        draws_at: dict[float, list[tuple[float, np.ndarray]]] = {}
-        for level in self.onset_levels:
+        variants = [(lv, w) for lv in self.onset_levels for w in self.trend_windows]
+        variants = [(lv, w) for lv, w in variants if np.isfinite(lv) or w == 0]
+        scores: dict[tuple[float, int], np.ndarray] = {}
+        draws_at: dict[tuple[float, int], list[tuple[float, np.ndarray]]] = {}
+        trends = {
+            (i, lv): self._fit_trend(
+                [h for j, h in enumerate(histories) if j != i],
+                [x for j, x in enumerate(his) if j != i],
+                lv,
+            )
+            for i in range(len(histories))
+            for lv in self.onset_levels
+        }
+        for lv, w in variants:
             per_cut: list[tuple[float, np.ndarray]] = []
             for i, held in enumerate(histories):
-                rest = [h for j, h in enumerate(histories) if j != i]
-                rest_hi = [x for j, x in enumerate(his) if j != i]
-                trend = self._fit_trend(rest, rest_hi, level)
                 n = len(held.times)
                 for f in self.validation_fractions:
                     idx = min(max(int(np.ceil(f * n)) - 1, 0), n - 2)
                     actual = float(held.times[-1] - held.times[idx])
                     rng = np.random.default_rng([self.random_state, i, idx])
-                    d = self._draws(held.times[: idx + 1], his[i][: idx + 1], trend, level, rng)
+                    d = self._draws(
+                        held.times[: idx + 1], his[i][: idx + 1], trends[i, lv], lv, w, rng
+                    )
                     per_cut.append((actual, d))
-            draws_at[level] = per_cut
+            draws_at[lv, w] = per_cut
             act = np.array([a for a, _ in per_cut])
             preds = np.array([np.quantile(d, self.quantiles) for _, d in per_cut])  # (K, Q)
-            scores[level] = np.array(
+            scores[lv, w] = np.array(
                 [phm2012_score(act, preds[:, q]) for q in range(len(self.quantiles))]
             )
-        best = max(self.onset_levels, key=lambda lv: (scores[lv].max(), -lv))
-        self.onset_level_ = float(best)
+        # One-standard-error rule: the simplest variant (no trend, then the highest onset level,
+        # then the whole history) within one standard error of the best inner score.
+        top = max(variants, key=lambda v: scores[v].max())
+        q_top = int(np.argmax(scores[top]))
+        act = np.array([a for a, _ in draws_at[top]])
+        pred = np.array([np.quantile(d, self.quantiles[q_top]) for _, d in draws_at[top]])
+        per_cut_a = [phm2012_score([a], [p]) for a, p in zip(act, pred, strict=True)]
+        se = float(np.std(per_cut_a, ddof=1) / np.sqrt(len(per_cut_a)))
+        simplest_first = sorted(variants, key=lambda v: (-v[0], v[1]))
+        best = next(v for v in simplest_first if scores[v].max() >= scores[top].max() - se)
+        self.onset_level_, self.trend_window_ = float(best[0]), int(best[1])
         self.quantile_ = float(self.quantiles[int(np.argmax(scores[best]))])
         self.interval_levels_ = self._interval_levels(draws_at[best])
-        self.validation_ = {str(lv): float(s.max()) for lv, s in scores.items()}
-        self.trend_ = self._fit_trend(histories, his, best)
+        self.validation_ = {
+            f"onset {lv:g}, window {w}": float(s.max()) for (lv, w), s in scores.items()
+        }
+        self.trend_ = self._fit_trend(histories, his, self.onset_level_)
         self.failure_level_ = self.trend_.failure_level
         return self
 
@@ -216,6 +241,7 @@ class DegradationRul:
         hi: np.ndarray,
         trend: _Trend,
         onset_level: float,
+        window: int,
         rng: np.random.Generator,
     ) -> np.ndarray:
         """(n_draws,) RUL draws (s) at the last of `times`."""
@@ -225,12 +251,14 @@ class DegradationRul:
         k = _onset_index(hi, onset_level)
         if k is None or trend.slope_sd == 0.0:
             return rul
+        if window > 0:  # the current rate, not the whole history's
+            k = max(k, len(hi) - window)
         t = times[k:] - times[k]
         y = np.log(np.maximum(hi[k:], 1e-9))
         # Conjugate normal posterior of (a, b) with known noise; prior a ~ N(ln onset, s_a),
         # b ~ N(slope_mean, slope_sd).
         design = np.stack([np.ones_like(t), t], axis=1)  # (n, 2)
-        prior_mean = np.array([np.log(max(onset_level, 1e-9)), trend.slope_mean])
+        prior_mean = np.array([y[0], trend.slope_mean])
         prior_prec = np.diag([self.intercept_sd**-2, trend.slope_sd**-2])
         prec = prior_prec + design.T @ design / trend.noise_sd**2
         cov = np.linalg.inv(prec)
@@ -248,7 +276,7 @@ class DegradationRul:
             raise NotFittedError("DegradationRul.predict_distribution called before fit")
         rng = np.random.default_rng([self.random_state, len(history.times)])
         hi = self._hi(history)
-        d = self._draws(history.times, hi, self.trend_, self.onset_level_, rng)
+        d = self._draws(history.times, hi, self.trend_, self.onset_level_, self.trend_window_, rng)
         lo, hi_q = self.interval_levels_
         return RulDistribution(
             float(np.quantile(d, self.quantile_)),
