@@ -246,7 +246,10 @@ class DegradationRul:
     ) -> np.ndarray:
         """(n_draws,) RUL draws (s) at the last of `times`."""
         elapsed = float(times[-1])
-        f = rng.uniform(self.min_life_fraction, 1.0, self.n_draws)
+        # Stratified (evenly spaced, shuffled) draws: the prior's quantiles carry no Monte
+        # Carlo noise, so the choices of the nested validation do not hang on the seed.
+        u = rng.permutation((np.arange(self.n_draws) + 0.5) / self.n_draws)
+        f = self.min_life_fraction + (1.0 - self.min_life_fraction) * u
         rul = elapsed * (1.0 - f) / f
         k = _onset_index(hi, onset_level)
         if k is None or trend.slope_sd == 0.0:
