@@ -16,7 +16,13 @@ energies up to 12.8 kHz (band energies only, no bearing defect frequencies: the 
 bearing geometry is not verified here); each minus its median over the record's first 30
 snapshots (the healthy baseline), smoothed by a causal EWMA over 6 snapshots (1 min); plus
 the running maximum of the smoothed log RMS, the elapsed time, rpm and load. All causal.
-Models: gbm = GbmRul (gradient boosting) on log(1 + RUL s); survival = lifelines Weibull AFT
+Models: degradation (default) = phm.models.degradation.DegradationRul on the ln RMS of both
+channels: a monotone health indicator over the bearing's own baseline, an optional
+exponential trend since onset extrapolated to the failure level, and a scale-free survival
+prior; onset level, trend window, point quantile and interval levels are chosen by nested
+leave-one-bearing-out inside the training bearings at the same cut fractions (the held-out
+bearing never takes part); its 90% interval is scored for coverage.
+gbm = GbmRul (gradient boosting) on log(1 + RUL s); survival = lifelines Weibull AFT
 on the remaining life (SurvivalRul). Every training bearing gives as many evenly spaced
 snapshots as the shortest one (equal weight per bearing);
 the RUL at a cut is the median of the last 6 snapshot predictions, each moved to the cut time.
@@ -30,7 +36,9 @@ baseline, temperature where recorded) and the condition as context; RUL in hours
 8 h horizon. One of the five training bearings (by seed) validates: early stopping and the
 conformal 90% interval; the held-out bearing is only predicted. Same cuts, the same median of
 the last 6 window predictions moved to the cut, same score and RMSE; headline mean and sample
-std over seeds. Result: femto_{model}.json.
+std over seeds. Result: femto_{model}.json. With `--protocol challenge` the network trains on
+the six learning bearings (one validates) and predicts each Test_set bearing at its last
+snapshot; result femto_challenge_{model}.json.
 """
 
 from __future__ import annotations
