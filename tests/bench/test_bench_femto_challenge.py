@@ -81,3 +81,6 @@ def test_challenge_protocol_moe_from_files(femto_dir: Path, tmp_path: Path) -> N
     for c in seed["cuts"]:
         assert c["actual_rul_s"] == TEST_ACTUAL_RUL_S[c["bearing"]]
         assert float(c["lower_s"]) <= float(c["upper_s"])  # an unbounded upper is "inf"
+        # the scored RUL is the earlier of the network's and the degradation model's
+        assert c["predicted_rul_s"] == min(c["network_rul_s"], c["degradation_rul_s"])
+    assert 0.0 <= result["phm2012_score_network"] <= 1.0
