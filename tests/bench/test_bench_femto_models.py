@@ -75,7 +75,7 @@ def test_femto_bench_network_needs_the_all_scope_and_a_matching_config(tmp_path:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("model", ["gbm", "survival"])
+@pytest.mark.parametrize("model", ["degradation", "gbm", "survival"])
 def test_femto_bench_each_model(model: str, tmp_path: Path) -> None:
     data = real_data_dir("femto", "Learning_set.tar.xz")
     assert (
@@ -84,3 +84,5 @@ def test_femto_bench_each_model(model: str, tmp_path: Path) -> None:
     result = json.loads((tmp_path / "femto.json").read_text())
     assert result["model"] == model and result["n_predictions"] == 24
     assert 0.0 < result["phm2012_score"] <= 1.0 and result["rmse"] > 0
+    if model == "degradation":  # the default model reports its 90% interval's coverage
+        assert 0.0 <= result["coverage_90"] <= 1.0
