@@ -233,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
     """Load, build features, fit per fold, predict at the cuts, score."""
     if args.model in NETWORKS:
         return run_network(args)
+    if args.model == "degradation" and args.scope != "all":
+        raise ConfigError(
+            "--model degradation runs with --scope all only (its nested validation leaves one "
+            "of at least 3 training bearings out; a condition fold has 1)"
+        )
     watch = Stopwatch()
     sets = ("Learning_set",) if args.protocol == "lobo" else ("Learning_set", "Test_set")
     with watch("load"):

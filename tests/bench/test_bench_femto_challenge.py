@@ -84,3 +84,9 @@ def test_challenge_protocol_moe_from_files(femto_dir: Path, tmp_path: Path) -> N
         # the scored RUL is the earlier of the network's and the degradation model's
         assert c["predicted_rul_s"] == min(c["network_rul_s"], c["degradation_rul_s"])
     assert 0.0 <= result["phm2012_score_network"] <= 1.0
+
+
+def test_degradation_refuses_the_condition_scope(tmp_path: Path) -> None:
+    args = ["bench", "femto", "--scope", "condition", "--data", str(tmp_path)]
+    assert main([*args, "--out", str(tmp_path)]) != 0  # before reading any data
+    assert not list(tmp_path.glob("*.json"))
