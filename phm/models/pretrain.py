@@ -456,7 +456,7 @@ def load_pretrained(model: PhmModel, path: str | Path, source: str) -> InitRepor
     """Initialise `model.encoder` from a pretrained checkpoint: trunk tensors whose names and
     shapes match, and the embedders stored for `source` where their shapes match.
 
-    Raises ConfigError if the file is not a pretrained checkpoint or no tensor matches.
+    Raises ConfigError if the file is not a pretrained checkpoint or no weight matrix matches.
     """
     state = read_pretrained(path)
     config_from_dict(state["config"], str(path))  # a readable trunk config, else ConfigError
@@ -478,7 +478,9 @@ def load_pretrained(model: PhmModel, path: str | Path, source: str) -> InitRepor
         else:
             target[name].copy_(value.to(target[name].dtype))
             loaded.append(name)
-    if not loaded:
+    # biases and buffers alone (attention gate, expert balance) are no init: a matrix must match
+    matrices = {name for name, p in model.encoder.named_parameters() if p.dim() >= 2}
+    if not matrices.intersection(loaded):
         raise ConfigError(
             f"[train] init: {path}: no pretrained tensor matches this model "
             f"(source {source}; d_model, n_layers or expert sizes differ?)"
