@@ -38,6 +38,7 @@ from phm.models.encoder import Block, ModalityEmbedders, RMSNorm, attention_mask
 from phm.models.model import ModelConfig, PhmModel, config_from_dict
 
 PRETRAIN_FORMAT = "phm-pretrain-1"
+SCALE_FLOOR = 0.05  # least scale of a reconstruction target (inputs are z-scored or log spectra)
 
 
 @dataclass
@@ -151,25 +152,29 @@ class SourceHead(nn.Module):
         self.register_buffer("vibration_scale", torch.ones(c_vib))
 
     @torch.no_grad()
-    def fit_scales(self, inputs: dict[str, np.ndarray], n: int = 512) -> None:
-        """Target means and scales from (up to n of) the training windows' real tokens."""
-        if self.process is not None and "process" in inputs:
-            x = torch.as_tensor(inputs["process"][:n]).float()  # (B, T, C)
-            real = _mask_of(inputs, "process", x.shape[:2], n)
-            rows = x[real]
+    def fit_scales(self, inputs: dict[str, np.ndarray], n: int = 2048, seed: int = 0) -> None:
+        """Target means and scales from the real tokens of n windows drawn at random (seeded)
+        from the training windows; scales are floored at SCALE_FLOOR (a channel constant in
+        the sample, such as a flag, must not blow up the loss elsewhere)."""
+        total = len(next(iter(inputs.values())))
+        pick = np.sort(np.random.default_rng(seed).permutation(total)[:n])
+        sample = {k: v[pick] for k, v in inputs.items()}
+        if self.process is not None and "process" in sample:
+            x = torch.as_tensor(sample["process"]).float()  # (B, T, C)
+            rows = x[_mask_of(sample, "process", x.shape[:2])]
             self.process_mean.copy_(rows.mean(0))
-            self.process_scale.copy_(rows.std(0).clamp_min(1e-3))
-        if self.vibration is not None and "vibration" in inputs:
-            x = torch.as_tensor(inputs["vibration"][:n]).float()
-            real = _mask_of(inputs, "vibration", x.shape[:2], n)
+            self.process_scale.copy_(rows.std(0).clamp_min(SCALE_FLOOR))
+        if self.vibration is not None and "vibration" in sample:
+            x = torch.as_tensor(sample["vibration"]).float()
+            real = _mask_of(sample, "vibration", x.shape[:2])
             bands = self.embed.vibration.log_bands(x)[real]  # type: ignore[union-attr]
             self.vibration_mean.copy_(bands.mean(0))
-            self.vibration_scale.copy_(bands.std(0).clamp_min(1e-3))
+            self.vibration_scale.copy_(bands.std(0).clamp_min(SCALE_FLOOR))
 
 
-def _mask_of(inputs: dict[str, np.ndarray], name: str, shape: Any, n: int) -> Tensor:
+def _mask_of(inputs: dict[str, np.ndarray], name: str, shape: Any) -> Tensor:
     if f"{name}_mask" in inputs:
-        return torch.as_tensor(inputs[f"{name}_mask"][:n]).bool()
+        return torch.as_tensor(inputs[f"{name}_mask"]).bool()
     return torch.ones(tuple(shape), dtype=torch.bool)
 
 
@@ -315,7 +320,7 @@ def pretrain(
     device = torch.device(device)
     model = MaskedPretrainer(config, {s.name: s.config for s in sources})
     for s in sources:
-        model.heads[s.name].fit_scales(s.train)  # type: ignore[operator]
+        model.heads[s.name].fit_scales(s.train, seed=seed)  # type: ignore[operator]
     model.to(device)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed + 1)
