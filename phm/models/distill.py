@@ -43,16 +43,30 @@ TEMPERATURE = 2.0  # softens the fault probabilities (Hinton et al. 2015)
 ALPHAS = (0.0, 0.5, 1.0, 2.0)  # distillation weights tried; 0: the student alone
 
 
-def bin_mass(logits: Tensor) -> Tensor:
-    """(..., J) hazard logits -> (..., J + 1) probability of failing in each bin, then the
-    tail past the horizon."""
+def bin_mass(logits: Tensor, grid: Tensor | None = None, onto: Tensor | None = None) -> Tensor:
+    """(..., J) hazard logits -> (..., K + 1) probability of failing in each bin, then the
+    tail past the horizon. With `grid` (J + 1,) the logits' bin edges and `onto` (K + 1,)
+    another grid's, the mass is that of the other grid's bins (survival is linear within a
+    bin), so a teacher and a student with other bin counts compare; else K = J."""
     surv = hazard_survival(logits)  # (..., J + 1)
+    if grid is not None and onto is not None and not torch.equal(grid, onto):
+        idx = torch.searchsorted(grid, onto).clamp(1, len(grid) - 1)
+        g0, g1 = grid[idx - 1], grid[idx]
+        w = ((onto - g0) / (g1 - g0)).clamp(0.0, 1.0)
+        surv = surv[..., idx - 1] * (1 - w) + surv[..., idx] * w  # (..., K + 1)
     return torch.cat([surv[..., :-1] - surv[..., 1:], surv[..., -1:]], dim=-1).clamp_min(1e-8)
 
 
-def distillation_loss(teacher: dict[str, Tensor], student: dict[str, Tensor], t: float) -> Tensor:
+def distillation_loss(
+    teacher: dict[str, Tensor],
+    student: dict[str, Tensor],
+    t: float,
+    grids: dict[str, tuple[Tensor, Tensor]] | None = None,
+) -> Tensor:
     """KL(teacher || student) summed over the heads both have (batch means): fault at
-    temperature t (times t^2), RUL and TTF on the per-bin mass (`bin_mass`)."""
+    temperature t (times t^2), RUL and TTF on the per-bin mass (`bin_mass`) of the student's
+    bins; `grids` maps "rul" / "ttf" to (teacher's, student's) bin edges where they differ."""
+    grids = grids or {}
     terms = []
     if "fault" in teacher and "fault" in student:
         p = F.log_softmax(teacher["fault"].float() / t, -1)
@@ -60,7 +74,8 @@ def distillation_loss(teacher: dict[str, Tensor], student: dict[str, Tensor], t:
         terms.append(t * t * F.kl_div(q, p, log_target=True, reduction="batchmean"))
     for name in ("rul", "ttf"):
         if name in teacher and name in student:
-            p, q = bin_mass(teacher[name].float()), bin_mass(student[name].float())
+            p = bin_mass(teacher[name].float(), *grids.get(name, (None, None)))
+            q = bin_mass(student[name].float())
             kl = (p * (p.log() - q.log())).sum(-1)  # (B,) or (B, M)
             terms.append(kl.reshape(len(kl), -1).sum(-1).mean())
     if not terms:
@@ -69,16 +84,24 @@ def distillation_loss(teacher: dict[str, Tensor], student: dict[str, Tensor], t:
 
 
 def teacher_loss(
-    teacher: PhmModel, alpha: float, temperature: float
+    teacher: PhmModel, student: PhmModel, alpha: float, temperature: float
 ) -> Callable[[dict[str, Tensor], dict[str, Tensor]], Tensor]:
     """`fit`'s extra_loss: alpha * distillation_loss against the frozen teacher's outputs on
-    the same (augmented) batch."""
+    the same (augmented) batch, on the student's bins."""
     teacher.eval()
+    grids = {}
+    for name in ("rul", "ttf"):
+        t_head, s_head = getattr(teacher, name), getattr(student, name)
+        if t_head is not None and s_head is not None:
+            if not math.isclose(float(t_head.grid[-1]), float(s_head.grid[-1])):
+                raise ConfigError(f"teacher and student {name} horizons differ")
+            grids[name] = (t_head.grid, s_head.grid)
 
     def loss(inputs: dict[str, Tensor], out: dict[str, Tensor]) -> Tensor:
         with torch.no_grad():
             target = teacher(inputs)
-        return alpha * distillation_loss(target, out, temperature)
+        on_device = {k: (a.to(out[k].device), b.to(out[k].device)) for k, (a, b) in grids.items()}
+        return alpha * distillation_loss(target, out, temperature, on_device)
 
     return loss
 
@@ -200,7 +223,7 @@ def distill(options: DistillOptions) -> dict[str, Any]:
     for alpha in options.alphas:
         seed_everything(seed)
         student = PhmModel(config)
-        extra = teacher_loss(teacher, alpha, options.temperature) if alpha > 0 else None
+        extra = teacher_loss(teacher, student, alpha, options.temperature) if alpha > 0 else None
         t0 = time.perf_counter()
         result = fit(
             student, prep.fit, prep.val, tcfg, device, seed, options.progress, prep.augment, extra

@@ -202,19 +202,31 @@ def test_a_distilled_student_matches_the_teacher_better_than_an_untrained_one() 
     torch.manual_seed(0)
     teacher = PhmModel(tiny_config())
     fit(teacher, train, val, tcfg, progress=False)
-    small = tiny_config(d_model=8, n_heads=2, dense_hidden=16, expert_hidden=8)
+    small = tiny_config(d_model=8, n_heads=2, dense_hidden=16, expert_hidden=8, rul_bins=6)
     torch.manual_seed(1)
     untrained = PhmModel(small)
     torch.manual_seed(1)
     student = PhmModel(small)
-    fit(student, train, val, tcfg, progress=False, extra_loss=teacher_loss(teacher, 1.0, 2.0))
+    extra = teacher_loss(teacher, student, 1.0, 2.0)
+    fit(student, train, val, tcfg, progress=False, extra_loss=extra)
     inputs, _ = val.to(torch.device("cpu")).batch(torch.arange(len(val)))
     teacher.eval(), student.eval(), untrained.eval()
     with torch.no_grad():
         target = teacher(inputs)
-        kl_student = float(distillation_loss(target, student(inputs), 1.0))
-        kl_untrained = float(distillation_loss(target, untrained(inputs), 1.0))
+        grids = {"rul": (teacher.rul.grid, student.rul.grid)}  # 10 bins -> 6
+        kl_student = float(distillation_loss(target, student(inputs), 1.0, grids))
+        kl_untrained = float(distillation_loss(target, untrained(inputs), 1.0, grids))
     assert kl_student < 0.5 * kl_untrained
+
+
+def test_bin_mass_moves_onto_another_grid() -> None:
+    logits = torch.randn(5, 4)
+    grid, onto = torch.linspace(0, 40, 5), torch.linspace(0, 40, 3)  # 4 bins -> 2 bins
+    mass = bin_mass(logits, grid, onto)
+    fine = bin_mass(logits)  # (5, 5): bins 0-10, 10-20, 20-30, 30-40, tail
+    torch.testing.assert_close(mass[:, 0], fine[:, 0] + fine[:, 1])
+    torch.testing.assert_close(mass[:, 1], fine[:, 2] + fine[:, 3])
+    torch.testing.assert_close(mass[:, 2], fine[:, 4])
 
 
 # --- the commands end to end -------------------------------------------------------------------
