@@ -69,7 +69,7 @@ for seed in $seeds; do
         --out "$out/cwru-1to0-on-$seed"
 done
 wait $t1 $t2
-for student in tiny small; do
+for student in student-tiny small; do
     run distill-plant-$student "$(left)" phm distill --teacher "$out/teacher-plant.pt" \
         --config phm/configs/models/$student.toml --threads 1 --out "$out/distill-plant-$student.pt" \
         --metrics-out "$out/distill-plant-$student.json"
