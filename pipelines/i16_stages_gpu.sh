@@ -7,21 +7,24 @@
 #     DATA  folder holding cmapss/ cwru/ femto/ (phm2018 is skipped unless DATA/phm2018 exists)
 #     OUT   result folder
 #
-# Phase 1 (in parallel): the two pretraining checkpoints (GPU), the runs without init (the
+# Phase 1 (in parallel): the three pretraining checkpoints (GPU), the runs without init (the
 # baselines of the pretraining ablation), the PCGrad ablation on the plant pump model (fault +
 # RUL, CPU, 5 seeds) and the two teachers (deep ensembles, GPU). Phase 2 (in parallel, once the
-# pretraining and teachers are done): the runs with init and the distillations.
+# pretraining and teachers are done): the runs with init (C-MAPSS, CWRU, plant) and the
+# distillations.
 # Seeds: 0 1 2 (benches: --seed S --seeds 1, one process each), plant 0..4.
 set -u
 data=$1 out=$2
 mkdir -p "$out"
-phm() { python3 -m phm "$@"; }
 start=$SECONDS
-left() { echo $((530 - (SECONDS - start))); }  # seconds left of the 9-minute budget
-run() { # NAME SECONDS CMD...: one background job, its log in OUT/NAME.log
+left() { # seconds left of the 9-minute budget (at least 10)
+    local n=$((530 - (SECONDS - start)))
+    echo $((n > 10 ? n : 10))
+}
+run() { # NAME SECONDS PHM-ARGS...: `python3 -m phm PHM-ARGS` in the background, log OUT/NAME.log
     local name=$1 limit=$2
     shift 2
-    timeout "$limit" "$@" >"$out/$name.log" 2>&1 &
+    timeout "$limit" python3 -m phm "$@" >"$out/$name.log" 2>&1 &
 }
 seeds="0 1 2"
 pre_all=$out/pretrain-all.pt      # every dataset's training assets
@@ -30,51 +33,64 @@ pre_nocwru=$out/pretrain-nocwru.pt  # without CWRU: the cross-load test load sta
 # --- phase 1 -------------------------------------------------------------------------------
 datasets=cmapss,cwru,femto,plant
 [ -d "$data/phm2018" ] && datasets=$datasets,phm2018
-run pretrain-all 240 phm pretrain --datasets $datasets --data "$data" --device cuda --epochs 8 \
+run pretrain-all 240 pretrain --datasets $datasets --data "$data" --device cuda --epochs 8 \
     --out "$pre_all" --metrics-out "$out/pretrain-all.json"
 p1=$!
-run pretrain-nocwru 240 phm pretrain --datasets cmapss,femto,plant --data "$data" --device cuda \
+run pretrain-nocwru 240 pretrain --datasets cmapss,femto,plant --data "$data" --device cuda \
     --epochs 8 --out "$pre_nocwru" --metrics-out "$out/pretrain-nocwru.json"
 p2=$!
+pre_plant=$out/pretrain-plant-size.pt  # the plant model's size (plant.toml), every dataset
+run pretrain-plant-size 240 pretrain --datasets $datasets --data "$data" --device cuda \
+    --config phm/configs/models/plant.toml --epochs 8 --out "$pre_plant" \
+    --metrics-out "$out/pretrain-plant-size.json"
+p3=$!
 for seed in $seeds; do
-    run cmapss-FD001-off-$seed 500 phm bench cmapss --data "$data" --subset FD001 --model moe \
-        --device cuda --seed $seed --seeds 1 --epochs 40 --threads 1 --out "$out/cmapss-FD001-off-$seed"
-    run cwru-1to0-off-$seed 500 phm bench cwru --data "$data" --model moe --train-load 1 \
+    run cmapss-FD001-off-$seed 500 bench cmapss --data "$data" --subset FD001 --model moe \
+        --device cuda --seed $seed --seeds 1 --epochs 30 --threads 1 --out "$out/cmapss-FD001-off-$seed"
+    run cwru-1to0-off-$seed 500 bench cwru --data "$data" --model moe --train-load 1 \
         --test-load 0 --seed $seed --seeds 1 --epochs 150 --threads 1 --out "$out/cwru-1to0-off-$seed"
+done
+for surgery in sum pcgrad; do  # plant.toml with [train] gradient_surgery set
+    sed "s/^\[train\]$/[train]\ngradient_surgery = \"$surgery\"/" phm/configs/models/plant.toml \
+        >"$out/plant-$surgery.toml"
 done
 for seed in 0 1 2 3 4; do
     for surgery in sum pcgrad; do
         cfg=$out/plant-$surgery.toml
-        sed "s/^\[train\]$/[train]\ngradient_surgery = \"$surgery\"/" phm/configs/models/plant.toml >"$cfg"
-        run plant-$surgery-$seed 500 phm train --dataset plant --config "$cfg" --seed $seed \
+        run plant-$surgery-$seed 500 train --dataset plant --config "$cfg" --seed $seed \
             --threads 1 --out "$out/plant-$surgery-$seed.pt" --metrics-out "$out/plant-$surgery-$seed.json"
     done
 done
-run teacher-plant 300 phm train --dataset plant --config phm/configs/models/plant.toml --members 5 \
+run teacher-plant 300 train --dataset plant --config phm/configs/models/plant.toml --members 5 \
     --device cuda --threads 1 --out "$out/teacher-plant.pt" --metrics-out "$out/teacher-plant.json"
 t1=$!
-run teacher-cmapss 300 phm train --dataset cmapss --subset FD001 --data "$data" --members 3 \
-    --device cuda --epochs 40 --threads 1 --out "$out/teacher-cmapss.pt" \
+run teacher-cmapss 300 train --dataset cmapss --subset FD001 --data "$data" --members 3 \
+    --device cuda --epochs 25 --threads 1 --out "$out/teacher-cmapss.pt" \
     --metrics-out "$out/teacher-cmapss.json"
 t2=$!
 
 # --- phase 2 -------------------------------------------------------------------------------
-wait $p1 $p2
+wait $p1 $p2 $p3
+for seed in 0 1 2 3 4; do  # the plant with pretraining (sum): compare with plant-sum-S
+    run plant-init-$seed "$(left)" train --dataset plant --config phm/configs/models/plant.toml \
+        --seed $seed --threads 1 --init "$pre_plant" --out "$out/plant-init-$seed.pt" \
+        --metrics-out "$out/plant-init-$seed.json"
+done
 for seed in $seeds; do
-    run cmapss-FD001-on-$seed "$(left)" phm bench cmapss --data "$data" --subset FD001 --model moe \
-        --device cuda --seed $seed --seeds 1 --epochs 40 --threads 1 --init "$pre_all" \
+    run cmapss-FD001-on-$seed "$(left)" bench cmapss --data "$data" --subset FD001 --model moe \
+        --device cuda --seed $seed --seeds 1 --epochs 30 --threads 1 --init "$pre_all" \
         --out "$out/cmapss-FD001-on-$seed"
-    run cwru-1to0-on-$seed "$(left)" phm bench cwru --data "$data" --model moe --train-load 1 \
+    run cwru-1to0-on-$seed "$(left)" bench cwru --data "$data" --model moe --train-load 1 \
         --test-load 0 --seed $seed --seeds 1 --epochs 150 --threads 1 --init "$pre_nocwru" \
         --out "$out/cwru-1to0-on-$seed"
 done
 wait $t1 $t2
 for student in student-tiny small; do
-    run distill-plant-$student "$(left)" phm distill --teacher "$out/teacher-plant.pt" \
+    run distill-plant-$student "$(left)" distill --teacher "$out/teacher-plant.pt" \
         --config phm/configs/models/$student.toml --threads 1 --out "$out/distill-plant-$student.pt" \
         --metrics-out "$out/distill-plant-$student.json"
-    run distill-cmapss-$student "$(left)" phm distill --teacher "$out/teacher-cmapss.pt" \
-        --config phm/configs/models/$student.toml --data "$data" --device cuda --epochs 40 \
+    run distill-cmapss-$student "$(left)" distill --teacher "$out/teacher-cmapss.pt" \
+        --config phm/configs/models/$student.toml --data "$data" --device cuda --epochs 15 --alphas 0,1 \
         --threads 1 --out "$out/distill-cmapss-$student.pt" \
         --metrics-out "$out/distill-cmapss-$student.json"
 done
