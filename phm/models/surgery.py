@@ -74,41 +74,38 @@ def surgery_backward(
     With one task group or none this is the plain backward of the summed loss.
     """
     tasks, rest = task_losses(parts)
-    total = sum(parts.values()).detach()  # type: ignore[union-attr]
-    params = [p for p in model.parameters() if p.requires_grad]
+    total = torch.stack([v.float() for v in parts.values()]).sum()
     if len(tasks) < 2:
-        loss = sum(parts.values())
-        loss.backward()  # type: ignore[union-attr]
-        return total
+        total.backward()
+        return total.detach()
     shared = shared_parameters(model)
     shared_ids = {id(p) for p in shared}
-    heads = [p for p in params if id(p) not in shared_ids]
-    flat_shared: list[Tensor] = []
+    heads = [p for p in model.parameters() if p.requires_grad and id(p) not in shared_ids]
+    losses = [*tasks.values(), *([rest] if rest is not None else [])]
+    flat: list[Tensor] = []  # per loss, its gradient on the shared parameters (P,)
     head_grads: list[Tensor | None] = [None] * len(heads)
-    losses = list(tasks.values()) + ([rest] if rest is not None else [])
     for k, loss in enumerate(losses):
         grads = torch.autograd.grad(
             loss, shared + heads, retain_graph=k < len(losses) - 1, allow_unused=True
         )
-        g_shared = [
-            torch.zeros_like(p) if g is None else g for p, g in zip(shared, grads, strict=False)
-        ]
-        flat = torch.cat([g.reshape(-1) for g in g_shared])
-        if k < len(tasks):
-            flat_shared.append(flat)
-        else:
-            rest_shared = flat
+        flat.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for p, g in zip(shared, grads[: len(shared)], strict=True)
+                ]
+            )
+        )
         for i, g in enumerate(grads[len(shared) :]):
             if g is not None:
                 head_grads[i] = g if head_grads[i] is None else head_grads[i] + g
-    combined = pcgrad(flat_shared, generator)
-    if rest is not None:
-        combined = combined + rest_shared
+    combined = pcgrad(flat[: len(tasks)], generator)
+    if rest is not None:  # the balance loss and other terms join unprojected
+        combined = combined + flat[-1]
     offset = 0
     for p in shared:
-        n = p.numel()
-        p.grad = combined[offset : offset + n].view_as(p).to(p.dtype)
-        offset += n
+        p.grad = combined[offset : offset + p.numel()].view_as(p).to(p.dtype)
+        offset += p.numel()
     for p, g in zip(heads, head_grads, strict=True):
         p.grad = g
-    return total
+    return total.detach()
