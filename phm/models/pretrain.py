@@ -116,6 +116,15 @@ def load_sources(
             jobs += [(f"cmapss-{s}", OPTIONS["cmapss"](data=data, subset=s)) for s in subsets]
         elif name == "plant":
             jobs.append(("plant", PlantOptions(test_pumps=0)))
+        elif name == "phm2018":  # its loader takes the dataset folder itself, not the parent
+            base = data if data is not None else os.environ.get("PHM_DATA_DIR")
+            root = Path(base) if base is not None else None
+            if root is not None and (root / "phm2018").is_dir():
+                root = root / "phm2018"
+            if root is None or not list(Path(root).glob("train/*_DC_train.csv")):
+                log(f"skip phm2018: no training files (train/*_DC_train.csv) under {root}")
+                continue
+            jobs.append((name, OPTIONS[name](data=root)))  # type: ignore[call-arg]
         else:
             jobs.append((name, OPTIONS[name](data=data)))  # type: ignore[call-arg]
     sources = []
