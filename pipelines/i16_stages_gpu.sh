@@ -4,7 +4,8 @@
 # writes JSON under OUT (and a .log beside it).
 #
 #   bash pipelines/i16_stages_gpu.sh DATA OUT
-#     DATA  folder holding cmapss/ cwru/ femto/ (phm2018 is skipped unless DATA/phm2018 exists)
+#     DATA  folder holding cmapss/ cwru/ femto/ (and phm2018/; else a small one is simulated:
+#           8 tools x 10 days, under OUT/data/phm2018)
 #     OUT   result folder
 #
 # Phase 1 (in parallel): the three pretraining checkpoints (GPU), the runs without init (the
@@ -30,9 +31,18 @@ seeds="0 1 2"
 pre_all=$out/pretrain-all.pt      # every dataset's training assets
 pre_nocwru=$out/pretrain-nocwru.pt  # without CWRU: the cross-load test load stays unseen
 
+# --- phase 0: DATA's datasets beside a PHM 2018 folder (simulated when DATA has none) ------
+stage=$out/data
+mkdir -p "$stage"
+for d in "$data"/*; do ln -sfn "$(realpath "$d")" "$stage/$(basename "$d")"; done
+if [ ! -d "$stage/phm2018" ]; then
+    timeout 90 python3 -m phm simulate phm2018 --out "$stage/phm2018" --tools 8 --days 10 \
+        --test-tools 2 --workers 4 --no-progress >"$out/simulate-phm2018.log" 2>&1
+fi
+data=$stage
+
 # --- phase 1 -------------------------------------------------------------------------------
-datasets=cmapss,cwru,femto,plant
-[ -d "$data/phm2018" ] && datasets=$datasets,phm2018
+datasets=cmapss,cwru,femto,plant,phm2018
 run pretrain-all 240 pretrain --datasets $datasets --data "$data" --device cuda --epochs 8 \
     --out "$pre_all" --metrics-out "$out/pretrain-all.json"
 p1=$!
@@ -59,6 +69,17 @@ for seed in 0 1 2 3 4; do
         cfg=$out/plant-$surgery.toml
         run plant-$surgery-$seed 500 train --dataset plant --config "$cfg" --seed $seed \
             --threads 1 --out "$out/plant-$surgery-$seed.pt" --metrics-out "$out/plant-$surgery-$seed.json"
+    done
+done
+for surgery in sum pcgrad; do  # PHM 2018 (fault + TTF): PCGrad against the sum, validation only
+    sed "s/^\[train\]$/[train]\ngradient_surgery = \"$surgery\"/" phm/configs/models/small.toml \
+        >"$out/small-$surgery.toml"
+done
+for seed in $seeds; do
+    for surgery in sum pcgrad; do
+        run phm2018-$surgery-$seed 500 train --dataset phm2018 --data "$data/phm2018" \
+            --config "$out/small-$surgery.toml" --device cuda --seed $seed --epochs 15 --threads 1 \
+            --out "$out/phm2018-$surgery-$seed.pt" --metrics-out "$out/phm2018-$surgery-$seed.json"
     done
 done
 run teacher-plant 300 train --dataset plant --config phm/configs/models/plant.toml --members 5 \
