@@ -104,6 +104,29 @@ def test_surgery_backward_sets_shared_grads_to_pcgrad_and_heads_to_their_own() -
     assert float(torch.dot(per_task[0], per_task[1])) != 0.0
 
 
+def test_terms_outside_the_task_groups_join_the_shared_gradient_unprojected() -> None:
+    torch.manual_seed(0)
+    model = PhmModel(tiny_config())
+    data = multitask_windows(16, 0).to(torch.device("cpu"))
+    inputs, targets = data.batch(torch.arange(16))
+    shared = list(model.encoder.parameters())
+
+    def parts_of() -> dict:
+        parts = model.loss_parts(model(inputs), targets)
+        parts["extra"] = 0.1 * sum(p.pow(2).sum() for p in shared)  # e.g. a distillation term
+        return parts
+
+    surgery_backward(model, parts_of(), torch.Generator().manual_seed(1))
+    with_extra = torch.cat([p.grad.reshape(-1) for p in shared])
+    parts = parts_of()
+    del parts["extra"]
+    model.zero_grad()
+    surgery_backward(model, parts, torch.Generator().manual_seed(1))
+    without = torch.cat([p.grad.reshape(-1) for p in shared])
+    extra = torch.cat([0.2 * p.detach().reshape(-1) for p in shared])  # d/dp 0.1 p^2
+    torch.testing.assert_close(with_extra, without + extra)
+
+
 def test_fit_with_pcgrad_trains_and_an_unknown_surgery_is_refused() -> None:
     tcfg = TrainConfig(batch_size=32, lr=3e-3, warmup_steps=2, epochs=3, patience=5)
     train, val = multitask_windows(256, 0), multitask_windows(64, 1)
