@@ -51,6 +51,12 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     "train": {
         None: ("phm.models.cli", "train the mixture-of-experts model and save a checkpoint"),
     },
+    "pretrain": {
+        None: ("phm.models.pretrain_cli", "self-supervised pretraining of the model's encoder"),
+    },
+    "distill": {
+        None: ("phm.models.distill_cli", "distil a trained model into a smaller student"),
+    },
     "ingest": {None: ("phm.ingest.cli", "consume plant data from MQTT into the store")},
     "store": {
         "compact": ("phm.store.cli", "merge small lake segments (one pass; ingest runs it too)"),

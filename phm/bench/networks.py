@@ -48,6 +48,9 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
     )
+    parser.add_argument(
+        "--init", default=None, help="override [train] init: a `phm pretrain` checkpoint"
+    )
 
 
 def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
@@ -76,6 +79,8 @@ def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]
         if args.members < 1:
             raise ConfigError(f"--members must be at least 1, got {args.members}")
         tcfg = dataclasses.replace(tcfg, members=args.members)
+    if getattr(args, "init", None) is not None:
+        tcfg = dataclasses.replace(tcfg, init=str(args.init))
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     if args.device == "cuda" and not torch.cuda.is_available():

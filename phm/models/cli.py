@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--members", type=int, default=None, help="override [train] members (deep ensemble)"
     )
+    parser.add_argument(
+        "--init", default=None, help="override [train] init: a `phm pretrain` checkpoint"
+    )
     parser.add_argument("--metrics-out", type=Path, default=None, help="write metrics JSON here")
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             epochs=args.epochs,
             members=args.members,
+            init=args.init,
             metrics_out=args.metrics_out,
             threads=args.threads,
             test=not args.no_test,

@@ -48,6 +48,12 @@ class TrainConfig:
     # default: +-2% speed lowered cross-load accuracy (docs/BENCHMARKS.md, CWRU ablation)
     speed_jitter: float = 0.0
     gain_jitter: float = 0.0
+    # a pretrained checkpoint (`phm pretrain`) whose matching trunk and embedder tensors
+    # initialise the model ("" = random init); phm.models.pretrain.load_pretrained
+    init: str = ""
+    # multitask gradients on the shared encoder: "sum" of the losses or "pcgrad" (gradient
+    # surgery, phm.models.surgery); the same with a single task
+    gradient_surgery: str = "sum"
 
 
 def load_train_config(path: str | Path) -> TrainConfig:

@@ -55,12 +55,16 @@ class SpectralTokens(nn.Module):
         self.proj = nn.Linear(n_in, config.d_model)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.proj(self.norm(self.log_bands(x)))  # (B, S, D)
+
+    def log_bands(self, x: Tensor) -> Tensor:
+        """(B, S, C, L) waveforms -> (B, S, C * bands) band-pooled log-magnitude spectra."""
         b, s, c, n = x.shape
         x = x.float() - x.float().mean(-1, keepdim=True)
         mag = torch.fft.rfft(x, dim=-1).abs()[..., 1:]  # (B, S, C, L//2)
         logmag = torch.log1p(mag / n**0.5)
         bands = F.adaptive_avg_pool1d(logmag.reshape(b * s * c, 1, -1), self.bands)
-        return self.proj(self.norm(bands.reshape(b, s, c * self.bands)))  # (B, S, D)
+        return bands.reshape(b, s, c * self.bands)
 
 
 class ModalityEmbedders(nn.Module):

@@ -128,7 +128,15 @@ class PhmModel(nn.Module):
     def loss(
         self, out: dict[str, Tensor], targets: dict[str, Tensor]
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Total training loss and its parts (detached, on the device) from the targets present.
+        """Total training loss and its parts (detached, on the device) from the targets present
+        (the parts: `loss_parts`)."""
+        parts = self.loss_parts(out, targets)
+        total = sum(parts.values())
+        return total, {k: v.detach() for k, v in parts.items()}
+
+    def loss_parts(self, out: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The loss terms (with their graphs) whose sum is the training loss: `fault`,
+        `rul_nll`, `rul_point`, `ttf_nll`, `balance`, those the heads and targets give.
 
         targets: `fault` (B,) class ids; `rul_time`, `rul_event` (B,); `ttf_time`, `ttf_event`
         (B, M). The RUL point loss compares the restricted mean with min(time, horizon) on rows
@@ -153,8 +161,7 @@ class PhmModel(nn.Module):
             parts["balance"] = cfg.balance_loss_weight * self.balance_loss()
         if not parts:
             raise ValueError(f"no target matches a head: got {sorted(targets)}")
-        total = sum(parts.values())
-        return total, {k: v.detach() for k, v in parts.items()}
+        return parts
 
     def moe_layers(self) -> list[MoE]:
         return [b.ffn for b in self.encoder.blocks if isinstance(b.ffn, MoE)]

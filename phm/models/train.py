@@ -36,6 +36,8 @@ from phm.models.data import Prepared, TrainConfig, WindowSet, load_train_config
 from phm.models.heads import grouped_conformal_factors, hazard_survival, survival_quantile
 from phm.models.model import ModelConfig, PhmEnsemble, PhmModel, load_config, save_checkpoint
 from phm.models.prepare import DATASETS, DatasetOptions
+from phm.models.pretrain import load_pretrained, pretrain_source
+from phm.models.surgery import SURGERIES, surgery_backward
 from phm.resources import resource_path
 
 # --- training ----------------------------------------------------------------------------------
@@ -128,6 +130,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     augment: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None,
+    extra_loss: Callable[[dict[str, Tensor], dict[str, Tensor]], Tensor] | None = None,
 ) -> FitResult:
     """Train `model` in place on `train`; early-stop on `val` (lower score is better).
 
@@ -137,8 +140,16 @@ def fit(
     Without `val`, all `tcfg.epochs` run and the last weights stay. With `tcfg.ema_decay` > 0
     the model is evaluated, kept and returned with the moving average of its weights.
     `augment` (optional) transforms each training batch's inputs (seeded from `seed`);
-    validation is never augmented.
+    validation is never augmented. `extra_loss(inputs, out)` (optional, e.g. distillation) is
+    added to each training batch's loss (not to the validation score).
+    `tcfg.gradient_surgery` = "pcgrad" projects conflicting task gradients on the encoder
+    (phm.models.surgery); "sum" backpropagates the plain sum.
     """
+    if tcfg.gradient_surgery not in SURGERIES:
+        raise ConfigError(
+            f"[train] gradient_surgery must be one of {', '.join(SURGERIES)}, "
+            f"got {tcfg.gradient_surgery!r}"
+        )
     seed_everything(seed)
     device = torch.device(device)
     model.to(device)
@@ -153,6 +164,7 @@ def fit(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     gen = torch.Generator(device="cpu").manual_seed(seed)
     aug_gen = torch.Generator(device="cpu").manual_seed(seed + 7919)
+    surgery_gen = torch.Generator(device="cpu").manual_seed(seed + 104729)
     ema = WeightAverage(model, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, stale = math.inf, -1, None, 0
@@ -176,9 +188,15 @@ def fit(
                 inputs = augment(inputs, aug_gen)
             with autocast:
                 out = model(inputs)
-            loss, _ = model.loss(out, targets)
+            parts = model.loss_parts(out, targets)
+            if extra_loss is not None:
+                parts["extra"] = extra_loss(inputs, out)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if tcfg.gradient_surgery == "pcgrad":
+                loss = surgery_backward(model, parts, surgery_gen)
+            else:
+                loss = sum(parts.values())
+                loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
             opt.step()
             sched.step()
@@ -384,6 +402,8 @@ def train_prepared(
         s = member_seed(seed, k)
         seed_everything(s)
         model = PhmModel(config)
+        if tcfg.init:
+            print(load_pretrained(model, tcfg.init, pretrain_source(prep.header)).describe())
         results.append(fit(model, prep.fit, prep.val, tcfg, device, s, progress, prep.augment))
         models.append(model)
     if tcfg.members == 1:
@@ -421,6 +441,7 @@ class TrainOptions:
     seed: int = 0  # model, data order and split seed
     epochs: int | None = None  # overrides [train] epochs
     members: int | None = None  # overrides [train] members (deep ensemble)
+    init: str | None = None  # overrides [train] init (a `phm pretrain` checkpoint)
     metrics_out: Path | None = None  # write the metrics JSON here too
     threads: int = 0  # CPU threads for torch (0: torch's default)
     test: bool = True  # score the test windows after saving
@@ -443,6 +464,8 @@ def train_and_save(options: TrainOptions) -> Path:
         tcfg = dataclasses.replace(tcfg, epochs=options.epochs)
     if options.members is not None:
         tcfg = dataclasses.replace(tcfg, members=options.members)
+    if options.init is not None:
+        tcfg = dataclasses.replace(tcfg, init=str(options.init))
     t_start = time.perf_counter()
     prep = DATASETS[options.data.dataset](options.data, tcfg, options.seed)
     cfg = dataclasses.replace(cfg, **prep.config_updates)
