@@ -108,6 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "both; none)",
     )
     parser.add_argument(
+        "--global-scaling",
+        action="store_true",
+        help="gbm/survival: z-score sensors over all cycles instead of per operating condition "
+        "(the ablation without regime handling)",
+    )
+    parser.add_argument(
         "--max-iter", type=int, default=300, help="boosting iterations of the gbm model"
     )
 
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         data = load_cmapss(args.data, args.subset)
     bar.update()
     with step("features"):
-        problem = cmapss_problem(data, window=args.window)
+        problem = cmapss_problem(data, window=args.window, per_condition=not args.global_scaling)
     bar.update()
 
     validation: dict[str, Any] = {"val_fraction": args.val_fraction}
@@ -193,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         "protocol": {
             "rul_cap": problem.cap,
             "window_cycles": problem.window,
+            "sensor_scaling": "globally" if args.global_scaling else "per operating condition",
             "test_point": "last cycle of each test unit; truth from RUL file, uncapped",
             "capped_truth": f"*_capped_truth: truth min(RUL, {fmt(problem.cap)}), as most papers",
             "predictions_clipped_to": [0, problem.cap],
@@ -221,8 +228,9 @@ def run(args: argparse.Namespace) -> int:
     )
     table += (
         f"\n\nC-MAPSS {args.subset}, {len(problem.units_test)} test units, RUL cap "
-        f"{fmt(problem.cap)}, window {problem.window} cycles; truth capped: min(RUL, "
-        f"{fmt(problem.cap)}); published figures from DATASETS.md (their papers, not rerun "
+        f"{fmt(problem.cap)}, window {problem.window} cycles, sensors z-scored "
+        f"{details['protocol']['sensor_scaling']}; truth capped: min(RUL, {fmt(problem.cap)}); "
+        f"published figures from DATASETS.md (their papers, not rerun "
         f"here; most cap the truth). "
         f"Total {sum(watch.seconds.values()):.1f} s."
     )
