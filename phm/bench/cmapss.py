@@ -5,12 +5,14 @@ at 125; hyperparameters are fixed here, up front; a unit-level validation split 
 units is reported as a diagnostic and never used for choices; the test file is read only to
 predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
 
-`--model moe|dense` trains the network of `--config` (default phm/configs/models/small.toml or
-dense-small.toml) with `phm.models.train` once per seed (`--seeds N`: seeds S..S+N-1): the
-validation split of the training units drives early stopping and calibrates the 90% RUL
-interval; the test units are scored once, after training. Reported: RMSE and NASA score
-mean and std over seeds (sample std, 0 for one seed) and the empirical coverage of the
-interval on the test units.
+`--model moe|dense` trains the network of `--config` (default phm/configs/models/cmapss.toml or
+dense-cmapss.toml: the small model as a deep ensemble of 5) with `phm.models.train` once per
+seed (`--seeds N`: seeds S..S+N-1): the validation split of the training units drives early
+stopping and calibrates the 90% RUL interval; the test units are scored once, after training.
+Reported: RMSE and NASA score against the RUL file as is and against the truth capped at 125
+(as most papers score), mean and std over seeds (sample std, 0 for one seed), the empirical
+coverage of the interval on the test units and, on subsets of several operating conditions,
+each MoE layer's expert load per condition.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from phm.datasets.splits import (
 from phm.errors import ConfigError
 from phm.metrics import nasa_score, rmse
 from phm.models.rul_baselines import GbmRul, SurvivalRul
+from phm.resources import resource_path
+
+# --model moe|dense -> the default C-MAPSS config (small model, [train] members = 5)
+CMAPSS_NETWORKS: dict[str, Path] = {
+    "moe": resource_path("models/cmapss.toml"),
+    "dense": resource_path("models/dense-cmapss.toml"),
+}
 
 # Published (RMSE, NASA score) per subset, from DATASETS.md; None where not reported.
 PUBLISHED: dict[str, dict[str, tuple[float, float] | None]] = {
@@ -82,7 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cmapss folder or its parent (default: $PHM_DATA_DIR)",
     )
     parser.add_argument("--subset", choices=SUBSETS, default="FD001")
-    parser.add_argument("--model", choices=("gbm", "survival", *NETWORKS), default="gbm")
+    parser.add_argument(
+        "--model",
+        choices=("gbm", "survival", *NETWORKS),
+        default="gbm",
+        help="moe/dense read models/cmapss.toml / dense-cmapss.toml unless --config is given",
+    )
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
     parser.add_argument("--seed", type=int, default=0, help="model and validation-split seed")
     parser.add_argument(
@@ -270,6 +284,8 @@ def run_network(args: argparse.Namespace) -> int:
     from phm.models.prepare import CmapssOptions, prepare_cmapss
     from phm.models.train import member_seed, predict, rul_report, train_prepared
 
+    if args.config is None:
+        args = argparse.Namespace(**{**vars(args), "config": CMAPSS_NETWORKS[args.model]})
     cfg, tcfg = network_configs(args)
     if args.window is not None:
         tcfg = dataclasses.replace(tcfg, window=args.window)
@@ -382,7 +398,7 @@ def run_network(args: argparse.Namespace) -> int:
         "per_seed": runs,
         "model_config": dataclasses.asdict(model.config),
         "train_config": dataclasses.asdict(tcfg),
-        "config_file": str(args.config or NETWORKS[args.model]),
+        "config_file": str(args.config),
         "seconds": time.perf_counter() - t_start,
         "published": {k: v[args.subset] for k, v in PUBLISHED.items()},
     }
