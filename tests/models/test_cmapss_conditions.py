@@ -130,3 +130,15 @@ def test_expert_load_counts_each_conditions_tokens(fd002: Path) -> None:
     assert d["condition_information_bits"] == pytest.approx(0.0)
     with pytest.raises(ValueError, match="rows for"):
         expert_load_by_condition(model, prep.val, cond[:-1], 6)
+
+
+def test_cmapss_default_configs_are_the_small_model_as_ensembles() -> None:
+    from phm.bench.cmapss import CMAPSS_NETWORKS
+    from phm.models.cli import DATASET_CONFIGS
+
+    assert DATASET_CONFIGS["cmapss"] == CMAPSS_NETWORKS["moe"]
+    small = load_config(CMAPSS_NETWORKS["moe"].with_name("small.toml"))
+    for model, path in CMAPSS_NETWORKS.items():
+        cfg, tcfg = load_config(path), load_train_config(path)
+        assert tcfg.members == 5 and tcfg.condition_input == "token" and tcfg.window == 100
+        assert cfg.dense is (model == "dense") and cfg.d_model == small.d_model
