@@ -130,6 +130,14 @@ def test_expert_load_counts_each_conditions_tokens(fd002: Path) -> None:
     assert d["condition_information_bits"] == pytest.approx(0.0)
     with pytest.raises(ValueError, match="rows for"):
         expert_load_by_condition(model, prep.val, cond[:-1], 6)
+    # An ensemble: one table per member's MoE layer, each counting every token once.
+    from phm.models.model import PhmEnsemble
+
+    ensemble = PhmEnsemble([model, PhmModel(cfg)])
+    loads = expert_load_by_condition(ensemble, prep.val, cond, 6)
+    assert [(ld.member, ld.layer) for ld in loads] == [(0, 0), (1, 0)]
+    for ld in loads:
+        np.testing.assert_array_equal(ld.counts.sum(axis=1), 2 * per_condition)
 
 
 def test_cmapss_default_configs_are_the_small_model_as_ensembles() -> None:
