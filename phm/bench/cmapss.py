@@ -157,7 +157,11 @@ def predict_rul(model: GbmRul | SurvivalRul, X: np.ndarray, cap: float) -> np.nd
 def run(args: argparse.Namespace) -> int:
     """Load, build features, validate on held-out training units, fit, score the test units."""
     if args.model in NETWORKS:
+        if args.global_scaling:
+            raise ConfigError(f"--global-scaling applies to gbm/survival, not --model {args.model}")
         return run_network(args)
+    if args.condition_input is not None:
+        raise ConfigError(f"--condition-input applies to moe/dense, not --model {args.model}")
     args.window = CMAPSS_WINDOW if args.window is None else args.window
     args.val_fraction = 0.2 if args.val_fraction is None else args.val_fraction
     watch = Stopwatch()
@@ -280,6 +284,7 @@ def results_table(subset: str, model: str, ours: list[Any]) -> str:
 
 def run_network(args: argparse.Namespace) -> int:
     """Train `--model moe|dense` once per seed, score the test units, write the result."""
+    from phm.models.expert_load import expert_load_by_condition
     from phm.models.model import PhmEnsemble
     from phm.models.prepare import CmapssOptions, prepare_cmapss
     from phm.models.train import member_seed, predict, rul_report, train_prepared
@@ -300,6 +305,10 @@ def run_network(args: argparse.Namespace) -> int:
         tcfg = dataclasses.replace(tcfg, val_fraction=args.val_fraction)
     seeds = list(range(args.seed, args.seed + args.seeds))
     t_start = time.perf_counter()
+    # expert load per condition: MoE on subsets of several operating conditions
+    data = load_cmapss(args.data, args.subset) if args.model == "moe" else None
+    if data is not None and data.n_conditions < 2:
+        data = None
     runs: list[dict[str, Any]] = []
     model = None
     for seed in seeds:
@@ -315,7 +324,16 @@ def run_network(args: argparse.Namespace) -> int:
         capped = capped_truth_scores(truth, point, cap)
         t_capped = np.minimum(truth, cap)
         covered_capped = (pred["lower"] <= t_capped) & (t_capped <= pred["upper"])
-        load = condition_load(model, prep, args, tcfg) if args.model == "moe" else []
+        load = []
+        if data is not None:  # validation cycles grouped by their operating condition
+            load = expert_load_by_condition(
+                model,
+                prep.val,
+                val_conditions(data, prep),
+                data.n_conditions,
+                args.device,
+                tcfg.eval_batch_size,
+            )
         members = []
         ensemble = model.members if isinstance(model, PhmEnsemble) else []
         for k, (member, res) in enumerate(zip(ensemble, fitted.members, strict=True)):
@@ -424,21 +442,14 @@ def run_network(args: argparse.Namespace) -> int:
     return 0
 
 
-def condition_load(model: Any, prep: Any, args: argparse.Namespace, tcfg: Any) -> list[Any]:
-    """Expert load per operating condition over the validation windows (subsets with several
-    conditions only): `phm.models.expert_load.expert_load_by_condition`."""
-    from phm.models.expert_load import expert_load_by_condition
+def val_conditions(data: Any, prep: Any) -> np.ndarray:
+    """(N, T) operating condition of every cycle of `prep.val`'s windows (-1: padding): the
+    validation units of `data.train`, in the order `prepare_cmapss` windows them."""
     from phm.models.windows import cmapss_token_conditions
 
-    data = load_cmapss(args.data, args.subset)
-    if data.n_conditions < 2:
-        return []
     val_units = set(prep.extra["val_units"])
     val_runs = [r for r in data.train if r.asset_id in val_units]
-    conditions = cmapss_token_conditions(val_runs, tcfg.window)
-    return expert_load_by_condition(
-        model, prep.val, conditions, data.n_conditions, args.device, tcfg.eval_batch_size
-    )
+    return cmapss_token_conditions(val_runs, prep.val.inputs["process"].shape[1])
 
 
 def expert_load_tables(loads: list[dict[str, Any]]) -> str:

@@ -198,6 +198,17 @@ def test_bench_gbm_fd001_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (tmp_path / "cmapss.md").read_text().startswith("| C-MAPSS FD001 |")
 
 
+def test_flags_of_the_other_model_kind_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=4, seed=7)
+    base = ["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002"]
+    assert main([*base, "--model", "moe", "--global-scaling", "--out", str(tmp_path)]) == 2
+    assert "--global-scaling applies to gbm/survival" in capsys.readouterr().err
+    assert main([*base, "--condition-input", "none", "--out", str(tmp_path)]) == 2
+    assert "--condition-input applies to moe/dense" in capsys.readouterr().err
+
+
 def test_bench_reports_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "cmapss", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert code == 2
