@@ -4,6 +4,7 @@
 #
 #   bash pipelines/i16_cmapss_gpu.sh DATA OUT              # part 1 (priority): FD002 + gbm
 #   PART=ens bash pipelines/i16_cmapss_gpu.sh DATA OUT     # part 2: FD001/FD003 at the defaults
+#   PART=window bash pipelines/i16_cmapss_gpu.sh DATA OUT  # part 3 (optional): window 100 vs 160
 #     DATA  folder holding cmapss/ (train_FD00x.txt, test_FD00x.txt, RUL_FD00x.txt)
 #     OUT   result folder: OUT/NAME/*.json and OUT/NAME.log per run
 #   python3 pipelines/i16_cmapss_summary.py OUT   # the tables (mean +- std over seeds)
@@ -64,8 +65,22 @@ ens)
         done
     done
     ;;
+window)
+    # optional, lowest priority: the network window on validation (gbm gained most from longer
+    # windows, 30 -> 160); members 1; FD002's window-100 runs are part 1's token runs
+    for seed in $seeds; do
+        net "FD002-moe-w160-$seed" --subset FD002 --model moe --seed "$seed" --members 1 \
+            --epochs "$fd002_epochs" --window 160
+        for subset in FD001 FD003; do
+            for window in 100 160; do
+                net "$subset-moe-w$window-$seed" --subset "$subset" --model moe --seed "$seed" \
+                    --members 1 --window "$window"
+            done
+        done
+    done
+    ;;
 *)
-    echo "unknown PART $part (fd002 or ens)" >&2
+    echo "unknown PART $part (fd002, ens or window)" >&2
     exit 2
     ;;
 esac
