@@ -27,6 +27,8 @@ SHIPPED = (
     "models/tiny.toml",
     "models/small.toml",
     "models/dense-small.toml",
+    "models/cmapss.toml",
+    "models/dense-cmapss.toml",
     "models/plant.toml",
     "kg/rotating_equipment.yaml",
     "kg/ion_mill_flowcool.yaml",

@@ -35,6 +35,10 @@ N_CONDITIONS: dict[str, int] = {"FD001": 1, "FD002": 6, "FD003": 1, "FD004": 6}
 # operating condition: the real conditions are >= 5 kft, 0.08 Mach or 40 TRA apart, and the
 # recorded settings scatter around them by less than 0.01 kft, 0.001 Mach and 0.1 TRA.
 CONDITION_TOLERANCE: tuple[float, float, float] = (1.0, 0.04, 5.0)
+# How a network sees the operating condition (TrainConfig.condition_input, built by
+# phm.models.windows.cmapss_windows): the last cycle's as a context token, a one-hot of each
+# cycle's as process channels, both, or none.
+CONDITION_INPUTS: tuple[str, ...] = ("token", "channels", "both", "none")
 _LAYOUT = "26 space-separated columns: unit, cycle, 3 operational settings, 21 sensors"
 
 

@@ -60,6 +60,8 @@ class CheckpointHeader:
     include_cycle: bool | None = None  # C-MAPSS: the cycle count is the last channel
     rul_cap: float | None = None  # C-MAPSS: the piecewise-linear RUL cap (cycles)
     condition_centres: np.ndarray | None = None  # C-MAPSS operating conditions (K, 3)
+    # C-MAPSS: TrainConfig.condition_input the windows were built with (None: "token")
+    condition_input: str | None = None
     step_rows: int | None = None  # PHM 2018: rows between a window's feature steps
     training: dict[str, Any] = field(default_factory=dict)  # provenance, not read to score
     format_version: int = FORMAT_VERSION

@@ -1,6 +1,6 @@
 """`phm train`: the flags, turned into `TrainOptions` for `phm.models.train.train_and_save`.
 
-phm train --dataset cmapss --data DIR [--subset FD001] --config phm/configs/models/small.toml
+phm train --dataset cmapss --data DIR [--subset FD001] [--config phm/configs/models/cmapss.toml]
           --device cpu|cuda --out CKPT [--seed S] [--epochs N]
 phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
 """
@@ -22,6 +22,10 @@ from phm.models.prepare import (
     PlantOptions,
 )
 from phm.models.train import DEFAULT_MODEL_CONFIG, TrainOptions, train_and_save
+from phm.resources import resource_path
+
+# --dataset -> its default model config where it is not the shipped small size
+DATASET_CONFIGS: dict[str, Path] = {"cmapss": resource_path("models/cmapss.toml")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pumps", type=int, default=None, help="plant: training pumps (40)")
     parser.add_argument("--test-pumps", type=int, default=None, help="plant: test pumps (10)")
     parser.add_argument("--plant", type=Path, default=None, help="plant: plant TOML")
-    parser.add_argument("--config", type=Path, default=DEFAULT_MODEL_CONFIG, help="model TOML")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="model TOML (default: models/cmapss.toml for cmapss, models/small.toml otherwise)",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint path to write")
     parser.add_argument("--seed", type=int, default=0, help="model, data order and split seed")
@@ -89,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         TrainOptions(
             data=dataset_options(args),
             out=args.out,
-            config=args.config,
+            config=args.config or DATASET_CONFIGS.get(args.dataset, DEFAULT_MODEL_CONFIG),
             device=args.device,
             seed=args.seed,
             epochs=args.epochs,

@@ -35,6 +35,11 @@ class TrainConfig:
     val_fraction: float = 0.2  # share of training assets held out for validation
     window: int = 30  # time steps (cycles, rows, snapshots) per window
     include_cycle: bool = True  # C-MAPSS: add the cycle count / RUL cap as a process channel
+    # C-MAPSS: how the network sees the operating condition (sensors are always z-scored per
+    # condition): "token" the last cycle's condition as a context token; "channels" a one-hot
+    # of each cycle's condition as process channels (six-condition subsets only), so every
+    # cycle's token, and the router, knows its condition; "both"; "none" (ablation)
+    condition_input: str = "token"
     snapshot: int = 512  # CWRU: samples per vibration token (a record window is cut into these);
     # FEMTO: samples kept per snapshot (its first `snapshot` of 2560: all bands up to 12.8 kHz)
     snapshots: int = 8  # FEMTO: snapshots per window (the last K up to the prediction time)

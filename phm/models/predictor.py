@@ -116,8 +116,16 @@ class Predictor:
         scaler.mean_ = np.asarray(h.feature_mean, dtype=np.float64)
         scaler.scale_ = np.asarray(h.feature_scale, dtype=np.float64)
         scaled = scaler.transform(runs)
+        n_conditions = 1 if h.condition_centres is None else len(h.condition_centres)
         windows = cmapss_windows(
-            scaled, list(h.channels), h.window, h.rul_cap, bool(h.include_cycle), True
+            scaled,
+            list(h.channels),
+            h.window,
+            h.rul_cap,
+            bool(h.include_cycle),
+            True,
+            h.condition_input,
+            n_conditions,
         )
         return scaled, windows
 

@@ -35,6 +35,7 @@ from phm.models.windows import (
     PHM2018_STEP_ROWS,
     PHM2018_WINDOW,
     cmapss_windows,
+    condition_parts,
     phm2018_normalise,
     phm2018_windows,
 )
@@ -88,11 +89,20 @@ DatasetOptions = CmapssOptions | CwruOptions | FemtoOptions | Phm2018Options | P
 
 
 def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prepared:
-    """C-MAPSS subset: per-condition z-scored sensors (statistics from the fit units only)."""
+    """C-MAPSS subset: per-condition z-scored sensors (statistics from the fit units only).
+
+    The operating conditions (clustered on the training file's settings) and the scaler are
+    stored in the header; `tcfg.condition_input` says how the network sees the condition
+    (a context token, one-hot channels per cycle, both or none: `cmapss_windows`).
+    """
     from phm.datasets.cmapss import SENSORS, ConditionScaler, constant_sensors, load_cmapss
     from phm.datasets.splits import CMAPSS_RUL_CAP, split_units
 
     data = load_cmapss(options.data, options.subset)
+    try:
+        token, channels = condition_parts(tcfg.condition_input, data.n_conditions)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     units = np.array([r.asset_id for r in data.train])
     fit_mask, _ = split_units(units, tcfg.val_fraction, seed)
     fit_runs = [r for r, keep in zip(data.train, fit_mask, strict=True) if keep]
@@ -104,17 +114,24 @@ def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prep
 
     def windows(runs: list, last_only: bool = False) -> WindowSet:
         return cmapss_windows(
-            scaler.transform(runs), sensors, tcfg.window, cap, tcfg.include_cycle, last_only
+            scaler.transform(runs),
+            sensors,
+            tcfg.window,
+            cap,
+            tcfg.include_cycle,
+            last_only,
+            tcfg.condition_input,
+            data.n_conditions,
         )
 
-    n_channels = len(sensors) + int(tcfg.include_cycle)
+    n_channels = len(sensors) + int(tcfg.include_cycle) + (data.n_conditions if channels else 0)
     return Prepared(
         fit=windows(fit_runs),
         val=windows(val_runs),
         test=windows(data.test, last_only=True),
         config_updates={
             "process_channels": n_channels,
-            "context_cardinalities": (data.n_conditions,),
+            "context_cardinalities": (data.n_conditions,) if token else (),
             "max_positions": max(tcfg.window, 1),
             "rul_horizon": cap,
         },
@@ -130,6 +147,7 @@ def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prep
             include_cycle=tcfg.include_cycle,
             rul_cap=cap,
             condition_centres=np.asarray(data.conditions.centres),
+            condition_input=tcfg.condition_input,
         ),
         extra={"val_units": sorted(set(units[~fit_mask].tolist()))},
     )

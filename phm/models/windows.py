@@ -3,7 +3,8 @@ into training windows and the rows read back from the lake into the live model's
 the monitor and the reports score exactly what the model was trained on. Models-layer
 library code: it never imports the simulators (`prepare_plant` does, for training data).
 
-- `cmapss_windows`: C-MAPSS runs -> windows of the last cycles (RUL targets).
+- `cmapss_windows`: C-MAPSS runs -> windows of the last cycles (RUL targets);
+  `cmapss_token_conditions` the operating condition of each of their cycles.
 - `phm2018_windows` / `phm2018_normalise`: an ion mill tool's causal window features.
 - `pump_window` / `read_latest_pump_data`: a pump's latest vibration snapshots with its
   temperature and process rows (`PUMP_CHANNELS`) at their times.
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from phm.datasets.cmapss import CONDITION_INPUTS
 from phm.models.data import WindowSet, capped_rul_targets, sliding_windows
 
 PUMP_CHANNELS = (
@@ -30,6 +32,20 @@ PUMP_CHANNELS = (
 )
 
 
+def condition_parts(condition_input: str | None, n_conditions: int) -> tuple[bool, bool]:
+    """(context token, one-hot channels) of a `condition_input`; None reads "token".
+
+    Channels only where there is more than one condition (one condition: a constant channel).
+    Raises ValueError naming the field for an unknown value.
+    """
+    mode = condition_input or "token"
+    if mode not in CONDITION_INPUTS:
+        raise ValueError(f"[train] condition_input = {mode!r}: expected one of {CONDITION_INPUTS}")
+    token = mode in ("token", "both")
+    channels = mode in ("channels", "both") and n_conditions > 1
+    return token, channels
+
+
 def cmapss_windows(
     runs: list,
     sensors: list[str],
@@ -37,22 +53,29 @@ def cmapss_windows(
     cap: float,
     include_cycle: bool,
     last_only: bool = False,
+    condition_input: str | None = "token",
+    n_conditions: int = 1,
 ) -> WindowSet:
     """C-MAPSS runs (already condition-scaled) -> windows of the last `window` cycles.
 
-    process: the sensors (plus cycle / cap when include_cycle); context: the operating
-    condition. RUL targets: time min(rul, cap), event rul < cap (longer lives are censored at
-    the cap: the data cannot tell them apart), rul_true the uncapped RUL.
+    process: the sensors, then (`condition_input` "channels"/"both", `n_conditions` > 1) a
+    one-hot of each cycle's operating condition, then (include_cycle) cycle / cap; context
+    ("token"/"both"): the last cycle's operating condition. RUL targets: time min(rul, cap),
+    event rul < cap (longer lives are censored at the cap: the data cannot tell them apart),
+    rul_true the uncapped RUL.
     """
+    token, channels = condition_parts(condition_input, n_conditions)
     xs, ms, conds, ruls, groups = [], [], [], [], []
     for run in runs:
         vals = run.signals.select(sensors).to_numpy().astype(np.float32)
+        cond = run.signals["condition"].to_numpy().astype(np.int64)
+        if channels:
+            vals = np.concatenate([vals, np.eye(n_conditions, dtype=np.float32)[cond]], axis=1)
         if include_cycle:
             cycle = run.signals["time"].to_numpy().astype(np.float32)[:, None] / cap
             vals = np.concatenate([vals, cycle], axis=1)
         x, m = sliding_windows(vals, window)
         rul = run.labels["rul"].to_numpy().astype(np.float32)
-        cond = run.signals["condition"].to_numpy().astype(np.int64)
         if last_only:
             x, m, rul, cond = x[-1:], m[-1:], rul[-1:], cond[-1:]
         xs.append(x)
@@ -61,15 +84,23 @@ def cmapss_windows(
         ruls.append(rul)
         groups.append(np.full(len(rul), run.asset_id))
     rul = np.concatenate(ruls)
+    inputs = {"process": np.concatenate(xs), "process_mask": np.concatenate(ms)}
+    if token:
+        inputs["context"] = np.concatenate(conds)[:, None]
     return WindowSet(
-        inputs={
-            "process": np.concatenate(xs),
-            "process_mask": np.concatenate(ms),
-            "context": np.concatenate(conds)[:, None],
-        },
-        targets=capped_rul_targets(rul, cap),
-        groups=np.concatenate(groups),
+        inputs=inputs, targets=capped_rul_targets(rul, cap), groups=np.concatenate(groups)
     )
+
+
+def cmapss_token_conditions(runs: list, window: int) -> np.ndarray:
+    """(N, window) operating condition of each cycle of `cmapss_windows(runs, ..., window)`'s
+    windows (all cycles, not last_only), -1 on padding: what the expert-load table groups by."""
+    out = []
+    for run in runs:
+        cond = run.signals["condition"].to_numpy().astype(np.int64)[:, None]
+        x, m = sliding_windows(cond.astype(np.float32), window)
+        out.append(np.where(m, x[..., 0].astype(np.int64), -1))
+    return np.concatenate(out)
 
 
 # PHM 2018: windows of the causal window features (phm.features.process), one step a minute.

@@ -79,6 +79,21 @@ def test_problem_labels_test_rows_and_no_test_leakage(tmp_path: Path) -> None:
     assert not np.allclose(p.X_test, q.X_test)
 
 
+def test_global_scaling_is_the_ablation_without_regimes(tmp_path: Path) -> None:
+    data = load_cmapss(helpers.write_fd002_like(tmp_path / "a", seed=5), "FD002")
+    per_condition = cmapss_problem(data, window=10)
+    plain = cmapss_problem(data, window=10, per_condition=False)
+    # s1 is constant within each condition only: dropped per condition, kept globally.
+    assert "s1_last" in plain.feature_names and "s1_last" not in per_condition.feature_names
+    # Per condition, the sensor means within each condition are 0; globally they are not.
+    s2, s2_plain = (p.feature_names.index("s2_last") for p in (per_condition, plain))
+    cond = np.concatenate([r.signals["condition"].to_numpy() for r in data.train])
+    for c in range(6):
+        assert abs(per_condition.X_train[cond == c, s2].mean()) < 1e-6
+    assert max(abs(plain.X_train[cond == c, s2_plain].mean()) for c in range(6)) > 0.5
+    np.testing.assert_array_equal(plain.y_train, per_condition.y_train)
+
+
 @pytest.mark.parametrize(("model", "val_fraction"), [("gbm", "0.25"), ("survival", "0")])
 def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str) -> None:
     folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
@@ -121,11 +136,20 @@ def test_bench_network_on_synthetic_subset(
     covered = np.mean((lower <= truth) & (truth <= upper))
     assert per_seed[0]["coverage_90"] == pytest.approx(covered)
     assert 0 <= record["coverage_90"] <= 1 and record["nasa_score"] > 0
+    point = np.array([u["rul_pred"] for u in units])
+    capped_rmse = np.sqrt(np.mean((point - np.minimum(truth, 125)) ** 2))
+    assert per_seed[0]["rmse_capped_truth"] == pytest.approx(capped_rmse)
+    assert record["condition_input"] == "token"
+    loads = per_seed[0]["expert_load_by_condition"]
+    table = capsys.readouterr().out
     if model == "moe":
         assert record["n_params_active"] < record["n_params"]
+        # tiny: one MoE layer; six conditions, each row the shares of its routed slots
+        assert len(loads) == 1 and np.allclose(np.sum(loads[0]["fractions"], axis=1), 1, atol=1e-3)
+        assert len(loads[0]["fractions"]) == 6 and sum(loads[0]["tokens_per_condition"]) > 0
+        assert "MoE layer 0 (validation cycles by operating condition" in table
     else:
-        assert record["n_params_active"] == record["n_params"]
-    table = capsys.readouterr().out
+        assert record["n_params_active"] == record["n_params"] and loads == []
     assert f"**ours: {model} " in table and "90% interval coverage" in table
     assert "MTSTAN (published)" in table
     # The model kind must match the config.
@@ -163,9 +187,26 @@ def test_bench_gbm_fd001_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str
     truth = np.array([u["rul_true"] for u in record["details"]["test_units"]])
     flat = float(np.sqrt(np.mean((truth - np.minimum(truth, 125).mean()) ** 2)))
     assert record["rmse"] < flat
+    # The capped-truth figures score the same predictions against min(RUL, 125).
+    pred = np.array([u["rul_pred"] for u in record["details"]["test_units"]])
+    capped = np.minimum(truth, 125)
+    assert record["rmse_capped_truth"] == pytest.approx(np.sqrt(np.mean((pred - capped) ** 2)))
+    assert record["rmse_capped_truth"] < record["rmse"]  # FD001 has test units with RUL > 125
     table = capsys.readouterr().out
-    assert "**ours: gbm (measured)**" in table and "MTSTAN (published) | 10.97 | 175" in table
+    assert "**ours: gbm (measured)**" in table
+    assert "MTSTAN (published) | - | 10.97 | - | 175 |" in table
     assert (tmp_path / "cmapss.md").read_text().startswith("| C-MAPSS FD001 |")
+
+
+def test_flags_of_the_other_model_kind_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=4, seed=7)
+    base = ["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002"]
+    assert main([*base, "--model", "moe", "--global-scaling", "--out", str(tmp_path)]) == 2
+    assert "--global-scaling applies to gbm/survival" in capsys.readouterr().err
+    assert main([*base, "--condition-input", "none", "--out", str(tmp_path)]) == 2
+    assert "--condition-input applies to moe/dense" in capsys.readouterr().err
 
 
 def test_bench_reports_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
