@@ -343,6 +343,53 @@ def run(args: argparse.Namespace) -> int:
 SCORE_CHUNK = 32768  # scored rows per batch of windows
 
 
+@dataclass
+class NetworkDecision:
+    """How the network's TTF distribution becomes a submission, fitted on training tools only.
+
+    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` (kept as an
+    ablation); `temperature`, `shift` (M,): calibration of the hazard logits on the validation
+    tools (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN.
+    The shipped submission is the Bayes decision under the calibrated distribution.
+    """
+
+    threshold: tuple[np.ndarray, np.ndarray]
+    temperature: np.ndarray
+    shift: np.ndarray
+    far_nan_share: np.ndarray
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        fields = {
+            "alarm_level": self.threshold[0],
+            "estimate_cap_s": self.threshold[1],
+            "temperature": self.temperature,
+            "shift": self.shift,
+            "far_nan_share": self.far_nan_share,
+        }
+        return {m: {k: float(v[i]) for k, v in fields.items()} for i, m in enumerate(FAULT_MODES)}
+
+
+SUBMISSIONS = ("bayes", "bayes_uncalibrated", "threshold")  # the first is the shipped one
+
+
+def network_submissions(
+    logits: np.ndarray, decision: NetworkDecision, horizon_s: float
+) -> dict[str, np.ndarray]:
+    """Submissions (N, M) of hazard logits (N, M, J) by each rule of SUBMISSIONS but the
+    threshold one: Bayes under the calibrated and the raw distribution."""
+    from phm.models.s1_decision import bayes_submission, hazard_distribution
+
+    out = {k: np.full(logits.shape[:2], np.nan) for k in ("bayes", "bayes_uncalibrated")}
+    for m in range(logits.shape[1]):
+        q = float(decision.far_nan_share[m])
+        raw = logits[:, m].astype(np.float64)
+        cal = decision.temperature[m] * raw + decision.shift[m]
+        for name, lg in (("bayes", cal), ("bayes_uncalibrated", raw)):
+            support, mass, far = hazard_distribution(lg, horizon_s)
+            out[name][:, m] = bayes_submission(support, mass, far, horizon_s, q)
+    return out
+
+
 def network_score_tool(
     dataset: Phm2018Dataset,
     tool: str,
@@ -352,14 +399,12 @@ def network_score_tool(
     config: ProcessFeatureConfig,
     device: str,
     batch_size: int,
-    policy: tuple[np.ndarray, np.ndarray],
-) -> tuple[ScoredTool, np.ndarray, np.ndarray]:
+    decision: NetworkDecision,
+) -> tuple[dict[str, ScoredTool], np.ndarray, np.ndarray]:
     """The network's predictions at every scored row of one tool, each from a window ending
-    at that row (its history included). Returns the scored tool (alarm = 1 - P(no fault
-    within the horizon); estimate = median TTF, NaN where survival stays above 0.5;
-    submission = the estimate where `policy` (alarm levels, estimate caps per mode:
-    `network_policy`) says submit, NaN elsewhere), the predicted next-fault class and its
-    truth (-1: unknown)."""
+    at that row (its history included). Returns one scored tool per rule of SUBMISSIONS
+    (alarm = 1 - P(no fault within the horizon); estimate = median TTF, NaN where survival
+    stays above 0.5), the predicted next-fault class and its truth (-1: unknown)."""
     from phm.models.baselines import DEFAULT_HORIZON_S
     from phm.models.data import WindowSet
     from phm.models.prepare import phm2018_targets, phm2018_windows
@@ -371,54 +416,62 @@ def network_score_tool(
     mean, scale = header.feature_mean, header.feature_scale
     window, step_rows = header.window, header.step_rows
     assert mean is not None and scale is not None and window is not None and step_rows is not None
+    horizon = float(DEFAULT_HORIZON_S)
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(first, len(matrix), SCORE_CHUNK):
         rows = np.arange(start, min(len(matrix), start + SCORE_CHUNK))
         inputs = phm2018_windows(matrix, rows, mean, scale, window, step_rows)
         pred = predict(model, WindowSet(inputs, {}, rows), device, batch_size)
-        for k in ("ttf", "ttf_no_fault", "ttf_median", "fault_prob"):
+        for k in ("ttf_no_fault", "ttf_median", "fault_prob"):
             parts.setdefault(k, []).append(pred[k])
+        for k, v in network_submissions(pred["ttf_logits"], decision, horizon).items():
+            parts.setdefault(k, []).append(v)
     out = {k: np.concatenate(v) for k, v in parts.items()}
     truth = truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
     t = feats["time"].to_numpy().astype(np.float64)[first:]
-    targets, known = phm2018_targets(truth, t[-1] - t, float(DEFAULT_HORIZON_S))
+    targets, known = phm2018_targets(truth, t[-1] - t, horizon)
     median = out["ttf_median"].astype(np.float64)
     estimate = np.where(np.isfinite(median), median, np.nan)  # inf: never below 0.5
     alarm = 1.0 - out["ttf_no_fault"].astype(np.float64)
-    levels, caps = policy
+    levels, caps = decision.threshold
     submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
-    scored = ScoredTool(
-        tool=tool,
-        truth=truth,
-        estimate=estimate,
-        alarm=alarm,
-        submission=np.where(submit, estimate, np.nan),
-    )
+    out["threshold"] = np.where(submit, estimate, np.nan)
+    scored = {k: ScoredTool(tool, truth, estimate, alarm, out[k]) for k in SUBMISSIONS}
     return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
 
 
-def network_policy(
-    model: Any, val: Any, device: str, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per fault mode, when to submit the network's median TTF: (alarm levels, estimate caps).
-
-    Chosen by `choose_policy` (least S1) on the validation tools' windows, weighted by their
-    inverse sampling rate, as the gbm baseline chooses its own on held-out training tools;
-    the scored tools are never seen. Alarm: 1 - P(no fault of the mode within the horizon).
-    """
-    from phm.models.baselines import choose_policy
+def network_decision(
+    model: Any, fit: Any, val: Any, device: str, batch_size: int
+) -> NetworkDecision:
+    """Fit the submit rule on training tools only: the threshold policy (`choose_policy`, least
+    S1 on the validation tools' windows weighted by their inverse sampling rate), the hazard
+    calibration on the same windows, and the NaN share of far truths on all training windows.
+    The scored tools are never seen."""
+    from phm.models.baselines import DEFAULT_HORIZON_S, choose_policy
+    from phm.models.s1_decision import far_nan_share, fit_hazard_calibration
     from phm.models.train import predict
 
+    horizon = float(DEFAULT_HORIZON_S)
     pred = predict(model, val, device, batch_size)
-    truth = np.where(val.targets["ttf_event"], val.targets["ttf_time"], np.nan).astype(float)
+    time_s, event = val.targets["ttf_time"], val.targets["ttf_event"]
+    truth = np.where(event, time_s, np.nan).astype(float)
     median = pred["ttf_median"].astype(np.float64)
     estimate = np.where(np.isfinite(median), median, np.nan)
     alarm = 1.0 - pred["ttf_no_fault"].astype(np.float64)
     weight = val.targets["weight"].astype(np.float64)
-    levels, caps = np.full(truth.shape[1], np.inf), np.full(truth.shape[1], np.inf)
-    for m in range(truth.shape[1]):
+    n_modes = truth.shape[1]
+    levels, caps = np.full(n_modes, np.inf), np.full(n_modes, np.inf)
+    temperature, shift = np.ones(n_modes), np.zeros(n_modes)
+    for m in range(n_modes):
         levels[m], caps[m] = choose_policy(truth[:, m], estimate[:, m], alarm[:, m], weight)
-    return levels, caps
+        temperature[m], shift[m] = fit_hazard_calibration(
+            pred["ttf_logits"][:, m], time_s[:, m], event[:, m], horizon, weight
+        )
+    every = [fit.targets, val.targets]
+    all_truth = np.concatenate([np.where(t["ttf_event"], t["ttf_time"], np.nan) for t in every])
+    all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
+    q = far_nan_share(all_truth, horizon, all_weight)
+    return NetworkDecision((levels, caps), temperature, shift, q)
 
 
 def run_network(args: argparse.Namespace) -> int:
@@ -451,8 +504,11 @@ def run_network(args: argparse.Namespace) -> int:
             )
         with watch("fit"):
             model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=progress)
-            policy = network_policy(model, prep.val, args.device, tcfg.eval_batch_size)
-        scored, scored_nan, labels, truths = [], [], [], []
+            decision = network_decision(
+                model, prep.fit, prep.val, args.device, tcfg.eval_batch_size
+            )
+        scored: dict[str, list[ScoredTool]] = {k: [] for k in SUBMISSIONS}
+        scored_nan, labels, truths = [], [], []
         with watch("predict"):
             for tool in tqdm(eval_tools, desc="score", unit="tool", disable=not progress):
                 s, label, truth = network_score_tool(
@@ -464,14 +520,20 @@ def run_network(args: argparse.Namespace) -> int:
                     config,
                     args.device,
                     tcfg.eval_batch_size,
-                    policy,
+                    decision,
                 )
-                scored.append(s)
+                for k in SUBMISSIONS:
+                    scored[k].append(s[k])
                 labels.append(label)
                 truths.append(truth)
-                nan = np.full_like(s.truth, np.nan)
-                scored_nan.append(ScoredTool(tool, s.truth, nan, np.zeros_like(nan), nan))
-        result = summarise(scored)
+                gt = s["bayes"].truth
+                nan = np.full_like(gt, np.nan)
+                scored_nan.append(ScoredTool(tool, gt, nan, np.zeros_like(nan), nan))
+        result = summarise(scored["bayes"])
+        for k in SUBMISSIONS[1:]:
+            alt = summarise(scored[k])
+            result[f"s1_total_{k}"] = alt["s1_total"]
+            result |= {f"s1_{m}_{k}": alt[f"s1_{m}"] for m in FAULT_MODES}
         nan_result = summarise(scored_nan)
         label, truth = np.concatenate(labels), np.concatenate(truths)
         known = truth >= 0
@@ -493,8 +555,7 @@ def run_network(args: argparse.Namespace) -> int:
             "load_cv_per_layer": model.expert_load_cv(),
             "n_fit_windows": len(prep.fit),
             "n_val_windows": len(prep.val),
-            "policy_alarm_levels": dict(zip(FAULT_MODES, policy[0].tolist(), strict=True)),
-            "policy_estimate_caps_s": dict(zip(FAULT_MODES, policy[1].tolist(), strict=True)),
+            "decision": decision.as_dict(),
             "fit_tools": prep.extra["fit_tools"],
             "val_tools": prep.extra["val_units"],
         }
@@ -505,7 +566,12 @@ def run_network(args: argparse.Namespace) -> int:
             flush=True,
         )
     assert model is not None
-    keys = ["s1_total", *(f"s1_{m}" for m in FAULT_MODES), "fault_macro_f1"]
+    keys = [
+        "s1_total",
+        *(f"s1_{m}" for m in FAULT_MODES),
+        "fault_macro_f1",
+        *(f"s1_total_{k}" for k in SUBMISSIONS[1:]),
+    ]
     stats = {
         k: spread([r[k] for r in per_seed]) if all(r[k] is not None for r in per_seed) else None
         for k in keys
