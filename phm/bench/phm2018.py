@@ -116,6 +116,8 @@ class ScoredTool:
     estimate: np.ndarray  # (rows, modes) TTF estimate, NaN if the model gives none
     alarm: np.ndarray  # (rows, modes) higher = a fault within the horizon is likelier
     submission: np.ndarray  # (rows, modes) with NaN = no fault predicted
+    # other submit rules of the same model, scored as ablations: name -> (rows, modes)
+    ablations: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def evaluation_tools(
@@ -170,12 +172,16 @@ def score_tool(
     feats = process_features(signals, config).slice(first)
     X = feats.select(names).to_numpy().astype(np.float32)
     estimate, alarm = model.predict_parts(X)  # type: ignore[attr-defined]
+    ablations = {}
+    if getattr(model, "submit", None) == "bayes":
+        ablations["threshold"] = model.predict_threshold(X)  # type: ignore[attr-defined]
     return ScoredTool(
         tool=tool,
         truth=truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64),
         estimate=estimate,
         alarm=alarm,
         submission=model.predict(X),  # type: ignore[attr-defined]
+        ablations=ablations,
     )
 
 
@@ -200,6 +206,9 @@ def summarise(scored: list[ScoredTool]) -> dict[str, object]:
         out[f"auc_1h_{m}"] = roc_auc(soon, alarm[:, i])
         out[f"rows_{m}_fault_within_1h"] = int(soon.sum())
     out["rows_scored"] = int(truth.shape[0])
+    for name in scored[0].ablations if scored else ():
+        alt = [dataclasses.replace(s, submission=s.ablations[name], ablations={}) for s in scored]
+        out[f"s1_total_{name}"] = summarise(alt)["s1_total"]
     return out
 
 
@@ -314,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
         "s1_ratio_to_all_nan": result["s1_total"] / nan_result["s1_total"]
         if nan_result["s1_total"]
         else None,
+        **{k: v for k, v in result.items() if k.startswith("s1_total_")},
     }
     details = {
         **result,
@@ -327,6 +337,8 @@ def run(args: argparse.Namespace) -> int:
         "seconds": watch.seconds,
         "alarm_levels": getattr(model, "alarm_levels_", None),
         "estimate_caps_s": getattr(model, "estimate_caps_", None),
+        "far_nan_share": getattr(model, "far_nan_share_", None),
+        "ratio_quantiles": getattr(model, "ratio_quantiles_", None),
         "all_nan": nan_result,
         "note": "S1 is the official score; the challenge's second score is not public here.",
     }

@@ -89,14 +89,26 @@ def bayes_submission(
     options = np.append(cands, np.nan)
     out = np.empty(len(mass))
     support = np.asarray(support, float)
+    if support.ndim == 2:  # per-row points: put their mass on the candidate grid (error <= step/2)
+        support, mass = cands, on_grid(support, mass, step_s, len(cands))
     for start in range(0, len(mass), CHUNK_ROWS):
         sl = slice(start, start + CHUNK_ROWS)
-        sup = support if support.ndim == 1 else support[sl]
-        cost = expected_costs(sup, mass[sl], np.asarray(far)[sl], horizon_s, far_nan_share, cands)
+        cost = expected_costs(
+            support, mass[sl], np.asarray(far)[sl], horizon_s, far_nan_share, cands
+        )
         # ties go to NaN (the last column): argmin of the reversed columns
         best = cost.shape[1] - 1 - np.argmin(cost[:, ::-1], axis=1)
         out[sl] = options[best]
     return out
+
+
+def on_grid(support: np.ndarray, mass: np.ndarray, step_s: float, n_grid: int) -> np.ndarray:
+    """Mass (N, n_grid) on the grid 0, step, ... of per-row points support (N, K) with mass
+    (N, K): each point's mass goes to the nearest grid point (clipped to the grid)."""
+    n = len(mass)
+    idx = np.clip(np.rint(support / step_s), 0, n_grid - 1).astype(np.int64)
+    flat = (np.arange(n)[:, None] * n_grid + idx).ravel()
+    return np.bincount(flat, weights=mass.ravel(), minlength=n * n_grid).reshape(n, n_grid)
 
 
 def hazard_distribution(

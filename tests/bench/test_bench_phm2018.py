@@ -131,4 +131,9 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert set(seed["fit_tools"]).isdisjoint(seed["val_tools"])
     assert "02_M02" not in seed["fit_tools"] + seed["val_tools"]  # the scored tool never trains
     modes = {"pressure_low", "pressure_high", "leak"}
-    assert set(seed["policy_alarm_levels"]) == modes == set(seed["policy_estimate_caps_s"])
+    assert set(seed["decision"]) == modes
+    for fitted in seed["decision"].values():
+        assert 0.2 <= fitted["temperature"] <= 5.0 and 0.0 <= fitted["far_nan_share"] <= 1.0
+    # the shipped Bayes rule and its ablations are all scored
+    for k in ("s1_total_bayes_uncalibrated", "s1_total_threshold"):
+        assert result[k] >= 0.0
