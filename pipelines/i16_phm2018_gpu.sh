@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Issue 16, PHM 2018 over many fleets: all-NaN, gbm, MoE and dense with the shipped defaults
+# (no tuning flags) on five simulated report fleets whose seeds (201-205) were never used for
+# any choice (development used fleets 101-103). One process per (fleet, model), all in
+# parallel: on 16 cores + 1 H100 it finishes in about 9 minutes.
+#
+#   bash pipelines/i16_phm2018_gpu.sh DATA OUT
+#     DATA  unused here (the fleets are simulated), kept for the common calling convention
+#     OUT   OUT/fleet-S/ the simulated data, OUT/runs/S-MODEL/phm2018*.json + .log per run,
+#           OUT/summary.md and OUT/summary.json (pipelines/i16_phm2018_summary.py)
+#
+# FLEET_SEEDS, TOOLS, DAYS, TEST_TOOLS override the fleets (defaults 201..205, 20, 30, 5).
+set -u
+out=${2:?usage: i16_phm2018_gpu.sh DATA OUT}
+seeds=${FLEET_SEEDS:-201 202 203 204 205}
+tools=${TOOLS:-20} days=${DAYS:-30} test_tools=${TEST_TOOLS:-5}
+phm() { python3 -m phm "$@"; }
+mkdir -p "$out/runs"
+start=$(date +%s)
+
+simulate() {
+    local s=$1
+    [ -f "$out/fleet-$s/.complete" ] && return 0
+    phm simulate phm2018 --out "$out/fleet-$s" --tools "$tools" --days "$days" --seed "$s" \
+        --test-tools "$test_tools" --workers 2 --no-progress >"$out/runs/sim-$s.log" 2>&1 &&
+        touch "$out/fleet-$s/.complete"
+}
+for s in $seeds; do simulate "$s" & done
+wait
+echo "simulated in $(($(date +%s) - start)) s"
+
+for s in $seeds; do
+    data=$out/fleet-$s
+    for model in nan gbm; do
+        phm bench phm2018 --data "$data" --model $model --no-progress --out "$out/runs/$s-$model" \
+            >"$out/runs/$s-$model.log" 2>&1 &
+    done
+    for model in moe dense; do
+        phm bench phm2018 --data "$data" --model $model --device cuda --threads 2 --no-progress \
+            --out "$out/runs/$s-$model" >"$out/runs/$s-$model.log" 2>&1 &
+    done
+done
+status=0
+for job in $(jobs -p); do wait "$job" || status=1; done
+echo "all runs in $(($(date +%s) - start)) s (status $status)"
+python3 pipelines/i16_phm2018_summary.py "$out/runs" | tee "$out/summary.md"
+exit $status
