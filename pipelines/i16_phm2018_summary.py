@@ -2,7 +2,7 @@
 fleets, whether each model beats all-NaN on every fleet, and the fitted submit rule per fleet
 (its stability across fleets).
 
-    python3 pipelines/i16_phm2018_summary.py RUNS   # RUNS/SEED-MODEL/phm2018*.json
+    PYTHONPATH=. python3 pipelines/i16_phm2018_summary.py RUNS   # RUNS/SEED-MODEL/phm2018*.json
 
 Prints markdown; writes RUNS/../summary.json.
 """
