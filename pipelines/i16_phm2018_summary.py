@@ -20,9 +20,10 @@ from phm.models.s1_decision import policy_stability
 MODELS = ("nan", "gbm", "moe", "dense")
 ABLATIONS = {  # (model, JSON key) -> column name
     ("gbm", "s1_total_threshold"): "gbm threshold rule",
-    ("moe", "s1_total_threshold"): "moe threshold rule",
+    ("moe", "s1_total_bayes"): "moe Bayes",
     ("moe", "s1_total_bayes_uncalibrated"): "moe Bayes uncalibrated",
-    ("dense", "s1_total_threshold"): "dense threshold rule",
+    ("moe", "s1_total_per_mode_choice"): "moe per-mode choice",
+    ("dense", "s1_total_bayes"): "dense Bayes",
 }
 
 
@@ -90,17 +91,17 @@ def main(runs: Path) -> dict:
                 continue
             decision = r["details"]["per_seed"][0]["decision"]
             per_fleet[f] = {
-                f"{mode}.{k}": v
+                f"{mode}.{k}": float(v)  # JSON writes inf as the string "inf"
                 for mode, fitted in decision.items()
                 for k, v in fitted.items()
-                if k in ("temperature", "shift", "far_nan_share")
+                if k in ("alarm_level", "estimate_cap_s", "temperature", "shift", "far_nan_share")
             }
         if not per_fleet:
             continue
         stab = policy_stability(per_fleet)
         summary[f"{m}_decision_per_fleet"], summary[f"{m}_decision_stability"] = per_fleet, stab
         keys = list(stab)
-        lines += ["", f"{m}: calibration fitted on each fleet's training tools", ""]
+        lines += ["", f"{m}: submit rule fitted on each fleet's training tools", ""]
         lines += ["| fleet | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for f, p in per_fleet.items():
             lines.append(f"| {f} | " + " | ".join(f"{p[k]:.3f}" for k in keys) + " |")

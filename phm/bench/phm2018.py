@@ -365,13 +365,18 @@ class NetworkDecision:
     `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` (kept as an
     ablation); `temperature`, `shift` (M,): calibration of the hazard logits on the validation
     tools (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN.
-    The shipped submission is the Bayes decision under the calibrated distribution.
+    The shipped submission is the threshold rule (SUBMISSIONS[0]); the Bayes decision under
+    the calibrated distribution and the per-mode choice between the two are ablations.
     """
 
     threshold: tuple[np.ndarray, np.ndarray]
     temperature: np.ndarray
     shift: np.ndarray
     far_nan_share: np.ndarray
+    # (M,) the Bayes rule is used for the mode (its validation events fitted a calibration)
+    has_events: np.ndarray
+    # (M,) `per_mode_choice`: the Bayes rule had less validation S1 than the threshold rule
+    bayes_wins: np.ndarray
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         fields = {
@@ -380,22 +385,28 @@ class NetworkDecision:
             "temperature": self.temperature,
             "shift": self.shift,
             "far_nan_share": self.far_nan_share,
+            "has_events": self.has_events,
+            "bayes_wins": self.bayes_wins,
         }
         return {m: {k: float(v[i]) for k, v in fields.items()} for i, m in enumerate(FAULT_MODES)}
 
 
-SUBMISSIONS = ("bayes", "bayes_uncalibrated", "threshold")  # the first is the shipped one
+# the first is the shipped one (chosen on development fleets 101-103: docs/i16/phm2018.md);
+# the others are scored beside it as ablations
+SUBMISSIONS = ("threshold", "bayes", "bayes_uncalibrated", "per_mode_choice")
 
 
 def network_submissions(
     logits: np.ndarray, decision: NetworkDecision, horizon_s: float
 ) -> dict[str, np.ndarray]:
-    """Submissions (N, M) of hazard logits (N, M, J) by each rule of SUBMISSIONS but the
-    threshold one: Bayes under the calibrated and the raw distribution."""
+    """Submissions (N, M) of hazard logits (N, M, J) by the Bayes rule under the calibrated and
+    the raw distribution; NaN for a mode without validation events (nothing calibrated it)."""
     from phm.models.s1_decision import bayes_submission, hazard_distribution
 
     out = {k: np.full(logits.shape[:2], np.nan) for k in ("bayes", "bayes_uncalibrated")}
     for m in range(logits.shape[1]):
+        if not decision.has_events[m]:
+            continue
         q = float(decision.far_nan_share[m])
         raw = logits[:, m].astype(np.float64)
         cal = decision.temperature[m] * raw + decision.shift[m]
@@ -451,6 +462,7 @@ def network_score_tool(
     levels, caps = decision.threshold
     submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
     out["threshold"] = np.where(submit, estimate, np.nan)
+    out["per_mode_choice"] = np.where(decision.bayes_wins[None, :], out["bayes"], out["threshold"])
     scored = {k: ScoredTool(tool, truth, estimate, alarm, out[k]) for k in SUBMISSIONS}
     return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
 
@@ -477,6 +489,7 @@ def network_decision(
     n_modes = truth.shape[1]
     levels, caps = np.full(n_modes, np.inf), np.full(n_modes, np.inf)
     temperature, shift = np.ones(n_modes), np.zeros(n_modes)
+    has_events = event.any(axis=0)
     for m in range(n_modes):
         levels[m], caps[m] = choose_policy(truth[:, m], estimate[:, m], alarm[:, m], weight)
         temperature[m], shift[m] = fit_hazard_calibration(
@@ -486,7 +499,18 @@ def network_decision(
     all_truth = np.concatenate([np.where(t["ttf_event"], t["ttf_time"], np.nan) for t in every])
     all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
     q = far_nan_share(all_truth, horizon, all_weight)
-    return NetworkDecision((levels, caps), temperature, shift, q)
+    decision = NetworkDecision(
+        (levels, caps), temperature, shift, q, has_events, np.zeros(n_modes, bool)
+    )
+    # per mode, the rule (Bayes or threshold) of less S1 on the same validation windows
+    bayes = network_submissions(pred["ttf_logits"], decision, horizon)["bayes"]
+    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
+    threshold = np.where(submit, estimate, np.nan)
+    for m in range(n_modes):
+        s1_bayes = np.average(phm2018_cell_scores(truth[:, m], bayes[:, m]), weights=weight)
+        s1_threshold = np.average(phm2018_cell_scores(truth[:, m], threshold[:, m]), weights=weight)
+        decision.bayes_wins[m] = s1_bayes < s1_threshold
+    return decision
 
 
 def run_network(args: argparse.Namespace) -> int:

@@ -138,6 +138,6 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert set(seed["decision"]) == modes
     for fitted in seed["decision"].values():
         assert 0.2 <= fitted["temperature"] <= 5.0 and 0.0 <= fitted["far_nan_share"] <= 1.0
-    # the shipped Bayes rule and its ablations are all scored
-    for k in ("s1_total_bayes_uncalibrated", "s1_total_threshold"):
+    # the shipped threshold rule's ablations are all scored
+    for k in ("s1_total_bayes", "s1_total_bayes_uncalibrated", "s1_total_per_mode_choice"):
         assert result[k] >= 0.0
