@@ -19,7 +19,7 @@ from phm.models.s1_decision import policy_stability
 
 MODELS = ("nan", "gbm", "moe", "dense")
 ABLATIONS = {  # (model, JSON key) -> column name
-    ("gbm", "s1_total_threshold"): "gbm threshold rule",
+    ("gbm", "s1_total_bayes"): "gbm Bayes",
     ("moe", "s1_total_bayes"): "moe Bayes",
     ("moe", "s1_total_bayes_uncalibrated"): "moe Bayes uncalibrated",
     ("moe", "s1_total_per_mode_choice"): "moe per-mode choice",

@@ -176,8 +176,9 @@ def score_tool(
     X = feats.select(names).to_numpy().astype(np.float32)
     estimate, alarm = model.predict_parts(X)  # type: ignore[attr-defined]
     ablations = {}
-    if getattr(model, "submit", None) == "bayes":
-        ablations["threshold"] = model.predict_threshold(X)  # type: ignore[attr-defined]
+    if hasattr(model, "predict_bayes"):  # the rules not shipped, scored as ablations
+        rules = {"bayes": model.predict_bayes, "threshold": model.predict_threshold}  # type: ignore[attr-defined]
+        ablations = {k: f(X) for k, f in rules.items() if k != model.submit}  # type: ignore[attr-defined]
     return ScoredTool(
         tool=tool,
         truth=truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64),

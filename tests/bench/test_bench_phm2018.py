@@ -62,9 +62,9 @@ def test_bench_writes_official_score_and_all_nan_reference(
     assert result["s1_total"] == pytest.approx(sum(result["details"]["s1_per_tool"].values()))
     if model == "nan":
         assert result["s1_total"] == pytest.approx(result["s1_all_nan"])
-        assert "s1_total_threshold" not in result
-    else:  # the Bayes rule ships; the threshold rule of the same fit is scored beside it
-        assert result["s1_total_threshold"] >= 0.0
+        assert "s1_total_bayes" not in result
+    else:  # the threshold rule ships; the Bayes rule of the same fit is scored beside it
+        assert result["s1_total_bayes"] >= 0.0
         assert len(result["details"]["far_nan_share"]) == 3
     assert (tmp_path / "phm2018.md").read_text().startswith("## PHM 2018")
 

@@ -129,7 +129,8 @@ def test_gbm_bayes_rule_beats_all_nan_and_rejects_unknown_rules() -> None:
     X, y, rem, groups = synthetic(6, 1)
     Xt, yt, _, _ = synthetic(2, 2)
     model = GbmTTF(max_iter=40).fit(X, y, remaining_s=rem, groups=groups)
-    sub = model.predict(Xt)
+    assert model.submit == "threshold"  # the shipped rule; Bayes is the ablation
+    sub = model.predict_bayes(Xt)
     assert np.isnan(sub[:, 1]).all()
     nan = phm2018_cell_scores(yt, np.full_like(yt, np.nan)).mean()
     assert phm2018_cell_scores(yt, sub).mean() < 0.7 * nan
