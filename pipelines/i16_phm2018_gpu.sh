@@ -34,8 +34,8 @@ echo "simulated in $(($(date +%s) - start)) s"
 
 for s in $seeds; do
     data=$out/fleet-$s
-    # gradient boosting uses every core through OpenMP unless told: 2 per process here
-    OMP_NUM_THREADS=2 phm bench phm2018 --data "$data" --model gbm --no-progress \
+    # gradient boosting uses every core through OpenMP unless told: 3 per process here
+    OMP_NUM_THREADS=3 phm bench phm2018 --data "$data" --model gbm --no-progress \
         --out "$out/runs/$s-gbm" >"$out/runs/$s-gbm.log" 2>&1 &
     for model in $networks; do
         phm bench phm2018 --data "$data" --model $model --device cuda --threads 2 --no-progress \
