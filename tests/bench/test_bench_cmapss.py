@@ -107,7 +107,31 @@ def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str
     assert record["details"]["n_operating_conditions"] == 6
     if model == "gbm":
         assert record["details"]["validation"]["n_units"] == 4
+        assert record["details"]["validation"]["rmse_uniform_cut_uncapped"] > 0
     assert 0 <= record["rmse"] < 60
+    # rmse: the uncapped predictor; rmse_capped_truth: the capped one, against min(RUL, 125)
+    units = record["details"]["test_units"]
+    truth, pred = (np.array([u[k] for u in units]) for k in ("rul_true", "rul_pred"))
+    uncapped = np.array([u["rul_pred_uncapped"] for u in units])
+    assert pred.max() <= 125 and (uncapped >= pred - 1e-9).all()
+    assert record["rmse"] == pytest.approx(np.sqrt(np.mean((uncapped - truth) ** 2)))
+    capped_rmse = np.sqrt(np.mean((pred - np.minimum(truth, 125)) ** 2))
+    assert record["rmse_capped_truth"] == pytest.approx(capped_rmse)
+    predictors = record["details"]["protocol"]["predictors"]
+    assert ("blended into a gbm on labels capped at 200" in predictors) == (model == "gbm")
+
+
+def test_validate_uncapped_scores_candidates_on_training_units(tmp_path: Path) -> None:
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=10, seed=7)
+    rul_file = folder / "RUL_FD002.txt"
+    rul_file.write_text("0\n" * len(rul_file.read_text().split()))  # truth the choice never sees
+    out = tmp_path / "out"
+    flags = ["--validate-uncapped", "--window", "10", "--max-iter", "10", "--out", str(out)]
+    assert main(["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags]) == 0
+    record = json.loads((out / "cmapss_uncapped_validation_FD002.json").read_text())
+    scores = record["details"]["scores_per_seed"]
+    assert len(scores) == 1 + 6 * 6 and all(len(v) == 5 for v in scores.values())
+    assert record["best_rmse"] == pytest.approx(min(np.mean(v) for v in scores.values()))
 
 
 TINY = Path(__file__).parents[2] / "phm" / "configs" / "models"
@@ -207,6 +231,8 @@ def test_flags_of_the_other_model_kind_are_errors(
     assert "--global-scaling applies to gbm/survival" in capsys.readouterr().err
     assert main([*base, "--condition-input", "none", "--out", str(tmp_path)]) == 2
     assert "--condition-input applies to moe/dense" in capsys.readouterr().err
+    assert main([*base, "--model", "survival", "--validate-uncapped", "--out", str(tmp_path)]) == 2
+    assert "--validate-uncapped applies to gbm" in capsys.readouterr().err
 
 
 def test_bench_reports_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
