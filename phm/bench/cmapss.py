@@ -3,7 +3,10 @@
 Protocol (phm.datasets.splits): fit on every cycle of the training units with RUL capped
 at 125; hyperparameters are fixed here, up front; a unit-level validation split of the training
 units is reported as a diagnostic and never used for choices; the test file is read only to
-predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
+predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt. gbm also
+predicts past the cap (`UncappedGbmRul`: a second gbm on labels capped at 200, blended in where
+the capped prediction nears 125) for the scores against the uncapped truth; the capped-truth
+scores use the cap-125 gbm alone. `--validate-uncapped` scores those choices on training units.
 
 `--model moe|dense` trains the network of `--config` (default phm/configs/models/cmapss.toml or
 dense-cmapss.toml: the small model as a deep ensemble of 5) with `phm.models.train` once per
