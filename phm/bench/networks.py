@@ -28,8 +28,11 @@ NETWORKS: dict[str, Path] = {
 }
 
 
-def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of the moe / dense models, shared with `phm bench cwru`."""
+def add_network_arguments(
+    parser: argparse.ArgumentParser, epochs_default: int | None = None
+) -> None:
+    """Flags of the moe / dense models, shared with `phm bench cwru`. `epochs_default`: the
+    bench's own epoch cap when `--epochs` is not given (None: the config's [train] epochs)."""
     parser.add_argument(
         "--config",
         type=Path,
@@ -38,7 +41,13 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--seeds", type=int, default=1, help="moe/dense: seeds S .. S+N-1")
-    parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=epochs_default,
+        help="override [train] epochs"
+        + ("" if epochs_default is None else f" (default here: {epochs_default})"),
+    )
     parser.add_argument(
         "--members",
         type=int,

@@ -38,6 +38,9 @@ from phm.models.checkpoint import CheckpointHeader
 
 MODELS = ("nan", "gbm", "survival")
 RMSE_MAX_TTF_S = 5000.0
+# moe/dense epoch cap of this bench (the documented recipe of docs/i16/phm2018.md), so that
+# `--model moe` with no flags is that recipe; `--epochs` overrides it
+NETWORK_EPOCHS = 5
 DETECT_WITHIN_S = 3600.0
 
 PUBLISHED = [
@@ -116,6 +119,8 @@ class ScoredTool:
     estimate: np.ndarray  # (rows, modes) TTF estimate, NaN if the model gives none
     alarm: np.ndarray  # (rows, modes) higher = a fault within the horizon is likelier
     submission: np.ndarray  # (rows, modes) with NaN = no fault predicted
+    # other submit rules of the same model, scored as ablations: name -> (rows, modes)
+    ablations: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def evaluation_tools(
@@ -170,12 +175,17 @@ def score_tool(
     feats = process_features(signals, config).slice(first)
     X = feats.select(names).to_numpy().astype(np.float32)
     estimate, alarm = model.predict_parts(X)  # type: ignore[attr-defined]
+    ablations = {}
+    if hasattr(model, "predict_bayes"):  # the rules not shipped, scored as ablations
+        rules = {"bayes": model.predict_bayes, "threshold": model.predict_threshold}  # type: ignore[attr-defined]
+        ablations = {k: f(X) for k, f in rules.items() if k != model.submit}  # type: ignore[attr-defined]
     return ScoredTool(
         tool=tool,
         truth=truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64),
         estimate=estimate,
         alarm=alarm,
         submission=model.predict(X),  # type: ignore[attr-defined]
+        ablations=ablations,
     )
 
 
@@ -200,6 +210,9 @@ def summarise(scored: list[ScoredTool]) -> dict[str, object]:
         out[f"auc_1h_{m}"] = roc_auc(soon, alarm[:, i])
         out[f"rows_{m}_fault_within_1h"] = int(soon.sum())
     out["rows_scored"] = int(truth.shape[0])
+    for name in scored[0].ablations if scored else ():
+        alt = [dataclasses.replace(s, submission=s.ablations[name], ablations={}) for s in scored]
+        out[f"s1_total_{name}"] = summarise(alt)["s1_total"]
     return out
 
 
@@ -270,7 +283,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score these training tools instead of the final-validation release",
     )
     parser.add_argument("--no-progress", action="store_true")
-    add_network_arguments(parser)
+    add_network_arguments(parser, epochs_default=NETWORK_EPOCHS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -314,6 +327,7 @@ def run(args: argparse.Namespace) -> int:
         "s1_ratio_to_all_nan": result["s1_total"] / nan_result["s1_total"]
         if nan_result["s1_total"]
         else None,
+        **{k: v for k, v in result.items() if k.startswith("s1_total_")},
     }
     details = {
         **result,
@@ -327,6 +341,8 @@ def run(args: argparse.Namespace) -> int:
         "seconds": watch.seconds,
         "alarm_levels": getattr(model, "alarm_levels_", None),
         "estimate_caps_s": getattr(model, "estimate_caps_", None),
+        "far_nan_share": getattr(model, "far_nan_share_", None),
+        "ratio_quantiles": getattr(model, "ratio_quantiles_", None),
         "all_nan": nan_result,
         "note": "S1 is the official score; the challenge's second score is not public here.",
     }
@@ -343,6 +359,64 @@ def run(args: argparse.Namespace) -> int:
 SCORE_CHUNK = 32768  # scored rows per batch of windows
 
 
+@dataclass
+class NetworkDecision:
+    """How the network's TTF distribution becomes a submission, fitted on training tools only.
+
+    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` (kept as an
+    ablation); `temperature`, `shift` (M,): calibration of the hazard logits on the validation
+    tools (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN.
+    The shipped submission is the threshold rule (SUBMISSIONS[0]); the Bayes decision under
+    the calibrated distribution and the per-mode choice between the two are ablations.
+    """
+
+    threshold: tuple[np.ndarray, np.ndarray]
+    temperature: np.ndarray
+    shift: np.ndarray
+    far_nan_share: np.ndarray
+    # (M,) the Bayes rule is used for the mode (its validation events fitted a calibration)
+    has_events: np.ndarray
+    # (M,) `per_mode_choice`: the Bayes rule had less validation S1 than the threshold rule
+    bayes_wins: np.ndarray
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        fields = {
+            "alarm_level": self.threshold[0],
+            "estimate_cap_s": self.threshold[1],
+            "temperature": self.temperature,
+            "shift": self.shift,
+            "far_nan_share": self.far_nan_share,
+            "has_events": self.has_events,
+            "bayes_wins": self.bayes_wins,
+        }
+        return {m: {k: float(v[i]) for k, v in fields.items()} for i, m in enumerate(FAULT_MODES)}
+
+
+# the first is the shipped one (chosen on development fleets 101-103: docs/i16/phm2018.md);
+# the others are scored beside it as ablations
+SUBMISSIONS = ("threshold", "bayes", "bayes_uncalibrated", "per_mode_choice")
+
+
+def network_submissions(
+    logits: np.ndarray, decision: NetworkDecision, horizon_s: float
+) -> dict[str, np.ndarray]:
+    """Submissions (N, M) of hazard logits (N, M, J) by the Bayes rule under the calibrated and
+    the raw distribution; NaN for a mode without validation events (nothing calibrated it)."""
+    from phm.models.s1_decision import bayes_submission, hazard_distribution
+
+    out = {k: np.full(logits.shape[:2], np.nan) for k in ("bayes", "bayes_uncalibrated")}
+    for m in range(logits.shape[1]):
+        if not decision.has_events[m]:
+            continue
+        q = float(decision.far_nan_share[m])
+        raw = logits[:, m].astype(np.float64)
+        cal = decision.temperature[m] * raw + decision.shift[m]
+        for name, lg in (("bayes", cal), ("bayes_uncalibrated", raw)):
+            support, mass, far = hazard_distribution(lg, horizon_s)
+            out[name][:, m] = bayes_submission(support, mass, far, horizon_s, q)
+    return out
+
+
 def network_score_tool(
     dataset: Phm2018Dataset,
     tool: str,
@@ -352,14 +426,12 @@ def network_score_tool(
     config: ProcessFeatureConfig,
     device: str,
     batch_size: int,
-    policy: tuple[np.ndarray, np.ndarray],
-) -> tuple[ScoredTool, np.ndarray, np.ndarray]:
+    decision: NetworkDecision,
+) -> tuple[dict[str, ScoredTool], np.ndarray, np.ndarray]:
     """The network's predictions at every scored row of one tool, each from a window ending
-    at that row (its history included). Returns the scored tool (alarm = 1 - P(no fault
-    within the horizon); estimate = median TTF, NaN where survival stays above 0.5;
-    submission = the estimate where `policy` (alarm levels, estimate caps per mode:
-    `network_policy`) says submit, NaN elsewhere), the predicted next-fault class and its
-    truth (-1: unknown)."""
+    at that row (its history included). Returns one scored tool per rule of SUBMISSIONS
+    (alarm = 1 - P(no fault within the horizon); estimate = median TTF, NaN where survival
+    stays above 0.5), the predicted next-fault class and its truth (-1: unknown)."""
     from phm.models.baselines import DEFAULT_HORIZON_S
     from phm.models.data import WindowSet
     from phm.models.prepare import phm2018_targets, phm2018_windows
@@ -371,54 +443,75 @@ def network_score_tool(
     mean, scale = header.feature_mean, header.feature_scale
     window, step_rows = header.window, header.step_rows
     assert mean is not None and scale is not None and window is not None and step_rows is not None
+    horizon = float(DEFAULT_HORIZON_S)
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(first, len(matrix), SCORE_CHUNK):
         rows = np.arange(start, min(len(matrix), start + SCORE_CHUNK))
         inputs = phm2018_windows(matrix, rows, mean, scale, window, step_rows)
         pred = predict(model, WindowSet(inputs, {}, rows), device, batch_size)
-        for k in ("ttf", "ttf_no_fault", "ttf_median", "fault_prob"):
+        for k in ("ttf_no_fault", "ttf_median", "fault_prob"):
             parts.setdefault(k, []).append(pred[k])
+        for k, v in network_submissions(pred["ttf_logits"], decision, horizon).items():
+            parts.setdefault(k, []).append(v)
     out = {k: np.concatenate(v) for k, v in parts.items()}
     truth = truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
     t = feats["time"].to_numpy().astype(np.float64)[first:]
-    targets, known = phm2018_targets(truth, t[-1] - t, float(DEFAULT_HORIZON_S))
+    targets, known = phm2018_targets(truth, t[-1] - t, horizon)
     median = out["ttf_median"].astype(np.float64)
     estimate = np.where(np.isfinite(median), median, np.nan)  # inf: never below 0.5
     alarm = 1.0 - out["ttf_no_fault"].astype(np.float64)
-    levels, caps = policy
+    levels, caps = decision.threshold
     submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
-    scored = ScoredTool(
-        tool=tool,
-        truth=truth,
-        estimate=estimate,
-        alarm=alarm,
-        submission=np.where(submit, estimate, np.nan),
-    )
+    out["threshold"] = np.where(submit, estimate, np.nan)
+    out["per_mode_choice"] = np.where(decision.bayes_wins[None, :], out["bayes"], out["threshold"])
+    scored = {k: ScoredTool(tool, truth, estimate, alarm, out[k]) for k in SUBMISSIONS}
     return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
 
 
-def network_policy(
-    model: Any, val: Any, device: str, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per fault mode, when to submit the network's median TTF: (alarm levels, estimate caps).
-
-    Chosen by `choose_policy` (least S1) on the validation tools' windows, weighted by their
-    inverse sampling rate, as the gbm baseline chooses its own on held-out training tools;
-    the scored tools are never seen. Alarm: 1 - P(no fault of the mode within the horizon).
-    """
-    from phm.models.baselines import choose_policy
+def network_decision(
+    model: Any, fit: Any, val: Any, device: str, batch_size: int
+) -> NetworkDecision:
+    """Fit the submit rule on training tools only: the threshold policy (`choose_policy`, least
+    S1 on the validation tools' windows weighted by their inverse sampling rate), the hazard
+    calibration on the same windows, and the NaN share of far truths on all training windows.
+    The scored tools are never seen."""
+    from phm.models.baselines import DEFAULT_HORIZON_S, choose_policy
+    from phm.models.s1_decision import far_nan_share, fit_hazard_calibration
     from phm.models.train import predict
 
+    horizon = float(DEFAULT_HORIZON_S)
     pred = predict(model, val, device, batch_size)
-    truth = np.where(val.targets["ttf_event"], val.targets["ttf_time"], np.nan).astype(float)
+    time_s, event = val.targets["ttf_time"], val.targets["ttf_event"]
+    truth = np.where(event, time_s, np.nan).astype(float)
     median = pred["ttf_median"].astype(np.float64)
     estimate = np.where(np.isfinite(median), median, np.nan)
     alarm = 1.0 - pred["ttf_no_fault"].astype(np.float64)
     weight = val.targets["weight"].astype(np.float64)
-    levels, caps = np.full(truth.shape[1], np.inf), np.full(truth.shape[1], np.inf)
-    for m in range(truth.shape[1]):
+    n_modes = truth.shape[1]
+    levels, caps = np.full(n_modes, np.inf), np.full(n_modes, np.inf)
+    temperature, shift = np.ones(n_modes), np.zeros(n_modes)
+    has_events = event.any(axis=0)
+    for m in range(n_modes):
         levels[m], caps[m] = choose_policy(truth[:, m], estimate[:, m], alarm[:, m], weight)
-    return levels, caps
+        temperature[m], shift[m] = fit_hazard_calibration(
+            pred["ttf_logits"][:, m], time_s[:, m], event[:, m], horizon, weight
+        )
+    every = [fit.targets, val.targets]
+    all_truth = np.concatenate([np.where(t["ttf_event"], t["ttf_time"], np.nan) for t in every])
+    all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
+    q = far_nan_share(all_truth, horizon, all_weight)
+    decision = NetworkDecision(
+        (levels, caps), temperature, shift, q, has_events, np.zeros(n_modes, bool)
+    )
+    # per mode, the rule (Bayes or threshold) of less S1 on the same validation windows
+    bayes = network_submissions(pred["ttf_logits"], decision, horizon)["bayes"]
+    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
+    threshold = np.where(submit, estimate, np.nan)
+    for m in range(n_modes):
+        s1_bayes = np.average(phm2018_cell_scores(truth[:, m], bayes[:, m]), weights=weight)
+        s1_threshold = np.average(phm2018_cell_scores(truth[:, m], threshold[:, m]), weights=weight)
+        decision.bayes_wins[m] = s1_bayes < s1_threshold
+    return decision
 
 
 def run_network(args: argparse.Namespace) -> int:
@@ -451,8 +544,11 @@ def run_network(args: argparse.Namespace) -> int:
             )
         with watch("fit"):
             model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=progress)
-            policy = network_policy(model, prep.val, args.device, tcfg.eval_batch_size)
-        scored, scored_nan, labels, truths = [], [], [], []
+            decision = network_decision(
+                model, prep.fit, prep.val, args.device, tcfg.eval_batch_size
+            )
+        scored: dict[str, list[ScoredTool]] = {k: [] for k in SUBMISSIONS}
+        scored_nan, labels, truths = [], [], []
         with watch("predict"):
             for tool in tqdm(eval_tools, desc="score", unit="tool", disable=not progress):
                 s, label, truth = network_score_tool(
@@ -464,14 +560,20 @@ def run_network(args: argparse.Namespace) -> int:
                     config,
                     args.device,
                     tcfg.eval_batch_size,
-                    policy,
+                    decision,
                 )
-                scored.append(s)
+                for k in SUBMISSIONS:
+                    scored[k].append(s[k])
                 labels.append(label)
                 truths.append(truth)
-                nan = np.full_like(s.truth, np.nan)
-                scored_nan.append(ScoredTool(tool, s.truth, nan, np.zeros_like(nan), nan))
-        result = summarise(scored)
+                gt = s["bayes"].truth
+                nan = np.full_like(gt, np.nan)
+                scored_nan.append(ScoredTool(tool, gt, nan, np.zeros_like(nan), nan))
+        result = summarise(scored["bayes"])
+        for k in SUBMISSIONS[1:]:
+            alt = summarise(scored[k])
+            result[f"s1_total_{k}"] = alt["s1_total"]
+            result |= {f"s1_{m}_{k}": alt[f"s1_{m}"] for m in FAULT_MODES}
         nan_result = summarise(scored_nan)
         label, truth = np.concatenate(labels), np.concatenate(truths)
         known = truth >= 0
@@ -493,8 +595,7 @@ def run_network(args: argparse.Namespace) -> int:
             "load_cv_per_layer": model.expert_load_cv(),
             "n_fit_windows": len(prep.fit),
             "n_val_windows": len(prep.val),
-            "policy_alarm_levels": dict(zip(FAULT_MODES, policy[0].tolist(), strict=True)),
-            "policy_estimate_caps_s": dict(zip(FAULT_MODES, policy[1].tolist(), strict=True)),
+            "decision": decision.as_dict(),
             "fit_tools": prep.extra["fit_tools"],
             "val_tools": prep.extra["val_units"],
         }
@@ -505,7 +606,12 @@ def run_network(args: argparse.Namespace) -> int:
             flush=True,
         )
     assert model is not None
-    keys = ["s1_total", *(f"s1_{m}" for m in FAULT_MODES), "fault_macro_f1"]
+    keys = [
+        "s1_total",
+        *(f"s1_{m}" for m in FAULT_MODES),
+        "fault_macro_f1",
+        *(f"s1_total_{k}" for k in SUBMISSIONS[1:]),
+    ]
     stats = {
         k: spread([r[k] for r in per_seed]) if all(r[k] is not None for r in per_seed) else None
         for k in keys

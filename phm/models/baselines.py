@@ -8,7 +8,8 @@ such rows never teach a model "no fault". Predictions are (rows, modes) seconds 
 
 - `NanTTF`: the all-NaN submission, the challenge's real reference point.
 - `GbmTTF`: scikit-learn gradient boosting on window features: per mode, a classifier of
-  "a fault within the horizon" (the alarm) and a regressor of log TTF given a fault comes.
+  "a fault within the horizon" (the alarm) and a regressor of TTF given a fault comes; it can
+  also submit the Bayes decision of least expected S1 (`phm.models.s1_decision`).
 - `SurvivalTTF`: a lifelines Weibull AFT model per mode on the same features, right-censored
   at the record's end; estimate = predicted median TTF, alarm = P(fault within the horizon).
 
@@ -139,6 +140,11 @@ class _ThresholdedTTF:
         """(estimate seconds, alarm score: higher = a fault within the horizon is likelier)."""
         raise NotImplementedError
 
+    def _fit_decision_mode(
+        self, m: int, ttf: np.ndarray, est: np.ndarray, alarm: np.ndarray, weight: np.ndarray
+    ) -> None:
+        """Fit what a subclass needs beyond the threshold policy on held-out rows of mode m."""
+
     def fit(
         self,
         X: np.ndarray | pd.DataFrame,
@@ -164,6 +170,7 @@ class _ThresholdedTTF:
                 est, alarm = self._parts_mode(model, Xa[v])
                 level, cap = choose_policy(ya[v, m], est, alarm, w[v])
                 self.alarm_levels_[m], self.estimate_caps_[m] = level, cap
+                self._fit_decision_mode(m, ya[v, m], est, alarm, w[v])
         self.models_ = [self._fit_mode(Xa, ya[:, m], rem, w) for m in range(ya.shape[1])]
         self.n_features_in_ = Xa.shape[1]
         return self
@@ -182,6 +189,8 @@ class _ThresholdedTTF:
         submit = (alarm >= self.alarm_levels_[None, :]) & (est <= self.estimate_caps_[None, :])
         return np.where(submit, est, np.nan)
 
+    predict_threshold = predict
+
 
 class GbmTTF(_ThresholdedTTF):
     """Gradient boosting per mode: a classifier for "a fault within the horizon" (the alarm) and
@@ -189,7 +198,18 @@ class GbmTTF(_ThresholdedTTF):
 
     The regressor minimises the absolute error weighted by exp(-0.001 * TTF), which is exactly
     the official S1 cost of a submitted number when a fault comes.
+
+    `submit="threshold"` (default): the alarm level and estimate cap of `choose_policy`.
+    `submit="bayes"` (an ablation: it lost to the threshold rule on development fleet 101, see
+    docs/i16/phm2018.md): the submission is the Bayes decision of least expected S1
+    (`phm.models.s1_decision`) under a distribution built on held-out tools: P(fault within the
+    horizon) = the alarm calibrated by isotonic regression, spread over the regressor's
+    estimate times the held-out error ratios (RESIDUAL_QUANTILES quantiles of (TTF + 60) /
+    (estimate + 60)); the rest is "far", NaN with the training share of NaN far truths.
     """
+
+    RESIDUAL_QUANTILES = 16
+    SUBMIT_RULES = ("bayes", "threshold")
 
     def __init__(
         self,
@@ -201,8 +221,10 @@ class GbmTTF(_ThresholdedTTF):
         l2_regularization: float = 1.0,
         validation_fraction: float = 0.25,
         random_state: int = 0,
+        submit: str = "threshold",
     ) -> None:
         self.horizon_s = horizon_s
+        self.submit = submit
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -233,6 +255,66 @@ class GbmTTF(_ThresholdedTTF):
         clf, reg = model  # type: ignore[misc]
         alarm = clf.predict_proba(X)[:, 1]
         return np.clip(reg.predict(X), 0.0, self.horizon_s), alarm
+
+    def fit(self, X, y, *, remaining_s=None, groups=None, sample_weight=None):  # type: ignore[no-untyped-def]
+        """As the base class, plus the Bayes rule's calibration (held-out tools) and the NaN
+        share of far truths (all training rows)."""
+        from phm.models.s1_decision import far_nan_share
+
+        if self.submit not in self.SUBMIT_RULES:
+            raise ValueError(f"submit must be one of {self.SUBMIT_RULES}, got {self.submit!r}")
+        n_modes = _as_2d(y, "y").shape[1]
+        self.calibrators_: list[object | None] = [None] * n_modes
+        self.ratio_quantiles_ = np.ones((n_modes, self.RESIDUAL_QUANTILES))
+        super().fit(X, y, remaining_s=remaining_s, groups=groups, sample_weight=sample_weight)
+        w = None if sample_weight is None else np.asarray(sample_weight, float)
+        self.far_nan_share_ = far_nan_share(_as_2d(y, "y"), self.horizon_s, w)
+        return self
+
+    def _fit_decision_mode(
+        self, m: int, ttf: np.ndarray, est: np.ndarray, alarm: np.ndarray, weight: np.ndarray
+    ) -> None:
+        from sklearn.isotonic import IsotonicRegression
+
+        soon = np.nan_to_num(ttf, nan=np.inf) <= self.horizon_s
+        if np.isnan(est).all() or not soon.any():
+            return
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        self.calibrators_[m] = iso.fit(alarm, soon.astype(float), sample_weight=weight)
+        ratio = (ttf[soon] + 60.0) / (est[soon] + 60.0)
+        grid = (np.arange(self.RESIDUAL_QUANTILES) + 0.5) / self.RESIDUAL_QUANTILES
+        self.ratio_quantiles_[m] = _weighted_quantiles(ratio, weight[soon], grid)
+
+    def predict(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Submission (rows, modes): TTF seconds or NaN, by the `submit` rule."""
+        if self.submit == "threshold":
+            return self.predict_threshold(X)
+        return self.predict_bayes(X)
+
+    def predict_bayes(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Submission (rows, modes) of the Bayes rule (least expected S1), NaN = no fault."""
+        from phm.models.s1_decision import bayes_submission
+
+        est, alarm = self.predict_parts(X)
+        out = np.full(est.shape, np.nan)
+        for m, iso in enumerate(self.calibrators_):
+            if iso is None or np.isnan(est[:, m]).all():
+                continue  # no held-out evidence for this mode: submit nothing
+            p = iso.predict(alarm[:, m])  # type: ignore[attr-defined]
+            support = (est[:, m, None] + 60.0) * self.ratio_quantiles_[m][None, :] - 60.0
+            support = np.clip(support, 0.0, self.horizon_s)
+            mass = np.repeat(p[:, None] / self.RESIDUAL_QUANTILES, self.RESIDUAL_QUANTILES, 1)
+            q = float(self.far_nan_share_[m])
+            out[:, m] = bayes_submission(support, mass, 1.0 - p, self.horizon_s, q)
+        return out
+
+
+def _weighted_quantiles(values: np.ndarray, weight: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantiles q (K,) of values weighted by weight (inverted weighted CDF)."""
+    order = np.argsort(values)
+    v, w = values[order], weight[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return np.interp(q, cdf, v)
 
 
 class SurvivalTTF(_ThresholdedTTF):

@@ -251,7 +251,8 @@ def predict(
 ) -> dict[str, np.ndarray]:
     """Head outputs for every window: RUL summary (point, median, mean, lower, upper),
     `fault_prob` (N, n_classes), `ttf` (N, M) with NaN for no fault ahead, `ttf_no_fault`
-    (N, M) the chance of no fault within the horizon, `ttf_median` (N, M) the median TTF."""
+    (N, M) the chance of no fault within the horizon, `ttf_median` (N, M) the median TTF,
+    `ttf_logits` (N, M, J) the hazard logits."""
     model.eval()
     device = torch.device(device)
     data = windows.to(device)
@@ -269,6 +270,7 @@ def predict(
         if model.ttf is not None:
             parts["ttf"] = model.ttf.predict(out["ttf"])
             parts["ttf_no_fault"] = model.ttf.no_fault_prob(out["ttf"])
+            parts["ttf_logits"] = out["ttf"]  # (N, M, J) hazard logits, for decisions
             parts["ttf_median"] = survival_quantile(
                 hazard_survival(out["ttf"]), model.ttf.grid, 0.5
             )

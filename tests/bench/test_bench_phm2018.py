@@ -62,6 +62,10 @@ def test_bench_writes_official_score_and_all_nan_reference(
     assert result["s1_total"] == pytest.approx(sum(result["details"]["s1_per_tool"].values()))
     if model == "nan":
         assert result["s1_total"] == pytest.approx(result["s1_all_nan"])
+        assert "s1_total_bayes" not in result
+    else:  # the threshold rule ships; the Bayes rule of the same fit is scored beside it
+        assert result["s1_total_bayes"] >= 0.0
+        assert len(result["details"]["far_nan_share"]) == 3
     assert (tmp_path / "phm2018.md").read_text().startswith("## PHM 2018")
 
 
@@ -131,4 +135,9 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert set(seed["fit_tools"]).isdisjoint(seed["val_tools"])
     assert "02_M02" not in seed["fit_tools"] + seed["val_tools"]  # the scored tool never trains
     modes = {"pressure_low", "pressure_high", "leak"}
-    assert set(seed["policy_alarm_levels"]) == modes == set(seed["policy_estimate_caps_s"])
+    assert set(seed["decision"]) == modes
+    for fitted in seed["decision"].values():
+        assert 0.2 <= fitted["temperature"] <= 5.0 and 0.0 <= fitted["far_nan_share"] <= 1.0
+    # the shipped threshold rule's ablations are all scored
+    for k in ("s1_total_bayes", "s1_total_bayes_uncalibrated", "s1_total_per_mode_choice"):
+        assert result[k] >= 0.0

@@ -148,5 +148,5 @@ def test_cmapss_default_configs_are_the_small_model_as_ensembles() -> None:
     small = load_config(CMAPSS_NETWORKS["moe"].with_name("small.toml"))
     for model, path in CMAPSS_NETWORKS.items():
         cfg, tcfg = load_config(path), load_train_config(path)
-        assert tcfg.members == 5 and tcfg.condition_input == "token" and tcfg.window == 100
+        assert tcfg.members == 5 and tcfg.condition_input == "both" and tcfg.window == 100
         assert cfg.dense is (model == "dense") and cfg.d_model == small.d_model
