@@ -94,11 +94,17 @@ def test_global_scaling_is_the_ablation_without_regimes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(plain.y_train, per_condition.y_train)
 
 
-@pytest.mark.parametrize(("model", "val_fraction"), [("gbm", "0.25"), ("survival", "0")])
-def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "val_fraction", "past_cap"),
+    [("gbm", "0.25", False), ("gbm", "0.25", True), ("survival", "0", False)],
+)
+def test_bench_on_synthetic_subset(
+    tmp_path: Path, model: str, val_fraction: str, past_cap: bool
+) -> None:
     folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
     out = tmp_path / "out"
     flags = ["--model", model, "--out", str(out), "--window", "10", "--val-fraction", val_fraction]
+    flags += ["--past-cap"] if past_cap else []
     code = main(["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags])
     assert code == 0
     record = json.loads((out / "cmapss.json").read_text())
@@ -107,95 +113,31 @@ def test_bench_on_synthetic_subset(tmp_path: Path, model: str, val_fraction: str
     assert record["details"]["n_operating_conditions"] == 6
     if model == "gbm":
         assert record["details"]["validation"]["n_units"] == 4
+        assert record["details"]["validation"]["rmse_uniform_cut_uncapped"] > 0
     assert 0 <= record["rmse"] < 60
-
-
-TINY = Path(__file__).parents[2] / "phm" / "configs" / "models"
-
-
-@pytest.mark.parametrize(("model", "config"), [("moe", "tiny.toml"), ("dense", "dense-tiny.toml")])
-def test_bench_network_on_synthetic_subset(
-    tmp_path: Path, model: str, config: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=8, seed=7)
-    out = tmp_path / "out"
-    flags = ["--model", model, "--config", str(TINY / config), "--epochs", "1", "--seeds", "2"]
-    base = ["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002"]
-    assert main([*base, *flags, "--out", str(out), "--threads", "1"]) == 0
-    record = json.loads((out / f"cmapss_{model}_FD002.json").read_text())
-    assert record["model"] == model and record["n_seeds"] == 2 and record["n_test_units"] == 6
-    per_seed = record["details"]["per_seed"]
-    assert [r["seed"] for r in per_seed] == [0, 1] and all(r["epochs_run"] == 1 for r in per_seed)
-    rmses = [r["rmse"] for r in per_seed]
-    assert record["rmse"] == pytest.approx(np.mean(rmses))
-    assert record["rmse_std"] == pytest.approx(np.std(rmses, ddof=1))
-    units = per_seed[0]["test_units"]  # an open-ended upper bound is stored as "inf"
-    lower, upper = (np.array([float(u[k]) for u in units]) for k in ("lower", "upper"))
-    assert len(units) == 6 and (lower <= upper).all()
-    truth = np.array([u["rul_true"] for u in units])
-    covered = np.mean((lower <= truth) & (truth <= upper))
-    assert per_seed[0]["coverage_90"] == pytest.approx(covered)
-    assert 0 <= record["coverage_90"] <= 1 and record["nasa_score"] > 0
-    point = np.array([u["rul_pred"] for u in units])
-    capped_rmse = np.sqrt(np.mean((point - np.minimum(truth, 125)) ** 2))
-    assert per_seed[0]["rmse_capped_truth"] == pytest.approx(capped_rmse)
-    assert record["condition_input"] == "token"
-    loads = per_seed[0]["expert_load_by_condition"]
-    table = capsys.readouterr().out
-    if model == "moe":
-        assert record["n_params_active"] < record["n_params"]
-        # tiny: one MoE layer; six conditions, each row the shares of its routed slots
-        assert len(loads) == 1 and np.allclose(np.sum(loads[0]["fractions"], axis=1), 1, atol=1e-3)
-        assert len(loads[0]["fractions"]) == 6 and sum(loads[0]["tokens_per_condition"]) > 0
-        assert "MoE layer 0 (validation cycles by operating condition" in table
+    # rmse: the uncapped predictor; rmse_capped_truth: the capped one, against min(RUL, 125)
+    units = record["details"]["test_units"]
+    truth, pred = (np.array([u[k] for u in units]) for k in ("rul_true", "rul_pred"))
+    uncapped = np.array([u["rul_pred_uncapped"] for u in units])
+    assert pred.max() <= 125 and (uncapped >= pred - 1e-9).all()
+    if not past_cap:  # the default: one predictor for both truths
+        np.testing.assert_array_equal(uncapped, pred)
+    assert record["rmse"] == pytest.approx(np.sqrt(np.mean((uncapped - truth) ** 2)))
+    capped_rmse = np.sqrt(np.mean((pred - np.minimum(truth, 125)) ** 2))
+    assert record["rmse_capped_truth"] == pytest.approx(capped_rmse)
+    predictors = record["details"]["protocol"]["predictors"]
+    assert ("blended into a gbm on labels capped at 200" in predictors) == past_cap
+    if val_fraction != "0":  # 90% intervals from the validation units, coverage on the test
+        lower, upper = (np.array([u[k] for u in units]) for k in ("lower", "upper"))
+        assert (lower <= uncapped).all() and (uncapped <= upper).all() and (lower >= 0).all()
+        covered = np.mean((lower <= truth) & (truth <= upper))
+        assert record["coverage_90"] == pytest.approx(covered)
+        lo_c, hi_c = (np.array([u[k] for u in units]) for k in ("lower_capped", "upper_capped"))
+        covered_c = np.mean((lo_c <= np.minimum(truth, 125)) & (np.minimum(truth, 125) <= hi_c))
+        assert record["coverage_90_capped_truth"] == pytest.approx(covered_c)
+        assert record["details"]["intervals"]["uncapped_truth"]["level"] == 0.9
     else:
-        assert record["n_params_active"] == record["n_params"] and loads == []
-    assert f"**ours: {model} " in table and "90% interval coverage" in table
-    assert "MTSTAN (published)" in table
-    # The model kind must match the config.
-    wrong = TINY / ("dense-tiny.toml" if model == "moe" else "tiny.toml")
-    assert main([*base, "--model", model, "--config", str(wrong), "--out", str(out)]) == 2
-
-
-@pytest.mark.integration
-def test_bench_gbm_fd001_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = helpers.real_cmapss_dir()
-    code = main(
-        [
-            "bench",
-            "cmapss",
-            "--data",
-            str(folder.parent),
-            "--subset",
-            "FD001",
-            "--model",
-            "gbm",
-            "--out",
-            str(tmp_path),
-            "--max-iter",
-            "30",
-            "--val-fraction",
-            "0",
-        ]
-    )
-    assert code == 0
-    record = json.loads((tmp_path / "cmapss.json").read_text())
-    for key in ("rmse", "nasa_score", "subset", "model", "n_test_units"):
-        assert key in record
-    assert record["n_test_units"] == 100
-    # 30 iterations at rate 0.05 only move partway from the mean; it still beats a flat guess.
-    truth = np.array([u["rul_true"] for u in record["details"]["test_units"]])
-    flat = float(np.sqrt(np.mean((truth - np.minimum(truth, 125).mean()) ** 2)))
-    assert record["rmse"] < flat
-    # The capped-truth figures score the same predictions against min(RUL, 125).
-    pred = np.array([u["rul_pred"] for u in record["details"]["test_units"]])
-    capped = np.minimum(truth, 125)
-    assert record["rmse_capped_truth"] == pytest.approx(np.sqrt(np.mean((pred - capped) ** 2)))
-    assert record["rmse_capped_truth"] < record["rmse"]  # FD001 has test units with RUL > 125
-    table = capsys.readouterr().out
-    assert "**ours: gbm (measured)**" in table
-    assert "MTSTAN (published) | - | 10.97 | - | 175 |" in table
-    assert (tmp_path / "cmapss.md").read_text().startswith("| C-MAPSS FD001 |")
+        assert "coverage_90" not in record
 
 
 def test_flags_of_the_other_model_kind_are_errors(
@@ -207,6 +149,10 @@ def test_flags_of_the_other_model_kind_are_errors(
     assert "--global-scaling applies to gbm/survival" in capsys.readouterr().err
     assert main([*base, "--condition-input", "none", "--out", str(tmp_path)]) == 2
     assert "--condition-input applies to moe/dense" in capsys.readouterr().err
+    assert main([*base, "--model", "survival", "--validate-uncapped", "--out", str(tmp_path)]) == 2
+    assert "--validate-uncapped applies to gbm" in capsys.readouterr().err
+    assert main([*base, "--model", "survival", "--past-cap", "--out", str(tmp_path)]) == 2
+    assert "--past-cap applies to gbm" in capsys.readouterr().err
 
 
 def test_bench_reports_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
