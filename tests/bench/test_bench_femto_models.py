@@ -48,7 +48,7 @@ def femto_like_runs(samples: int = 256, seed: int = 0) -> list[Run]:
 def test_femto_bench_moe_tiny_on_generated_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import phm.bench.femto as bench
+    import phm.bench.femto_network as bench
 
     runs = femto_like_runs()
     monkeypatch.setattr(bench, "load_femto", lambda *a, **k: runs)

@@ -1,0 +1,344 @@
+"""`phm bench phm2018 --model moe|dense`: the network path of the PHM 2018 bench.
+
+Trains the network once per seed on the training tools (validation tools split off), turns its
+TTF distribution into a submission fitted on the validation tools only (`NetworkDecision`: the
+threshold policy shipped, the Bayes rules scored beside it) and scores the evaluation tools with
+the official S1. Imported by phm.bench.phm2018 only when a network is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from phm.bench.networks import NETWORKS, network_configs, spread
+from phm.bench.phm2018 import (
+    ScoredTool,
+    evaluation_tools,
+    scored_signals,
+    summarise,
+    table,
+)
+from phm.bench.results import Stopwatch, fmt, write_result
+from phm.datasets.phm2018 import TTF_LABEL_COLUMNS, Phm2018Dataset
+from phm.datasets.phm2018_layout import FAULT_MODES
+from phm.features.process import ProcessFeatureConfig, feature_names, process_features
+from phm.metrics import macro_f1, phm2018_cell_scores
+from phm.models.baselines import DEFAULT_HORIZON_S
+from phm.models.checkpoint import CheckpointHeader
+
+SCORE_CHUNK = 32768  # scored rows per batch of windows
+
+
+@dataclass
+class NetworkDecision:
+    """How the network's TTF distribution becomes a submission, fitted on training tools only.
+
+    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` (kept as an
+    ablation); `temperature`, `shift` (M,): calibration of the hazard logits on the validation
+    tools (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN.
+    The shipped submission is the threshold rule (SUBMISSIONS[0]); the Bayes decision under
+    the calibrated distribution and the per-mode choice between the two are ablations.
+    """
+
+    threshold: tuple[np.ndarray, np.ndarray]
+    temperature: np.ndarray
+    shift: np.ndarray
+    far_nan_share: np.ndarray
+    # (M,) the Bayes rule is used for the mode (its validation events fitted a calibration)
+    has_events: np.ndarray
+    # (M,) `per_mode_choice`: the Bayes rule had less validation S1 than the threshold rule
+    bayes_wins: np.ndarray
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        fields = {
+            "alarm_level": self.threshold[0],
+            "estimate_cap_s": self.threshold[1],
+            "temperature": self.temperature,
+            "shift": self.shift,
+            "far_nan_share": self.far_nan_share,
+            "has_events": self.has_events,
+            "bayes_wins": self.bayes_wins,
+        }
+        return {m: {k: float(v[i]) for k, v in fields.items()} for i, m in enumerate(FAULT_MODES)}
+
+
+# the first is the shipped one (chosen on development fleets 101-103: docs/i16/phm2018.md);
+# the others are scored beside it as ablations
+SUBMISSIONS = ("threshold", "bayes", "bayes_uncalibrated", "per_mode_choice")
+
+
+def network_submissions(
+    logits: np.ndarray, decision: NetworkDecision, horizon_s: float
+) -> dict[str, np.ndarray]:
+    """Submissions (N, M) of hazard logits (N, M, J) by the Bayes rule under the calibrated and
+    the raw distribution; NaN for a mode without validation events (nothing calibrated it)."""
+    from phm.models.s1_decision import bayes_submission, hazard_distribution
+
+    out = {k: np.full(logits.shape[:2], np.nan) for k in ("bayes", "bayes_uncalibrated")}
+    for m in range(logits.shape[1]):
+        if not decision.has_events[m]:
+            continue
+        q = float(decision.far_nan_share[m])
+        raw = logits[:, m].astype(np.float64)
+        cal = decision.temperature[m] * raw + decision.shift[m]
+        for name, lg in (("bayes", cal), ("bayes_uncalibrated", raw)):
+            support, mass, far = hazard_distribution(lg, horizon_s)
+            out[name][:, m] = bayes_submission(support, mass, far, horizon_s, q)
+    return out
+
+
+def network_score_tool(
+    dataset: Phm2018Dataset,
+    tool: str,
+    protocol: str,
+    model: Any,
+    header: CheckpointHeader,
+    config: ProcessFeatureConfig,
+    device: str,
+    batch_size: int,
+    decision: NetworkDecision,
+) -> tuple[dict[str, ScoredTool], np.ndarray, np.ndarray]:
+    """The network's predictions at every scored row of one tool, each from a window ending
+    at that row (its history included). Returns one scored tool per rule of SUBMISSIONS
+    (alarm = 1 - P(no fault within the horizon); estimate = median TTF, NaN where survival
+    stays above 0.5), the predicted next-fault class and its truth (-1: unknown)."""
+    from phm.models.data import WindowSet
+    from phm.models.prepare import phm2018_targets, phm2018_windows
+    from phm.models.train import predict
+
+    signals, truth_frame, first = scored_signals(dataset, tool, protocol, config)
+    feats = process_features(signals, config)
+    matrix = feats.select(feature_names(config)).to_numpy().astype(np.float32)
+    mean, scale = header.feature_mean, header.feature_scale
+    window, step_rows = header.window, header.step_rows
+    assert mean is not None and scale is not None and window is not None and step_rows is not None
+    horizon = float(DEFAULT_HORIZON_S)
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(first, len(matrix), SCORE_CHUNK):
+        rows = np.arange(start, min(len(matrix), start + SCORE_CHUNK))
+        inputs = phm2018_windows(matrix, rows, mean, scale, window, step_rows)
+        pred = predict(model, WindowSet(inputs, {}, rows), device, batch_size)
+        for k in ("ttf_no_fault", "ttf_median", "fault_prob"):
+            parts.setdefault(k, []).append(pred[k])
+        for k, v in network_submissions(pred["ttf_logits"], decision, horizon).items():
+            parts.setdefault(k, []).append(v)
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    truth = truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
+    t = feats["time"].to_numpy().astype(np.float64)[first:]
+    targets, known = phm2018_targets(truth, t[-1] - t, horizon)
+    median = out["ttf_median"].astype(np.float64)
+    estimate = np.where(np.isfinite(median), median, np.nan)  # inf: never below 0.5
+    alarm = 1.0 - out["ttf_no_fault"].astype(np.float64)
+    levels, caps = decision.threshold
+    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
+    out["threshold"] = np.where(submit, estimate, np.nan)
+    out["per_mode_choice"] = np.where(decision.bayes_wins[None, :], out["bayes"], out["threshold"])
+    scored = {k: ScoredTool(tool, truth, estimate, alarm, out[k]) for k in SUBMISSIONS}
+    return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
+
+
+def network_decision(
+    model: Any, fit: Any, val: Any, device: str, batch_size: int
+) -> NetworkDecision:
+    """Fit the submit rule on training tools only: the threshold policy (`choose_policy`, least
+    S1 on the validation tools' windows weighted by their inverse sampling rate), the hazard
+    calibration on the same windows, and the NaN share of far truths on all training windows.
+    The scored tools are never seen."""
+    from phm.models.baselines import choose_policy
+    from phm.models.s1_decision import far_nan_share, fit_hazard_calibration
+    from phm.models.train import predict
+
+    horizon = float(DEFAULT_HORIZON_S)
+    pred = predict(model, val, device, batch_size)
+    time_s, event = val.targets["ttf_time"], val.targets["ttf_event"]
+    truth = np.where(event, time_s, np.nan).astype(float)
+    median = pred["ttf_median"].astype(np.float64)
+    estimate = np.where(np.isfinite(median), median, np.nan)
+    alarm = 1.0 - pred["ttf_no_fault"].astype(np.float64)
+    weight = val.targets["weight"].astype(np.float64)
+    n_modes = truth.shape[1]
+    levels, caps = np.full(n_modes, np.inf), np.full(n_modes, np.inf)
+    temperature, shift = np.ones(n_modes), np.zeros(n_modes)
+    has_events = event.any(axis=0)
+    for m in range(n_modes):
+        levels[m], caps[m] = choose_policy(truth[:, m], estimate[:, m], alarm[:, m], weight)
+        temperature[m], shift[m] = fit_hazard_calibration(
+            pred["ttf_logits"][:, m], time_s[:, m], event[:, m], horizon, weight
+        )
+    every = [fit.targets, val.targets]
+    all_truth = np.concatenate([np.where(t["ttf_event"], t["ttf_time"], np.nan) for t in every])
+    all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
+    q = far_nan_share(all_truth, horizon, all_weight)
+    decision = NetworkDecision(
+        (levels, caps), temperature, shift, q, has_events, np.zeros(n_modes, bool)
+    )
+    # per mode, the rule (Bayes or threshold) of less S1 on the same validation windows
+    bayes = network_submissions(pred["ttf_logits"], decision, horizon)["bayes"]
+    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
+    threshold = np.where(submit, estimate, np.nan)
+    for m in range(n_modes):
+        s1_bayes = np.average(phm2018_cell_scores(truth[:, m], bayes[:, m]), weights=weight)
+        s1_threshold = np.average(phm2018_cell_scores(truth[:, m], threshold[:, m]), weights=weight)
+        decision.bayes_wins[m] = s1_bayes < s1_threshold
+    return decision
+
+
+def run_network(args: argparse.Namespace) -> int:
+    """`--model moe|dense`: train on the training tools (validation split by tool among them)
+    per seed, predict every scored row causally, score S1 and the next-fault macro-F1."""
+    from phm.models.prepare import PHM2018_CLASSES, Phm2018Options, prepare_phm2018
+    from phm.models.train import train_prepared
+
+    cfg, tcfg = network_configs(args)
+    dataset = Phm2018Dataset(args.data)
+    config = ProcessFeatureConfig()
+    progress = not args.no_progress
+    protocol, train_tools, eval_tools = evaluation_tools(dataset, args.holdout, args.seed)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    watch = Stopwatch()
+    per_seed: list[dict[str, Any]] = []
+    nan_result: dict[str, Any] = {}
+    model = None
+    for seed in seeds:
+        with watch("prepare"):
+            prep = prepare_phm2018(
+                Phm2018Options(
+                    data=args.data,
+                    tools=train_tools,
+                    stride=args.stride,
+                    near_stride=args.near_stride,
+                ),
+                tcfg,
+                seed,
+            )
+        with watch("fit"):
+            model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=progress)
+            decision = network_decision(
+                model, prep.fit, prep.val, args.device, tcfg.eval_batch_size
+            )
+        scored: dict[str, list[ScoredTool]] = {k: [] for k in SUBMISSIONS}
+        scored_nan, labels, truths = [], [], []
+        with watch("predict"):
+            for tool in tqdm(eval_tools, desc="score", unit="tool", disable=not progress):
+                s, label, truth = network_score_tool(
+                    dataset,
+                    tool,
+                    protocol,
+                    model,
+                    prep.header,
+                    config,
+                    args.device,
+                    tcfg.eval_batch_size,
+                    decision,
+                )
+                for k in SUBMISSIONS:
+                    scored[k].append(s[k])
+                labels.append(label)
+                truths.append(truth)
+                gt = s["bayes"].truth
+                nan = np.full_like(gt, np.nan)
+                scored_nan.append(ScoredTool(tool, gt, nan, np.zeros_like(nan), nan))
+        result = summarise(scored["bayes"])
+        for k in SUBMISSIONS[1:]:
+            alt = summarise(scored[k])
+            result[f"s1_total_{k}"] = alt["s1_total"]
+            result |= {f"s1_{m}_{k}": alt[f"s1_{m}"] for m in FAULT_MODES}
+        nan_result = summarise(scored_nan)
+        label, truth = np.concatenate(labels), np.concatenate(truths)
+        known = truth >= 0
+        result["fault_macro_f1"] = macro_f1(truth[known], label[known]) if known.any() else None
+        result["fault_accuracy"] = (
+            float(np.mean(truth[known] == label[known])) if known.any() else None
+        )
+        result["fault_rows"] = int(known.sum())
+        result["fault_rows_per_class"] = {
+            c: int((truth == i).sum()) for i, c in enumerate(PHM2018_CLASSES)
+        }
+        result |= {
+            "seed": seed,
+            "best_epoch": fitted.best_epoch,
+            "epochs_run": len(fitted.history),
+            "val_loss": fitted.best_score,
+            "train_windows_per_s": fitted.windows_per_s,
+            "train_seconds": fitted.train_seconds,
+            "load_cv_per_layer": model.expert_load_cv(),
+            "n_fit_windows": len(prep.fit),
+            "n_val_windows": len(prep.val),
+            "decision": decision.as_dict(),
+            "fit_tools": prep.extra["fit_tools"],
+            "val_tools": prep.extra["val_units"],
+        }
+        per_seed.append(result)
+        print(
+            f"seed {seed}: S1 {fmt(result['s1_total'])} vs all-NaN {fmt(nan_result['s1_total'])}, "
+            f"macro-F1 {fmt(result['fault_macro_f1'])}",
+            flush=True,
+        )
+    assert model is not None
+    keys = [
+        "s1_total",
+        *(f"s1_{m}" for m in FAULT_MODES),
+        "fault_macro_f1",
+        *(f"s1_total_{k}" for k in SUBMISSIONS[1:]),
+    ]
+    stats = {
+        k: spread([r[k] for r in per_seed]) if all(r[k] is not None for r in per_seed) else None
+        for k in keys
+    }
+    mean = {k: None if v is None else v[0] for k, v in stats.items()}
+    s1_all_nan = nan_result["s1_total"]
+    headline = {
+        "model": args.model,
+        "protocol": protocol,
+        "seeds": seeds,
+        **mean,
+        **{f"{k}_std": None if v is None else v[1] for k, v in stats.items()},
+        **{
+            f"{k}_{m}": float(np.mean([r[f"{k}_{m}"] for r in per_seed]))
+            if all(r[f"{k}_{m}"] is not None for r in per_seed)
+            else None
+            for k in ("rmse", "auc_1h")
+            for m in FAULT_MODES
+        },
+        "s1_all_nan": s1_all_nan,
+        "s1_ratio_to_all_nan": mean["s1_total"] / s1_all_nan if s1_all_nan else None,
+    }
+    details = {
+        "per_seed": per_seed,
+        "train_tools": train_tools,
+        "eval_tools": eval_tools,
+        "stride": args.stride,
+        "near_stride": args.near_stride,
+        "window": prep.header.window,
+        "step_rows": prep.header.step_rows,
+        "features": feature_names(config),
+        "classes": list(PHM2018_CLASSES),
+        "config": dataclasses.asdict(model.config),
+        "config_file": str(args.config or NETWORKS[args.model]),
+        "train_config": dataclasses.asdict(tcfg),
+        "params_total": model.n_params(),
+        "params_active_per_token": model.n_params(active=True),
+        "seconds": watch.seconds,
+        "all_nan": nan_result,
+        "note": "S1 is the official score; macro-F1 of the next fault mode within the horizon "
+        "(none / pressure_low / pressure_high / leak) on the scored rows whose class is known.",
+    }
+    table_result = {**per_seed[-1], **{k: v for k, v in mean.items() if v is not None}}
+    for k in ("rmse", "auc_1h"):
+        for m in FAULT_MODES:
+            table_result[f"{k}_{m}"] = headline[f"{k}_{m}"]
+    text = table(table_result, args.model, protocol, nan_result)
+    text += (
+        f"\n\nNext-fault classification macro-F1 ({len(seeds)} seed(s)): "
+        f"{fmt(mean['fault_macro_f1'])}"
+    )
+    write_result(args.out, f"phm2018_{args.model}", headline, details, text)
+    print(f"S1 {fmt(mean['s1_total'])} vs all-NaN {fmt(s1_all_nan)} ({time.strftime('%H:%M:%S')})")
+    return 0
