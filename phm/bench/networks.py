@@ -65,10 +65,10 @@ def add_network_arguments(
 def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     """The model and train configs of `--model moe|dense`, checked against the model kind,
     with the `--epochs` override; sets torch threads and checks `--device`."""
-    import torch
 
     from phm.models.data import load_train_config
     from phm.models.model import load_config
+    from phm.models.train import torch_runtime
 
     path = args.config or NETWORKS[args.model]
     cfg, tcfg = load_config(path), load_train_config(path)
@@ -92,10 +92,7 @@ def network_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]
         tcfg = dataclasses.replace(tcfg, init=str(args.init))
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    torch_runtime(args.device, args.threads)
     return cfg, tcfg
 
 

@@ -184,10 +184,16 @@ def student_train_config(path: Path, teacher_tcfg: TrainConfig, epochs: int | No
 def distill(options: DistillOptions) -> dict[str, Any]:
     """Train the student once per alpha, keep the best alpha > 0 on validation, save it, and
     return the report (teacher vs student vs student alone). Prints progress."""
-    from phm.models.train import calibrate_interval, evaluate, fit, seed_everything, stop_score
+    from phm.models.train import (
+        calibrate_interval,
+        evaluate,
+        fit,
+        seed_everything,
+        stop_score,
+        torch_runtime,
+    )
 
-    if options.threads > 0:
-        torch.set_num_threads(options.threads)
+    torch_runtime(options.device, options.threads)
     if not any(a > 0 for a in options.alphas):
         raise ConfigError("--alphas: give at least one distillation weight > 0")
     device = options.device

@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from phm.models.checkpoint import header_from_state
     from phm.models.cli import dataset_options
     from phm.models.distill import DistillOptions, distill, finite
+    from phm.models.train import torch_runtime
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
+    torch_runtime(args.device, args.threads)
     try:
         state = torch.load(args.teacher, map_location="cpu", weights_only=True)
     except FileNotFoundError:

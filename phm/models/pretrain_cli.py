@@ -51,17 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`phm pretrain`: load the sources, pretrain, save, print the history."""
-    import torch
 
-    from phm.errors import ConfigError
     from phm.models.data import load_train_config
     from phm.models.model import load_config
     from phm.models.pretrain import load_sources, pretrain, save_pretrained
+    from phm.models.train import torch_runtime
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    torch_runtime(args.device, args.threads)
     pcfg = dataclasses.replace(
         PretrainConfig(),
         epochs=args.epochs,

@@ -52,6 +52,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def torch_runtime(device: str, threads: int = 0) -> None:
+    """Check that `device` exists and set torch's CPU threads (`threads` > 0; 0 keeps torch's)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     """Linear warmup to 1 over `warmup` steps, then cosine decay to `min_ratio` at `total`."""
     if step < warmup:
@@ -456,10 +464,7 @@ def train_and_save(options: TrainOptions) -> Path:
     """
     import json
 
-    if options.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
-    if options.threads > 0:
-        torch.set_num_threads(options.threads)
+    torch_runtime(options.device, options.threads)
     cfg = load_config(options.config)
     tcfg = load_train_config(options.config)
     if options.epochs is not None:
