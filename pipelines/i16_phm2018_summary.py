@@ -17,13 +17,12 @@ import numpy as np
 
 from phm.models.s1_decision import policy_stability
 
-MODELS = ("nan", "gbm", "moe", "dense")
-ABLATIONS = {  # (model, JSON key) -> column name
-    ("gbm", "s1_total_bayes"): "gbm Bayes",
-    ("moe", "s1_total_bayes"): "moe Bayes",
-    ("moe", "s1_total_bayes_uncalibrated"): "moe Bayes uncalibrated",
-    ("moe", "s1_total_per_mode_choice"): "moe per-mode choice",
-    ("dense", "s1_total_bayes"): "dense Bayes",
+# runs are named RUNS/SEED-NAME: NAME is the model ("gbm", "moe", "dense"), optionally with
+# a variant suffix ("moe-f3": `--folds 3`); every name found becomes a column
+ABLATION_KEYS = {  # JSON key -> column suffix
+    "s1_total_bayes": "Bayes",
+    "s1_total_bayes_uncalibrated": "Bayes uncalibrated",
+    "s1_total_per_mode_choice": "per-mode choice",
 }
 
 
@@ -43,20 +42,22 @@ def fmt(x: float | None) -> str:
 def main(runs: Path) -> dict:
     results = load(runs)
     fleets = sorted(results)
-    s1: dict[str, dict[str, float]] = {m: {} for m in MODELS}
+    names = sorted({m for f in fleets for m in results[f]})
+    networks = [m for m in names if m != "gbm"]
+    s1: dict[str, dict[str, float]] = {m: {} for m in ("nan", *names)}
     for f in fleets:
         for m, r in results[f].items():
-            if m in s1:
-                s1[m][f] = r["s1_total"]
+            s1[m][f] = r["s1_total"]
         any_run = next(iter(results[f].values()))
         s1["nan"].setdefault(f, any_run["s1_all_nan"])
-    abl = {name: {} for name in ABLATIONS.values()}
-    for (m, key), name in ABLATIONS.items():
-        for f in fleets:
-            r = results[f].get(m)
-            if r is not None and r.get(key) is not None:
-                abl[name][f] = r[key]
-    cols = [m for m in MODELS if s1[m]] + [n for n in abl if abl[n]]
+    abl: dict[str, dict[str, float]] = {}
+    for m in names:
+        for key, suffix in ABLATION_KEYS.items():
+            for f in fleets:
+                r = results[f].get(m)
+                if r is not None and r.get(key) is not None:
+                    abl.setdefault(f"{m} {suffix}", {})[f] = r[key]
+    cols = [m for m in ("nan", *names) if s1[m]] + list(abl)
     table = {**s1, **abl}
     lines = ["| fleet | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for f in fleets:
@@ -70,20 +71,18 @@ def main(runs: Path) -> dict:
         cells.append(f"{v.mean():.3f} +- {summary['std'][c]:.3f} (n={v.size})")
     lines.append("| mean +- std | " + " | ".join(cells) + " |")
     verdicts = []
-    for m in ("gbm", "moe", "dense"):
-        if not s1[m]:
-            continue
+    for m in names:
         wins = [f for f in s1[m] if s1[m][f] < s1["nan"][f]]
         summary[f"{m}_beats_all_nan_every_fleet"] = len(wins) == len(fleets) == len(s1[m])
         verdicts.append(f"- {m} beats all-NaN on {len(wins)} of {len(fleets)} fleets")
-    for m in ("moe", "dense"):
-        if s1[m] and s1["gbm"]:
+    for m in networks:
+        if s1[m] and s1.get("gbm"):
             better = summary["mean"][m] < summary["mean"]["gbm"]
             summary[f"{m}_beats_gbm_on_mean"] = better
             verdicts.append(f"- {m} mean S1 {'<' if better else '>='} gbm mean S1")
     lines += ["", *verdicts]
     # the submit rule fitted on each fleet's training tools, and its spread over fleets
-    for m in ("moe", "dense"):
+    for m in networks:
         per_fleet = {}
         for f in fleets:
             r = results[f].get(m)

@@ -29,7 +29,7 @@ from phm.bench.results import Stopwatch, fmt, markdown_table, write_result
 from phm.datasets.phm2018 import TTF_LABEL_COLUMNS, Phm2018Dataset
 from phm.datasets.phm2018_layout import FAULT_MODES
 from phm.datasets.splits import PHM2018_NEAR_STRIDE, PHM2018_STRIDE, sample_rows
-from phm.errors import PhmError
+from phm.errors import ConfigError, PhmError
 from phm.features.process import ProcessFeatureConfig, feature_names, process_features
 from phm.metrics import phm2018_cell_scores, rmse, roc_auc
 from phm.models.baselines import DEFAULT_HORIZON_S, GbmTTF, NanTTF, SurvivalTTF
@@ -39,6 +39,11 @@ RMSE_MAX_TTF_S = 5000.0
 # moe/dense epoch cap of this bench (the documented recipe of docs/i16/phm2018.md), so that
 # `--model moe` with no flags is that recipe; `--epochs` overrides it
 NETWORK_EPOCHS = 5
+# the networks stop at the first epoch whose validation loss does not improve on the best
+NETWORK_PATIENCE = 1
+# cross-fitting: the networks train one model per fold of the training tools and choose the
+# submit rule on every tool's out-of-fold predictions (1: one validation split)
+NETWORK_FOLDS = 1
 DETECT_WITHIN_S = 3600.0
 
 PUBLISHED = [
@@ -282,10 +287,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true")
     add_network_arguments(parser, epochs_default=NETWORK_EPOCHS)
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="moe/dense: cross-fit over K folds of the training tools, one model each, the "
+        f"submit rule chosen on all tools' out-of-fold predictions (default {NETWORK_FOLDS}; "
+        "1: one validation split)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.folds is not None and args.model not in NETWORKS:
+        raise ConfigError(f"--folds applies to --model moe|dense, not --model {args.model}")
     if args.model in NETWORKS:
+        args.folds = NETWORK_FOLDS if args.folds is None else args.folds
+        if args.folds < 1:
+            raise ConfigError(f"--folds must be at least 1, got {args.folds}")
         from phm.bench.phm2018_network import run_network
 
         return run_network(args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from phm.bench.networks import NETWORKS, network_configs, spread
 from phm.bench.phm2018 import (
+    NETWORK_PATIENCE,
     ScoredTool,
     evaluation_tools,
     scored_signals,
@@ -94,21 +96,63 @@ def network_submissions(
     return out
 
 
+def majority_submission(subs: np.ndarray) -> np.ndarray:
+    """Submissions (K, N, M) of K cross-fitted models -> (N, M): a TTF where more than half of
+    the models submit one (the median of theirs), NaN where most say "no fault"."""
+    finite = np.isfinite(subs)
+    out = np.full(subs.shape[1:], np.nan)
+    vote = finite.sum(axis=0) * 2 > subs.shape[0]
+    if vote.any():
+        out[vote] = np.nanmedian(np.where(finite, subs, np.nan)[:, vote], axis=0)
+    return out
+
+
+def median_estimate(estimates: np.ndarray) -> np.ndarray:
+    """(K, N, M) -> (N, M): the median of the models' TTF estimates, NaN where none has one."""
+    if len(estimates) == 1:
+        return estimates[0]
+    with warnings.catch_warnings():  # all-NaN cells stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(estimates, axis=0)
+
+
+def member_outputs(pred: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(TTF estimate, alarm), each (N, M), of one model's predictions: the median TTF (NaN
+    where survival stays above 0.5) and 1 - P(no fault within the horizon)."""
+    median = pred["ttf_median"].astype(np.float64)
+    estimate = np.where(np.isfinite(median), median, np.nan)
+    return estimate, 1.0 - pred["ttf_no_fault"].astype(np.float64)
+
+
+def threshold_submission(
+    estimate: np.ndarray, alarm: np.ndarray, decision: NetworkDecision
+) -> np.ndarray:
+    """The threshold rule: the estimate where the alarm reaches the mode's level and the
+    estimate its cap, NaN elsewhere."""
+    levels, caps = decision.threshold
+    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
+    return np.where(submit, estimate, np.nan)
+
+
 def network_score_tool(
     dataset: Phm2018Dataset,
     tool: str,
     protocol: str,
-    model: Any,
+    models: list[Any],
     header: CheckpointHeader,
     config: ProcessFeatureConfig,
     device: str,
     batch_size: int,
     decision: NetworkDecision,
 ) -> tuple[dict[str, ScoredTool], np.ndarray, np.ndarray]:
-    """The network's predictions at every scored row of one tool, each from a window ending
-    at that row (its history included). Returns one scored tool per rule of SUBMISSIONS
-    (alarm = 1 - P(no fault within the horizon); estimate = median TTF, NaN where survival
-    stays above 0.5), the predicted next-fault class and its truth (-1: unknown)."""
+    """The predictions of `models` (one, or the cross-fitted ones) at every scored row of one
+    tool, each from a window ending at that row (its history included). Returns one scored
+    tool per rule of SUBMISSIONS, the predicted next-fault class and its truth (-1: unknown).
+
+    Each model's threshold submission is its own (`threshold_submission`); several models
+    vote (`majority_submission`). The Bayes rules read the models' mean hazard logits; the
+    reported estimate and alarm (RMSE, AUC) are the models' median estimate and mean alarm.
+    """
     from phm.models.data import WindowSet
     from phm.models.prepare import phm2018_targets, phm2018_windows
     from phm.models.train import predict
@@ -123,46 +167,47 @@ def network_score_tool(
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(first, len(matrix), SCORE_CHUNK):
         rows = np.arange(start, min(len(matrix), start + SCORE_CHUNK))
-        inputs = phm2018_windows(matrix, rows, mean, scale, window, step_rows)
-        pred = predict(model, WindowSet(inputs, {}, rows), device, batch_size)
-        for k in ("ttf_no_fault", "ttf_median", "fault_prob"):
-            parts.setdefault(k, []).append(pred[k])
-        for k, v in network_submissions(pred["ttf_logits"], decision, horizon).items():
+        inputs = WindowSet(phm2018_windows(matrix, rows, mean, scale, window, step_rows), {}, rows)
+        preds = [predict(model, inputs, device, batch_size) for model in models]
+        outputs = [member_outputs(pred) for pred in preds]
+        subs = np.stack([threshold_submission(e, a, decision) for e, a in outputs])
+        chunk = {
+            "estimate": median_estimate(np.stack([e for e, _ in outputs])),
+            "alarm": np.mean([a for _, a in outputs], axis=0),
+            "threshold": subs[0] if len(models) == 1 else majority_submission(subs),
+            "fault_prob": np.mean([pred["fault_prob"] for pred in preds], axis=0),
+        }
+        logits = np.mean([pred["ttf_logits"] for pred in preds], axis=0)
+        chunk |= network_submissions(logits, decision, horizon)
+        for k, v in chunk.items():
             parts.setdefault(k, []).append(v)
     out = {k: np.concatenate(v) for k, v in parts.items()}
     truth = truth_frame.select(TTF_LABEL_COLUMNS).to_numpy().astype(np.float64)
     t = feats["time"].to_numpy().astype(np.float64)[first:]
     targets, known = phm2018_targets(truth, t[-1] - t, horizon)
-    median = out["ttf_median"].astype(np.float64)
-    estimate = np.where(np.isfinite(median), median, np.nan)  # inf: never below 0.5
-    alarm = 1.0 - out["ttf_no_fault"].astype(np.float64)
-    levels, caps = decision.threshold
-    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
-    out["threshold"] = np.where(submit, estimate, np.nan)
     out["per_mode_choice"] = np.where(decision.bayes_wins[None, :], out["bayes"], out["threshold"])
+    estimate, alarm = out["estimate"], out["alarm"]
     scored = {k: ScoredTool(tool, truth, estimate, alarm, out[k]) for k in SUBMISSIONS}
     return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
 
 
 def network_decision(
-    model: Any, fit: Any, val: Any, device: str, batch_size: int
+    pred: dict[str, np.ndarray], targets: dict[str, np.ndarray], every: list[dict[str, np.ndarray]]
 ) -> NetworkDecision:
     """Fit the submit rule on training tools only: the threshold policy (`choose_policy`, least
-    S1 on the validation tools' windows weighted by their inverse sampling rate), the hazard
-    calibration on the same windows, and the NaN share of far truths on all training windows.
-    The scored tools are never seen."""
+    S1 on the held-out windows weighted by their inverse sampling rate) and the hazard
+    calibration, from `pred`, the predictions on held-out windows whose `targets` are given
+    (one validation split, or every tool's out-of-fold windows when cross-fitted); the NaN
+    share of far truths from the targets of all training windows (`every`). The scored tools
+    are never seen."""
     from phm.models.baselines import choose_policy
     from phm.models.s1_decision import far_nan_share, fit_hazard_calibration
-    from phm.models.train import predict
 
     horizon = float(DEFAULT_HORIZON_S)
-    pred = predict(model, val, device, batch_size)
-    time_s, event = val.targets["ttf_time"], val.targets["ttf_event"]
+    time_s, event = targets["ttf_time"], targets["ttf_event"]
     truth = np.where(event, time_s, np.nan).astype(float)
-    median = pred["ttf_median"].astype(np.float64)
-    estimate = np.where(np.isfinite(median), median, np.nan)
-    alarm = 1.0 - pred["ttf_no_fault"].astype(np.float64)
-    weight = val.targets["weight"].astype(np.float64)
+    estimate, alarm = member_outputs(pred)
+    weight = targets["weight"].astype(np.float64)
     n_modes = truth.shape[1]
     levels, caps = np.full(n_modes, np.inf), np.full(n_modes, np.inf)
     temperature, shift = np.ones(n_modes), np.zeros(n_modes)
@@ -172,17 +217,15 @@ def network_decision(
         temperature[m], shift[m] = fit_hazard_calibration(
             pred["ttf_logits"][:, m], time_s[:, m], event[:, m], horizon, weight
         )
-    every = [fit.targets, val.targets]
     all_truth = np.concatenate([np.where(t["ttf_event"], t["ttf_time"], np.nan) for t in every])
     all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
     q = far_nan_share(all_truth, horizon, all_weight)
     decision = NetworkDecision(
         (levels, caps), temperature, shift, q, has_events, np.zeros(n_modes, bool)
     )
-    # per mode, the rule (Bayes or threshold) of less S1 on the same validation windows
+    # per mode, the rule (Bayes or threshold) of less S1 on the same held-out windows
     bayes = network_submissions(pred["ttf_logits"], decision, horizon)["bayes"]
-    submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
-    threshold = np.where(submit, estimate, np.nan)
+    threshold = threshold_submission(estimate, alarm, decision)
     for m in range(n_modes):
         s1_bayes = np.average(phm2018_cell_scores(truth[:, m], bayes[:, m]), weights=weight)
         s1_threshold = np.average(phm2018_cell_scores(truth[:, m], threshold[:, m]), weights=weight)
@@ -190,13 +233,81 @@ def network_decision(
     return decision
 
 
+@dataclass
+class Fitted:
+    """The model(s) of one seed, the submit rule fitted on their held-out windows, and what
+    the report needs about each fit (one per fold when cross-fitted)."""
+
+    models: list[Any]
+    decision: NetworkDecision
+    header: CheckpointHeader
+    fits: list[dict[str, Any]]
+
+
+def fit_networks(
+    args: argparse.Namespace, cfg: Any, tcfg: Any, tools: list[str], seed: int
+) -> Fitted:
+    """Train on the training `tools`: with `args.folds` 1, one model validated on a split of
+    the tools; with K > 1, one model per fold of a K-fold split by tool (cross-fitting), the
+    submit rule chosen on the pooled out-of-fold predictions of every training tool."""
+    from phm.models.prepare import Phm2018Options, prepare_phm2018, prepare_phm2018_folds
+    from phm.models.train import member_seed, predict, train_prepared
+
+    options = Phm2018Options(
+        data=args.data, tools=tools, stride=args.stride, near_stride=args.near_stride
+    )
+    progress = not args.no_progress
+    if args.folds == 1:
+        splits = iter([prepare_phm2018(options, tcfg, seed)])
+    else:
+        splits = prepare_phm2018_folds(options, args.folds, seed)
+    models, fits, preds, targets, every = [], [], [], [], []
+    header = None
+    for k, prep in enumerate(splits):
+        model, fitted = train_prepared(
+            prep, cfg, tcfg, args.device, member_seed(seed, k), progress=progress
+        )
+        preds.append(predict(model, prep.val, args.device, tcfg.eval_batch_size))
+        targets.append(prep.val.targets)
+        every.append(prep.val.targets)
+        if args.folds == 1:
+            every.append(prep.fit.targets)
+        models.append(model)
+        header = prep.header
+        fits.append(
+            {
+                "best_epoch": fitted.best_epoch,
+                "epochs_run": len(fitted.history),
+                "val_loss": fitted.best_score,
+                "train_windows_per_s": fitted.windows_per_s,
+                "train_seconds": fitted.train_seconds,
+                "load_cv_per_layer": model.expert_load_cv(),
+                "n_fit_windows": len(prep.fit),
+                "n_val_windows": len(prep.val),
+                "fit_tools": prep.extra["fit_tools"],
+                "val_tools": prep.extra["val_units"],
+            }
+        )
+        del prep
+    assert header is not None
+
+    def pooled(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    decision = network_decision(pooled(preds), pooled(targets), every)
+    return Fitted(models, decision, header, fits)
+
+
 def run_network(args: argparse.Namespace) -> int:
-    """`--model moe|dense`: train on the training tools (validation split by tool among them)
-    per seed, predict every scored row causally, score S1 and the next-fault macro-F1."""
-    from phm.models.prepare import PHM2018_CLASSES, Phm2018Options, prepare_phm2018
-    from phm.models.train import train_prepared
+    """`--model moe|dense`: train on the training tools per seed (cross-fitted over `--folds`
+    groups of tools, or validated on one split), predict every scored row causally, score S1
+    and the next-fault macro-F1."""
+    from phm.models.prepare import PHM2018_CLASSES
 
     cfg, tcfg = network_configs(args)
+    # validation loss bottoms out after one or two epochs on every fleet measured
+    # (docs/i16/phm2018.md): stop at the first epoch that does not improve on the best
+    tcfg = dataclasses.replace(tcfg, patience=NETWORK_PATIENCE)
     dataset = Phm2018Dataset(args.data)
     config = ProcessFeatureConfig()
     progress = not args.no_progress
@@ -205,24 +316,10 @@ def run_network(args: argparse.Namespace) -> int:
     watch = Stopwatch()
     per_seed: list[dict[str, Any]] = []
     nan_result: dict[str, Any] = {}
-    model = None
+    fitted = None
     for seed in seeds:
-        with watch("prepare"):
-            prep = prepare_phm2018(
-                Phm2018Options(
-                    data=args.data,
-                    tools=train_tools,
-                    stride=args.stride,
-                    near_stride=args.near_stride,
-                ),
-                tcfg,
-                seed,
-            )
         with watch("fit"):
-            model, fitted = train_prepared(prep, cfg, tcfg, args.device, seed, progress=progress)
-            decision = network_decision(
-                model, prep.fit, prep.val, args.device, tcfg.eval_batch_size
-            )
+            fitted = fit_networks(args, cfg, tcfg, train_tools, seed)
         scored: dict[str, list[ScoredTool]] = {k: [] for k in SUBMISSIONS}
         scored_nan, labels, truths = [], [], []
         with watch("predict"):
@@ -231,21 +328,21 @@ def run_network(args: argparse.Namespace) -> int:
                     dataset,
                     tool,
                     protocol,
-                    model,
-                    prep.header,
+                    fitted.models,
+                    fitted.header,
                     config,
                     args.device,
                     tcfg.eval_batch_size,
-                    decision,
+                    fitted.decision,
                 )
                 for k in SUBMISSIONS:
                     scored[k].append(s[k])
                 labels.append(label)
                 truths.append(truth)
-                gt = s["bayes"].truth
+                gt = s[SUBMISSIONS[0]].truth
                 nan = np.full_like(gt, np.nan)
                 scored_nan.append(ScoredTool(tool, gt, nan, np.zeros_like(nan), nan))
-        result = summarise(scored["bayes"])
+        result = summarise(scored[SUBMISSIONS[0]])
         for k in SUBMISSIONS[1:]:
             alt = summarise(scored[k])
             result[f"s1_total_{k}"] = alt["s1_total"]
@@ -263,17 +360,9 @@ def run_network(args: argparse.Namespace) -> int:
         }
         result |= {
             "seed": seed,
-            "best_epoch": fitted.best_epoch,
-            "epochs_run": len(fitted.history),
-            "val_loss": fitted.best_score,
-            "train_windows_per_s": fitted.windows_per_s,
-            "train_seconds": fitted.train_seconds,
-            "load_cv_per_layer": model.expert_load_cv(),
-            "n_fit_windows": len(prep.fit),
-            "n_val_windows": len(prep.val),
-            "decision": decision.as_dict(),
-            "fit_tools": prep.extra["fit_tools"],
-            "val_tools": prep.extra["val_units"],
+            "folds": args.folds,
+            "fits": fitted.fits,
+            "decision": fitted.decision.as_dict(),
         }
         per_seed.append(result)
         print(
@@ -281,7 +370,8 @@ def run_network(args: argparse.Namespace) -> int:
             f"macro-F1 {fmt(result['fault_macro_f1'])}",
             flush=True,
         )
-    assert model is not None
+    assert fitted is not None
+    model = fitted.models[0]
     keys = [
         "s1_total",
         *(f"s1_{m}" for m in FAULT_MODES),
@@ -316,13 +406,15 @@ def run_network(args: argparse.Namespace) -> int:
         "eval_tools": eval_tools,
         "stride": args.stride,
         "near_stride": args.near_stride,
-        "window": prep.header.window,
-        "step_rows": prep.header.step_rows,
+        "window": fitted.header.window,
+        "step_rows": fitted.header.step_rows,
         "features": feature_names(config),
         "classes": list(PHM2018_CLASSES),
         "config": dataclasses.asdict(model.config),
         "config_file": str(args.config or NETWORKS[args.model]),
         "train_config": dataclasses.asdict(tcfg),
+        "folds": args.folds,
+        "patience": NETWORK_PATIENCE,
         "params_total": model.n_params(),
         "params_active_per_token": model.n_params(active=True),
         "seconds": watch.seconds,

@@ -11,7 +11,7 @@ them).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -456,9 +456,41 @@ def prepare_phm2018(options: Phm2018Options, tcfg: TrainConfig, seed: int) -> Pr
     (`phm2018_windows`, statistics from the fit tools); targets `phm2018_targets`: TTF per
     fault mode (censoring-aware hazard) and the next fault mode within the horizon (class).
     """
-    from phm.datasets.phm2018 import Phm2018Dataset
     from phm.datasets.splits import split_units
-    from phm.features.process import ProcessFeatureConfig, feature_names
+
+    tools, loaded = _phm2018_loaded(options)
+    fit_mask, _ = split_units(np.array(tools), tcfg.val_fraction, seed)
+    fit_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if keep]
+    val_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if not keep]
+    mean, scale = _phm2018_scaler(loaded, fit_tools)
+    return _phm2018_prepared(options, loaded, fit_tools, val_tools, mean, scale)
+
+
+def prepare_phm2018_folds(options: Phm2018Options, folds: int, seed: int) -> Iterator[Prepared]:
+    """Cross-fitting: the training tools dealt into `folds` groups (a permutation by `seed`);
+    yields one Prepared per group, validated on that group and fitted on the others.
+
+    The features are z-scored with statistics of all training tools, so that every fold's
+    model reads the same inputs (one header) and their predictions can be pooled. Each tool
+    is validated on exactly once: the folds' validation predictions cover every training tool.
+    """
+    tools, loaded = _phm2018_loaded(options)
+    if not 2 <= folds <= len(tools):
+        raise ConfigError(
+            f"PHM 2018 cross-fitting needs 2 <= folds <= training tools ({len(tools)}), got {folds}"
+        )
+    mean, scale = _phm2018_scaler(loaded, tools)
+    order = np.random.default_rng(seed).permutation(len(tools))
+    for group in np.array_split(order, folds):
+        val_tools = [tools[i] for i in sorted(group)]
+        fit_tools = [t for t in tools if t not in val_tools]
+        yield _phm2018_prepared(options, loaded, fit_tools, val_tools, mean, scale)
+
+
+def _phm2018_loaded(options: Phm2018Options) -> tuple[list[str], dict[str, tuple[dict, dict]]]:
+    """(training tools, per tool (raw window inputs, targets)) of the sampled rows."""
+    from phm.datasets.phm2018 import Phm2018Dataset
+    from phm.features.process import ProcessFeatureConfig
     from phm.models.baselines import DEFAULT_HORIZON_S
 
     dataset = Phm2018Dataset(options.data)
@@ -466,36 +498,54 @@ def prepare_phm2018(options: Phm2018Options, tcfg: TrainConfig, seed: int) -> Pr
     if len(tools) < 2:
         raise ConfigError("PHM 2018 training needs at least 2 training tools")
     stride, near_stride = int(options.stride), int(options.near_stride)
-    horizon = float(DEFAULT_HORIZON_S)
     config = ProcessFeatureConfig()
-    fit_mask, _ = split_units(np.array(tools), tcfg.val_fraction, seed)
     loaded = {}
     for tool in tools:
         matrix, rows, target, known = phm2018_tool(
-            dataset, tool, config, stride, near_stride, horizon
+            dataset, tool, config, stride, near_stride, float(DEFAULT_HORIZON_S)
         )
         inputs = phm2018_windows(matrix, rows[known])
         loaded[tool] = (inputs, {k: v[known] for k, v in target.items()})
         del matrix
-    fit_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if keep]
-    val_tools = [t for t, keep in zip(tools, fit_mask, strict=True) if not keep]
-    last = np.concatenate([loaded[t][0]["process"][:, -1] for t in fit_tools])
+    return tools, loaded
+
+
+def _phm2018_scaler(
+    loaded: dict[str, tuple[dict, dict]], tools: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale (F,) of the windows' last step over `tools`."""
+    last = np.concatenate([loaded[t][0]["process"][:, -1] for t in tools])
     with warnings.catch_warnings():  # an all-NaN feature column gets mean 0, scale 1
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nan_to_num(np.nanmean(last, axis=0)).astype(np.float32)
         scale = np.nanstd(last, axis=0)
     scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0).astype(np.float32)
-    for inputs, _ in loaded.values():
-        phm2018_normalise(inputs, mean, scale)
+    return mean, scale
+
+
+def _phm2018_prepared(
+    options: Phm2018Options,
+    loaded: dict[str, tuple[dict, dict]],
+    fit_tools: list[str],
+    val_tools: list[str],
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> Prepared:
+    """The Prepared of one split: windows z-scored by (mean, scale) on the fly (the loaded
+    arrays stay raw, so several splits can share them)."""
+    from phm.features.process import ProcessFeatureConfig, feature_names
+    from phm.models.baselines import DEFAULT_HORIZON_S
 
     def windows(which: list[str]) -> WindowSet:
+        inputs = {k: np.concatenate([loaded[t][0][k] for t in which]) for k in loaded[which[0]][0]}
+        phm2018_normalise(inputs, mean, scale)
         return WindowSet(
-            {k: np.concatenate([loaded[t][0][k] for t in which]) for k in loaded[which[0]][0]},
+            inputs,
             {k: np.concatenate([loaded[t][1][k] for t in which]) for k in loaded[which[0]][1]},
             np.concatenate([np.full(len(loaded[t][1]["fault"]), t) for t in which]),
         )
 
-    names = feature_names(config)
+    names = feature_names(ProcessFeatureConfig())
     return Prepared(
         fit=windows(fit_tools),
         val=windows(val_tools),
@@ -506,7 +556,7 @@ def prepare_phm2018(options: Phm2018Options, tcfg: TrainConfig, seed: int) -> Pr
             "max_positions": PHM2018_WINDOW,
             "n_classes": len(PHM2018_CLASSES),
             "n_fault_modes": len(PHM2018_CLASSES) - 1,
-            "ttf_horizon": horizon,
+            "ttf_horizon": float(DEFAULT_HORIZON_S),
             "rul_head": "none",
         },
         header=CheckpointHeader(
@@ -520,8 +570,8 @@ def prepare_phm2018(options: Phm2018Options, tcfg: TrainConfig, seed: int) -> Pr
             step_rows=PHM2018_STEP_ROWS,
         ),
         extra={
-            "stride": stride,
-            "near_stride": near_stride,
+            "stride": int(options.stride),
+            "near_stride": int(options.near_stride),
             "fit_tools": fit_tools,
             "val_units": val_tools,
         },

@@ -131,9 +131,10 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     f1 = result["fault_macro_f1"]
     assert f1 is None or 0.0 <= f1 <= 1.0
     seed = result["details"]["per_seed"][0]
-    assert seed["n_fit_windows"] > 0 and seed["n_val_windows"] > 0
-    assert set(seed["fit_tools"]).isdisjoint(seed["val_tools"])
-    assert "02_M02" not in seed["fit_tools"] + seed["val_tools"]  # the scored tool never trains
+    (fit,) = seed["fits"]
+    assert fit["n_fit_windows"] > 0 and fit["n_val_windows"] > 0
+    assert set(fit["fit_tools"]).isdisjoint(fit["val_tools"])
+    assert "02_M02" not in fit["fit_tools"] + fit["val_tools"]  # the scored tool never trains
     modes = {"pressure_low", "pressure_high", "leak"}
     assert set(seed["decision"]) == modes
     for fitted in seed["decision"].values():
@@ -141,3 +142,48 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     # the shipped threshold rule's ablations are all scored
     for k in ("s1_total_bayes", "s1_total_bayes_uncalibrated", "s1_total_per_mode_choice"):
         assert result[k] >= 0.0
+    # the headline is the threshold rule: the per-mode choice equals it wherever it kept it
+    for m, fitted in seed["decision"].items():
+        chosen = "bayes" if fitted["bayes_wins"] else None
+        expected = seed[f"s1_{m}_{chosen}"] if chosen else seed[f"s1_{m}"]
+        assert seed[f"s1_{m}_per_mode_choice"] == pytest.approx(expected)
+
+
+def test_bench_network_cross_fits_every_training_tool_once(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    simulate_phm2018(sim, tools=4, days=2, seed=2, test_tools=1, workers=1, progress=False)
+    out = tmp_path / "out"
+    args = ["bench", "phm2018", "--data", str(sim), "--model", "moe", "--folds", "3"]
+    args += ["--config", "phm/configs/models/tiny.toml", "--epochs", "1", "--threads", "1"]
+    assert main([*args, "--stride", "20", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "phm2018_moe.json").read_text())
+    seed = result["details"]["per_seed"][0]
+    assert seed["folds"] == 3 and len(seed["fits"]) == 3
+    held_out = [t for fit in seed["fits"] for t in fit["val_tools"]]
+    train_tools = result["details"]["train_tools"]
+    assert sorted(held_out) == sorted(train_tools)  # each training tool held out exactly once
+    for fit in seed["fits"]:
+        assert set(fit["fit_tools"]) == set(train_tools) - set(fit["val_tools"])
+    assert result["s1_total"] >= 0.0 and result["s1_all_nan"] >= 0.0
+
+
+def test_bench_folds_is_for_networks_only(sim: Path, capsys) -> None:
+    assert main(["bench", "phm2018", "--data", str(sim), "--model", "gbm", "--folds", "3"]) != 0
+    assert "--folds applies to --model moe|dense, not --model gbm" in capsys.readouterr().err
+
+
+def test_majority_submission_votes_and_takes_the_median() -> None:
+    from phm.bench.phm2018_network import majority_submission
+
+    nan = np.nan
+    subs = np.array(
+        [
+            [[100.0, nan], [nan, nan]],
+            [[300.0, 50.0], [nan, 10.0]],
+            [[200.0, nan], [5.0, 20.0]],
+        ]
+    )
+    out = majority_submission(subs)
+    # row 0 mode 0: all three submit -> median 200; row 0 mode 1: one of three -> NaN;
+    # row 1 mode 0: one of three -> NaN; row 1 mode 1: two of three -> median of 10, 20
+    np.testing.assert_allclose(out, [[200.0, nan], [nan, 15.0]])
