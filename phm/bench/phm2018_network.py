@@ -42,14 +42,19 @@ SCORE_CHUNK = 32768  # scored rows per batch of windows
 class NetworkDecision:
     """How the network's TTF distribution becomes a submission, fitted on training tools only.
 
-    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` (kept as an
-    ablation); `temperature`, `shift` (M,): calibration of the hazard logits on the validation
-    tools (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN.
-    The shipped submission is the threshold rule (SUBMISSIONS[0]); the Bayes decision under
-    the calibrated distribution and the per-mode choice between the two are ablations.
+    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` applied to the TTF
+    estimate `estimator` (M,) names (ESTIMATORS), each mode's pair and estimator those of least
+    S1 on the held-out windows; `median_threshold`: the same with the plain median only (the
+    rule before the S1 estimate, an ablation); `temperature`, `shift` (M,): calibration of the
+    hazard logits on the held-out windows (`fit_hazard_calibration`); `far_nan_share` (M,):
+    share of far truths that are NaN. The shipped submission is the threshold rule
+    (SUBMISSIONS[0]); the median-only rule, the Bayes decision under the calibrated
+    distribution and the per-mode choice between Bayes and threshold are ablations.
     """
 
     threshold: tuple[np.ndarray, np.ndarray]
+    estimator: np.ndarray
+    median_threshold: tuple[np.ndarray, np.ndarray]
     temperature: np.ndarray
     shift: np.ndarray
     far_nan_share: np.ndarray
@@ -62,6 +67,9 @@ class NetworkDecision:
         fields = {
             "alarm_level": self.threshold[0],
             "estimate_cap_s": self.threshold[1],
+            "s1_estimate": self.estimator == "s1",
+            "median_alarm_level": self.median_threshold[0],
+            "median_estimate_cap_s": self.median_threshold[1],
             "temperature": self.temperature,
             "shift": self.shift,
             "far_nan_share": self.far_nan_share,
@@ -73,7 +81,11 @@ class NetworkDecision:
 
 # the first is the shipped one (chosen on development fleets 101-103: docs/i16/phm2018.md);
 # the others are scored beside it as ablations
-SUBMISSIONS = ("threshold", "bayes", "bayes_uncalibrated", "per_mode_choice")
+SUBMISSIONS = ("threshold", "threshold_median", "bayes", "bayes_uncalibrated", "per_mode_choice")
+# TTF point estimates the threshold rule may submit, per mode: the median of the predicted TTF
+# distribution (NaN where P(fault within the horizon) < 0.5), or the S1 estimate
+# (`phm.models.s1_decision.s1_estimate`, the exp(-0.001 t)-weighted median given a fault)
+ESTIMATORS = ("median", "s1")
 
 
 def network_submissions(
@@ -116,20 +128,31 @@ def median_estimate(estimates: np.ndarray) -> np.ndarray:
         return np.nanmedian(estimates, axis=0)
 
 
-def member_outputs(pred: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(TTF estimate, alarm), each (N, M), of one model's predictions: the median TTF (NaN
-    where survival stays above 0.5) and 1 - P(no fault within the horizon)."""
+def member_outputs(pred: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({estimator: TTF estimate (N, M)} for each of ESTIMATORS, alarm (N, M)) of one model's
+    predictions; the alarm is 1 - P(no fault within the horizon)."""
+    from phm.models.s1_decision import s1_estimate
+
     median = pred["ttf_median"].astype(np.float64)
-    estimate = np.where(np.isfinite(median), median, np.nan)
-    return estimate, 1.0 - pred["ttf_no_fault"].astype(np.float64)
+    logits = pred["ttf_logits"]
+    horizon = float(DEFAULT_HORIZON_S)
+    estimates = {
+        "median": np.where(np.isfinite(median), median, np.nan),
+        "s1": np.stack([s1_estimate(logits[:, m], horizon) for m in range(logits.shape[1])], 1),
+    }
+    return estimates, 1.0 - pred["ttf_no_fault"].astype(np.float64)
 
 
 def threshold_submission(
-    estimate: np.ndarray, alarm: np.ndarray, decision: NetworkDecision
+    estimates: dict[str, np.ndarray], alarm: np.ndarray, decision: NetworkDecision, median=False
 ) -> np.ndarray:
-    """The threshold rule: the estimate where the alarm reaches the mode's level and the
-    estimate its cap, NaN elsewhere."""
-    levels, caps = decision.threshold
+    """The threshold rule: per mode its estimate where the alarm reaches the mode's level and
+    the estimate its cap, NaN elsewhere; `median`: the median-only ablation's rule."""
+    if median:
+        estimate, (levels, caps) = estimates["median"], decision.median_threshold
+    else:
+        estimate = np.column_stack([estimates[e][:, m] for m, e in enumerate(decision.estimator)])
+        levels, caps = decision.threshold
     submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
     return np.where(submit, estimate, np.nan)
 
@@ -170,13 +193,14 @@ def network_score_tool(
         inputs = WindowSet(phm2018_windows(matrix, rows, mean, scale, window, step_rows), {}, rows)
         preds = [predict(model, inputs, device, batch_size) for model in models]
         outputs = [member_outputs(pred) for pred in preds]
-        subs = np.stack([threshold_submission(e, a, decision) for e, a in outputs])
         chunk = {
-            "estimate": median_estimate(np.stack([e for e, _ in outputs])),
+            "estimate": median_estimate(np.stack([e["median"] for e, _ in outputs])),
             "alarm": np.mean([a for _, a in outputs], axis=0),
-            "threshold": subs[0] if len(models) == 1 else majority_submission(subs),
             "fault_prob": np.mean([pred["fault_prob"] for pred in preds], axis=0),
         }
+        for name, median in (("threshold", False), ("threshold_median", True)):
+            subs = np.stack([threshold_submission(e, a, decision, median) for e, a in outputs])
+            chunk[name] = subs[0] if len(models) == 1 else majority_submission(subs)
         logits = np.mean([pred["ttf_logits"] for pred in preds], axis=0)
         chunk |= network_submissions(logits, decision, horizon)
         for k, v in chunk.items():
@@ -206,14 +230,24 @@ def network_decision(
     horizon = float(DEFAULT_HORIZON_S)
     time_s, event = targets["ttf_time"], targets["ttf_event"]
     truth = np.where(event, time_s, np.nan).astype(float)
-    estimate, alarm = member_outputs(pred)
+    estimates, alarm = member_outputs(pred)
     weight = targets["weight"].astype(np.float64)
     n_modes = truth.shape[1]
+    policies = {e: (np.full(n_modes, np.inf), np.full(n_modes, np.inf)) for e in ESTIMATORS}
+    best = np.full(n_modes, np.inf)
     levels, caps = np.full(n_modes, np.inf), np.full(n_modes, np.inf)
+    estimator = np.full(n_modes, ESTIMATORS[0], dtype=object)
     temperature, shift = np.ones(n_modes), np.zeros(n_modes)
     has_events = event.any(axis=0)
     for m in range(n_modes):
-        levels[m], caps[m] = choose_policy(truth[:, m], estimate[:, m], alarm[:, m], weight)
+        for e in ESTIMATORS:  # the first wins ties
+            est = estimates[e][:, m]
+            level, cap = choose_policy(truth[:, m], est, alarm[:, m], weight)
+            policies[e][0][m], policies[e][1][m] = level, cap
+            sub = np.where((alarm[:, m] >= level) & (est <= cap), est, np.nan)
+            s1 = np.average(phm2018_cell_scores(truth[:, m], sub), weights=weight)
+            if s1 < best[m] - 1e-12:
+                best[m], levels[m], caps[m], estimator[m] = s1, level, cap, e
         temperature[m], shift[m] = fit_hazard_calibration(
             pred["ttf_logits"][:, m], time_s[:, m], event[:, m], horizon, weight
         )
@@ -221,11 +255,18 @@ def network_decision(
     all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
     q = far_nan_share(all_truth, horizon, all_weight)
     decision = NetworkDecision(
-        (levels, caps), temperature, shift, q, has_events, np.zeros(n_modes, bool)
+        (levels, caps),
+        estimator,
+        policies["median"],
+        temperature,
+        shift,
+        q,
+        has_events,
+        np.zeros(n_modes, bool),
     )
     # per mode, the rule (Bayes or threshold) of less S1 on the same held-out windows
     bayes = network_submissions(pred["ttf_logits"], decision, horizon)["bayes"]
-    threshold = threshold_submission(estimate, alarm, decision)
+    threshold = threshold_submission(estimates, alarm, decision)
     for m in range(n_modes):
         s1_bayes = np.average(phm2018_cell_scores(truth[:, m], bayes[:, m]), weights=weight)
         s1_threshold = np.average(phm2018_cell_scores(truth[:, m], threshold[:, m]), weights=weight)

@@ -136,3 +136,22 @@ def test_gbm_bayes_rule_beats_all_nan_and_rejects_unknown_rules() -> None:
     assert phm2018_cell_scores(yt, sub).mean() < 0.7 * nan
     with pytest.raises(ValueError, match="submit must be one of"):
         GbmTTF(submit="median").fit(X, y)
+
+
+def test_s1_estimate_is_the_decay_weighted_median_of_the_in_horizon_mass() -> None:
+    from phm.models.s1_decision import s1_estimate
+
+    horizon, j = 7200.0, 30  # 240 s bins, 4 points each at 30, 90, 150, 210 s into a bin
+    certain_first = np.full(j, -30.0)
+    certain_first[0] = 30.0  # every bit of mass in the first bin: its weighted median point
+    certain_last = np.full(j, -30.0)
+    certain_last[-1] = 30.0  # all mass in the last bin
+    # half the in-horizon mass in bin 0, half in bin 29: the exp(-0.001 t) weights put the
+    # weighted median in bin 0 although the plain median lies between the two
+    split = np.full(j, -30.0)
+    split[0] = 0.0
+    split[-1] = 30.0
+    est = s1_estimate(np.stack([certain_first, certain_last, split]), horizon)
+    assert est[0] == pytest.approx(90.0)
+    assert est[1] == pytest.approx(29 * 240.0 + 90.0)
+    assert est[2] < 240.0
