@@ -41,7 +41,12 @@ BATCHES_PER_FOLD = 4
 LEVEL = 0.9
 # shrinkage of the batch's prior toward the uniform-cut fallback, in pseudo-units
 PSEUDO_COUNTS: tuple[float, ...] = (10.0, 100.0)
+# the shipped variant, chosen by `phm bench cmapss --validate-uncapped` (docs/i16/ebcut.md):
+# pseudo count, the prior's evidence ("c": lengths; "c+y": lengths and capped predictions) and
+# the point ("gbm+excess": capped gbm + posterior mean past the cap; "mean": posterior mean)
 SHIPPED_PSEUDO_COUNT = 10.0
+SHIPPED_PRIOR_EVIDENCE = "c"
+SHIPPED_POINT = "gbm+excess"
 # the `--past-cap` blend, scored alongside
 BLEND_WIDE_CAP, BLEND_MARGIN = 200.0, 60.0
 
@@ -290,3 +295,81 @@ def choose_candidate(per_subset: dict[str, dict[str, dict[str, float]]], metric:
     mechanisms); ties go to the first in name order."""
     names = sorted(set.intersection(*(set(s) for s in per_subset.values())))
     return min(names, key=lambda n: np.mean([s[n][metric] for s in per_subset.values()]))
+
+
+def observed_lengths(runs: list, units: tuple[str, ...]) -> np.ndarray:
+    """(U,) cycles seen of each test unit (its signal rows), in the order of `units`: an input
+    of the test file; the RUL file is not read."""
+    seen = {r.asset_id: r.signals.height for r in runs}
+    missing = [u for u in units if u not in seen]
+    if missing:
+        raise ValueError(f"test units without signals: {missing[:5]}")
+    return np.array([seen[u] for u in units], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class UncappedPosteriorPrediction:
+    """The shipped uncapped prediction of a batch: point (U,), 90% interval (U,) x 2, the
+    batch's prior g and the fitted model (for the JSON)."""
+
+    point: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    prior: np.ndarray
+    model: PosteriorRul
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the prior and likelihood."""
+        r = np.arange(self.prior.size)
+        return {
+            "point": SHIPPED_POINT,
+            "prior_evidence": SHIPPED_PRIOR_EVIDENCE,
+            "pseudo_count": self.model.pseudo_count,
+            "prior_mean_rul": float(self.prior @ r),
+            "prior_mass_past_cap": float(self.prior[r > self.model.cap].sum()),
+            "life_bandwidth": self.model.life_.bandwidth,
+            "likelihood": self.model.likelihood_.as_dict(),
+            "level": LEVEL,
+        }
+
+
+def predict_uncapped_posterior(
+    problem: CmapssProblem,
+    lengths: np.ndarray,
+    pred: np.ndarray,
+    seed: int,
+    max_iter: int,
+) -> UncappedPosteriorPrediction:
+    """The shipped recipe: f from all training lives, p(y | r) from a CROSSFIT_FOLDS-fold
+    cross-fit of the capped gbm on the training units, g by EM on the batch (`lengths`, and
+    the capped predictions `pred` when SHIPPED_PRIOR_EVIDENCE is "c+y")."""
+    crossfit = crossfit_predictions(
+        problem.X_train, problem.y_train, problem.units_train, seed, max_iter
+    )
+    lives = unit_lives(problem.units_train, problem.rul_train)
+    model = PosteriorRul(problem.cap).fit(lives, crossfit, problem.rul_train)
+    g = model.prior(lengths, pred if SHIPPED_PRIOR_EVIDENCE == "c+y" else None)
+    post = model.posterior(lengths, pred, g)
+    point = pred + post.excess(problem.cap) if SHIPPED_POINT == "gbm+excess" else post.mean()
+    lower, upper = post.interval(LEVEL)
+    return UncappedPosteriorPrediction(point, lower, upper, g, model)
+
+
+def posterior_note(prediction: UncappedPosteriorPrediction) -> str:
+    """One line for the bench JSON and table: which predictor gave the uncapped column."""
+    point = (
+        "the capped gbm plus the posterior mean of the remaining life past the cap"
+        if SHIPPED_POINT == "gbm+excess"
+        else "the posterior mean of the remaining life"
+    )
+    evidence = "observed lengths" + (
+        " and capped predictions" if SHIPPED_PRIOR_EVIDENCE == "c+y" else ""
+    )
+    return (
+        f"{point}; interval: posterior {100 * (1 - LEVEL) / 2:g}%/"
+        f"{100 * (1 + LEVEL) / 2:g}% quantiles; prior of the remaining life by EM on the test "
+        f"units' {evidence} (test inputs; the RUL file is never read for it), "
+        f"{prediction.model.pseudo_count:g} pseudo-units toward the uniform-cut prior; "
+        f"likelihood of the capped prediction from a {CROSSFIT_FOLDS}-fold cross-fit on the "
+        f"training units"
+    )
