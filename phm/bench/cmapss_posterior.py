@@ -30,8 +30,11 @@ from phm.models.truncation_prior import (
     LifeDistribution,
     PredictionLikelihood,
     RulPosterior,
+    fit_tilted_prior,
     fit_truncation_prior,
+    length_log_likelihood,
     rul_posterior,
+    uniform_cut_prior,
 )
 from phm.models.uncapped_rul import past_cap_blend
 
@@ -39,14 +42,6 @@ CROSSFIT_FOLDS = 5
 BATCH_UNITS = 100
 BATCHES_PER_FOLD = 4
 LEVEL = 0.9
-# shrinkage of the batch's prior toward the uniform-cut fallback, in pseudo-units
-PSEUDO_COUNTS: tuple[float, ...] = (10.0, 100.0)
-# the shipped variant, chosen by `phm bench cmapss --validate-uncapped` (docs/i16/ebcut.md):
-# pseudo count, the prior's evidence ("c": lengths; "c+y": lengths and capped predictions) and
-# the point ("gbm+excess": capped gbm + posterior mean past the cap; "mean": posterior mean)
-SHIPPED_PSEUDO_COUNT = 10.0
-SHIPPED_PRIOR_EVIDENCE = "c"
-SHIPPED_POINT = "gbm+excess"
 # the `--past-cap` blend, scored alongside
 BLEND_WIDE_CAP, BLEND_MARGIN = 200.0, 60.0
 
@@ -101,49 +96,101 @@ def crossfit_predictions(
     return pred
 
 
-class PosteriorRul:
-    """The posterior of the uncapped RUL around a capped point model's predictions.
+@dataclass(frozen=True)
+class PosteriorRecipe:
+    """One way to build the posterior; every field is a choice made on validation.
 
-    Learned by `fit`: `life_` (f), `likelihood_` (p(y | r)), `r_max_` (the grid's reach).
+    evidence: whose prediction y enters p(y | r): "capped" (the cap-125 gbm) or "blend" (the
+    `--past-cap` blend, which still moves past the cap). prior: "uniform-cut" (the fallback
+    g0 alone), "em" (a free g by EM) or "tilt" (g0 tilted and cut off, two parameters).
+    prior_evidence: what the prior is fitted on: "c" (observed lengths), "y" (predictions)
+    or "c+y". posterior_lengths: whether p(c | r) enters the posterior too. point: "gbm+excess"
+    (capped gbm + posterior mean past the cap) or "mean" (posterior mean).
     """
 
-    def __init__(
-        self, cap: float, pseudo_count: float = SHIPPED_PSEUDO_COUNT, reach: float | None = None
-    ) -> None:
-        self.cap = cap
-        self.pseudo_count = pseudo_count
-        self.reach = reach
+    evidence: str = "blend"
+    prior: str = "tilt"
+    prior_evidence: str = "y"
+    posterior_lengths: bool = False
+    pseudo_count: float = 0.0
+    point: str = "gbm+excess"
 
-    def fit(self, lives: np.ndarray, crossfit_pred: np.ndarray, rul: np.ndarray) -> PosteriorRul:
-        """lives: (U,) training lives; crossfit_pred, rul: (N,) held-out capped predictions
-        of the training rows and their uncapped remaining life."""
-        self.life_ = LifeDistribution.fit(lives)
-        self.r_max_ = self.life_.max_life()
-        self.likelihood_ = PredictionLikelihood.fit(crossfit_pred, rul, self.cap, reach=self.reach)
-        return self
-
-    def prior(
-        self,
-        lengths: np.ndarray,
-        pred: np.ndarray | None = None,
-        pseudo_count: float | None = None,
-    ) -> np.ndarray:
-        """g on r = 0..r_max_ from the batch's observed lengths (cycles seen) and, if given,
-        its capped predictions."""
-        k = self.pseudo_count if pseudo_count is None else pseudo_count
-        extra = None
-        if pred is not None:
-            extra = self.likelihood_.log_pdf(pred, np.arange(self.r_max_ + 1))
-        return fit_truncation_prior(
-            lengths, self.life_, self.r_max_, pseudo_count=k, extra_log_likelihood=extra
+    @property
+    def name(self) -> str:
+        lengths = ", p(c|r)" if self.posterior_lengths else ""
+        return (
+            f"posterior {self.evidence}-y, {self.prior} on {self.prior_evidence} "
+            f"k={self.pseudo_count:g}{lengths}, {self.point}"
         )
 
-    def posterior(
-        self, lengths: np.ndarray, pred: np.ndarray, prior: np.ndarray | None = None
-    ) -> RulPosterior:
-        """p(r | c, y) of each unit of the batch; prior None: `prior(lengths)`."""
-        g = self.prior(lengths) if prior is None else prior
-        return rul_posterior(lengths, pred, g, self.life_, self.likelihood_)
+
+# the candidates scored by `--validate-uncapped` (the first is the brief's recipe as written)
+RECIPES: tuple[PosteriorRecipe, ...] = (
+    PosteriorRecipe("capped", "em", "c", True, 10.0, "mean"),
+    PosteriorRecipe("capped", "em", "c", True, 10.0, "gbm+excess"),
+    PosteriorRecipe("capped", "tilt", "y", False, 0.0, "gbm+excess"),
+    PosteriorRecipe("blend", "uniform-cut", "y", False, 0.0, "gbm+excess"),
+    PosteriorRecipe("blend", "tilt", "y", False, 0.0, "gbm+excess"),
+    PosteriorRecipe("blend", "tilt", "y", False, 10.0, "gbm+excess"),
+    PosteriorRecipe("blend", "tilt", "c+y", False, 0.0, "gbm+excess"),
+    PosteriorRecipe("blend", "tilt", "y", False, 0.0, "mean"),
+)
+
+
+# the shipped recipe, chosen by `phm bench cmapss --validate-uncapped` (docs/i16/ebcut.md)
+SHIPPED_RECIPE = RECIPES[4]
+
+
+class PosteriorRul:
+    """The posterior of the uncapped RUL of a batch of units, from their capped and blended
+    gbm predictions and their observed lengths.
+
+    Learned by `fit`: `life_` (f), `fallback_` (g0 on r = 0..R, R the longest training
+    life), `likelihoods_` ({"capped", "blend"}: p(y | r)).
+    """
+
+    def __init__(self, cap: float, recipe: PosteriorRecipe) -> None:
+        self.cap = cap
+        self.recipe = recipe
+
+    def fit(
+        self, lives: np.ndarray, crossfit: dict[str, np.ndarray], rul: np.ndarray
+    ) -> PosteriorRul:
+        """lives: (U,) training lives; crossfit: {"capped", "blend"} (N,) held-out predictions
+        of the training rows; rul: (N,) their uncapped remaining life."""
+        self.life_ = LifeDistribution.fit(lives)
+        self.fallback_ = uniform_cut_prior(self.life_, self.life_.max_life())
+        reach = {"capped": self.cap, "blend": BLEND_WIDE_CAP}
+        self.likelihoods_ = {
+            k: PredictionLikelihood.fit(v, rul, reach[k]) for k, v in crossfit.items()
+        }
+        return self
+
+    def predict(
+        self, lengths: np.ndarray, pred: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, RulPosterior, np.ndarray]:
+        """(point (U,), posterior, prior g) of a batch: lengths (U,) cycles seen, pred
+        {"capped", "blend"} (U,) predictions."""
+        recipe = self.recipe
+        r = np.arange(self.fallback_.size)
+        log_y = self.likelihoods_[recipe.evidence].log_pdf(pred[recipe.evidence], r)
+        log_c = length_log_likelihood(lengths, self.life_, r.size - 1)
+        fit_on = {"c": log_c, "y": log_y, "c+y": log_c + log_y}[recipe.prior_evidence]
+        if recipe.prior == "uniform-cut":
+            g = self.fallback_
+        elif recipe.prior == "em":  # EM always sees the lengths; the predictions if asked
+            extra = log_y if "y" in recipe.prior_evidence else None
+            g = fit_truncation_prior(
+                lengths, self.life_, r.size - 1, self.fallback_, recipe.pseudo_count, extra
+            )
+        else:
+            g = fit_tilted_prior(fit_on, self.fallback_, pseudo_count=recipe.pseudo_count)
+        post = rul_posterior(g, log_y + log_c if recipe.posterior_lengths else log_y)
+        if recipe.point == "gbm+excess":
+            point = pred["capped"] + post.excess(self.cap)
+        else:
+            point = post.mean()
+        return point, post, g
 
 
 @dataclass(frozen=True)
@@ -214,7 +261,8 @@ def draw_batch(
 def score_fold(fold: FoldPredictions, cap: float) -> dict[str, dict[str, list[float]]]:
     """{mechanism/candidate: {metric: one value per batch}} on `BATCHES_PER_FOLD` batches per
     mechanism; metrics rmse (uncapped truth), rmse_capped (truth min(r, cap)), coverage_90."""
-    model = PosteriorRul(cap).fit(fold.lives, fold.crossfit_capped, fold.rul_fit)
+    crossfit = {"capped": fold.crossfit_capped, "blend": fold.crossfit_blend}
+    models = [PosteriorRul(cap, rc).fit(fold.lives, crossfit, fold.rul_fit) for rc in RECIPES]
     band_c = ResidualIntervals.fit(fold.crossfit_capped, fold.rul_fit, units=fold.units_fit)
     band_b = ResidualIntervals.fit(fold.crossfit_blend, fold.rul_fit, units=fold.units_fit)
     out: dict[str, dict[str, list[float]]] = {}
@@ -233,11 +281,10 @@ def score_fold(fold: FoldPredictions, cap: float) -> dict[str, dict[str, list[fl
             lengths = np.array([_length(fold, i) for i in rows])
             add(f"{name}/capped gbm", y, y, *band_c.interval(y), r)
             add(f"{name}/blend 200 m60", yb, y, *band_b.interval(yb), r)
-            for label, g in _priors(model, lengths, y).items():
-                post = model.posterior(lengths, y, g)
-                lo, hi = post.interval(LEVEL)
-                add(f"{name}/{label}, mean", post.mean(), post.mean(cap), lo, hi, r)
-                add(f"{name}/{label}, gbm+excess", y + post.excess(cap), y, lo, hi, r)
+            for model in models:
+                point, post, _ = model.predict(lengths, {"capped": y, "blend": yb})
+                capped_point = post.mean(cap) if model.recipe.point == "mean" else y
+                add(f"{name}/{model.recipe.name}", point, capped_point, *post.interval(LEVEL), r)
     return out
 
 
@@ -245,16 +292,6 @@ def _length(fold: FoldPredictions, row: int) -> float:
     """Cycles seen at a held-out row: its unit's life minus its remaining life."""
     life = fold.rul[fold.units == fold.units[row]].max() + 1.0
     return float(life - fold.rul[row])
-
-
-def _priors(model: PosteriorRul, lengths: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
-    """The candidate priors: the uniform-cut fallback alone, and EM at each pseudo count on
-    the lengths alone (c) and on the lengths and predictions (c+y)."""
-    priors = {"posterior, uniform-cut prior": model.prior(lengths[:0])}
-    for k in PSEUDO_COUNTS:
-        priors[f"posterior, EM c k={k:g}"] = model.prior(lengths, pseudo_count=k)
-        priors[f"posterior, EM c+y k={k:g}"] = model.prior(lengths, pred, pseudo_count=k)
-    return priors
 
 
 def validate_posterior(
@@ -307,69 +344,58 @@ def observed_lengths(runs: list, units: tuple[str, ...]) -> np.ndarray:
     return np.array([seen[u] for u in units], dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class UncappedPosteriorPrediction:
-    """The shipped uncapped prediction of a batch: point (U,), 90% interval (U,) x 2, the
-    batch's prior g and the fitted model (for the JSON)."""
-
-    point: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    prior: np.ndarray
-    model: PosteriorRul
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready description of the prior and likelihood."""
-        r = np.arange(self.prior.size)
-        return {
-            "point": SHIPPED_POINT,
-            "prior_evidence": SHIPPED_PRIOR_EVIDENCE,
-            "pseudo_count": self.model.pseudo_count,
-            "prior_mean_rul": float(self.prior @ r),
-            "prior_mass_past_cap": float(self.prior[r > self.model.cap].sum()),
-            "life_bandwidth": self.model.life_.bandwidth,
-            "likelihood": self.model.likelihood_.as_dict(),
-            "level": LEVEL,
-        }
-
-
 def predict_uncapped_posterior(
     problem: CmapssProblem,
     lengths: np.ndarray,
-    pred: np.ndarray,
+    pred: dict[str, np.ndarray],
     seed: int,
     max_iter: int,
-) -> UncappedPosteriorPrediction:
-    """The shipped recipe: f from all training lives, p(y | r) from a CROSSFIT_FOLDS-fold
-    cross-fit of the capped gbm on the training units, g by EM on the batch (`lengths`, and
-    the capped predictions `pred` when SHIPPED_PRIOR_EVIDENCE is "c+y")."""
-    crossfit = crossfit_predictions(
-        problem.X_train, problem.y_train, problem.units_train, seed, max_iter
-    )
-    lives = unit_lives(problem.units_train, problem.rul_train)
-    model = PosteriorRul(problem.cap).fit(lives, crossfit, problem.rul_train)
-    g = model.prior(lengths, pred if SHIPPED_PRIOR_EVIDENCE == "c+y" else None)
-    post = model.posterior(lengths, pred, g)
-    point = pred + post.excess(problem.cap) if SHIPPED_POINT == "gbm+excess" else post.mean()
+    recipe: PosteriorRecipe = SHIPPED_RECIPE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The shipped uncapped prediction of a batch of test units: (point, lower, upper, info).
+
+    f from all training lives; p(y | r) from a CROSSFIT_FOLDS-fold cross-fit (by unit) of the
+    capped and the wide gbm on the training units; g from the batch itself (its `lengths`
+    and predictions `pred` {"capped", "blend"}, test inputs; never the RUL file).
+    """
+    X, rul, units = problem.X_train, problem.rul_train, problem.units_train
+    capped = crossfit_predictions(X, np.minimum(rul, problem.cap), units, seed, max_iter)
+    wide = crossfit_predictions(X, np.minimum(rul, BLEND_WIDE_CAP), units, seed, max_iter)
+    crossfit = {
+        "capped": capped,
+        "blend": past_cap_blend(capped, wide, problem.cap, BLEND_MARGIN),
+    }
+    model = PosteriorRul(problem.cap, recipe).fit(unit_lives(units, rul), crossfit, rul)
+    point, post, g = model.predict(lengths, pred)
     lower, upper = post.interval(LEVEL)
-    return UncappedPosteriorPrediction(point, lower, upper, g, model)
+    r = np.arange(g.size)
+    info = {
+        "recipe": recipe.name,
+        "level": LEVEL,
+        "prior_mean_rul": float(g @ r),
+        "prior_mass_past_cap": float(g[r > problem.cap].sum()),
+        "prior_reach": int(r[g > 0].max()),
+        "life_bandwidth": model.life_.bandwidth,
+        "likelihood": model.likelihoods_[recipe.evidence].as_dict(),
+    }
+    return point, lower, upper, info
 
 
-def posterior_note(prediction: UncappedPosteriorPrediction) -> str:
+def posterior_note(recipe: PosteriorRecipe = SHIPPED_RECIPE) -> str:
     """One line for the bench JSON and table: which predictor gave the uncapped column."""
     point = (
         "the capped gbm plus the posterior mean of the remaining life past the cap"
-        if SHIPPED_POINT == "gbm+excess"
+        if recipe.point == "gbm+excess"
         else "the posterior mean of the remaining life"
     )
-    evidence = "observed lengths" + (
-        " and capped predictions" if SHIPPED_PRIOR_EVIDENCE == "c+y" else ""
-    )
+    evidence = {
+        "c": "observed lengths",
+        "y": f"{recipe.evidence} gbm predictions",
+        "c+y": f"observed lengths and {recipe.evidence} gbm predictions",
+    }[recipe.prior_evidence]
     return (
-        f"{point}; interval: posterior {100 * (1 - LEVEL) / 2:g}%/"
-        f"{100 * (1 + LEVEL) / 2:g}% quantiles; prior of the remaining life by EM on the test "
-        f"units' {evidence} (test inputs; the RUL file is never read for it), "
-        f"{prediction.model.pseudo_count:g} pseudo-units toward the uniform-cut prior; "
-        f"likelihood of the capped prediction from a {CROSSFIT_FOLDS}-fold cross-fit on the "
-        f"training units"
+        f"{point} (posterior {recipe.name}); interval: posterior {100 * (1 - LEVEL) / 2:g}%/"
+        f"{100 * (1 + LEVEL) / 2:g}% quantiles; prior of the remaining life fitted on the "
+        f"test units' {evidence} (test inputs; the RUL file is never read for it); likelihood "
+        f"of the prediction from a {CROSSFIT_FOLDS}-fold cross-fit on the training units"
     )

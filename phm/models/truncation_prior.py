@@ -22,6 +22,9 @@ import numpy.typing as npt
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+# exponential tilts (per cycle) of the fallback prior searched by `fit_tilted_prior`
+TILTS = tuple(np.round(np.linspace(-0.01, 0.06, 71), 4))
+
 
 class TruncationPriorError(ValueError):
     """Inputs the truncation prior cannot use (no lives, lengths below 1, an empty grid)."""
@@ -68,10 +71,11 @@ class LifeDistribution:
 def length_log_likelihood(lengths: npt.ArrayLike, life: LifeDistribution, r_max: int) -> np.ndarray:
     """(N, R+1) log p(c_i | r) = log f(c_i + r) - log S(r) on r = 0..r_max."""
     c = np.asarray(lengths, dtype=np.float64).ravel()
-    if c.size and np.any(c < 1):
-        raise TruncationPriorError("observed lengths must be >= 1 cycle")
+    if c.size and (np.any(c < 1) or np.any(c != np.round(c))):
+        raise TruncationPriorError("observed lengths must be whole cycles >= 1")
     r = np.arange(r_max + 1)
-    return life.log_pmf(c[:, None] + r) - life.log_survival(r)
+    log_f = life.log_pmf(np.arange(int(c.max(initial=0)) + r_max + 1))  # f on the whole grid
+    return log_f[c.astype(np.int64)[:, None] + r] - life.log_survival(r)
 
 
 def uniform_cut_prior(life: LifeDistribution, r_max: int) -> np.ndarray:
@@ -113,11 +117,12 @@ def fit_truncation_prior(
     n = loglik.shape[0]
     if n == 0:
         return g0
+    # each unit's likelihood up to its own constant, which cancels in p(r | c_i)
+    kernel = np.exp(loglik - loglik.max(axis=1, keepdims=True))  # (N, R+1)
     g = g0.copy()
     for _ in range(n_iter):
-        joint = loglik + np.log(np.maximum(g, 1e-300))
-        post = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
-        new = (post.sum(axis=0) + pseudo_count * g0) / (n + pseudo_count)
+        evidence = kernel @ g  # (N,) p(c_i) up to the constants
+        new = (g * (kernel.T @ (1.0 / evidence)) + pseudo_count * g0) / (n + pseudo_count)
         done = np.abs(new - g).max() < tol
         g = new
         if done:
@@ -125,77 +130,128 @@ def fit_truncation_prior(
     return g
 
 
+def fit_tilted_prior(
+    log_evidence: npt.ArrayLike,
+    base: npt.ArrayLike,
+    tilts: npt.ArrayLike = TILTS,
+    cutoffs: npt.ArrayLike | None = None,
+    pseudo_count: float = 0.0,
+) -> np.ndarray:
+    """(R+1,) g(r) proportional to base(r) exp(-tilt r) [r <= cutoff], the (tilt, cutoff) of
+    the grids that maximise the batch's marginal likelihood sum_i log sum_r g(r) e_i(r).
+
+    log_evidence: (N, R+1) log e_i(r), each unit's evidence on its remaining life (up to a
+    constant per unit); base: (R+1,) the fallback prior; cutoffs None: 100, 125, ... and R
+    (every cutoff >= R is no cutoff). Two parameters, so a batch of ~100 units pins them down
+    where a free g (`fit_truncation_prior`) overfits; the fit is mixed with `base` as
+    `pseudo_count` pseudo-units: (n g + k base) / (n + k).
+    """
+    log_e = np.atleast_2d(np.asarray(log_evidence, dtype=np.float64))
+    g0 = np.asarray(base, dtype=np.float64)
+    r_max = g0.size - 1
+    if log_e.shape[1] != g0.size:
+        raise TruncationPriorError(f"evidence has {log_e.shape[1]} columns, base {g0.size}")
+    n = log_e.shape[0] if log_e.size else 0
+    if n == 0:
+        return g0 / g0.sum()
+    r = np.arange(r_max + 1)
+    cut = np.arange(100, r_max, 25) if cutoffs is None else np.asarray(cutoffs)
+    cut = np.unique(np.append(np.minimum(cut, r_max), r_max))
+    tilt = np.asarray(tilts, dtype=np.float64)
+    shapes = g0 * np.exp(-np.outer(tilt, r))  # (T, R+1)
+    family = (shapes[:, None, :] * (r <= cut[:, None])).reshape(-1, r_max + 1)  # (T*C, R+1)
+    family = family / np.maximum(family.sum(axis=1, keepdims=True), 1e-300)
+    kernel = np.exp(log_e - log_e.max(axis=1, keepdims=True))  # (N, R+1)
+    with np.errstate(divide="ignore"):
+        loglik = np.log(kernel @ family.T).sum(axis=0)
+    g = family[int(np.argmax(loglik))]
+    return (n * g + pseudo_count * g0 / g0.sum()) / (n + pseudo_count)
+
+
 @dataclass(frozen=True)
 class PredictionLikelihood:
-    """p(y | r) of a capped point model's prediction y: Gaussian around mean(b), width std(b),
-    b = min(r, reach), both linear between band centres; mixed with a uniform on [0, cap] of
-    weight `outlier` so that one wild prediction cannot veto the truth. `reach` >= `cap` lets
-    the bands go past the label cap (the sensors still move a little there)."""
+    """p(y | r) of a point model's prediction y: per band of min(r, reach) (width
+    `band_width`, the last band everything at or past `reach`), a Gaussian kernel density
+    (bandwidth `kernel` cycles) on the held-out predictions of that band, mixed with a uniform
+    of weight `outlier` on [0, top] so that one wild prediction cannot veto the truth."""
 
-    centers: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    cap: float
-    outlier: float
+    band_width: float
     reach: float
+    samples: tuple[np.ndarray, ...]
+    kernel: float
+    outlier: float
+    top: float
 
     @classmethod
     def fit(
         cls,
         pred: npt.ArrayLike,
         rul: npt.ArrayLike,
-        cap: float,
+        reach: float,
         band_width: float = 5.0,
-        min_rows: int = 30,
-        min_std: float = 2.0,
+        kernel: float = 2.0,
         outlier: float = 0.02,
-        reach: float | None = None,
+        min_rows: int = 30,
+        max_rows: int = 2000,
+        seed: int = 0,
     ) -> PredictionLikelihood:
-        """From held-out predictions (N,) and their uncapped truth (N,): per band of
-        min(truth, cap) (width `band_width`, the last band exactly the cap) the mean and the
-        standard deviation of the predictions; bands with fewer than `min_rows` rows are left
-        out (interpolated over). reach None: the cap."""
-        reach = cap if reach is None else float(reach)
-        if reach < cap:
-            raise TruncationPriorError(f"reach must be >= cap {cap}, got {reach}")
+        """From held-out predictions (N,) and their uncapped truth (N,). A band with fewer
+        than `min_rows` rows borrows the nearest band's; at most `max_rows` per band are kept
+        (a fixed random subset)."""
         p = np.asarray(pred, dtype=np.float64)
         b = np.minimum(np.asarray(rul, dtype=np.float64), reach)
         if p.shape != b.shape or p.ndim != 1 or p.size == 0:
             raise TruncationPriorError(
                 f"pred and rul must be equal-length non-empty vectors, got {p.shape} / {b.shape}"
             )
-        edges = np.arange(0.0, reach, band_width)
-        band = np.where(b >= reach, edges.size, np.searchsorted(edges, b, side="right") - 1)
-        centers, mean, std = [], [], []
-        for k in range(edges.size + 1):
-            rows = band == k
-            if rows.sum() < min_rows:
-                continue
-            centers.append(reach if k == edges.size else float(b[rows].mean()))
-            mean.append(float(p[rows].mean()))
-            std.append(max(float(p[rows].std()), min_std))
-        if not centers:
+        n_bands = int(np.ceil(reach / band_width)) + 1
+        band = np.minimum((b // band_width).astype(int), n_bands - 1)
+        band[b >= reach] = n_bands - 1
+        counts = np.bincount(band, minlength=n_bands)
+        full = np.flatnonzero(counts >= min_rows)
+        if full.size == 0:
             raise TruncationPriorError(f"no band holds {min_rows} rows; give more predictions")
-        return cls(np.array(centers), np.array(mean), np.array(std), float(cap), outlier, reach)
+        rng = np.random.default_rng(seed)
+        samples = []
+        for k in range(n_bands):
+            source = full[np.argmin(np.abs(full - k))]
+            values = p[band == source]
+            if values.size > max_rows:
+                values = rng.choice(values, max_rows, replace=False)
+            samples.append(np.sort(values))
+        top = max(float(p.max()), 1.0)
+        return cls(float(band_width), float(reach), tuple(samples), kernel, outlier, top)
+
+    def band_of(self, r: npt.ArrayLike) -> np.ndarray:
+        """Band index of each remaining life r."""
+        b = np.minimum(np.asarray(r, dtype=np.float64), self.reach)
+        k = np.minimum((b // self.band_width).astype(int), len(self.samples) - 1)
+        return np.where(b >= self.reach, len(self.samples) - 1, k)
 
     def log_pdf(self, pred: npt.ArrayLike, r: npt.ArrayLike) -> np.ndarray:
         """(N, R) log p(pred_i | r_j)."""
-        p = np.asarray(pred, dtype=np.float64).ravel()[:, None]
-        b = np.minimum(np.asarray(r, dtype=np.float64), self.reach)
-        mu = np.interp(b, self.centers, self.mean)
-        sd = np.interp(b, self.centers, self.std)
-        gauss = norm.logpdf(p, mu, sd) + np.log1p(-self.outlier)
-        return np.logaddexp(gauss, np.log(self.outlier / self.cap))
+        p = np.asarray(pred, dtype=np.float64).ravel()
+        per_band = np.stack(
+            [
+                logsumexp(norm.logpdf((p[:, None] - v) / self.kernel), axis=1)
+                - np.log(v.size * self.kernel)
+                for v in self.samples
+            ],
+            axis=1,
+        )  # (N, B)
+        kde = per_band[:, self.band_of(r)] + np.log1p(-self.outlier)
+        return np.logaddexp(kde, np.log(self.outlier / self.top))
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready description."""
+        """JSON-ready description: per band, the median and 5%/95% of its predictions."""
         return {
-            "band_centers": self.centers.tolist(),
-            "mean": self.mean.tolist(),
-            "std": self.std.tolist(),
-            "cap": self.cap,
-            "outlier": self.outlier,
+            "band_width": self.band_width,
             "reach": self.reach,
+            "kernel": self.kernel,
+            "outlier": self.outlier,
+            "band_median": [float(np.median(v)) for v in self.samples],
+            "band_q05": [float(np.quantile(v, 0.05)) for v in self.samples],
+            "band_q95": [float(np.quantile(v, 0.95)) for v in self.samples],
         }
 
 
@@ -229,19 +285,13 @@ class RulPosterior:
         return self.quantile(tail), self.quantile(1.0 - tail)
 
 
-def rul_posterior(
-    lengths: npt.ArrayLike,
-    pred: npt.ArrayLike | None,
-    prior: npt.ArrayLike,
-    life: LifeDistribution,
-    likelihood: PredictionLikelihood | None,
-) -> RulPosterior:
-    """p(r | c_i, y_i) proportional to g(r) f(c_i + r) / S(r) p(y_i | r) on r = 0..len(prior)-1;
-    pred/likelihood None: from the lengths alone."""
+def rul_posterior(prior: npt.ArrayLike, log_evidence: npt.ArrayLike) -> RulPosterior:
+    """p(r | evidence_i) proportional to g(r) e_i(r) on r = 0..len(prior)-1; log_evidence
+    (N, R+1): e.g. `length_log_likelihood` (the lengths), `PredictionLikelihood.log_pdf` (a
+    prediction), or their sum."""
     g = np.asarray(prior, dtype=np.float64)
-    r_max = g.size - 1
-    log_post = length_log_likelihood(lengths, life, r_max) + np.log(np.maximum(g, 1e-300))
-    if pred is not None and likelihood is not None:
-        log_post = log_post + likelihood.log_pdf(pred, np.arange(r_max + 1))
+    log_post = np.asarray(log_evidence, dtype=np.float64) + np.log(np.maximum(g, 1e-300))
+    if log_post.ndim != 2 or log_post.shape[1] != g.size:
+        raise TruncationPriorError(f"evidence must be (N, {g.size}), got {log_post.shape}")
     prob = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
     return RulPosterior(prob)
