@@ -290,8 +290,9 @@ def rul_posterior(prior: npt.ArrayLike, log_evidence: npt.ArrayLike) -> RulPoste
     (N, R+1): e.g. `length_log_likelihood` (the lengths), `PredictionLikelihood.log_pdf` (a
     prediction), or their sum."""
     g = np.asarray(prior, dtype=np.float64)
-    log_post = np.asarray(log_evidence, dtype=np.float64) + np.log(np.maximum(g, 1e-300))
-    if log_post.ndim != 2 or log_post.shape[1] != g.size:
-        raise TruncationPriorError(f"evidence must be (N, {g.size}), got {log_post.shape}")
+    log_e = np.asarray(log_evidence, dtype=np.float64)
+    if log_e.ndim != 2 or log_e.shape[1] != g.size:
+        raise TruncationPriorError(f"evidence must be (N, {g.size}), got {log_e.shape}")
+    log_post = log_e + np.log(np.maximum(g, 1e-300))
     prob = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
     return RulPosterior(prob)
