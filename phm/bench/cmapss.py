@@ -3,12 +3,17 @@
 Protocol (phm.datasets.splits): fit on every cycle of the training units with RUL capped
 at 125; hyperparameters are fixed here, up front; a unit-level validation split of the training
 units is reported as a diagnostic and never used for choices; the test file is read only to
-predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt. gbm carries a
-90% interval (`ResidualIntervals`: banded split conformal on the validation units' residuals).
-`--past-cap` scores the uncapped truth with a prediction past the 125 cap (`UncappedGbmRul`: a
-second gbm on labels capped at 200, blended in where the capped prediction nears 125); it is
-off by default: validation preferred it, but the one test scoring raised the FD001/FD003 RMSE
-(docs/BENCHMARKS.md). `--validate-uncapped` scores those candidates on training units.
+predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
+
+gbm scores the capped truth with the cap-125 gbm (`ResidualIntervals` 90% interval: banded
+split conformal on the validation units' residuals) and the uncapped truth with the
+empirical-Bayes posterior of phm.bench.cmapss_posterior (`SHIPPED_RECIPE`): the capped gbm
+plus the posterior mean of the remaining life past the cap, the posterior's 5%/95% quantiles
+as the 90% interval, the prior of the test batch fitted on its own predictions (test inputs,
+never the RUL file). `--past-cap` scores the uncapped truth with the blend instead
+(`UncappedGbmRul`: a second gbm on labels capped at 200, blended in where the capped
+prediction nears 125). `--validate-uncapped` scores those candidates on pseudo test batches
+of held-out training units (docs/i16/ebcut.md).
 
 `--model moe|dense` trains the network of `--config` (default phm/configs/models/cmapss.toml or
 dense-cmapss.toml: the small model as a deep ensemble of 5) with `phm.models.train` once per
@@ -31,6 +36,8 @@ from tqdm import tqdm
 
 from phm.bench.cmapss_posterior import (
     BATCH_UNITS,
+    BLEND_MARGIN,
+    BLEND_WIDE_CAP,
     BATCHES_PER_FOLD,
     CROSSFIT_FOLDS,
     TRUNCATIONS,
@@ -60,8 +67,8 @@ from phm.resources import resource_path
 
 # gbm past the cap (`UncappedGbmRul`, `--past-cap`): wide cap and blend margin, chosen on
 # validation (`phm bench cmapss --validate-uncapped`, docs/i16/uncapped.md)
-UNCAPPED_WIDE_CAP = 200.0
-UNCAPPED_MARGIN = 60.0
+UNCAPPED_WIDE_CAP = BLEND_WIDE_CAP  # 200
+UNCAPPED_MARGIN = BLEND_MARGIN  # 60
 
 # --model moe|dense -> the default C-MAPSS config (small model, [train] members = 5)
 CMAPSS_NETWORKS: dict[str, Path] = {
@@ -155,16 +162,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--past-cap",
         action="store_true",
-        help="gbm: score the uncapped truth with predictions past the 125 cap (a second gbm on "
-        f"labels capped at {UNCAPPED_WIDE_CAP:g} blended in near the cap); off by default: "
-        "preferred on validation, worse on the test units (docs/BENCHMARKS.md)",
+        help="gbm: score the uncapped truth with the blend (a second gbm on labels capped at "
+        f"{UNCAPPED_WIDE_CAP:g} blended in near the cap) instead of the default posterior "
+        "(docs/i16/ebcut.md)",
     )
     parser.add_argument(
         "--validate-uncapped",
         action="store_true",
-        help="gbm: score the uncapped candidates (wide caps x blend margins) on held-out "
-        "training units, seeds S..S+4, each cut at a uniformly random cycle; the test file is "
-        "not scored",
+        help="gbm: score the uncapped candidates (capped gbm, blend, posterior recipes) on "
+        "pseudo test batches of held-out training units, seeds S..S+4, under several "
+        "truncation mechanisms; the test file is not scored",
     )
 
 

@@ -2,15 +2,18 @@
 
 A batch of test units is cut some time before failure. Generative model: each unit's remaining
 life r is drawn from a truncation prior g, independently of its life L; the life is drawn from
-the training life distribution f conditioned on L > r; the observed length (cycles seen) is
-c = L - r. So p(c | r) = f(c + r) / S(r), with S(r) = P(L > r). The observed lengths of a batch
-identify g (a deconvolution): `fit_truncation_prior` estimates it by EM on the grid r = 0..R
-(the nonparametric MLE), shrunk toward a fallback prior by `pseudo_count` pseudo-units, so a
-single unit (or a small batch) leans on the fallback: `uniform_cut_prior`, the r of a uniformly
-random cut of a life drawn from f. A point model's prediction y adds the likelihood p(y | r)
-(`PredictionLikelihood`, learned on held-out training units), and
-p(r | c, y) is proportional to g(r) f(c + r) / S(r) p(y | r) (`rul_posterior`). Nothing here
-reads a truth: the batch's lengths and predictions are inputs.
+the training life distribution f (`LifeDistribution`, a kernel density on the training lives)
+conditioned on L > r; the observed length (cycles seen) is c = L - r. So p(c | r) =
+f(c + r) / S(r), with S(r) = P(L > r) (`length_log_likelihood`). A point model's prediction y
+adds p(y | r) (`PredictionLikelihood`, learned on held-out training units), and the posterior
+is p(r | evidence) proportional to g(r) times the evidence (`rul_posterior`).
+
+g is estimated from the batch itself, never from its truth: `fit_truncation_prior` by EM on
+the grid r = 0..R (the nonparametric MLE) from the lengths (and optionally the predictions);
+`fit_tilted_prior` by maximum likelihood in a two-parameter family (the fallback tilted by
+exp(-tilt r) and cut off at r <= cutoff). Both shrink toward the fallback
+`uniform_cut_prior` (the r of a uniformly random cut of a life drawn from f) by a pseudo-count,
+so a single unit, or a small batch, leans on it.
 """
 
 from __future__ import annotations

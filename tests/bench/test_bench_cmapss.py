@@ -104,6 +104,7 @@ def test_bench_on_synthetic_subset(
     folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
     out = tmp_path / "out"
     flags = ["--model", model, "--out", str(out), "--window", "10", "--val-fraction", val_fraction]
+    flags += ["--max-iter", "60"]  # the default gbm fits 14 models (cross-fit posterior)
     flags += ["--past-cap"] if past_cap else []
     code = main(["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags])
     assert code == 0
@@ -128,7 +129,7 @@ def test_bench_on_synthetic_subset(
     assert record["rmse_capped_truth"] == pytest.approx(capped_rmse)
     predictors = record["details"]["protocol"]["predictors"]
     assert ("blended into a gbm on labels capped at 200" in predictors) == past_cap
-    assert ("EM on the test units' observed lengths" in predictors) == posterior
+    assert ("prior of the remaining life fitted on the test units'" in predictors) == posterior
     assert (record["details"]["posterior"] is not None) == posterior
     if val_fraction != "0":  # 90% intervals from the validation units, coverage on the test
         lower, upper = (np.array([u[k] for u in units]) for k in ("lower", "upper"))
@@ -143,6 +144,25 @@ def test_bench_on_synthetic_subset(
         assert record["details"]["intervals"]["uncapped_truth"]["level"] == 0.9
     else:
         assert "coverage_90" not in record
+
+
+def test_posterior_never_reads_the_rul_file(tmp_path: Path) -> None:
+    """The default gbm's uncapped column and interval come from test inputs only: rewriting
+    the RUL file changes the scores, never the predictions."""
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
+    flags = ["--window", "10", "--val-fraction", "0", "--max-iter", "30"]
+    base = ["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    rul_file = folder / "RUL_FD002.txt"
+    rul_file.write_text("".join(f"{v} \n" for v in (5, 300, 40, 7, 250, 90)))
+    assert main([*base, "--out", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / d / "cmapss.json").read_text()) for d in ("a", "b"))
+    keys = ("rul_pred", "rul_pred_uncapped", "lower", "upper")
+    for unit_a, unit_b in zip(a["details"]["test_units"], b["details"]["test_units"], strict=True):
+        assert [unit_a[k] for k in keys] == [unit_b[k] for k in keys]
+    assert a["details"]["posterior"] == b["details"]["posterior"]
+    assert a["rmse"] != b["rmse"] and "coverage_90" in a  # the posterior interval needs no split
+    assert b["details"]["test_units"][1]["rul_true"] == 300
 
 
 def test_flags_of_the_other_model_kind_are_errors(
