@@ -36,9 +36,9 @@ from tqdm import tqdm
 
 from phm.bench.cmapss_posterior import (
     BATCH_UNITS,
+    BATCHES_PER_FOLD,
     BLEND_MARGIN,
     BLEND_WIDE_CAP,
-    BATCHES_PER_FOLD,
     CROSSFIT_FOLDS,
     TRUNCATIONS,
     observed_lengths,
