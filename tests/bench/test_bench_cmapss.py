@@ -10,6 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from phm.bench.cmapss_posterior import (
+    BATCHES_PER_FOLD,
+    RECIPES,
+    TRUNCATIONS,
+    choose_candidate,
+    summarize,
+    validate_posterior,
+)
 from phm.cli import main
 from phm.datasets.cmapss import load_cmapss
 from phm.datasets.splits import (
@@ -163,6 +171,31 @@ def test_posterior_never_reads_the_rul_file(tmp_path: Path) -> None:
     assert a["details"]["posterior"] == b["details"]["posterior"]
     assert a["rmse"] != b["rmse"] and "coverage_90" in a  # the posterior interval needs no split
     assert b["details"]["test_units"][1]["rul_true"] == 300
+
+
+def test_uncapped_validation_scores_every_candidate_on_pseudo_batches(tmp_path: Path) -> None:
+    """What `--validate-uncapped` runs (per seed; the flag runs seeds S..S+4)."""
+    folder = helpers.write_fd002_like(tmp_path / "cmapss", n_train=16, seed=7)
+    problem = cmapss_problem(load_cmapss(folder, "FD002"), window=10)
+    scores = validate_posterior(problem, seeds=[0], max_iter=20)
+    names = {"capped gbm", "blend 200 m60", *(r.name for r in RECIPES)}
+    assert set(scores) == {f"{m}/{n}" for m in TRUNCATIONS for n in names}
+    for metrics in scores.values():
+        assert len(metrics["rmse"]) == BATCHES_PER_FOLD
+        assert all(0 <= c <= 1 for c in metrics["coverage_90"])
+    # gbm+excess keeps the capped gbm for the capped truth
+    m = "uniform cut"
+    excess = next(r.name for r in RECIPES if r.point == "gbm+excess")
+    assert scores[f"{m}/{excess}"]["rmse_capped"] == scores[f"{m}/capped gbm"]["rmse_capped"]
+    summary = summarize(scores)
+    assert summary["capped gbm"]["rmse"] == pytest.approx(
+        np.mean([np.mean(scores[f"{m}/capped gbm"]["rmse"]) for m in TRUNCATIONS])
+    )
+    per_subset = {
+        "a": {"x": {"rmse": 2.0}, "y": {"rmse": 1.0}},
+        "b": {"x": {"rmse": 1.0}, "y": {"rmse": 1.5}},
+    }
+    assert choose_candidate(per_subset, "rmse") == "y"  # mean 1.25 against 1.5
 
 
 def test_flags_of_the_other_model_kind_are_errors(
