@@ -277,6 +277,9 @@ def run(args: argparse.Namespace) -> int:
                     pred_uncapped,
                     uniform_cut_weights(problem.units_train[val_rows]),
                 ),
+                # the posterior needs a batch of test inputs, so this diagnostic scores the
+                # predictor it reads (gbm: the blend) on every cycle of the held-out units
+                "uniform_cut_predictor": type(model).__name__,
             }
     bar.update()
     with step("fit"):

@@ -123,6 +123,7 @@ def test_bench_on_synthetic_subset(
     if model == "gbm":
         assert record["details"]["validation"]["n_units"] == 4
         assert record["details"]["validation"]["rmse_uniform_cut_uncapped"] > 0
+        assert record["details"]["validation"]["uniform_cut_predictor"] == "UncappedGbmRul"
     assert 0 <= record["rmse"] < 60
     # rmse: the uncapped predictor; rmse_capped_truth: the capped one, against min(RUL, 125)
     units = record["details"]["test_units"]
