@@ -3,12 +3,17 @@
 Protocol (phm.datasets.splits): fit on every cycle of the training units with RUL capped
 at 125; hyperparameters are fixed here, up front; a unit-level validation split of the training
 units is reported as a diagnostic and never used for choices; the test file is read only to
-predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt. gbm carries a
-90% interval (`ResidualIntervals`: banded split conformal on the validation units' residuals).
-`--past-cap` scores the uncapped truth with a prediction past the 125 cap (`UncappedGbmRul`: a
-second gbm on labels capped at 200, blended in where the capped prediction nears 125); it is
-off by default: validation preferred it, but the one test scoring raised the FD001/FD003 RMSE
-(docs/BENCHMARKS.md). `--validate-uncapped` scores those candidates on training units.
+predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
+
+gbm scores the capped truth with the cap-125 gbm (`ResidualIntervals` 90% interval: banded
+split conformal on the validation units' residuals) and the uncapped truth with the
+empirical-Bayes posterior of phm.bench.cmapss_posterior (`SHIPPED_RECIPE`): the capped gbm
+plus the posterior mean of the remaining life past the cap, the posterior's 5%/95% quantiles
+as the 90% interval, the prior of the test batch fitted on its own predictions (test inputs,
+never the RUL file). `--past-cap` scores the uncapped truth with the blend instead
+(`UncappedGbmRul`: a second gbm on labels capped at 200, blended in where the capped
+prediction nears 125). `--validate-uncapped` scores those candidates on pseudo test batches
+of held-out training units (docs/i16/ebcut.md).
 
 `--model moe|dense` trains the network of `--config` (default phm/configs/models/cmapss.toml or
 dense-cmapss.toml: the small model as a deep ensemble of 5) with `phm.models.train` once per
@@ -29,8 +34,21 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from phm.bench.cmapss_uncapped import uniform_cut_weights, validate_uncapped, weighted_rmse
-from phm.bench.networks import NETWORKS, add_network_arguments, spread
+from phm.bench.cmapss_posterior import (
+    BATCH_UNITS,
+    BATCHES_PER_FOLD,
+    BLEND_MARGIN,
+    BLEND_WIDE_CAP,
+    CROSSFIT_FOLDS,
+    TRUNCATIONS,
+    observed_lengths,
+    posterior_note,
+    predict_uncapped_posterior,
+    summarize,
+    validate_posterior,
+)
+from phm.bench.cmapss_uncapped import uniform_cut_weights, weighted_rmse
+from phm.bench.networks import NETWORKS, add_network_arguments
 from phm.bench.results import Stopwatch, fmt, markdown_table, write_result
 from phm.datasets.cmapss import CONDITION_INPUTS, SUBSETS, load_cmapss
 from phm.datasets.splits import (
@@ -49,8 +67,8 @@ from phm.resources import resource_path
 
 # gbm past the cap (`UncappedGbmRul`, `--past-cap`): wide cap and blend margin, chosen on
 # validation (`phm bench cmapss --validate-uncapped`, docs/i16/uncapped.md)
-UNCAPPED_WIDE_CAP = 200.0
-UNCAPPED_MARGIN = 60.0
+UNCAPPED_WIDE_CAP = BLEND_WIDE_CAP  # 200
+UNCAPPED_MARGIN = BLEND_MARGIN  # 60
 
 # --model moe|dense -> the default C-MAPSS config (small model, [train] members = 5)
 CMAPSS_NETWORKS: dict[str, Path] = {
@@ -144,16 +162,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--past-cap",
         action="store_true",
-        help="gbm: score the uncapped truth with predictions past the 125 cap (a second gbm on "
-        f"labels capped at {UNCAPPED_WIDE_CAP:g} blended in near the cap); off by default: "
-        "preferred on validation, worse on the test units (docs/BENCHMARKS.md)",
+        help="gbm: score the uncapped truth with the blend (a second gbm on labels capped at "
+        f"{UNCAPPED_WIDE_CAP:g} blended in near the cap) instead of the default posterior "
+        "(docs/i16/ebcut.md)",
     )
     parser.add_argument(
         "--validate-uncapped",
         action="store_true",
-        help="gbm: score the uncapped candidates (wide caps x blend margins) on held-out "
-        "training units, seeds S..S+4, each cut at a uniformly random cycle; the test file is "
-        "not scored",
+        help="gbm: score the uncapped candidates (capped gbm, blend, posterior recipes) on "
+        "pseudo test batches of held-out training units, seeds S..S+4, under several "
+        "truncation mechanisms; the test file is not scored",
     )
 
 
@@ -161,7 +179,8 @@ def make_model(
     name: str, seed: int, max_iter: int = 300, past_cap: bool = False
 ) -> GbmRul | UncappedGbmRul | SurvivalRul:
     """The fixed-hyperparameter baseline named `name` ("gbm" or "survival"); with `past_cap`,
-    gbm is the capped gbm plus its extension past the cap (`UncappedGbmRul`)."""
+    gbm is the capped gbm plus its extension past the cap (`UncappedGbmRul`), which the bench
+    always uses: `--past-cap` scores its blend, the default posterior reads it."""
     if name == "gbm" and not past_cap:
         return GbmRul(max_iter=max_iter, random_state=seed)
     if name == "gbm":
@@ -196,7 +215,7 @@ def predict_rul(model: Any, X: np.ndarray, cap: float) -> np.ndarray:
 
 def make_gbm_or_survival(args: argparse.Namespace) -> GbmRul | UncappedGbmRul | SurvivalRul:
     """The baseline the bench flags ask for."""
-    return make_model(args.model, args.seed, args.max_iter, past_cap=args.past_cap)
+    return make_model(args.model, args.seed, args.max_iter, past_cap=args.model == "gbm")
 
 
 def predict_uncapped(model: Any, X: np.ndarray, cap: float) -> np.ndarray:
@@ -258,6 +277,9 @@ def run(args: argparse.Namespace) -> int:
                     pred_uncapped,
                     uniform_cut_weights(problem.units_train[val_rows]),
                 ),
+                # the posterior needs a batch of test inputs, so this diagnostic scores the
+                # predictor it reads (gbm: the blend) on every cycle of the held-out units
+                "uniform_cut_predictor": type(model).__name__,
             }
     bar.update()
     with step("fit"):
@@ -270,22 +292,29 @@ def run(args: argparse.Namespace) -> int:
     with step("predict"):
         pred = predict_rul(model, problem.X_test, problem.cap)
         pred_uncapped = predict_uncapped(model, problem.X_test, problem.cap)
+        lower, upper = intervals.interval(pred_uncapped) if args.val_fraction > 0 else (pred, pred)
+        posterior = None
+        if args.model == "gbm" and not args.past_cap:
+            # the test units' inputs (lengths, predictions) set the prior; never the RUL file
+            lengths = observed_lengths(data.test, problem.units_test)
+            batch = {"capped": pred, "blend": pred_uncapped}
+            pred_uncapped, lower, upper, posterior = predict_uncapped_posterior(
+                problem, lengths, batch, args.seed, args.max_iter
+            )
     bar.update()
     bar.close()
 
     score_rmse = rmse(problem.y_test, pred_uncapped)
     score_nasa = nasa_score(problem.y_test, pred_uncapped)
     capped = capped_truth_scores(problem.y_test, pred, problem.cap)
-    lower, upper = intervals.interval(pred_uncapped) if args.val_fraction > 0 else (pred, pred)
     lower_c, upper_c = intervals_capped.interval(pred) if args.val_fraction > 0 else (pred, pred)
     covered: dict[str, float] = {}
+    if args.val_fraction > 0 or posterior is not None:
+        covered["coverage_90"] = coverage(lower, upper, problem.y_test)
     if args.val_fraction > 0:
-        covered = {
-            "coverage_90": coverage(lower, upper, problem.y_test),
-            "coverage_90_capped_truth": coverage(
-                lower_c, upper_c, np.minimum(problem.y_test, problem.cap)
-            ),
-        }
+        covered["coverage_90_capped_truth"] = coverage(
+            lower_c, upper_c, np.minimum(problem.y_test, problem.cap)
+        )
     headline = {
         "rmse": score_rmse,
         "nasa_score": score_nasa,
@@ -295,7 +324,13 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "n_test_units": len(problem.units_test),
     }
-    if isinstance(model, UncappedGbmRul):
+    if posterior is not None:
+        uncapped_note = (
+            f"rmse/nasa_score/coverage_90 (uncapped truth): {posterior_note()}; "
+            f"*_capped_truth: the cap-{fmt(problem.cap)} gbm alone, clipped to [0, "
+            f"{fmt(problem.cap)}]"
+        )
+    elif isinstance(model, UncappedGbmRul):
         uncapped_note = (
             f"rmse/nasa_score (uncapped truth): gbm past the cap, the cap-{fmt(problem.cap)} gbm "
             f"blended into a gbm on labels capped at {fmt(model.wide_cap)} where its prediction "
@@ -349,9 +384,14 @@ def run(args: argparse.Namespace) -> int:
                 strict=True,
             )
         ],
+        "posterior": posterior,
         "intervals": (
             {
-                "uncapped_truth": intervals.as_dict(),
+                "uncapped_truth": (
+                    intervals.as_dict()
+                    if posterior is None
+                    else {"level": 0.9, "method": "posterior 5%/95% quantiles"}
+                ),
                 "capped_truth": intervals_capped.as_dict(),
                 "method": "split conformal on the validation units' residuals, 4 bands of the "
                 "prediction; calibrated on the validation-split model, applied to the refit one",
@@ -386,7 +426,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_uncapped_validation(args: argparse.Namespace) -> int:
-    """Score every uncapped candidate on held-out training units; the test file is not used."""
+    """Score the uncapped candidates (capped gbm, the `--past-cap` blend, the posterior
+    variants) on pseudo test batches of held-out training units; the test file is not used."""
     watch = Stopwatch()
     with watch("load"):
         data = load_cmapss(args.data, args.subset)
@@ -394,24 +435,33 @@ def run_uncapped_validation(args: argparse.Namespace) -> int:
         problem = cmapss_problem(data, window=args.window, per_condition=not args.global_scaling)
     seeds = list(range(args.seed, args.seed + 5))
     with watch("validation"):
-        scores = validate_uncapped(problem, seeds, max_iter=args.max_iter)
-    summary = {k: spread(v) for k, v in scores.items()}
-    best = min(sorted(summary), key=lambda k: summary[k][0])
-    headline = {"subset": args.subset, "best_candidate": best, "best_rmse": summary[best][0]}
+        scores = validate_posterior(problem, seeds, max_iter=args.max_iter)
+    summary = summarize(scores)
+    best = min(sorted(summary), key=lambda k: summary[k]["rmse"])
+    headline = {"subset": args.subset, "best_candidate": best, "best_rmse": summary[best]["rmse"]}
     details = {
         "protocol": {
             "folds": f"split_units, 20% of the training units held out, seeds {seeds}",
-            "truncation": "each held-out unit cut at a uniformly random cycle (every cycle "
-            "weighted 1 / cycles of its unit)",
+            "batches": f"{BATCHES_PER_FOLD} pseudo test batches per fold and mechanism, each "
+            f"held-out unit cut ceil({BATCH_UNITS} / held-out units) times",
+            "truncations": list(TRUNCATIONS),
             "truth": "uncapped remaining life of the training units; test file not read",
-            "shipped": f"wide cap {fmt(UNCAPPED_WIDE_CAP)}, margin {fmt(UNCAPPED_MARGIN)}",
+            "posterior": f"prior g by EM on each batch's observed lengths (c) or lengths and "
+            f"capped predictions (c+y), k pseudo-units toward the uniform-cut prior; "
+            f"{CROSSFIT_FOLDS}-fold cross-fitted capped gbm for p(y | r)",
         },
-        "scores_per_seed": scores,
-        "mean_std": summary,
+        "mean_over_mechanisms": summary,
+        "scores_per_batch": scores,
         "seconds": watch.seconds,
     }
-    rows = [[k, f"{m:.2f} ± {s:.2f}"] for k, (m, s) in sorted(summary.items(), key=lambda i: i[1])]
-    table = markdown_table([f"C-MAPSS {args.subset} candidate", "val RMSE, uncapped"], rows)
+    rows = [
+        [k, v["rmse"], v["rmse_seed_std"], v["rmse_capped"], v["coverage_90"]]
+        for k, v in sorted(summary.items(), key=lambda i: i[1]["rmse"])
+    ]
+    table = markdown_table(
+        [f"C-MAPSS {args.subset} candidate", "RMSE", "seed std", "RMSE capped", "coverage 90"],
+        rows,
+    )
     write_result(args.out, f"cmapss_uncapped_validation_{args.subset}", headline, details, table)
     return 0
 

@@ -10,6 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from phm.bench.cmapss_posterior import (
+    BATCHES_PER_FOLD,
+    RECIPES,
+    TRUNCATIONS,
+    choose_candidate,
+    summarize,
+    validate_posterior,
+)
 from phm.cli import main
 from phm.datasets.cmapss import load_cmapss
 from phm.datasets.splits import (
@@ -104,6 +112,7 @@ def test_bench_on_synthetic_subset(
     folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
     out = tmp_path / "out"
     flags = ["--model", model, "--out", str(out), "--window", "10", "--val-fraction", val_fraction]
+    flags += ["--max-iter", "60"]  # the default gbm fits 14 models (cross-fit posterior)
     flags += ["--past-cap"] if past_cap else []
     code = main(["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags])
     assert code == 0
@@ -114,22 +123,28 @@ def test_bench_on_synthetic_subset(
     if model == "gbm":
         assert record["details"]["validation"]["n_units"] == 4
         assert record["details"]["validation"]["rmse_uniform_cut_uncapped"] > 0
+        assert record["details"]["validation"]["uniform_cut_predictor"] == "UncappedGbmRul"
     assert 0 <= record["rmse"] < 60
     # rmse: the uncapped predictor; rmse_capped_truth: the capped one, against min(RUL, 125)
     units = record["details"]["test_units"]
     truth, pred = (np.array([u[k] for u in units]) for k in ("rul_true", "rul_pred"))
     uncapped = np.array([u["rul_pred_uncapped"] for u in units])
     assert pred.max() <= 125 and (uncapped >= pred - 1e-9).all()
-    if not past_cap:  # the default: one predictor for both truths
+    posterior = model == "gbm" and not past_cap  # the default: the posterior past the cap
+    if model == "survival":  # one predictor for both truths
         np.testing.assert_array_equal(uncapped, pred)
     assert record["rmse"] == pytest.approx(np.sqrt(np.mean((uncapped - truth) ** 2)))
     capped_rmse = np.sqrt(np.mean((pred - np.minimum(truth, 125)) ** 2))
     assert record["rmse_capped_truth"] == pytest.approx(capped_rmse)
     predictors = record["details"]["protocol"]["predictors"]
     assert ("blended into a gbm on labels capped at 200" in predictors) == past_cap
+    assert ("prior of the remaining life fitted on the test units'" in predictors) == posterior
+    assert (record["details"]["posterior"] is not None) == posterior
     if val_fraction != "0":  # 90% intervals from the validation units, coverage on the test
         lower, upper = (np.array([u[k] for u in units]) for k in ("lower", "upper"))
-        assert (lower <= uncapped).all() and (uncapped <= upper).all() and (lower >= 0).all()
+        assert (lower <= upper).all() and (lower >= 0).all()
+        if not posterior:  # residual intervals lie around the point; quantiles need not
+            assert (lower <= uncapped).all() and (uncapped <= upper).all()
         covered = np.mean((lower <= truth) & (truth <= upper))
         assert record["coverage_90"] == pytest.approx(covered)
         lo_c, hi_c = (np.array([u[k] for u in units]) for k in ("lower_capped", "upper_capped"))
@@ -138,6 +153,50 @@ def test_bench_on_synthetic_subset(
         assert record["details"]["intervals"]["uncapped_truth"]["level"] == 0.9
     else:
         assert "coverage_90" not in record
+
+
+def test_posterior_never_reads_the_rul_file(tmp_path: Path) -> None:
+    """The default gbm's uncapped column and interval come from test inputs only: rewriting
+    the RUL file changes the scores, never the predictions."""
+    folder = helpers.write_fd002_like(tmp_path / "data" / "cmapss", n_train=16, seed=7)
+    flags = ["--window", "10", "--val-fraction", "0", "--max-iter", "30"]
+    base = ["bench", "cmapss", "--data", str(folder.parent), "--subset", "FD002", *flags]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    rul_file = folder / "RUL_FD002.txt"
+    rul_file.write_text("".join(f"{v} \n" for v in (5, 300, 40, 7, 250, 90)))
+    assert main([*base, "--out", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / d / "cmapss.json").read_text()) for d in ("a", "b"))
+    keys = ("rul_pred", "rul_pred_uncapped", "lower", "upper")
+    for unit_a, unit_b in zip(a["details"]["test_units"], b["details"]["test_units"], strict=True):
+        assert [unit_a[k] for k in keys] == [unit_b[k] for k in keys]
+    assert a["details"]["posterior"] == b["details"]["posterior"]
+    assert a["rmse"] != b["rmse"] and "coverage_90" in a  # the posterior interval needs no split
+    assert b["details"]["test_units"][1]["rul_true"] == 300
+
+
+def test_uncapped_validation_scores_every_candidate_on_pseudo_batches(tmp_path: Path) -> None:
+    """What `--validate-uncapped` runs (per seed; the flag runs seeds S..S+4)."""
+    folder = helpers.write_fd002_like(tmp_path / "cmapss", n_train=16, seed=7)
+    problem = cmapss_problem(load_cmapss(folder, "FD002"), window=10)
+    scores = validate_posterior(problem, seeds=[0], max_iter=20)
+    names = {"capped gbm", "blend 200 m60", *(r.name for r in RECIPES)}
+    assert set(scores) == {f"{m}/{n}" for m in TRUNCATIONS for n in names}
+    for metrics in scores.values():
+        assert len(metrics["rmse"]) == BATCHES_PER_FOLD
+        assert all(0 <= c <= 1 for c in metrics["coverage_90"])
+    # gbm+excess keeps the capped gbm for the capped truth
+    m = "uniform cut"
+    excess = next(r.name for r in RECIPES if r.point == "gbm+excess")
+    assert scores[f"{m}/{excess}"]["rmse_capped"] == scores[f"{m}/capped gbm"]["rmse_capped"]
+    summary = summarize(scores)
+    assert summary["capped gbm"]["rmse"] == pytest.approx(
+        np.mean([np.mean(scores[f"{m}/capped gbm"]["rmse"]) for m in TRUNCATIONS])
+    )
+    per_subset = {
+        "a": {"x": {"rmse": 2.0}, "y": {"rmse": 1.0}},
+        "b": {"x": {"rmse": 1.0}, "y": {"rmse": 1.5}},
+    }
+    assert choose_candidate(per_subset, "rmse") == "y"  # mean 1.25 against 1.5
 
 
 def test_flags_of_the_other_model_kind_are_errors(
