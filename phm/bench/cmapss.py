@@ -6,7 +6,8 @@ units is reported as a diagnostic and never used for choices; the test file is r
 predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
 
 gbm scores the capped truth with the cap-125 gbm (`ResidualIntervals` 90% interval: banded
-split conformal on the validation units' residuals) and the uncapped truth with the
+conformal on the residuals of its 5-fold cross-fit by unit over every training unit, each unit
+weighted once, `capped_interval`; docs/i16/ivl.md) and the uncapped truth with the
 empirical-Bayes posterior of phm.bench.cmapss_posterior (`SHIPPED_RECIPE`): the capped gbm
 plus the posterior mean of the remaining life past the cap, the posterior's 5%/95% quantiles
 as the 90% interval, the prior of the test batch fitted on its own predictions (test inputs,
@@ -41,10 +42,14 @@ from phm.bench.cmapss_posterior import (
     BLEND_WIDE_CAP,
     CROSSFIT_FOLDS,
     TRUNCATIONS,
+    capped_interval,
+    crossfit_predictions,
     observed_lengths,
     posterior_note,
     predict_uncapped_posterior,
     summarize,
+    summarize_intervals,
+    training_crossfit,
     validate_posterior,
 )
 from phm.bench.cmapss_uncapped import uniform_cut_weights, weighted_rmse
@@ -69,6 +74,16 @@ from phm.resources import resource_path
 # validation (`phm bench cmapss --validate-uncapped`, docs/i16/uncapped.md)
 UNCAPPED_WIDE_CAP = BLEND_WIDE_CAP  # 200
 UNCAPPED_MARGIN = BLEND_MARGIN  # 60
+
+SPLIT_METHOD = (
+    "split conformal on the validation units' residuals, 4 bands of the prediction; "
+    "calibrated on the validation-split model, applied to the refit one"
+)
+CROSSFIT_METHOD = (
+    f"conformal on the residuals of a {CROSSFIT_FOLDS}-fold cross-fit by unit of every training "
+    "unit against min(RUL, cap), each unit weighted once (1 / its rows), 4 bands of the "
+    "prediction, finite-sample correction by units; applied around the refit model"
+)
 
 # --model moe|dense -> the default C-MAPSS config (small model, [train] members = 5)
 CMAPSS_NETWORKS: dict[str, Path] = {
@@ -259,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
     bar.update()
 
     validation: dict[str, Any] = {"val_fraction": args.val_fraction}
+    intervals_capped: ResidualIntervals | None = None
     with step("validation"):
         if args.val_fraction > 0:
             fit_rows, val_rows = split_units(problem.units_train, args.val_fraction, args.seed)
@@ -268,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
             # 90% intervals from the held-out units' residuals: around the uncapped-truth
             # predictor against the uncapped truth, around the capped one against the capped
             intervals = ResidualIntervals.fit(pred_uncapped, problem.rul_train[val_rows])
-            intervals_capped = ResidualIntervals.fit(pred, problem.y_train[val_rows])
+            if args.model != "gbm":  # gbm: from the cross-fit of every training unit, below
+                intervals_capped = ResidualIntervals.fit(pred, problem.y_train[val_rows])
             validation |= {
                 "n_units": len(np.unique(problem.units_train[val_rows])),
                 "rmse_all_cycles_capped": rmse(problem.y_train[val_rows], pred),
@@ -288,6 +305,18 @@ def run(args: argparse.Namespace) -> int:
             problem,
             np.ones(len(problem.y_train), dtype=bool),
         )
+        crossfit = None
+        if args.model == "gbm":  # cross-fitted capped (and blended) predictions, every unit
+            if args.past_cap:
+                target = np.minimum(problem.rul_train, problem.cap)
+                crossfit = {
+                    "capped": crossfit_predictions(
+                        problem.X_train, target, problem.units_train, args.seed, args.max_iter
+                    )
+                }
+            else:
+                crossfit = training_crossfit(problem, args.seed, args.max_iter)
+            intervals_capped = capped_interval(crossfit["capped"], problem, args.seed)
     bar.update()
     with step("predict"):
         pred = predict_rul(model, problem.X_test, problem.cap)
@@ -299,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
             lengths = observed_lengths(data.test, problem.units_test)
             batch = {"capped": pred, "blend": pred_uncapped}
             pred_uncapped, lower, upper, posterior = predict_uncapped_posterior(
-                problem, lengths, batch, args.seed, args.max_iter
+                problem, lengths, batch, args.seed, args.max_iter, crossfit=crossfit
             )
     bar.update()
     bar.close()
@@ -307,11 +336,13 @@ def run(args: argparse.Namespace) -> int:
     score_rmse = rmse(problem.y_test, pred_uncapped)
     score_nasa = nasa_score(problem.y_test, pred_uncapped)
     capped = capped_truth_scores(problem.y_test, pred, problem.cap)
-    lower_c, upper_c = intervals_capped.interval(pred) if args.val_fraction > 0 else (pred, pred)
+    lower_c, upper_c = (
+        intervals_capped.interval(pred) if intervals_capped is not None else (pred, pred)
+    )
     covered: dict[str, float] = {}
     if args.val_fraction > 0 or posterior is not None:
         covered["coverage_90"] = coverage(lower, upper, problem.y_test)
-    if args.val_fraction > 0:
+    if intervals_capped is not None:
         covered["coverage_90_capped_truth"] = coverage(
             lower_c, upper_c, np.minimum(problem.y_test, problem.cap)
         )
@@ -385,20 +416,21 @@ def run(args: argparse.Namespace) -> int:
             )
         ],
         "posterior": posterior,
-        "intervals": (
-            {
-                "uncapped_truth": (
-                    intervals.as_dict()
-                    if posterior is None
-                    else {"level": 0.9, "method": "posterior 5%/95% quantiles"}
-                ),
-                "capped_truth": intervals_capped.as_dict(),
-                "method": "split conformal on the validation units' residuals, 4 bands of the "
-                "prediction; calibrated on the validation-split model, applied to the refit one",
-            }
-            if args.val_fraction > 0
-            else None
-        ),
+        "intervals": {
+            "uncapped_truth": (
+                {"level": 0.9, "method": "posterior 5%/95% quantiles"}
+                if posterior is not None
+                else intervals.as_dict() | {"method": SPLIT_METHOD}
+                if args.val_fraction > 0
+                else None
+            ),
+            "capped_truth": (
+                None
+                if intervals_capped is None
+                else intervals_capped.as_dict()
+                | {"method": CROSSFIT_METHOD if crossfit is not None else SPLIT_METHOD}
+            ),
+        },
         "published": {k: v[args.subset] for k, v in PUBLISHED.items()},
     }
     table = results_table(
@@ -434,11 +466,18 @@ def run_uncapped_validation(args: argparse.Namespace) -> int:
     with watch("features"):
         problem = cmapss_problem(data, window=args.window, per_condition=not args.global_scaling)
     seeds = list(range(args.seed, args.seed + 5))
+    intervals: dict[str, dict[str, list[float]]] = {}
     with watch("validation"):
-        scores = validate_posterior(problem, seeds, max_iter=args.max_iter)
+        scores = validate_posterior(problem, seeds, max_iter=args.max_iter, intervals=intervals)
     summary = summarize(scores)
     best = min(sorted(summary), key=lambda k: summary[k]["rmse"])
-    headline = {"subset": args.subset, "best_candidate": best, "best_rmse": summary[best]["rmse"]}
+    interval_summary = summarize_intervals(intervals)
+    headline = {
+        "subset": args.subset,
+        "best_candidate": best,
+        "best_rmse": summary[best]["rmse"],
+        "best_capped_interval": min(interval_summary, key=lambda k: interval_summary[k]["gap"]),
+    }
     details = {
         "protocol": {
             "folds": f"split_units, 20% of the training units held out, seeds {seeds}",
@@ -452,6 +491,13 @@ def run_uncapped_validation(args: argparse.Namespace) -> int:
         },
         "mean_over_mechanisms": summary,
         "scores_per_batch": scores,
+        "capped_intervals": {
+            "what": "90% intervals around the cap-125 gbm against min(RUL, cap), calibrated on "
+            "the fit units' cross-fitted predictions; gap: mean over mechanisms of |coverage "
+            "- 0.9|; width: mean interval width (cycles)",
+            "mean_over_mechanisms": interval_summary,
+            "scores_per_batch": intervals,
+        },
         "seconds": watch.seconds,
     }
     rows = [
@@ -461,6 +507,16 @@ def run_uncapped_validation(args: argparse.Namespace) -> int:
     table = markdown_table(
         [f"C-MAPSS {args.subset} candidate", "RMSE", "seed std", "RMSE capped", "coverage 90"],
         rows,
+    )
+    mechanisms = list(TRUNCATIONS)
+    table += "\n\n" + markdown_table(
+        [f"C-MAPSS {args.subset} capped-truth interval", "gap", "coverage", "seed std", "width"]
+        + [f"cov. {m}" for m in mechanisms],
+        [
+            [k, v["gap"], v["coverage"], v["coverage_seed_std"], v["width"]]
+            + [v[f"coverage@{m}"] for m in mechanisms]
+            for k, v in sorted(interval_summary.items(), key=lambda i: i[1]["gap"])
+        ],
     )
     write_result(args.out, f"cmapss_uncapped_validation_{args.subset}", headline, details, table)
     return 0

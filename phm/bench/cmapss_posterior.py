@@ -12,7 +12,9 @@ default of `phm bench cmapss --model gbm`.
 held out, one per seed); every held-out unit is cut several times under each of
 `TRUNCATIONS`, mechanisms the method does not know, into pseudo test batches of about
 `BATCH_UNITS` units; each candidate is scored on each batch (RMSE against the uncapped and the
-capped truth, coverage of its 90% interval).
+capped truth, coverage of its 90% interval). On the same batches, `score_intervals` scores the
+`CAPPED_INTERVALS` candidates, 90% intervals around the cap-125 gbm against the capped truth;
+`capped_interval` is the shipped one (`SHIPPED_CAPPED_INTERVAL`, docs/i16/ivl.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from phm.bench.cmapss_uncapped import uniform_cut_weights
 from phm.datasets.splits import CmapssProblem, split_units
 from phm.metrics import rmse
 from phm.models.rul_baselines import GbmRul
@@ -80,6 +83,12 @@ def unit_lives(units: np.ndarray, rul: np.ndarray) -> np.ndarray:
     return rul[first] + 1.0
 
 
+def crossfit_parts(units: np.ndarray, seed: int, folds: int = CROSSFIT_FOLDS) -> list:
+    """The units of each cross-fit fold (a seeded permutation of the units, split in `folds`)."""
+    ids = np.random.default_rng(seed).permutation(np.unique(units))
+    return np.array_split(ids, min(folds, len(ids)))
+
+
 def crossfit_predictions(
     X: np.ndarray,
     target: np.ndarray,
@@ -89,13 +98,64 @@ def crossfit_predictions(
     folds: int = CROSSFIT_FOLDS,
 ) -> np.ndarray:
     """(N,) out-of-fold gbm predictions, folds by unit, each clipped to [0, max target]."""
-    ids = np.random.default_rng(seed).permutation(np.unique(units))
     pred = np.empty(len(target))
-    for part in np.array_split(ids, min(folds, len(ids))):
+    for part in crossfit_parts(units, seed, folds):
         held = np.isin(units, part)
         model = GbmRul(max_iter=max_iter, random_state=seed).fit(X[~held], target[~held])
         pred[held] = np.clip(model.predict(X[held]), 0.0, target.max())
     return pred
+
+
+IntervalRecipe = Callable[[np.ndarray, np.ndarray, np.ndarray, int], ResidualIntervals]
+
+
+def _one_split(pred: np.ndarray, y: np.ndarray, units: np.ndarray, seed: int) -> ResidualIntervals:
+    # the residuals of one cross-fit fold (20% of the units, predicted by a model of the other
+    # 80%): the old `--val-fraction 0.2` calibration, rows counted as if independent
+    rows = np.isin(units, crossfit_parts(units, seed)[0])
+    return ResidualIntervals.fit(pred[rows], y[rows])
+
+
+def _crossfit(bands: int, weighted: bool) -> IntervalRecipe:
+    def fit(pred: np.ndarray, y: np.ndarray, units: np.ndarray, seed: int) -> ResidualIntervals:
+        w = uniform_cut_weights(units) if weighted else None
+        return ResidualIntervals.fit(pred, y, n_bands=bands, units=units, weights=w)
+
+    return fit
+
+
+# 90% intervals around the cap-125 gbm against the capped truth, from the cross-fitted
+# predictions of the training units: name -> fit(pred, capped truth, units, seed)
+CAPPED_INTERVALS: dict[str, IntervalRecipe] = {
+    "(a) one 20% split": _one_split,
+    "(b) cross-fit, every row": _crossfit(4, weighted=False),
+    "(c) cross-fit, one cut per unit": _crossfit(4, weighted=True),
+    "(c) cross-fit, one cut per unit, 1 band": _crossfit(1, weighted=True),
+    "(c) cross-fit, one cut per unit, 8 bands": _crossfit(8, weighted=True),
+    "(b) cross-fit, every row, 1 band": _crossfit(1, weighted=False),
+}
+SHIPPED_CAPPED_INTERVAL = "(c) cross-fit, one cut per unit"
+
+
+def capped_interval(
+    crossfit_capped: np.ndarray,
+    problem: CmapssProblem,
+    seed: int,
+    name: str = SHIPPED_CAPPED_INTERVAL,
+) -> ResidualIntervals:
+    """The shipped capped-truth interval, calibrated on the cross-fitted cap-125 predictions
+    of every training unit (`crossfit_predictions`) against min(RUL, cap)."""
+    truth = np.minimum(problem.rul_train, problem.cap)
+    return CAPPED_INTERVALS[name](crossfit_capped, truth, problem.units_train, seed)
+
+
+def training_crossfit(problem: CmapssProblem, seed: int, max_iter: int) -> dict[str, np.ndarray]:
+    """{"capped", "blend"}: the cross-fitted predictions of every training row (the capped
+    gbm, and the `--past-cap` blend of it with the wide gbm)."""
+    X, rul, units = problem.X_train, problem.rul_train, problem.units_train
+    capped = crossfit_predictions(X, np.minimum(rul, problem.cap), units, seed, max_iter)
+    wide = crossfit_predictions(X, np.minimum(rul, BLEND_WIDE_CAP), units, seed, max_iter)
+    return {"capped": capped, "blend": past_cap_blend(capped, wide, problem.cap, BLEND_MARGIN)}
 
 
 @dataclass(frozen=True)
@@ -292,6 +352,60 @@ def score_fold(fold: FoldPredictions, cap: float) -> dict[str, dict[str, list[fl
     return out
 
 
+def score_intervals(fold: FoldPredictions, cap: float) -> dict[str, dict[str, list[float]]]:
+    """{mechanism/candidate: {coverage_90_capped, width_capped: one value per batch}} of the
+    `CAPPED_INTERVALS` candidates, on the batches `score_fold` draws (same seeds)."""
+    truth = np.minimum(fold.rul_fit, cap)
+    bands = {
+        name: fit(fold.crossfit_capped, truth, fold.units_fit, fold.seed)
+        for name, fit in CAPPED_INTERVALS.items()
+    }
+    out: dict[str, dict[str, list[float]]] = {}
+    for index, (mechanism, truncation) in enumerate(TRUNCATIONS.items()):
+        rng = np.random.default_rng([fold.seed, index])
+        for _ in range(BATCHES_PER_FOLD):
+            rows = draw_batch(fold.units, fold.rul, truncation, rng)
+            r, y = np.minimum(fold.rul[rows], cap), fold.capped[rows]
+            for name, band in bands.items():
+                lo, hi = band.interval(y)
+                m = out.setdefault(f"{mechanism}/{name}", {"coverage_90_capped": [], "width": []})
+                m["coverage_90_capped"].append(coverage(lo, hi, r))
+                m["width"].append(float(np.mean(hi - lo)))
+    return out
+
+
+def summarize_intervals(scores: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """{candidate: coverage (mean over mechanisms of the mean over batches), gap (mean over
+    mechanisms of |that mean - LEVEL|), width, coverage_seed_std, and "coverage@mechanism"}."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, metrics in scores.items():
+        mechanism, candidate = key.split("/", 1)
+        row = out.setdefault(candidate, {"_seed": []})
+        row[f"coverage@{mechanism}"] = float(np.mean(metrics["coverage_90_capped"]))
+        row[f"width@{mechanism}"] = float(np.mean(metrics["width"]))
+        per_seed = np.reshape(metrics["coverage_90_capped"], (-1, BATCHES_PER_FOLD)).mean(axis=1)
+        row["_seed"].append(per_seed)
+    for row in out.values():
+        cov = [v for k, v in row.items() if k.startswith("coverage@")]
+        row["coverage"] = float(np.mean(cov))
+        row["gap"] = float(np.mean(np.abs(np.array(cov) - LEVEL)))
+        row["width"] = float(np.mean([v for k, v in row.items() if k.startswith("width@")]))
+        seed_means = np.mean(row.pop("_seed"), axis=0)
+        row["coverage_seed_std"] = float(np.std(seed_means, ddof=1)) if seed_means.size > 1 else 0.0
+    return out
+
+
+def choose_interval(per_subset: dict[str, dict[str, dict[str, float]]], tie: float = 0.005) -> str:
+    """The rule fixed before the validation run: the lowest mean over subsets of the gap
+    (mean over mechanisms of |coverage - LEVEL|); candidates within `tie` of it go to the
+    narrowest mean width."""
+    names = sorted(set.intersection(*(set(s) for s in per_subset.values())))
+    gap = {n: float(np.mean([s[n]["gap"] for s in per_subset.values()])) for n in names}
+    width = {n: float(np.mean([s[n]["width"] for s in per_subset.values()])) for n in names}
+    best = min(gap.values())
+    return min((n for n in names if gap[n] <= best + tie), key=lambda n: width[n])
+
+
 def _length(fold: FoldPredictions, row: int) -> float:
     """Cycles seen at a held-out row: its unit's life minus its remaining life."""
     life = fold.rul[fold.units == fold.units[row]].max() + 1.0
@@ -299,16 +413,24 @@ def _length(fold: FoldPredictions, row: int) -> float:
 
 
 def validate_posterior(
-    problem: CmapssProblem, seeds: list[int], max_iter: int = 300
+    problem: CmapssProblem,
+    seeds: list[int],
+    max_iter: int = 300,
+    intervals: dict[str, dict[str, list[float]]] | None = None,
 ) -> dict[str, dict[str, list[float]]]:
     """Scores of every candidate under every mechanism ("mechanism/candidate"), one value per
-    batch, pooled over the folds of `seeds`."""
+    batch, pooled over the folds of `seeds`; `intervals`, if given, receives the capped-truth
+    interval scores (`score_intervals`) of the same folds."""
     scores: dict[str, dict[str, list[float]]] = {}
     for seed in seeds:
         fold = fold_predictions(problem, seed, max_iter)
-        for key, metrics in score_fold(fold, problem.cap).items():
-            for metric, values in metrics.items():
-                scores.setdefault(key, {}).setdefault(metric, []).extend(values)
+        parts = [(scores, score_fold(fold, problem.cap))]
+        if intervals is not None:
+            parts.append((intervals, score_intervals(fold, problem.cap)))
+        for into, scored in parts:
+            for key, metrics in scored.items():
+                for metric, values in metrics.items():
+                    into.setdefault(key, {}).setdefault(metric, []).extend(values)
     return scores
 
 
@@ -355,20 +477,18 @@ def predict_uncapped_posterior(
     seed: int,
     max_iter: int,
     recipe: PosteriorRecipe = SHIPPED_RECIPE,
+    crossfit: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """The shipped uncapped prediction of a batch of test units: (point, lower, upper, info).
 
     f from all training lives; p(y | r) from a CROSSFIT_FOLDS-fold cross-fit (by unit) of the
-    capped and the wide gbm on the training units; g from the batch itself (its `lengths`
-    and predictions `pred` {"capped", "blend"}, test inputs; never the RUL file).
+    capped and the wide gbm on the training units (`training_crossfit`, computed here unless
+    given); g from the batch itself (its `lengths` and predictions `pred` {"capped", "blend"},
+    test inputs; never the RUL file).
     """
-    X, rul, units = problem.X_train, problem.rul_train, problem.units_train
-    capped = crossfit_predictions(X, np.minimum(rul, problem.cap), units, seed, max_iter)
-    wide = crossfit_predictions(X, np.minimum(rul, BLEND_WIDE_CAP), units, seed, max_iter)
-    crossfit = {
-        "capped": capped,
-        "blend": past_cap_blend(capped, wide, problem.cap, BLEND_MARGIN),
-    }
+    rul, units = problem.rul_train, problem.units_train
+    if crossfit is None:
+        crossfit = training_crossfit(problem, seed, max_iter)
     model = PosteriorRul(problem.cap, recipe).fit(unit_lives(units, rul), crossfit, rul)
     point, post, g = model.predict(lengths, pred)
     lower, upper = post.interval(LEVEL)

@@ -12,10 +12,17 @@ import pytest
 
 from phm.bench.cmapss_posterior import (
     BATCHES_PER_FOLD,
+    CAPPED_INTERVALS,
     RECIPES,
+    SHIPPED_CAPPED_INTERVAL,
     TRUNCATIONS,
+    capped_interval,
     choose_candidate,
+    choose_interval,
+    crossfit_parts,
+    crossfit_predictions,
     summarize,
+    summarize_intervals,
     validate_posterior,
 )
 from phm.cli import main
@@ -153,6 +160,34 @@ def test_bench_on_synthetic_subset(
         assert record["details"]["intervals"]["uncapped_truth"]["level"] == 0.9
     else:
         assert "coverage_90" not in record
+    capped_method = (record["details"]["intervals"]["capped_truth"] or {}).get("method", "")
+    assert ("cross-fit by unit of every training unit" in capped_method) == (model == "gbm")
+    assert ("coverage_90_capped_truth" in record) == (model == "gbm" or val_fraction != "0")
+    if model == "gbm":  # the capped interval: the cross-fit of every training unit, shipped
+        problem = cmapss_problem(load_cmapss(folder, "FD002"), window=10)
+        target = np.minimum(problem.rul_train, problem.cap)
+        cross = crossfit_predictions(problem.X_train, target, problem.units_train, 0, 60)
+        expected = capped_interval(cross, problem, seed=0).as_dict()
+        got = record["details"]["intervals"]["capped_truth"]
+        assert got["above"] == pytest.approx(expected["above"])
+        assert got["below"] == pytest.approx(expected["below"])
+        lo_c, hi_c = (np.array([u[k] for u in units]) for k in ("lower_capped", "upper_capped"))
+        assert (lo_c <= pred + 1e-9).all() and (pred <= hi_c + 1e-9).all()
+
+
+def test_capped_interval_calibrates_on_every_training_unit_once() -> None:
+    """The cross-fit folds partition the training units; every unit then weighs 1 in total."""
+    units = np.repeat(np.array([f"u{i}" for i in range(13)]), np.arange(3, 16))
+    parts = crossfit_parts(units, seed=4)
+    together = np.concatenate(parts)
+    assert sorted(together.tolist()) == sorted(set(units.tolist()))  # each unit exactly once
+    assert len(parts) == 5 and min(len(p) for p in parts) >= 2
+    # (c): the shipped fit sees every row and one unit's rows weigh as much as another's
+    rng = np.random.default_rng(0)
+    pred = rng.uniform(0, 125, units.size)
+    truth = np.clip(pred + rng.normal(0, 10, units.size), 0, 125)
+    shipped = CAPPED_INTERVALS[SHIPPED_CAPPED_INTERVAL](pred, truth, units, 0)
+    assert np.isfinite(shipped.above).all() and (shipped.above >= 0).all()
 
 
 def test_posterior_never_reads_the_rul_file(tmp_path: Path) -> None:
@@ -166,11 +201,13 @@ def test_posterior_never_reads_the_rul_file(tmp_path: Path) -> None:
     rul_file.write_text("".join(f"{v} \n" for v in (5, 300, 40, 7, 250, 90)))
     assert main([*base, "--out", str(tmp_path / "b")]) == 0
     a, b = (json.loads((tmp_path / d / "cmapss.json").read_text()) for d in ("a", "b"))
-    keys = ("rul_pred", "rul_pred_uncapped", "lower", "upper")
+    keys = ("rul_pred", "rul_pred_uncapped", "lower", "upper", "lower_capped", "upper_capped")
     for unit_a, unit_b in zip(a["details"]["test_units"], b["details"]["test_units"], strict=True):
         assert [unit_a[k] for k in keys] == [unit_b[k] for k in keys]
     assert a["details"]["posterior"] == b["details"]["posterior"]
     assert a["rmse"] != b["rmse"] and "coverage_90" in a  # the posterior interval needs no split
+    assert "coverage_90_capped_truth" in a  # nor the capped one (cross-fit of the training units)
+    assert a["details"]["intervals"]["capped_truth"] == b["details"]["intervals"]["capped_truth"]
     assert b["details"]["test_units"][1]["rul_true"] == 300
 
 
@@ -178,7 +215,23 @@ def test_uncapped_validation_scores_every_candidate_on_pseudo_batches(tmp_path: 
     """What `--validate-uncapped` runs (per seed; the flag runs seeds S..S+4)."""
     folder = helpers.write_fd002_like(tmp_path / "cmapss", n_train=16, seed=7)
     problem = cmapss_problem(load_cmapss(folder, "FD002"), window=10)
-    scores = validate_posterior(problem, seeds=[0], max_iter=20)
+    intervals: dict = {}
+    scores = validate_posterior(problem, seeds=[0], max_iter=20, intervals=intervals)
+    assert set(intervals) == {f"{m}/{n}" for m in TRUNCATIONS for n in CAPPED_INTERVALS}
+    for metrics in intervals.values():
+        assert len(metrics["coverage_90_capped"]) == BATCHES_PER_FOLD
+        assert all(0 <= c <= 1 for c in metrics["coverage_90_capped"])
+    name = "(b) cross-fit, every row, 1 band"
+    covs = [np.mean(intervals[f"{m}/{name}"]["coverage_90_capped"]) for m in TRUNCATIONS]
+    one_band = summarize_intervals(intervals)[name]
+    assert one_band["gap"] == pytest.approx(np.mean(np.abs(np.array(covs) - 0.9)))
+    by_hand = {
+        "a": {"x": {"gap": 0.030, "width": 50.0}, "y": {"gap": 0.020, "width": 60.0}},
+        "b": {"x": {"gap": 0.010, "width": 50.0}, "y": {"gap": 0.016, "width": 60.0}},
+    }
+    assert choose_interval(by_hand) == "x"  # gap 0.020 vs 0.018: a tie, x is narrower
+    by_hand["a"]["x"]["gap"] = 0.040  # 0.025 vs 0.018: no longer a tie
+    assert choose_interval(by_hand) == "y"
     names = {"capped gbm", "blend 200 m60", *(r.name for r in RECIPES)}
     assert set(scores) == {f"{m}/{n}" for m in TRUNCATIONS for n in names}
     for metrics in scores.values():

@@ -53,3 +53,29 @@ def test_bad_input_is_refused():
         ResidualIntervals.fit([1.0], [1.0], level=1.5)
     with pytest.raises(ValueError, match="equal-length"):
         ResidualIntervals.fit([1.0, 2.0], [1.0])
+
+
+def test_interval_weights_count_each_asset_once_by_hand():
+    """10 assets, asset k errs by k + 1 on every row; the last (error 10) has 91 rows, the
+    others one. Level 0.5: the upper tail is the 0.75 quantile, corrected for 10 assets to
+    ceil(11 * 0.75) / 10 = 0.9. Rows counted: 91 of 100 rows err by 10, so 10; each asset
+    once (weights 1 / rows): the 0.9 quantile of 1..10 is 9."""
+    units = np.array([*range(9), *[9] * 91])
+    truth = (units + 1).astype(float)
+    pred = np.zeros(truth.size)
+    rows = ResidualIntervals.fit(pred, truth, level=0.5, n_bands=1, units=units)
+    assert rows.above[0] == 10.0
+    weights = 1.0 / np.bincount(units)[units]
+    once = ResidualIntervals.fit(pred, truth, level=0.5, n_bands=1, units=units, weights=weights)
+    assert once.above[0] == 9.0 and once.below[0] == 0.0
+    # weighted band edges: the median prediction counts assets, not rows
+    two = ResidualIntervals.fit(truth, truth, n_bands=2, units=units, weights=weights, min_rows=1)
+    assert two.edges.tolist() == [5.0]
+    assert ResidualIntervals.fit(truth, truth, n_bands=2).edges.tolist() == [10.0]
+
+
+def test_bad_weights_are_refused():
+    with pytest.raises(ValueError, match="weights"):
+        ResidualIntervals.fit([1.0, 2.0], [1.0, 2.0], weights=[1.0, 0.0])
+    with pytest.raises(ValueError, match="weights"):
+        ResidualIntervals.fit([1.0, 2.0], [1.0, 2.0], weights=[1.0])
