@@ -6,8 +6,8 @@ units is reported as a diagnostic and never used for choices; the test file is r
 predict each test unit's RUL at its last cycle, compared with RUL_FDxxx.txt.
 
 gbm scores the capped truth with the cap-125 gbm (`ResidualIntervals` 90% interval: banded
-conformal on the residuals of its 5-fold cross-fit by unit over every training unit, each unit
-weighted once, `capped_interval`; docs/i16/ivl.md) and the uncapped truth with the
+conformal on the residuals of its 5-fold cross-fit by unit over every training unit,
+`capped_interval`; docs/i16/ivl.md) and the uncapped truth with the
 empirical-Bayes posterior of phm.bench.cmapss_posterior (`SHIPPED_RECIPE`): the capped gbm
 plus the posterior mean of the remaining life past the cap, the posterior's 5%/95% quantiles
 as the 90% interval, the prior of the test batch fitted on its own predictions (test inputs,
@@ -81,8 +81,8 @@ SPLIT_METHOD = (
 )
 CROSSFIT_METHOD = (
     f"conformal on the residuals of a {CROSSFIT_FOLDS}-fold cross-fit by unit of every training "
-    "unit against min(RUL, cap), each unit weighted once (1 / its rows), 4 bands of the "
-    "prediction, finite-sample correction by units; applied around the refit model"
+    "unit against min(RUL, cap), every row, 4 bands of the prediction, finite-sample "
+    "correction by units; applied around the refit model"
 )
 
 # --model moe|dense -> the default C-MAPSS config (small model, [train] members = 5)

@@ -33,6 +33,7 @@ from phm.datasets.splits import (
     piecewise_rul,
     split_units,
 )
+from phm.models.rul_intervals import ResidualIntervals
 
 _spec = importlib.util.spec_from_file_location(
     "cmapss_test_helpers", Path(__file__).parents[1] / "datasets" / "test_cmapss.py"
@@ -182,12 +183,17 @@ def test_capped_interval_calibrates_on_every_training_unit_once() -> None:
     together = np.concatenate(parts)
     assert sorted(together.tolist()) == sorted(set(units.tolist()))  # each unit exactly once
     assert len(parts) == 5 and min(len(p) for p in parts) >= 2
-    # (c): the shipped fit sees every row and one unit's rows weigh as much as another's
+    # the shipped fit reads every row, its finite-sample correction counts the 13 units
     rng = np.random.default_rng(0)
     pred = rng.uniform(0, 125, units.size)
     truth = np.clip(pred + rng.normal(0, 10, units.size), 0, 125)
     shipped = CAPPED_INTERVALS[SHIPPED_CAPPED_INTERVAL](pred, truth, units, 0)
-    assert np.isfinite(shipped.above).all() and (shipped.above >= 0).all()
+    by_rows = CAPPED_INTERVALS[SHIPPED_CAPPED_INTERVAL](pred, truth, np.arange(units.size), 0)
+    assert (shipped.above >= by_rows.above).all() and (shipped.above > by_rows.above).any()
+    # (a), the old calibration, reads the first cross-fit fold's units only
+    first = np.isin(units, parts[0])
+    one_split = CAPPED_INTERVALS["(a) one 20% split"](pred, truth, units, 4)
+    assert one_split.as_dict() == ResidualIntervals.fit(pred[first], truth[first]).as_dict()
 
 
 def test_posterior_never_reads_the_rul_file(tmp_path: Path) -> None:
