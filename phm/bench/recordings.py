@@ -14,9 +14,9 @@ windows of 16 shaft revolutions; scale-free features (envelope line ratios at th
 order band shares, kurtosis, crest). `--variant auto` (default) lets validation on the training
 side choose between these "orders" features and two controls in Hz on 2048-sample windows
 ("hz": RMS-normalised per recording, "hz_raw": as recorded). Validation: leave one value out of
-`--val-by` (default: the first column of `--test` with >= 2 values among the training
-recordings whose every held-out group's labels train elsewhere), else the last 30% of the
-windows of every training recording.
+`--val-by` (default: the first of the columns of `--test`, then dataset, rig, machine, load,
+rpm, that has >= 2 values among the training recordings and whose every held-out group's labels
+train elsewhere), else the last 30% of the windows of every training recording.
 
 `--model envelope`: no training; per window the largest defect-order line ratio (BPFO, BPFI,
 2 x BSF; mean log peak-to-floor over harmonics 1..3) names the location, "normal" below the a
@@ -47,6 +47,8 @@ VARIANTS = ("orders", "hz", "hz_raw")
 LOCATIONS = ("normal", "inner_race", "outer_race", "ball")
 ENVELOPE_THRESHOLD = 1.0
 VAL_TAIL = 0.3
+# Tried after the columns of --test for the validation split: conditions that change in use.
+CONDITION_COLUMNS = ("dataset", "rig", "machine", "load", "rpm")
 HZ_WINDOW, HZ_STRIDE = 2048, 1024
 
 
@@ -170,7 +172,8 @@ def validation_column(train: list[Recording], test_filter: str, val_by: str | No
     if val_by is not None:
         return val_by
     labels = {r.label for r in train}
-    for col in parse_filter(test_filter):
+    candidates = [*parse_filter(test_filter), *CONDITION_COLUMNS]
+    for col in dict.fromkeys(candidates):
         groups: dict[str, set[str]] = {}
         for r in train:
             groups.setdefault(r.fields.get(col, ""), set()).add(r.label)
