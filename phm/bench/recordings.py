@@ -37,8 +37,14 @@ import numpy as np
 from phm.bench.results import fmt, markdown_table, write_result
 from phm.datasets.recordings import KNOWN_BEARINGS, Recording, open_manifest, read_signal
 from phm.errors import ConfigError
-from phm.features.orders import OrderConfig, angle_windows, defect_lines, envelope_diagnosis
-from phm.features.orders import order_features, resample
+from phm.features.orders import (
+    OrderConfig,
+    angle_windows,
+    defect_lines,
+    envelope_diagnosis,
+    order_features,
+    resample,
+)
 from phm.features.spectral import spectral_features
 from phm.metrics import accuracy, macro_f1
 from phm.models.classifiers import GbmFaultClassifier
@@ -54,17 +60,29 @@ HZ_WINDOW, HZ_STRIDE = 2048, 1024
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm bench recordings`."""
-    parser.add_argument("--manifest", type=Path, action="append", required=True,
-                        help="manifest file or folder (repeat to combine)")  # fmt: skip
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        action="append",
+        required=True,
+        help="manifest file or folder (repeat to combine)",
+    )
     parser.add_argument("--train", required=True, help='training filter, e.g. "rig=a,rpm=600|900"')
     parser.add_argument("--test", required=True, help='test filter, e.g. "rig=b"')
     parser.add_argument("--label-column", default="label", help="manifest column to predict")
     parser.add_argument("--model", choices=("gbm", "envelope"), default="gbm")
-    parser.add_argument("--variant", choices=("auto", *VARIANTS), default="auto",
-                        help="gbm inputs; auto: chosen on validation")  # fmt: skip
+    parser.add_argument(
+        "--variant",
+        choices=("auto", *VARIANTS),
+        default="auto",
+        help="gbm inputs; auto: chosen on validation",
+    )
     parser.add_argument("--val-by", default=None, help="validation: leave one value out of this")
-    parser.add_argument("--bearing", default=None,
-                        help="bearing (e.g. 6205) of recordings whose manifest names none")  # fmt: skip
+    parser.add_argument(
+        "--bearing",
+        default=None,
+        help="bearing (e.g. 6205) of recordings whose manifest names none",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-iter", type=int, default=200, help="boosting iterations")
@@ -98,15 +116,18 @@ def select(recs: list[Recording], spec: dict[str, set[str]]) -> list[Recording]:
     columns = set().union(*(r.fields for r in recs))
     for col in spec:
         if col not in columns:
-            raise ConfigError(f"filter column {col!r} is in no manifest; columns: {sorted(columns)}")
+            raise ConfigError(
+                f"filter column {col!r} is in no manifest; columns: {sorted(columns)}"
+            )
     return [
-        r for r in recs
+        r
+        for r in recs
         if all(any(_same(r.fields.get(c, ""), v) for v in vals) for c, vals in spec.items())
-    ]  # fmt: skip
+    ]
 
 
 def split(recs: list[Recording], train: str, test: str) -> tuple[list[Recording], list[Recording]]:
-    """(train, test) recordings; ConfigError when a recording is on both sides or a side is empty."""
+    """(train, test) recordings; ConfigError if a recording is on both sides or a side is empty."""
     tr, te = select(recs, parse_filter(train)), select(recs, parse_filter(test))
     both = {r.key for r in tr} & {r.key for r in te}
     if both:
@@ -132,14 +153,18 @@ def recording_features(rec: Recording, cfg: OrderConfig) -> RecordingFeatures:
     if rec.rpm is None:
         raise rec.error("rpm missing; order tracking needs the shaft speed", "rpm")
     if rec.defect_orders is None:
-        raise rec.error("no bearing geometry", "bearing",
-                        expected="a known bearing name or columns bpfi, bpfo, bsf, ftf")
+        raise rec.error(
+            "no bearing geometry",
+            "bearing",
+            expected="a known bearing name or columns bpfi, bpfo, bsf, ftf",
+        )
     x = read_signal(rec)
     w = angle_windows(x, rec.fs_hz, rec.rpm, cfg)
     if w.envelope.shape[0] == 0:
         raise rec.error(
             f"{x.size / rec.fs_hz:.2f} s at {rec.rpm:g} rpm is shorter than one window",
-            "path", expected=f">= {cfg.window_revs} shaft revolutions",
+            "path",
+            expected=f">= {cfg.window_revs} shaft revolutions",
         )
     feats, names = {}, {}
     feats["orders"], names["orders"] = order_features(w, rec.defect_orders)
@@ -159,7 +184,7 @@ def stack(
     for r in recs:
         X = feats[r.key].features[variant]
         if tail is not None:
-            cut = int(round(X.shape[0] * (1 - VAL_TAIL)))
+            cut = round(X.shape[0] * (1 - VAL_TAIL))
             X = X[cut:] if tail else X[:cut]
         xs.append(X)
         ys += [r.label] * X.shape[0]
@@ -185,9 +210,12 @@ def validation_column(train: list[Recording], test_filter: str, val_by: str | No
 
 
 def validate(
-    train: list[Recording], feats: dict[str, RecordingFeatures], column: str | None,
-    max_iter: int, seed: int,
-) -> dict[str, float]:  # fmt: skip
+    train: list[Recording],
+    feats: dict[str, RecordingFeatures],
+    column: str | None,
+    max_iter: int,
+    seed: int,
+) -> dict[str, float]:
     """Mean validation accuracy of every variant on the training recordings only."""
     scores = {}
     for variant in VARIANTS:
@@ -200,7 +228,9 @@ def validate(
             for value in sorted({r.fields.get(column, "") for r in train}):
                 held = [r for r in train if r.fields.get(column, "") == value]
                 rest = [r for r in train if r.fields.get(column, "") != value]
-                folds.append((*stack(rest, feats, variant, None), *stack(held, feats, variant, None)))
+                folds.append(
+                    (*stack(rest, feats, variant, None), *stack(held, feats, variant, None))
+                )
         accs = []
         for Xf, yf, Xv, yv in folds:
             model = GbmFaultClassifier(max_iter=max_iter, random_state=seed).fit(Xf, yf)
@@ -255,8 +285,10 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "envelope":
         bad = sorted({r.label for r in train + test} - set(LOCATIONS))
         if bad:
-            raise ConfigError(f"--model envelope predicts locations {LOCATIONS}; labels {bad} are "
-                              "not: use --label-column location")  # fmt: skip
+            raise ConfigError(
+                f"--model envelope predicts locations {LOCATIONS}; labels {bad} are "
+                "not: use --label-column location"
+            )
     cfg = OrderConfig()
     feats = {r.key: recording_features(r, cfg) for r in train + test}
     t_feat = time.perf_counter() - t0
@@ -267,8 +299,9 @@ def run(args: argparse.Namespace) -> int:
             variant = "envelope"
             seeds = [args.seed]
             competing = tuple(loc for loc in LOCATIONS if loc in train_labels)
-            preds = [envelope_diagnosis(feats[r.key].lines, competing, ENVELOPE_THRESHOLD)
-                     for r in test]  # fmt: skip
+            preds = [
+                envelope_diagnosis(feats[r.key].lines, competing, ENVELOPE_THRESHOLD) for r in test
+            ]
             per_seed.append(_score(test, preds, args.seed))
         else:
             seeds = list(range(args.seed, args.seed + args.seeds))
@@ -285,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
     accs = [s["accuracy"] for s in per_seed]
     f1s = [s["macro_f1"] for s in per_seed]
     votes = [s["recording_accuracy"] for s in per_seed]
-    std = (lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)  # noqa: E731
+    std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     seconds = time.perf_counter() - t0
     headline = {
         "accuracy": float(np.mean(accs)),
@@ -304,8 +337,12 @@ def run(args: argparse.Namespace) -> int:
     }
     details = {
         "manifests": [str(m) for m in args.manifest],
-        "validation": {"column": val_column or f"time (last {VAL_TAIL:.0%} of each recording)",
-                       "accuracy_by_variant": val_scores} if val_scores else None,  # fmt: skip
+        "validation": {
+            "column": val_column or f"time (last {VAL_TAIL:.0%} of each recording)",
+            "accuracy_by_variant": val_scores,
+        }
+        if val_scores
+        else None,
         "dropped_test_labels": dropped,
         "train_recordings": [r.key for r in train],
         "test_recordings": [r.key for r in test],
@@ -314,19 +351,27 @@ def run(args: argparse.Namespace) -> int:
         "envelope_threshold": ENVELOPE_THRESHOLD if args.model == "envelope" else None,
         "seconds": {"features": t_feat, "total": seconds},
     }
-    rows: list[list[Any]] = [[
-        f"{args.model} ({variant})", f"{fmt(headline['accuracy'], 3)} ± {fmt(headline['accuracy_std'], 3)}",
-        fmt(headline["macro_f1"], 3), fmt(headline["recording_accuracy"], 3),
-    ]]  # fmt: skip
+    rows: list[list[Any]] = [
+        [
+            f"{args.model} ({variant})",
+            f"{fmt(headline['accuracy'], 3)} ± {fmt(headline['accuracy_std'], 3)}",
+            fmt(headline["macro_f1"], 3),
+            fmt(headline["recording_accuracy"], 3),
+        ]
+    ]
     table = markdown_table(["model", "window accuracy", "macro F1", "recording vote"], rows)
     table += (
         f"\n\ntrain `{args.train}` ({len(train)} recordings) -> test `{args.test}` ({len(test)}), "
         f"label `{args.label_column}`, {len(train_labels)} classes, {len(seeds)} seed(s)"
-        + (f"; validation ({details['validation']['column']}): "
-           + ", ".join(f"{k} {fmt(v, 3)}" for k, v in val_scores.items()) if val_scores else "")
+        + (
+            f"; validation ({details['validation']['column']}): "
+            + ", ".join(f"{k} {fmt(v, 3)}" for k, v in val_scores.items())
+            if val_scores
+            else ""
+        )
         + (f"; test labels never trained, not scored: {', '.join(dropped)}" if dropped else "")
         + f". Total {seconds:.1f} s."
-    )  # fmt: skip
+    )
     write_result(args.out, f"recordings_{args.model}", headline, details, table)
     return 0
 
@@ -344,8 +389,11 @@ def _score(test: list[Recording], preds: list[np.ndarray], seed: int) -> dict[st
         "accuracy": accuracy(y, p),
         "macro_f1": macro_f1(y, p),
         "recording_accuracy": float(np.mean(vote)),
-        "confusion": {"labels": labels,
-                      "rows_true_cols_pred": [[int(np.sum((y == t) & (p == q))) for q in labels]
-                                              for t in labels]},  # fmt: skip
+        "confusion": {
+            "labels": labels,
+            "rows_true_cols_pred": [
+                [int(np.sum((y == t) & (p == q))) for q in labels] for t in labels
+            ],
+        },
         "n_test_windows": int(y.size),
     }

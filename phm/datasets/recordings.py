@@ -54,7 +54,9 @@ class Recording:
     def error(self, problem: str, column: str, expected: str | None = None) -> DataFormatError:
         """A DataFormatError naming this recording's manifest row and `column`."""
         return DataFormatError(
-            self.manifest, f"row {self.row} ({self.path.name}): {problem}", column=column,
+            self.manifest,
+            f"row {self.row} ({self.path.name}): {problem}",
+            column=column,
             expected=expected,
         )
 
@@ -99,7 +101,9 @@ def read_manifest(
     for needed in ("path", label_column):
         if needed not in df.columns:
             raise DataFormatError(
-                manifest, "required column missing", column=needed,
+                manifest,
+                "required column missing",
+                column=needed,
                 expected=f"columns including path and {label_column}; found {df.columns}",
             )
     fs_col = next((c for c in _FS_COLUMNS if c in df.columns), None)
@@ -110,9 +114,12 @@ def read_manifest(
         row = i + offset
         fields = {k: ("" if v is None else str(v)) for k, v in values.items()}
 
-        def fail(problem: str, column: str, expected: str | None = None) -> DataFormatError:
-            return DataFormatError(manifest, f"row {row}: {problem}", column=column,  # noqa: B023
-                                   expected=expected)
+        def fail(
+            problem: str, column: str, expected: str | None = None, row: int = row
+        ) -> DataFormatError:
+            return DataFormatError(
+                manifest, f"row {row}: {problem}", column=column, expected=expected
+            )
 
         raw_path = fields["path"].strip()
         if not raw_path:
@@ -130,12 +137,15 @@ def read_manifest(
         if not label:
             raise fail("empty label", label_column)
         if labels is not None and label not in labels:
-            raise fail(f"unknown label {label!r}", label_column, expected=f"one of {sorted(labels)}")
+            raise fail(
+                f"unknown label {label!r}", label_column, expected=f"one of {sorted(labels)}"
+            )
         fs_hz = _number(fields.get(fs_col)) if fs_col else None
         if fs_hz is None or not np.isfinite(fs_hz) or fs_hz <= 0:
             raise fail(
                 f"sampling rate missing or not positive ({fields.get(fs_col or '', '')!r})",
-                fs_col or "fs_hz", expected="a sampling rate in Hz > 0",
+                fs_col or "fs_hz",
+                expected="a sampling rate in Hz > 0",
             )
         rpm = _number(fields.get("rpm"))
         if rpm is not None and (not np.isfinite(rpm) or rpm <= 0):
@@ -152,7 +162,7 @@ def read_manifest(
     return out
 
 
-def _defect_orders(fields: dict[str, str], fail) -> DefectFrequencies | None:  # noqa: ANN001
+def _defect_orders(fields: dict[str, str], fail) -> DefectFrequencies | None:
     names = ("bpfi", "bpfo", "bsf", "ftf")
     given = [n for n in names if fields.get(n, "").strip()]
     if given:
@@ -170,7 +180,8 @@ def _defect_orders(fields: dict[str, str], fail) -> DefectFrequencies | None:  #
     key = bearing.lower().replace(" ", "").replace("-2rs", "")
     if key not in KNOWN_BEARINGS:
         raise fail(
-            f"unknown bearing {bearing!r}", "bearing",
+            f"unknown bearing {bearing!r}",
+            "bearing",
             expected=f"one of {sorted(KNOWN_BEARINGS)} or columns bpfi, bpfo, bsf, ftf",
         )
     return KNOWN_BEARINGS[key]
@@ -212,7 +223,8 @@ def _read_mat(rec: Recording) -> np.ndarray:
     if name is None:
         if len(keys) != 1:
             raise rec.error(
-                f"{len(keys)} variables in the file and none named", "variable",
+                f"{len(keys)} variables in the file and none named",
+                "variable",
                 expected=f"a variable column naming one of {keys}",
             )
         name = keys[0]
@@ -220,8 +232,9 @@ def _read_mat(rec: Recording) -> np.ndarray:
         raise rec.error(f"variable {name!r} not in the file", "variable", expected=f"one of {keys}")
     value = np.asarray(content[name])
     if value.ndim > 2 or (value.ndim == 2 and min(value.shape) != 1):
-        raise rec.error(f"variable {name!r} has shape {value.shape}", "variable",
-                        expected="a vector")
+        raise rec.error(
+            f"variable {name!r} has shape {value.shape}", "variable", expected="a vector"
+        )
     if not np.issubdtype(value.dtype, np.number):
         raise rec.error(f"variable {name!r} is not numeric", "variable")
     return value
@@ -235,7 +248,8 @@ def _read_npy(rec: Recording) -> np.ndarray:
         raise rec.error(f"array has shape {value.shape}", "path", expected="1-D or 2-D")
     if rec.variable is None or not rec.variable.isdigit():
         raise rec.error(
-            f"2-D array of shape {value.shape} and no channel index", "variable",
+            f"2-D array of shape {value.shape} and no channel index",
+            "variable",
             expected="an integer channel index along the shorter axis",
         )
     channels = value if value.shape[0] < value.shape[1] else value.T
@@ -248,14 +262,18 @@ def _read_npy(rec: Recording) -> np.ndarray:
 def _pick_column(rec: Recording, df: pl.DataFrame) -> np.ndarray:
     if rec.variable is not None:
         if rec.variable not in df.columns:
-            raise rec.error(f"column {rec.variable!r} not in the file", "variable",
-                            expected=f"one of {df.columns}")
+            raise rec.error(
+                f"column {rec.variable!r} not in the file",
+                "variable",
+                expected=f"one of {df.columns}",
+            )
         name = rec.variable
     else:
         numeric = [c for c, t in df.schema.items() if t.is_numeric()]
         if len(numeric) != 1:
             raise rec.error(
-                f"{len(numeric)} numeric columns and none named", "variable",
+                f"{len(numeric)} numeric columns and none named",
+                "variable",
                 expected=f"a variable column naming one of {df.columns}",
             )
         name = numeric[0]
@@ -301,13 +319,14 @@ def cwru_manifest(folder: str | Path, out: str | Path | None = None) -> pl.DataF
         base = out.parent.resolve()
         import os
 
-        df = df.with_columns(pl.col("path").map_elements(lambda s: os.path.relpath(s, base),
-                                                         return_dtype=pl.String))
+        df = df.with_columns(
+            pl.col("path").map_elements(lambda s: os.path.relpath(s, base), return_dtype=pl.String)
+        )
         df.write_csv(out)
     return df
 
 
-def open_manifest(source: str | Path, **kwargs) -> list[Recording]:  # noqa: ANN003
+def open_manifest(source: str | Path, **kwargs) -> list[Recording]:
     """Recordings of a manifest file, or of a folder: its `manifest.csv`, else (a CWRU folder)
     the CWRU catalogue written to a temporary manifest. kwargs go to `read_manifest`."""
     source = Path(source)

@@ -25,8 +25,7 @@ from phm.features.spectral import DefectFrequencies, envelope
 DEFECTS = ("bpfo", "bpfi", "bsf2", "ftf")  # bsf2: 2 x ball spin, a spall strikes both races
 LOCATION_OF = {"bpfo": "outer_race", "bpfi": "inner_race", "bsf2": "ball"}
 HARMONICS = 3
-RAW_ORDER_BANDS = ((0.5, 1.5), (1.5, 2.5), (2.5, 4), (4, 8), (8, 16), (16, 32), (32, 64),
-                   (64, 128))  # fmt: skip
+RAW_ORDER_BANDS = ((0.5, 1.5), (1.5, 2.5), (2.5, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 128))
 
 
 @dataclass(frozen=True)
@@ -91,10 +90,11 @@ def angle_windows(x: np.ndarray, fs_hz: float, rpm: float, cfg: OrderConfig) -> 
     n_band = int(cfg.window_revs * per_rev)
     n_env, n_raw = cfg.window_revs * cfg.samples_per_rev, cfg.window_revs * cfg.raw_samples_per_rev
     keep = [
-        s for s in starts
+        s
+        for s in starts
         if int(s * cfg.raw_samples_per_rev) + n_raw <= raw_a.size
         and int(s * per_rev) + n_band <= band.size
-    ]  # fmt: skip
+    ]
     e = np.stack([env_a[int(s * cfg.samples_per_rev) :][:n_env] for s in keep]) if keep else None
     if e is None:
         empty = np.zeros((0, n_env))
@@ -132,8 +132,12 @@ def defect_lines(w: AngleWindows, orders_of: DefectFrequencies) -> dict[str, np.
     sidebands, shaft 1x and 2x. Keys in a fixed order."""
     cfg = w.config
     orders, amp = order_spectrum(w.envelope, cfg.samples_per_rev)
-    base = {"bpfo": orders_of.bpfo, "bpfi": orders_of.bpfi, "bsf2": 2 * orders_of.bsf,
-            "ftf": orders_of.ftf}  # fmt: skip
+    base = {
+        "bpfo": orders_of.bpfo,
+        "bpfi": orders_of.bpfi,
+        "bsf2": 2 * orders_of.bsf,
+        "ftf": orders_of.ftf,
+    }
     out: dict[str, np.ndarray] = {}
     for name in DEFECTS:
         for k in range(1, HARMONICS + 1):
@@ -156,7 +160,7 @@ def _crest(x: np.ndarray) -> np.ndarray:
     return np.abs(x).max(axis=-1) / np.maximum(rms, 1e-300)
 
 
-def _log_shares(orders: np.ndarray, amp: np.ndarray, bands) -> np.ndarray:  # noqa: ANN001
+def _log_shares(orders: np.ndarray, amp: np.ndarray, bands) -> np.ndarray:
     power = amp**2
     total = np.maximum(power[:, 1:].sum(axis=1), 1e-300)
     cols = [power[:, (orders >= lo) & (orders < hi)].sum(axis=1) / total for lo, hi in bands]
