@@ -83,6 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="bearing (e.g. 6205) of recordings whose manifest names none",
     )
+    parser.add_argument(
+        "--target-labels",
+        type=int,
+        default=0,
+        help="gbm: labelled test windows per class added to training (scored: the others)",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-iter", type=int, default=200, help="boosting iterations")
@@ -282,6 +288,8 @@ def run(args: argparse.Namespace) -> int:
     test = [r for r in test if r.label in train_labels]
     if not test:
         raise ConfigError(f"no test recording has a label seen in training (test: {dropped})")
+    if args.model == "envelope" and args.target_labels:
+        raise ConfigError("--target-labels needs a trained model (--model gbm)")
     if args.model == "envelope":
         bad = sorted({r.label for r in train + test} - set(LOCATIONS))
         if bad:
@@ -312,8 +320,17 @@ def run(args: argparse.Namespace) -> int:
                 variant = max(VARIANTS, key=lambda v: val_scores[v])  # first wins ties
             X, y = stack(train, feats, variant, None)
             for seed in seeds:
-                model = GbmFaultClassifier(max_iter=args.max_iter, random_state=seed).fit(X, y)
-                preds = [model.predict(feats[r.key].features[variant]) for r in test]
+                Xs, ys, masks = X, y, [None] * len(test)
+                if args.target_labels:
+                    Xt, yt, masks = target_windows(test, feats, variant, args.target_labels, seed)
+                    Xs, ys = np.concatenate([X, Xt]), np.concatenate([y, yt])
+                model = GbmFaultClassifier(max_iter=args.max_iter, random_state=seed).fit(Xs, ys)
+                preds = [
+                    model.predict(
+                        feats[r.key].features[variant][m if m is not None else slice(None)]
+                    )
+                    for r, m in zip(test, masks, strict=True)
+                ]
                 per_seed.append(_score(test, preds, seed))
     accs = [s["accuracy"] for s in per_seed]
     f1s = [s["macro_f1"] for s in per_seed]
@@ -334,6 +351,7 @@ def run(args: argparse.Namespace) -> int:
         "n_train_recordings": len(train),
         "n_test_recordings": len(test),
         "n_seeds": len(seeds),
+        "target_labels_per_class": args.target_labels,
     }
     details = {
         "manifests": [str(m) for m in args.manifest],
@@ -354,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[list[Any]] = [
         [
             f"{args.model} ({variant})",
-            f"{fmt(headline['accuracy'], 3)} ± {fmt(headline['accuracy_std'], 3)}",
+            f"{headline['accuracy']:.3f} ± {headline['accuracy_std']:.3f}",
             fmt(headline["macro_f1"], 3),
             fmt(headline["recording_accuracy"], 3),
         ]
@@ -362,7 +380,8 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(["model", "window accuracy", "macro F1", "recording vote"], rows)
     table += (
         f"\n\ntrain `{args.train}` ({len(train)} recordings) -> test `{args.test}` ({len(test)}), "
-        f"label `{args.label_column}`, {len(train_labels)} classes, {len(seeds)} seed(s)"
+        f"label `{args.label_column}`, {len(train_labels)} classes, {len(seeds)} seed(s), "
+        f"{args.target_labels} labelled test windows per class"
         + (
             f"; validation ({details['validation']['column']}): "
             + ", ".join(f"{k} {fmt(v, 3)}" for k, v in val_scores.items())
@@ -376,11 +395,62 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def target_windows(
+    test: list[Recording],
+    feats: dict[str, RecordingFeatures],
+    variant: str,
+    per_class: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Few-label transfer: `per_class` labelled test windows per class, (X, y), and per test
+    recording the mask of windows still scored (none overlaps a labelled one).
+
+    Per class, recordings in a seeded random order give one window each in turn; within a
+    recording the labelled windows are every other window from a seeded random start (windows
+    overlap by half), and every window overlapping them leaves the scored set."""
+    rng = np.random.default_rng(seed)
+    taken = {r.key: 0 for r in test}
+    starts = {}
+    for r in test:
+        n = feats[r.key].features[variant].shape[0]
+        starts[r.key] = int(rng.integers(0, n))
+    for label in sorted({r.label for r in test}):
+        recs = [test[i] for i in rng.permutation(len(test)) if test[i].label == label]
+        need = per_class
+        while need > 0:
+            progress = False
+            for r in recs:
+                n = feats[r.key].features[variant].shape[0]
+                if need and taken[r.key] < (n + 1) // 2:
+                    taken[r.key] += 1
+                    need -= 1
+                    progress = True
+            if not progress:
+                raise ConfigError(
+                    f"class {label!r} has fewer than {per_class} separate test windows"
+                )
+    xs, ys, masks = [], [], []
+    for r in test:
+        X = feats[r.key].features[variant]
+        n, k = X.shape[0], taken[r.key]
+        start = min(starts[r.key], max(n - 2 * k + 1, 0))
+        labelled = start + 2 * np.arange(k)
+        xs.append(X[labelled])
+        ys += [r.label] * k
+        keep = np.ones(n, dtype=bool)
+        if k:
+            keep[max(start - 1, 0) : start + 2 * k] = False
+        masks.append(keep)
+    return np.concatenate(xs), np.array(ys), masks
+
+
 def _score(test: list[Recording], preds: list[np.ndarray], seed: int) -> dict[str, Any]:
     y = np.concatenate([[r.label] * p.shape[0] for r, p in zip(test, preds, strict=True)])
     p = np.concatenate(preds)
     vote = []
     for r, pr in zip(test, preds, strict=True):
+        if pr.size == 0:
+            continue
         values, counts = np.unique(pr, return_counts=True)
         vote.append(values[counts.argmax()] == r.label)
     labels = sorted(set(y) | set(p))

@@ -92,3 +92,23 @@ def test_bench_end_to_end_across_rigs(manifest: Path, tmp_path: Path, model: str
     if model == "gbm":
         assert result["details"]["validation"]["column"] == "rpm"
         assert len(result["details"]["per_seed"]) == 2
+
+
+def test_target_labels_leave_overlapping_windows_unscored(manifest: Path) -> None:
+    from phm.bench.recordings import recording_features, target_windows
+    from phm.features.orders import OrderConfig
+
+    recs = load_recordings([manifest], "label")
+    _, test = split(recs, "rig=a", "rig=b")
+    feats = {r.key: recording_features(r, OrderConfig()) for r in test}
+    X, y, masks = target_windows(test, feats, "orders", 3, seed=1)
+    assert X.shape[0] == 9 and sorted(set(y)) == sorted(LINE)
+    labelled_total = 0
+    for r, keep in zip(test, masks, strict=True):
+        rows = feats[r.key].features["orders"]
+        taken = [i for i in range(rows.shape[0]) if any((rows[i] == X).all(axis=1))]
+        labelled_total += len(taken)
+        near = {j for i in taken for j in (i - 1, i, i + 1) if 0 <= j < rows.shape[0]}
+        # a labelled window and its half-overlapping neighbours are not scored; the rest are
+        assert set(np.flatnonzero(~keep)) == near
+    assert labelled_total == 9
