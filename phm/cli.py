@@ -28,6 +28,10 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "cmapss": ("phm.bench.cmapss", "C-MAPSS turbofan RUL: RMSE and NASA score"),
         "femto": ("phm.bench.femto", "PRONOSTIA bearings RUL: PHM 2012 score"),
         "cwru": ("phm.bench.cwru", "CWRU bearing fault classification"),
+        "recordings": (
+            "phm.bench.recordings",
+            "fault diagnosis on any labelled recordings, split by manifest columns",
+        ),
         "model": ("phm.bench.model", "MoE vs dense: throughput, latency, balance"),
         "ingest": (
             "phm.bench.ingest",
