@@ -11,12 +11,15 @@ recording stays on its side. Test recordings whose label never trains are listed
 
 Inputs (phm.features.orders): each recording resampled to 12 kHz, order-tracked by its rpm,
 windows of 16 shaft revolutions; scale-free features (envelope line ratios at the defect orders,
-order band shares, kurtosis, crest). `--variant auto` (default) lets validation on the training
-side choose between these "orders" features and two controls in Hz on 2048-sample windows
-("hz": RMS-normalised per recording, "hz_raw": as recorded). Validation: leave one value out of
-`--val-by` (default: the first of the columns of `--test`, then dataset, rig, machine, load,
-rpm, that has >= 2 values among the training recordings and whose every held-out group's labels
-train elsewhere), else the last 30% of the windows of every training recording.
+order band shares, kurtosis, crest): the default (`--variant orders`), by design: they are the
+inputs that do not move with speed, sampling rate or gain. `--variant auto` lets validation on
+the training side choose between them and two controls in Hz on 2048-sample windows ("hz":
+RMS-normalised per recording, "hz_raw": as recorded); a validation inside one rig cannot see a
+change of rig, and picked "hz" where it then failed across rigs (docs/i17/recordings.md).
+Validation: leave one value out of `--val-by` (default: the first of the columns of `--test`,
+then dataset, rig, machine, load, rpm, that has >= 2 values among the training recordings and
+whose every held-out group's labels train elsewhere), else the last 30% of the windows of every
+training recording.
 
 `--model envelope`: no training; per window the largest defect-order line ratio (BPFO, BPFI,
 2 x BSF; mean log peak-to-floor over harmonics 1..3) names the location, "normal" below the a
@@ -74,8 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variant",
         choices=("auto", *VARIANTS),
-        default="auto",
-        help="gbm inputs; auto: chosen on validation",
+        default="orders",
+        help="gbm inputs (default orders: order-tracked, scale-free); auto: chosen on validation",
     )
     parser.add_argument("--val-by", default=None, help="validation: leave one value out of this")
     parser.add_argument(

@@ -90,8 +90,15 @@ def test_bench_end_to_end_across_rigs(manifest: Path, tmp_path: Path, model: str
     # the fault lines sit at the same orders on rig b (other rate, gain 50): both transfer
     assert result["accuracy"] > 0.9, result["details"]["per_seed"][0]["confusion"]
     if model == "gbm":
-        assert result["details"]["validation"]["column"] == "rpm"
+        assert result["variant"] == "orders"  # the default: no validation run needed
+        assert result["details"]["validation"] is None
         assert len(result["details"]["per_seed"]) == 2
+        # --variant auto validates on the training rig, leaving one speed out
+        auto = tmp_path / "auto"
+        assert main([*argv[:-1], str(auto), "--variant", "auto"]) == 0
+        chosen = json.loads((auto / "recordings_gbm.json").read_text())
+        assert chosen["details"]["validation"]["column"] == "rpm"
+        assert chosen["variant"] in ("orders", "hz", "hz_raw")
 
 
 def test_target_labels_leave_overlapping_windows_unscored(manifest: Path) -> None:
