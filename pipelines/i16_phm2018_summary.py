@@ -20,7 +20,7 @@ from phm.models.s1_decision import policy_stability
 # runs are named RUNS/SEED-NAME: NAME is the model ("gbm", "moe", "dense"), optionally with
 # a variant suffix ("moe-f3": `--folds 3`); every name found becomes a column
 ABLATION_KEYS = {  # JSON key -> column suffix
-    "s1_total_threshold_median": "median-only threshold",
+    "s1_total_threshold_estimate_choice": "threshold, S1-estimate choice",
     "s1_total_bayes": "Bayes",
     "s1_total_bayes_uncalibrated": "Bayes uncalibrated",
     "s1_total_per_mode_choice": "per-mode choice",
@@ -94,7 +94,7 @@ def main(runs: Path) -> dict:
                 f"{mode}.{k}": float(v)  # JSON writes inf as the string "inf"
                 for mode, fitted in decision.items()
                 for k, v in fitted.items()
-                if k in ("alarm_level", "estimate_cap_s", "s1_estimate", "temperature", "shift")
+                if k in ("alarm_level", "estimate_cap_s", "temperature", "shift", "far_nan_share")
             }
         if not per_fleet:
             continue

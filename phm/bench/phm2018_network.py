@@ -42,19 +42,18 @@ SCORE_CHUNK = 32768  # scored rows per batch of windows
 class NetworkDecision:
     """How the network's TTF distribution becomes a submission, fitted on training tools only.
 
-    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` applied to the TTF
-    estimate `estimator` (M,) names (ESTIMATORS), each mode's pair and estimator those of least
-    S1 on the held-out windows; `median_threshold`: the same with the plain median only (the
-    rule before the S1 estimate, an ablation); `temperature`, `shift` (M,): calibration of the
-    hazard logits on the held-out windows (`fit_hazard_calibration`); `far_nan_share` (M,):
-    share of far truths that are NaN. The shipped submission is the threshold rule
-    (SUBMISSIONS[0]); the median-only rule, the Bayes decision under the calibrated
-    distribution and the per-mode choice between Bayes and threshold are ablations.
+    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` applied to the
+    median TTF (the shipped rule). `estimate_choice` with `estimator` (M,): the same where a
+    mode may instead submit the S1 estimate (ESTIMATORS), whichever had less S1 on the held-out
+    windows (an ablation: it lost on development fleets 101-102, docs/i16/phm2018.md).
+    `temperature`, `shift` (M,): calibration of the hazard logits on the held-out windows
+    (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN. The
+    Bayes decisions and the per-mode choice between Bayes and threshold are ablations.
     """
 
     threshold: tuple[np.ndarray, np.ndarray]
     estimator: np.ndarray
-    median_threshold: tuple[np.ndarray, np.ndarray]
+    estimate_choice: tuple[np.ndarray, np.ndarray]
     temperature: np.ndarray
     shift: np.ndarray
     far_nan_share: np.ndarray
@@ -67,9 +66,9 @@ class NetworkDecision:
         fields = {
             "alarm_level": self.threshold[0],
             "estimate_cap_s": self.threshold[1],
-            "s1_estimate": self.estimator == "s1",
-            "median_alarm_level": self.median_threshold[0],
-            "median_estimate_cap_s": self.median_threshold[1],
+            "choice_s1_estimate": self.estimator == "s1",
+            "choice_alarm_level": self.estimate_choice[0],
+            "choice_estimate_cap_s": self.estimate_choice[1],
             "temperature": self.temperature,
             "shift": self.shift,
             "far_nan_share": self.far_nan_share,
@@ -81,10 +80,17 @@ class NetworkDecision:
 
 # the first is the shipped one (chosen on development fleets 101-103: docs/i16/phm2018.md);
 # the others are scored beside it as ablations
-SUBMISSIONS = ("threshold", "threshold_median", "bayes", "bayes_uncalibrated", "per_mode_choice")
-# TTF point estimates the threshold rule may submit, per mode: the median of the predicted TTF
-# distribution (NaN where P(fault within the horizon) < 0.5), or the S1 estimate
-# (`phm.models.s1_decision.s1_estimate`, the exp(-0.001 t)-weighted median given a fault)
+SUBMISSIONS = (
+    "threshold",
+    "threshold_estimate_choice",
+    "bayes",
+    "bayes_uncalibrated",
+    "per_mode_choice",
+)
+# TTF point estimates a threshold rule may submit, per mode: the median of the predicted TTF
+# distribution (NaN where P(fault within the horizon) < 0.5; the shipped rule's), or the S1
+# estimate (`phm.models.s1_decision.s1_estimate`, the exp(-0.001 t)-weighted median given a
+# fault)
 ESTIMATORS = ("median", "s1")
 
 
@@ -144,15 +150,15 @@ def member_outputs(pred: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], 
 
 
 def threshold_submission(
-    estimates: dict[str, np.ndarray], alarm: np.ndarray, decision: NetworkDecision, median=False
+    estimates: dict[str, np.ndarray], alarm: np.ndarray, decision: NetworkDecision, choice=False
 ) -> np.ndarray:
-    """The threshold rule: per mode its estimate where the alarm reaches the mode's level and
-    the estimate its cap, NaN elsewhere; `median`: the median-only ablation's rule."""
-    if median:
-        estimate, (levels, caps) = estimates["median"], decision.median_threshold
-    else:
+    """The threshold rule: per mode the median TTF where the alarm reaches the mode's level and
+    the estimate its cap, NaN elsewhere; `choice`: the ablation that may submit the S1 estimate."""
+    if choice:
         estimate = np.column_stack([estimates[e][:, m] for m, e in enumerate(decision.estimator)])
-        levels, caps = decision.threshold
+        levels, caps = decision.estimate_choice
+    else:
+        estimate, (levels, caps) = estimates["median"], decision.threshold
     submit = (alarm >= levels[None, :]) & (estimate <= caps[None, :])
     return np.where(submit, estimate, np.nan)
 
@@ -198,8 +204,8 @@ def network_score_tool(
             "alarm": np.mean([a for _, a in outputs], axis=0),
             "fault_prob": np.mean([pred["fault_prob"] for pred in preds], axis=0),
         }
-        for name, median in (("threshold", False), ("threshold_median", True)):
-            subs = np.stack([threshold_submission(e, a, decision, median) for e, a in outputs])
+        for name, choice in (("threshold", False), ("threshold_estimate_choice", True)):
+            subs = np.stack([threshold_submission(e, a, decision, choice) for e, a in outputs])
             chunk[name] = subs[0] if len(models) == 1 else majority_submission(subs)
         logits = np.mean([pred["ttf_logits"] for pred in preds], axis=0)
         chunk |= network_submissions(logits, decision, horizon)
@@ -255,9 +261,9 @@ def network_decision(
     all_weight = np.concatenate([t["weight"] for t in every]).astype(np.float64)
     q = far_nan_share(all_truth, horizon, all_weight)
     decision = NetworkDecision(
-        (levels, caps),
-        estimator,
         policies["median"],
+        estimator,
+        (levels, caps),
         temperature,
         shift,
         q,
