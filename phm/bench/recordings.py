@@ -1,7 +1,8 @@
 """`phm bench recordings`: fault diagnosis on any labelled recordings, split by manifest columns.
 
     phm bench recordings --manifest M [--manifest M2] --train "rig=a,rpm=600|900" \
-        --test "rig=b" [--label-column location] [--model gbm|envelope] --out DIR
+        --test "rig=b" [--label-column location] [--model linear|gbm|envelope] \
+        [--context recording|window] --out DIR
 
 `--manifest`: a manifest file (phm.datasets.recordings), or a folder holding `manifest.csv`, or a
 CWRU folder (its catalogue becomes the manifest). With several manifests the column `dataset`
@@ -20,6 +21,13 @@ Validation: leave one value out of `--val-by` (default: the first of the columns
 then dataset, rig, machine, load, rpm, that has >= 2 values among the training recordings and
 whose every held-out group's labels train elsewhere), else the last 30% of the windows of every
 training recording.
+
+Model (default `--model linear`): logistic regression (C = 1, classes weighted equally) on the
+standardised features; `--model gbm`: boosted trees. Context (default `--context recording`):
+each window is described by the mean features of all windows of its recording: the recording's
+own unlabelled windows, never its label (test recordings included: a transductive use of the
+recording being diagnosed); `--context window`: each window alone. Linear + recording context
+was chosen on training-side validation (docs/i17/recordings.md, part 2).
 
 `--model envelope`: no training; per window the largest defect-order line ratio (BPFO, BPFI,
 2 x BSF; mean log peak-to-floor over harmonics 1..3) names the location, "normal" below the a
