@@ -38,6 +38,15 @@ def feats(d, kind):
         return F
     if kind == "Fc":
         return np.hstack([F, np.repeat(np.nanmean(F, axis=0, keepdims=True), F.shape[0], 0)])
+    if kind == "FSm":
+        X = np.hstack([F, spec(d, pool=2)])
+        return np.repeat(np.nanmean(X, axis=0, keepdims=True), F.shape[0], 0)
+    if kind == "Sm":
+        X = spec(d, pool=2)
+        return np.repeat(np.nanmean(X, axis=0, keepdims=True), F.shape[0], 0)
+    if kind == "Fms":
+        X = np.hstack([np.nanmean(F, axis=0), np.nanstd(F, axis=0)])[None]
+        return np.repeat(X, F.shape[0], 0)
     if kind == "Fm":
         return np.repeat(np.nanmean(F, axis=0, keepdims=True), F.shape[0], 0)
     if kind.startswith("S"):
@@ -100,9 +109,9 @@ def XY(keys, kind, lab, part=None):
         d = dict(D[k])
         n = d["F"].shape[0]
         if part == "a":
-            d["F"] = d["F"][: n // 2]
+            d["F"], d["ea"] = d["F"][: n // 2], d["ea"][: n // 2]
         elif part == "b":
-            d["F"] = d["F"][n // 2 + 1 :]
+            d["F"], d["ea"] = d["F"][n // 2 + 1 :], d["ea"][n // 2 + 1 :]
         X = feats(d, kind)
         xs.append(X)
         ys += [D[k]["fields"][lab] if lab != "label" else D[k]["label"]] * X.shape[0]
