@@ -1,7 +1,8 @@
 """`phm bench recordings`: fault diagnosis on any labelled recordings, split by manifest columns.
 
     phm bench recordings --manifest M [--manifest M2] --train "rig=a,rpm=600|900" \
-        --test "rig=b" [--label-column location] [--model gbm|envelope] --out DIR
+        --test "rig=b" [--label-column location] [--model linear|gbm|envelope] \
+        [--context recording|window] --out DIR
 
 `--manifest`: a manifest file (phm.datasets.recordings), or a folder holding `manifest.csv`, or a
 CWRU folder (its catalogue becomes the manifest). With several manifests the column `dataset`
@@ -21,6 +22,13 @@ then dataset, rig, machine, load, rpm, that has >= 2 values among the training r
 whose every held-out group's labels train elsewhere), else the last 30% of the windows of every
 training recording.
 
+Model (default `--model linear`): logistic regression (C = 1, classes weighted equally) on the
+standardised features; `--model gbm`: boosted trees. Context (default `--context recording`):
+each window is described by the mean features of all windows of its recording: the recording's
+own unlabelled windows, never its label (test recordings included: a transductive use of the
+recording being diagnosed); `--context window`: each window alone. Linear + recording context
+was chosen on training-side validation (docs/i17/recordings.md, part 2).
+
 `--model envelope`: no training; per window the largest defect-order line ratio (BPFO, BPFI,
 2 x BSF; mean log peak-to-floor over harmonics 1..3) names the location, "normal" below the a
 priori threshold 1.0 (a peak e times its neighbourhood). Labels must be locations (normal,
@@ -31,11 +39,16 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from phm.bench.results import fmt, markdown_table, write_result
 from phm.datasets.recordings import KNOWN_BEARINGS, Recording, open_manifest, read_signal
@@ -59,6 +72,48 @@ VAL_TAIL = 0.3
 # Tried after the columns of --test for the validation split: conditions that change in use.
 CONDITION_COLUMNS = ("dataset", "rig", "machine", "load", "rpm")
 HZ_WINDOW, HZ_STRIDE = 2048, 1024
+MODELS = ("linear", "gbm", "envelope")
+CONTEXTS = ("recording", "window")
+LINEAR_C = 1.0  # inverse L2 strength of the logistic regression; fixed, chosen on validation
+
+
+class LinearFaultClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression on standardised features, classes weighted equally; a missing
+    feature (NaN) counts as 0. Deterministic: `random_state` is accepted and unused."""
+
+    def __init__(self, C: float = LINEAR_C, random_state: int | None = 0) -> None:
+        self.C = C
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> LinearFaultClassifier:
+        self.model_ = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced"),
+        ).fit(np.nan_to_num(np.asarray(X, dtype=np.float64)), y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.model_.predict(np.nan_to_num(np.asarray(X, dtype=np.float64)))
+
+
+def make_model(name: str, max_iter: int, seed: int) -> ClassifierMixin:
+    """A fresh trainable model: "linear" or "gbm"."""
+    if name == "linear":
+        return LinearFaultClassifier(random_state=seed)
+    return GbmFaultClassifier(max_iter=max_iter, random_state=seed)
+
+
+def in_context(X: np.ndarray, context: str) -> np.ndarray:
+    """The windows (W, F) of one recording as the model sees them: as they are ("window") or
+    each replaced by the mean over the recording's windows ("recording": its own unlabelled
+    windows, never a label)."""
+    if context == "window" or X.shape[0] == 0:
+        return X
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column stays NaN
+        mean = np.nanmean(X, axis=0, keepdims=True)
+    return np.repeat(mean, X.shape[0], axis=0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,12 +128,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", required=True, help='training filter, e.g. "rig=a,rpm=600|900"')
     parser.add_argument("--test", required=True, help='test filter, e.g. "rig=b"')
     parser.add_argument("--label-column", default="label", help="manifest column to predict")
-    parser.add_argument("--model", choices=("gbm", "envelope"), default="gbm")
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="linear",
+        help="linear (default): standardised logistic regression; gbm: boosted trees; "
+        "envelope: no training",
+    )
+    parser.add_argument(
+        "--context",
+        choices=CONTEXTS,
+        default="recording",
+        help="recording (default): every window is described by the mean features of its "
+        "recording's windows (no label used); window: each window on its own",
+    )
     parser.add_argument(
         "--variant",
         choices=("auto", *VARIANTS),
         default="orders",
-        help="gbm inputs (default orders: order-tracked, scale-free); auto: chosen on validation",
+        help="inputs (default orders: order-tracked, scale-free); auto: chosen on validation",
     )
     parser.add_argument("--val-by", default=None, help="validation: leave one value out of this")
     parser.add_argument(
@@ -90,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--target-labels",
         type=int,
         default=0,
-        help="gbm: labelled test windows per class added to training (scored: the others)",
+        help="labelled test windows per class added to training (scored: the others)",
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -186,16 +254,21 @@ def recording_features(rec: Recording, cfg: OrderConfig) -> RecordingFeatures:
 
 
 def stack(
-    recs: list[Recording], feats: dict[str, RecordingFeatures], variant: str, tail: bool | None
+    recs: list[Recording],
+    feats: dict[str, RecordingFeatures],
+    variant: str,
+    tail: bool | None,
+    context: str = "window",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y) of the recordings' windows; tail True/False: only the last 30% / first 70%."""
+    """(X, y) of the recordings' windows; tail True/False: only the last 30% / first 70% (the
+    recording context is then that part's own)."""
     xs, ys = [], []
     for r in recs:
         X = feats[r.key].features[variant]
         if tail is not None:
             cut = round(X.shape[0] * (1 - VAL_TAIL))
             X = X[cut:] if tail else X[:cut]
-        xs.append(X)
+        xs.append(in_context(X, context))
         ys += [r.label] * X.shape[0]
     return np.concatenate(xs), np.array(ys)
 
@@ -224,13 +297,15 @@ def validate(
     column: str | None,
     max_iter: int,
     seed: int,
+    model_name: str = "gbm",
+    context: str = "window",
 ) -> dict[str, float]:
     """Mean validation accuracy of every variant on the training recordings only."""
     scores = {}
     for variant in VARIANTS:
         if column is None:
-            Xf, yf = stack(train, feats, variant, tail=False)
-            Xv, yv = stack(train, feats, variant, tail=True)
+            Xf, yf = stack(train, feats, variant, False, context)
+            Xv, yv = stack(train, feats, variant, True, context)
             folds = [(Xf, yf, Xv, yv)]
         else:
             folds = []
@@ -238,11 +313,14 @@ def validate(
                 held = [r for r in train if r.fields.get(column, "") == value]
                 rest = [r for r in train if r.fields.get(column, "") != value]
                 folds.append(
-                    (*stack(rest, feats, variant, None), *stack(held, feats, variant, None))
+                    (
+                        *stack(rest, feats, variant, None, context),
+                        *stack(held, feats, variant, None, context),
+                    )
                 )
         accs = []
         for Xf, yf, Xv, yv in folds:
-            model = GbmFaultClassifier(max_iter=max_iter, random_state=seed).fit(Xf, yf)
+            model = make_model(model_name, max_iter, seed).fit(Xf, yf)
             accs.append(accuracy(yv, model.predict(Xv)))
         scores[variant] = float(np.mean(accs))
     return scores
@@ -292,7 +370,7 @@ def run(args: argparse.Namespace) -> int:
     if not test:
         raise ConfigError(f"no test recording has a label seen in training (test: {dropped})")
     if args.model == "envelope" and args.target_labels:
-        raise ConfigError("--target-labels needs a trained model (--model gbm)")
+        raise ConfigError("--target-labels needs a trained model (--model linear or gbm)")
     if args.model == "envelope":
         bad = sorted({r.label for r in train + test} - set(LOCATIONS))
         if bad:
@@ -319,18 +397,24 @@ def run(args: argparse.Namespace) -> int:
             variant = args.variant
             if variant == "auto":
                 val_column = validation_column(train, args.test, args.val_by)
-                val_scores = validate(train, feats, val_column, args.max_iter, args.seed)
+                val_scores = validate(
+                    train, feats, val_column, args.max_iter, args.seed, args.model, args.context
+                )
                 variant = max(VARIANTS, key=lambda v: val_scores[v])  # first wins ties
-            X, y = stack(train, feats, variant, None)
+            X, y = stack(train, feats, variant, None, args.context)
             for seed in seeds:
                 Xs, ys, masks = X, y, [None] * len(test)
                 if args.target_labels:
-                    Xt, yt, masks = target_windows(test, feats, variant, args.target_labels, seed)
+                    Xt, yt, masks = target_windows(
+                        test, feats, variant, args.target_labels, seed, args.context
+                    )
                     Xs, ys = np.concatenate([X, Xt]), np.concatenate([y, yt])
-                model = GbmFaultClassifier(max_iter=args.max_iter, random_state=seed).fit(Xs, ys)
+                model = make_model(args.model, args.max_iter, seed).fit(Xs, ys)
                 preds = [
                     model.predict(
-                        feats[r.key].features[variant][m if m is not None else slice(None)]
+                        in_context(feats[r.key].features[variant], args.context)[
+                            m if m is not None else slice(None)
+                        ]
                     )
                     for r, m in zip(test, masks, strict=True)
                 ]
@@ -346,6 +430,7 @@ def run(args: argparse.Namespace) -> int:
         "macro_f1": float(np.mean(f1s)),
         "recording_accuracy": float(np.mean(votes)),
         "model": args.model,
+        "context": args.context if args.model != "envelope" else None,
         "variant": variant,
         "train": args.train,
         "test": args.test,
@@ -404,6 +489,7 @@ def target_windows(
     variant: str,
     per_class: int,
     seed: int,
+    context: str = "window",
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Few-label transfer: `per_class` labelled test windows per class, (X, y), and per test
     recording the mask of windows still scored (none overlaps a labelled one).
@@ -434,7 +520,7 @@ def target_windows(
                 )
     xs, ys, masks = [], [], []
     for r in test:
-        X = feats[r.key].features[variant]
+        X = in_context(feats[r.key].features[variant], context)
         n, k = X.shape[0], taken[r.key]
         start = min(starts[r.key], max(n - 2 * k + 1, 0))
         labelled = start + 2 * np.arange(k)

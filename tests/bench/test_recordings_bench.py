@@ -63,7 +63,7 @@ def test_splits_never_share_a_recording(manifest: Path) -> None:
         split(recs, "machine=a", "rig=b")
 
 
-@pytest.mark.parametrize("model", ["gbm", "envelope"])
+@pytest.mark.parametrize("model", ["linear", "gbm", "envelope"])
 def test_bench_end_to_end_across_rigs(manifest: Path, tmp_path: Path, model: str) -> None:
     out = tmp_path / "out"
     argv = [
@@ -84,11 +84,21 @@ def test_bench_end_to_end_across_rigs(manifest: Path, tmp_path: Path, model: str
         "--out",
         str(out),
     ]
+    if model == "gbm":  # trees on 6 recording means (min 10 per leaf) cannot split: per window
+        argv[-2:-2] = ["--context", "window"]
     assert main(argv) == 0
     result = json.loads((out / f"recordings_{model}.json").read_text())
     assert result["n_train_recordings"] == 6 and result["n_test_recordings"] == 6
     # the fault lines sit at the same orders on rig b (other rate, gain 50): both transfer
     assert result["accuracy"] > 0.9, result["details"]["per_seed"][0]["confusion"]
+    if model == "linear":  # the default model, on recording-context features
+        assert result["context"] == "recording"
+        default = tmp_path / "default"
+        without = [a for a in argv if a not in ("--model", "linear")]
+        assert main([*without[:-1], str(default)]) == 0
+        again = json.loads((default / "recordings_linear.json").read_text())
+        assert again["model"] == "linear" and again["accuracy"] == result["accuracy"]
+        assert again["accuracy_std"] == 0.0  # deterministic: no seed spread
     if model == "gbm":
         assert result["variant"] == "orders"  # the default: no validation run needed
         assert result["details"]["validation"] is None
@@ -119,3 +129,14 @@ def test_target_labels_leave_overlapping_windows_unscored(manifest: Path) -> Non
         # a labelled window and its half-overlapping neighbours are not scored; the rest are
         assert set(np.flatnonzero(~keep)) == near
     assert labelled_total == 9
+
+
+def test_recording_context_is_the_recordings_own_window_mean() -> None:
+    from phm.bench.recordings import in_context
+
+    X = np.array([[1.0, np.nan], [3.0, 2.0], [5.0, np.nan]])
+    ctx = in_context(X, "recording")
+    assert ctx.shape == X.shape
+    np.testing.assert_allclose(ctx, [[3.0, 2.0]] * 3)  # NaN windows skipped per column
+    assert in_context(X, "window") is X
+    assert in_context(np.zeros((0, 2)), "recording").shape == (0, 2)
