@@ -5,13 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phm.bench.cmapss_uncapped import (
-    choose_uncapped,
-    uniform_cut_weights,
-    validate_uncapped,
-    weighted_rmse,
-)
-from phm.datasets.splits import CmapssProblem
+from phm.bench.cmapss_uncapped import uniform_cut_weights, weighted_rmse
 from phm.models.rul_baselines import GbmRul, RulNotFittedError
 from phm.models.uncapped_rul import UncappedGbmRul, past_cap_blend
 
@@ -69,42 +63,3 @@ def test_uniform_cut_weights_count_each_unit_once() -> None:
     truth, pred = np.zeros(6), np.array([2.0, 2.0, 0.0, 0.0, 0.0, 0.0])
     # unit a: squared error 4 on every cut, unit b: 0 -> mean 2 over the two units
     assert weighted_rmse(truth, pred, uniform_cut_weights(units)) == pytest.approx(np.sqrt(2))
-
-
-def test_validation_choice_is_deterministic() -> None:
-    X, rul, units = long_lives(n_units=10, seed=1)
-    problem = CmapssProblem(
-        subset="FD001",
-        feature_names=("cycle", "wear"),
-        X_train=X,
-        y_train=np.minimum(rul, 125.0),
-        rul_train=rul,
-        event_train=np.ones(len(rul), bool),
-        units_train=units,
-        X_test=X[:1],
-        y_test=rul[:1],
-        units_test=("t1",),
-        dropped_sensors=(),
-        window=1,
-        cap=125.0,
-    )
-
-    def scores() -> dict[str, list[float]]:
-        return validate_uncapped(problem, [0, 1], (200.0, None), (60.0,), max_iter=20)
-
-    first, again = scores(), scores()
-    assert first == again
-    assert set(first) == {
-        "capped 125",
-        "gbm cap 200",
-        "blend 200 m60",
-        "gbm cap none",
-        "blend none m60",
-    }
-    assert all(len(v) == 2 for v in first.values())
-    # lives of 150-300 cycles: anything past the cap beats the capped model
-    assert min(np.mean(v) for v in first.values()) < np.mean(first["capped 125"])
-    best = choose_uncapped({"FD001": first, "FD002": again})
-    assert best == choose_uncapped({"FD001": again, "FD002": first}) != "capped 125"
-    tied = {"FD001": {"b": [1.0], "a": [1.0]}}
-    assert choose_uncapped(tied) == "a"
