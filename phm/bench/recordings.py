@@ -72,7 +72,7 @@ VAL_TAIL = 0.3
 # Tried after the columns of --test for the validation split: conditions that change in use.
 CONDITION_COLUMNS = ("dataset", "rig", "machine", "load", "rpm")
 HZ_WINDOW, HZ_STRIDE = 2048, 1024
-MODELS = ("linear", "gbm", "envelope")
+MODELS = ("linear", "gbm", "envelope", "moe", "dense")  # moe, dense: recordings_network
 CONTEXTS = ("recording", "window")
 LINEAR_C = 1.0  # inverse L2 strength of the logistic regression; fixed, chosen on validation
 
@@ -133,7 +133,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=MODELS,
         default="linear",
         help="linear (default): standardised logistic regression; gbm: boosted trees; "
-        "envelope: no training",
+        "envelope: no training; moe, dense: the network (phm.bench.recordings_network)",
     )
     parser.add_argument(
         "--context",
@@ -165,6 +165,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-iter", type=int, default=200, help="boosting iterations")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the trees")
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
+    from phm.bench.recordings_network import add_arguments as add_network_arguments
+
+    add_network_arguments(parser)
 
 
 # --- splits -------------------------------------------------------------------------------------
@@ -361,6 +364,10 @@ def run(args: argparse.Namespace) -> int:
     """Split, (validate and) fit on the training side, score the test recordings once."""
     from threadpoolctl import threadpool_limits
 
+    if args.model in ("moe", "dense"):
+        from phm.bench.recordings_network import run as run_network
+
+        return run_network(args)
     t0 = time.perf_counter()
     recs = load_recordings(args.manifest, args.label_column, args.bearing)
     train, test = split(recs, args.train, args.test)
