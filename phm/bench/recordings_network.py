@@ -50,11 +50,18 @@ SNAPSHOT = 128  # envelope samples per token: 2 shaft revolutions at 64 samples 
 VAL_TAIL = 0.3
 PRETRAIN_VAL = 0.1  # share of windows (seeded) held out for the pretraining loss
 SOURCE = "recordings"  # the pretrained checkpoint's source name (CheckpointHeader.dataset)
+CONFIGS = {"moe": "models/recordings.toml", "dense": "models/dense-recordings.toml"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the network path (the others are `phm bench recordings`' own)."""
-    parser.add_argument("--config", type=Path, default=None, help="moe/dense: model TOML")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="moe/dense: model TOML (default: the shipped models/recordings.toml, "
+        "dense-recordings.toml for dense)",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="moe/dense: override epochs")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
@@ -217,8 +224,11 @@ def run(args: argparse.Namespace) -> int:
     from phm.models.train import predict, train_prepared
 
     t0 = time.perf_counter()
-    if not hasattr(args, "members"):
-        args.members = None
+    from phm.resources import resource_path
+
+    args.members = getattr(args, "members", None)
+    if args.config is None:
+        args.config = resource_path(CONFIGS[args.model])
     cfg, tcfg = network_configs(args)
     recs = load_recordings(args.manifest, args.label_column, args.bearing)
     ocfg = OrderConfig()
