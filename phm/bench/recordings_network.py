@@ -20,7 +20,8 @@ set; they and their overlapping neighbours are not scored.
 `--pretrain-to CKPT`: masked reconstruction (phm.models.pretrain) on every window of every
 recording of the manifests, train and test sides (labels unused: the test recordings'
 unlabelled windows are used, a transductive choice), 10% of the windows (seeded) for the
-held-out loss; writes a `phm pretrain` checkpoint (source "recordings") for `--init`.
+held-out loss, with the [train] epochs, batch size and warmup of the config; writes a
+`phm pretrain` checkpoint (source "recordings") for `--init`.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def prepared(
     return prep, masks
 
 
-def pretrain_all(args: argparse.Namespace, recs: list[Recording], wins, cfg) -> int:
+def pretrain_all(args: argparse.Namespace, recs: list[Recording], wins, cfg, tcfg) -> int:
     """Masked reconstruction on every window of every recording; writes `args.pretrain_to`."""
     from phm.models.pretrain import PretrainConfig, pretrain, save_pretrained, source_from_windows
 
@@ -192,7 +193,9 @@ def pretrain_all(args: argparse.Namespace, recs: list[Recording], wins, cfg) -> 
         n_classes=0,
         rul_head="none",
     )
-    pcfg = PretrainConfig(epochs=args.epochs or PretrainConfig.epochs)
+    pcfg = PretrainConfig(
+        epochs=tcfg.epochs, batch_size=tcfg.batch_size, warmup_steps=tcfg.warmup_steps
+    )
     source = source_from_windows(
         SOURCE,
         src_cfg,
@@ -234,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     ocfg = OrderConfig()
     if args.pretrain_to is not None:
         wins = {r.key: recording_windows(r, ocfg) for r in recs}
-        return pretrain_all(args, recs, wins, cfg)
+        return pretrain_all(args, recs, wins, cfg, tcfg)
     train, test = split(recs, args.train, args.test)
     train_labels = {r.label for r in train}
     dropped = sorted({r.label for r in test} - train_labels)
