@@ -101,8 +101,9 @@ def window_set(
     n, length = x.shape
     s = length // snapshot
     vib = x[:, : s * snapshot].reshape(n, s, 1, snapshot)
-    y = np.concatenate([np.full(w.shape[0], lab, np.int64) for w, lab in zip(windows, labels)])
-    g = np.concatenate([np.full(w.shape[0], grp) for w, grp in zip(windows, groups)])
+    pairs = list(zip(windows, labels, groups, strict=True))
+    y = np.concatenate([np.full(w.shape[0], lab, np.int64) for w, lab, _ in pairs])
+    g = np.concatenate([np.full(w.shape[0], grp) for w, _, grp in pairs])
     return WindowSet({"vibration": np.ascontiguousarray(vib)}, {"fault": y}, g)
 
 
@@ -150,7 +151,9 @@ def prepared(
             fit_w.append(xt[yt == label].astype(np.float32))
             fit_y.append(classes.index(label))
             fit_g.append(f"target:{label}")
-    test_w = [wins[r.key][m if m is not None else slice(None)] for r, m in zip(test, masks)]
+    test_w = [
+        wins[r.key][m if m is not None else slice(None)] for r, m in zip(test, masks, strict=True)
+    ]
     length = next(iter(wins.values())).shape[1]
     prep = Prepared(
         fit=window_set(fit_w, fit_y, fit_g),
