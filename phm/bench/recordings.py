@@ -1,7 +1,7 @@
 """`phm bench recordings`: fault diagnosis on any labelled recordings, split by manifest columns.
 
     phm bench recordings --manifest M [--manifest M2] --train "rig=a,rpm=600|900" \
-        --test "rig=b" [--label-column location] [--model linear|gbm|envelope] \
+        --test "rig=b" [--label-column location] [--model linear|gbm|envelope|moe|dense] \
         [--context recording|window] --out DIR
 
 `--manifest`: a manifest file (phm.datasets.recordings), or a folder holding `manifest.csv`, or a
@@ -28,6 +28,9 @@ each window is described by the mean features of all windows of its recording: t
 own unlabelled windows, never its label (test recordings included: a transductive use of the
 recording being diagnosed); `--context window`: each window alone. Linear + recording context
 was chosen on training-side validation (docs/i17/recordings.md, part 2).
+
+`--model moe|dense`: the network on order-tracked envelope windows, optionally from a
+checkpoint pretrained on every manifest window (phm.bench.recordings_network).
 
 `--model envelope`: no training; per window the largest defect-order line ratio (BPFO, BPFI,
 2 x BSF; mean log peak-to-floor over harmonics 1..3) names the location, "normal" below the a
@@ -368,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
         from phm.bench.recordings_network import run as run_network
 
         return run_network(args)
+    if args.init is not None or args.pretrain_to is not None:
+        raise ConfigError("--init and --pretrain-to need a network: --model moe or dense")
     t0 = time.perf_counter()
     recs = load_recordings(args.manifest, args.label_column, args.bearing)
     train, test = split(recs, args.train, args.test)

@@ -143,7 +143,7 @@ def test_recording_context_is_the_recordings_own_window_mean() -> None:
 
 
 def test_network_end_to_end_with_target_labels_and_pretrained_init(
-    manifest: Path, tmp_path: Path
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["bench", "recordings", "--manifest", str(manifest), "--train", "rig=a"]
     base += ["--test", "rig=b", "--model", "moe", "--seeds", "1", "--epochs", "3"]
@@ -165,3 +165,6 @@ def test_network_end_to_end_with_target_labels_and_pretrained_init(
     assert main([*base, "--init", str(ckpt), "--out", str(tmp_path / "init")]) == 0
     init = json.loads((tmp_path / "init" / "recordings_moe.json").read_text())
     assert init["init"] == str(ckpt)
+    linear = [a if a != "moe" else "linear" for a in base]
+    assert main([*linear, "--init", str(ckpt), "--out", str(tmp_path / "lin")]) == 2
+    assert "moe or dense" in capsys.readouterr().err
