@@ -97,7 +97,7 @@ def window_set(
     """WindowSet of (n_i, L) window blocks: `vibration` (N, S, 1, snapshot), target `fault`."""
     from phm.models.data import WindowSet
 
-    x = np.concatenate(windows) if windows else np.zeros((0, snapshot), np.float32)
+    x = np.concatenate(windows)
     n, length = x.shape
     s = length // snapshot
     vib = x[:, : s * snapshot].reshape(n, s, 1, snapshot)
