@@ -1,7 +1,7 @@
 """`phm bench recordings`: fault diagnosis on any labelled recordings, split by manifest columns.
 
     phm bench recordings --manifest M [--manifest M2] --train "rig=a,rpm=600|900" \
-        --test "rig=b" [--label-column location] [--model linear|gbm|envelope] \
+        --test "rig=b" [--label-column location] [--model linear|gbm|envelope|moe|dense] \
         [--context recording|window] --out DIR
 
 `--manifest`: a manifest file (phm.datasets.recordings), or a folder holding `manifest.csv`, or a
@@ -28,6 +28,9 @@ each window is described by the mean features of all windows of its recording: t
 own unlabelled windows, never its label (test recordings included: a transductive use of the
 recording being diagnosed); `--context window`: each window alone. Linear + recording context
 was chosen on training-side validation (docs/i17/recordings.md, part 2).
+
+`--model moe|dense`: the network on order-tracked envelope windows, optionally from a
+checkpoint pretrained on every manifest window (phm.bench.recordings_network).
 
 `--model envelope`: no training; per window the largest defect-order line ratio (BPFO, BPFI,
 2 x BSF; mean log peak-to-floor over harmonics 1..3) names the location, "normal" below the a
@@ -72,7 +75,7 @@ VAL_TAIL = 0.3
 # Tried after the columns of --test for the validation split: conditions that change in use.
 CONDITION_COLUMNS = ("dataset", "rig", "machine", "load", "rpm")
 HZ_WINDOW, HZ_STRIDE = 2048, 1024
-MODELS = ("linear", "gbm", "envelope")
+MODELS = ("linear", "gbm", "envelope", "moe", "dense")  # moe, dense: recordings_network
 CONTEXTS = ("recording", "window")
 LINEAR_C = 1.0  # inverse L2 strength of the logistic regression; fixed, chosen on validation
 
@@ -133,7 +136,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=MODELS,
         default="linear",
         help="linear (default): standardised logistic regression; gbm: boosted trees; "
-        "envelope: no training",
+        "envelope: no training; moe, dense: the network (phm.bench.recordings_network)",
     )
     parser.add_argument(
         "--context",
@@ -165,6 +168,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-iter", type=int, default=200, help="boosting iterations")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the trees")
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
+    from phm.bench.recordings_network import add_arguments as add_network_arguments
+
+    add_network_arguments(parser)
 
 
 # --- splits -------------------------------------------------------------------------------------
@@ -361,6 +367,12 @@ def run(args: argparse.Namespace) -> int:
     """Split, (validate and) fit on the training side, score the test recordings once."""
     from threadpoolctl import threadpool_limits
 
+    if args.model in ("moe", "dense"):
+        from phm.bench.recordings_network import run as run_network
+
+        return run_network(args)
+    if args.init is not None or args.pretrain_to is not None:
+        raise ConfigError("--init and --pretrain-to need a network: --model moe or dense")
     t0 = time.perf_counter()
     recs = load_recordings(args.manifest, args.label_column, args.bearing)
     train, test = split(recs, args.train, args.test)

@@ -140,3 +140,31 @@ def test_recording_context_is_the_recordings_own_window_mean() -> None:
     np.testing.assert_allclose(ctx, [[3.0, 2.0]] * 3)  # NaN windows skipped per column
     assert in_context(X, "window") is X
     assert in_context(np.zeros((0, 2)), "recording").shape == (0, 2)
+
+
+def test_network_end_to_end_with_target_labels_and_pretrained_init(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["bench", "recordings", "--manifest", str(manifest), "--train", "rig=a"]
+    base += ["--test", "rig=b", "--model", "moe", "--seeds", "1", "--epochs", "3"]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "recordings_moe.json").read_text())
+    assert plain["model"] == "moe" and plain["config"] == "recordings" and plain["init"] is None
+    assert plain["n_train_recordings"] == 6 and plain["n_test_recordings"] == 6
+    seed0 = plain["details"]["per_seed"][0]
+    assert sum(map(sum, seed0["confusion"]["rows_true_cols_pred"])) == seed0["n_test_windows"]
+    # 1 labelled test window per class trains; it and its neighbours leave the scored set
+    assert main([*base, "--target-labels", "1", "--out", str(tmp_path / "few")]) == 0
+    few = json.loads((tmp_path / "few" / "recordings_moe.json").read_text())
+    n_few = few["details"]["per_seed"][0]["n_test_windows"]
+    assert few["target_labels_per_class"] == 1
+    assert seed0["n_test_windows"] - 3 * 3 <= n_few <= seed0["n_test_windows"] - 3 * 2
+    # pretraining on every window (labels unused), then --init starts from it
+    ckpt = tmp_path / "pre.pt"
+    assert main([*base, "--pretrain-to", str(ckpt)]) == 0 and ckpt.is_file()
+    assert main([*base, "--init", str(ckpt), "--out", str(tmp_path / "init")]) == 0
+    init = json.loads((tmp_path / "init" / "recordings_moe.json").read_text())
+    assert init["init"] == str(ckpt)
+    linear = [a if a != "moe" else "linear" for a in base]
+    assert main([*linear, "--init", str(ckpt), "--out", str(tmp_path / "lin")]) == 2
+    assert "moe or dense" in capsys.readouterr().err
