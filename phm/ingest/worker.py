@@ -469,4 +469,5 @@ class IngestWorker:
                     list(values.items()),
                 )
         except Exception:
+            self._status_dirty = True  # retried on the next pass, not STATUS_EVERY_S later
             log.exception("ingest: cannot write the connection status to the state store")

@@ -150,13 +150,14 @@ def assert_lake_exactly(store: Path, plant: Plant, items: list[Item]) -> None:
 
 
 def counters(store: Path) -> dict[str, int]:
-    """The state store's counters ({} before the store exists)."""
+    """The state store's counters ({} before the store exists), read as the dashboard reads
+    them: a read-only connection, so polling never takes the write lock from the worker."""
     from phm.store.state import StateStore
 
     path = store / "state.sqlite"
     if not path.exists():
         return {}
-    state = StateStore(path)
+    state = StateStore(path, readonly=True)
     try:
         return state.counters()
     finally:
