@@ -431,16 +431,9 @@ def run(args: argparse.Namespace) -> int:
                     for r, m in zip(test, masks, strict=True)
                 ]
                 per_seed.append(_score(test, preds, seed))
-    accs = [s["accuracy"] for s in per_seed]
-    f1s = [s["macro_f1"] for s in per_seed]
-    votes = [s["recording_accuracy"] for s in per_seed]
-    std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     seconds = time.perf_counter() - t0
     headline = {
-        "accuracy": float(np.mean(accs)),
-        "accuracy_std": std(accs),
-        "macro_f1": float(np.mean(f1s)),
-        "recording_accuracy": float(np.mean(votes)),
+        **seed_summary(per_seed),
         "model": args.model,
         "context": args.context if args.model != "envelope" else None,
         "variant": variant,
@@ -469,30 +462,65 @@ def run(args: argparse.Namespace) -> int:
         "envelope_threshold": ENVELOPE_THRESHOLD if args.model == "envelope" else None,
         "seconds": {"features": t_feat, "total": seconds},
     }
+    validation = (
+        f"; validation ({details['validation']['column']}): "
+        + ", ".join(f"{k} {fmt(v, 3)}" for k, v in val_scores.items())
+        if val_scores
+        else ""
+    )
+    table = result_table(
+        f"{args.model} ({variant})",
+        headline,
+        args,
+        len(train),
+        len(test),
+        validation,
+        dropped,
+        seconds,
+    )
+    write_result(args.out, f"recordings_{args.model}", headline, details, table)
+    return 0
+
+
+def seed_summary(per_seed: list[dict[str, Any]]) -> dict[str, float]:
+    """Window accuracy (mean, sample std over seeds), macro-F1 and recording vote (means)."""
+    accs = [s["accuracy"] for s in per_seed]
+    return {
+        "accuracy": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+        "macro_f1": float(np.mean([s["macro_f1"] for s in per_seed])),
+        "recording_accuracy": float(np.mean([s["recording_accuracy"] for s in per_seed])),
+    }
+
+
+def result_table(
+    what: str,
+    headline: dict[str, Any],
+    args: argparse.Namespace,
+    n_train: int,
+    n_test: int,
+    extra: str,
+    dropped: list[str],
+    seconds: float,
+) -> str:
+    """The markdown table and split line every `phm bench recordings` model prints; `extra`
+    is appended to the split line (validation scores, epochs)."""
     rows: list[list[Any]] = [
         [
-            f"{args.model} ({variant})",
+            what,
             f"{headline['accuracy']:.3f} ± {headline['accuracy_std']:.3f}",
             fmt(headline["macro_f1"], 3),
             fmt(headline["recording_accuracy"], 3),
         ]
     ]
     table = markdown_table(["model", "window accuracy", "macro F1", "recording vote"], rows)
-    table += (
-        f"\n\ntrain `{args.train}` ({len(train)} recordings) -> test `{args.test}` ({len(test)}), "
-        f"label `{args.label_column}`, {len(train_labels)} classes, {len(seeds)} seed(s), "
-        f"{args.target_labels} labelled test windows per class"
-        + (
-            f"; validation ({details['validation']['column']}): "
-            + ", ".join(f"{k} {fmt(v, 3)}" for k, v in val_scores.items())
-            if val_scores
-            else ""
-        )
+    return table + (
+        f"\n\ntrain `{args.train}` ({n_train} recordings) -> test `{args.test}` ({n_test}), "
+        f"label `{args.label_column}`, {headline['n_classes']} classes, {headline['n_seeds']} "
+        f"seed(s), {args.target_labels} labelled test windows per class{extra}"
         + (f"; test labels never trained, not scored: {', '.join(dropped)}" if dropped else "")
         + f". Total {seconds:.1f} s."
     )
-    write_result(args.out, f"recordings_{args.model}", headline, details, table)
-    return 0
 
 
 def target_windows(

@@ -38,10 +38,12 @@ from phm.bench.recordings import (
     RecordingFeatures,
     _score,
     load_recordings,
+    result_table,
+    seed_summary,
     split,
     target_windows,
 )
-from phm.bench.results import fmt, markdown_table, write_result
+from phm.bench.results import write_result
 from phm.datasets.recordings import Recording, read_signal
 from phm.errors import ConfigError
 from phm.features.orders import OrderConfig, angle_windows
@@ -266,14 +268,9 @@ def run(args: argparse.Namespace) -> int:
         score |= {"best_epoch": fitted.best_epoch, "epochs_run": len(fitted.history)}
         per_seed.append(score)
     assert model is not None and prep is not None
-    accs = [s["accuracy"] for s in per_seed]
-    std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     seconds = time.perf_counter() - t0
     headline = {
-        "accuracy": float(np.mean(accs)),
-        "accuracy_std": std(accs),
-        "macro_f1": float(np.mean([s["macro_f1"] for s in per_seed])),
-        "recording_accuracy": float(np.mean([s["recording_accuracy"] for s in per_seed])),
+        **seed_summary(per_seed),
         "model": args.model,
         "config": model.config.name,
         "variant": "order_envelope_windows",
@@ -301,21 +298,8 @@ def run(args: argparse.Namespace) -> int:
         "seconds": seconds,
     }
     what = f"{args.model} {model.config.name}" + (" + pretrained init" if tcfg.init else "")
-    rows = [
-        [
-            what,
-            f"{headline['accuracy']:.3f} ± {headline['accuracy_std']:.3f}",
-            fmt(headline["macro_f1"], 3),
-            fmt(headline["recording_accuracy"], 3),
-        ]
-    ]
-    table = markdown_table(["model", "window accuracy", "macro F1", "recording vote"], rows)
-    table += (
-        f"\n\ntrain `{args.train}` ({len(train)} recordings) -> test `{args.test}` ({len(test)}), "
-        f"label `{args.label_column}`, {len(classes)} classes, {len(seeds)} seed(s), "
-        f"{args.target_labels} labelled test windows per class, {tcfg.epochs} epochs"
-        + (f"; test labels never trained, not scored: {', '.join(dropped)}" if dropped else "")
-        + f". Total {seconds:.1f} s."
+    table = result_table(
+        what, headline, args, len(train), len(test), f", {tcfg.epochs} epochs", dropped, seconds
     )
     write_result(args.out, f"recordings_{args.model}", headline, details, table)
     return 0
