@@ -18,6 +18,8 @@ given the same N know the same assets.
 
 A type's `scorer` names the monitor's scorer of its assets (`[types.pump] scorer = "pump"`, one
 of SCORER_NAMES, implemented in phm.monitor.registry); a type without one is not scored.
+A type's `iso20816 = {group = 2, foundation = "rigid", accel_unit = "g"}` gives its machine
+group for the ISO 20816 severity zones (`SeveritySpec`, phm.features.severity).
 
 A pump type's `[types.pump.meta]` (shaft speed, bearing geometry, impeller vanes) is parsed once
 into a `PumpSpec` (`AssetType.pump`, `pump_spec(plant)`), which the simulator, the monitor, the
@@ -43,7 +45,12 @@ DEFAULT_PLANT = "plant.toml"  # shipped: phm/configs/plant.toml (phm.resources)
 # the scorers a type may name (`[types.X] scorer = "..."`): the keys of
 # phm.monitor.registry.SCORERS, which implements them (the plant, a foundation, cannot import
 # the monitor; tests/monitor/test_registry.py keeps the two equal)
-SCORER_NAMES: tuple[str, ...] = ("pump", "ion_mill")
+SCORER_NAMES: tuple[str, ...] = ("pump", "ion_mill", "baseline")
+# `[types.X] iso20816 = {...}`: the values phm.features.severity knows (the plant cannot import
+# the features; tests/features/test_severity.py keeps the two equal)
+ISO20816_GROUPS: tuple[int, ...] = (1, 2)
+ISO20816_FOUNDATIONS: tuple[str, ...] = ("rigid", "flexible")
+ACCEL_UNITS: tuple[str, ...] = ("g", "m/s2")
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,38 @@ PUMP_META_KEYS = tuple(PumpSpec().as_meta())
 
 
 @dataclass(frozen=True)
+class SeveritySpec:
+    """`[types.X] iso20816 = {group = 2, foundation = "rigid", accel_unit = "g"}`: the ISO
+    20816 / 10816-3 machine group (1: large, 300 kW - 50 MW; 2: medium, 15 - 300 kW), its
+    foundation ("rigid" or "flexible") and the unit of the type's vibration waveforms ("g" or
+    "m/s2"); phm.features.severity gives the velocity RMS and the zone."""
+
+    group: int = 2
+    foundation: str = "rigid"
+    accel_unit: str = "g"
+
+    @classmethod
+    def from_table(cls, raw: Any, where: str) -> SeveritySpec:
+        """The spec of an `iso20816` table; ConfigError names `where` and the bad key."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f'{where}: expected a table {{group = 2, foundation = "rigid"}}')
+        extra = set(raw) - {"group", "foundation", "accel_unit"}
+        if extra:
+            raise ConfigError(
+                f"{where}: unknown keys {sorted(extra)} (expected group, foundation, accel_unit)"
+            )
+        spec = cls(**raw)
+        for key, value, allowed in (
+            ("group", spec.group, ISO20816_GROUPS),
+            ("foundation", spec.foundation, ISO20816_FOUNDATIONS),
+            ("accel_unit", spec.accel_unit, ACCEL_UNITS),
+        ):
+            if isinstance(value, bool) or value not in allowed:
+                raise ConfigError(f"{where}: {key} = {value!r}: expected one of {allowed}")
+        return spec
+
+
+@dataclass(frozen=True)
 class AssetType:
     """A kind of asset and the streams it publishes."""
 
@@ -139,6 +178,8 @@ class AssetType:
     pump: PumpSpec | None = None
     # the monitor's scorer of this type (one of SCORER_NAMES); None: its assets are not scored
     scorer: str | None = None
+    # the ISO 20816 machine group of `iso20816 = {...}`; None: no severity zones
+    iso20816: SeveritySpec | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +333,9 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
                 f"{source}: [types.{name}] scorer = {scorer!r}: unknown scorer "
                 f"(known: {', '.join(SCORER_NAMES)})"
             )
+        severity = None
+        if "iso20816" in t:
+            severity = SeveritySpec.from_table(t["iso20816"], f"{source}: [types.{name}] iso20816")
         types[name] = AssetType(
             name,
             str(t.get("description", "")),
@@ -300,6 +344,7 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
             path.parent / history if history else None,
             pump,
             scorer,
+            severity,
         )
     if not types:
         raise ConfigError(f"{source}: no [types.*] defined")

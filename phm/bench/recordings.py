@@ -54,7 +54,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from phm.bench.results import fmt, markdown_table, write_result
-from phm.datasets.recordings import KNOWN_BEARINGS, Recording, open_manifest, read_signal
+from phm.datasets.recordings import (
+    KNOWN_BEARINGS,
+    Recording,
+    open_manifest,
+    parse_filter,
+    read_signal,
+    select,
+)
 from phm.errors import ConfigError
 from phm.features.orders import (
     OrderConfig,
@@ -174,41 +181,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --- splits -------------------------------------------------------------------------------------
-def parse_filter(text: str) -> dict[str, set[str]]:
-    """'a=1|2,b=x' -> {'a': {'1', '2'}, 'b': {'x'}}; ConfigError on a malformed term."""
-    out: dict[str, set[str]] = {}
-    for term in filter(None, (t.strip() for t in text.split(","))):
-        col, eq, values = term.partition("=")
-        if not eq or not col.strip() or not values.strip():
-            raise ConfigError(f"filter term {term!r} is not col=value[|value...]")
-        out.setdefault(col.strip(), set()).update(v.strip() for v in values.split("|"))
-    return out
-
-
-def _same(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        return float(a) == float(b)
-    except ValueError:
-        return False
-
-
-def select(recs: list[Recording], spec: dict[str, set[str]]) -> list[Recording]:
-    """The recordings whose every filtered column holds one of its values."""
-    columns = set().union(*(r.fields for r in recs))
-    for col in spec:
-        if col not in columns:
-            raise ConfigError(
-                f"filter column {col!r} is in no manifest; columns: {sorted(columns)}"
-            )
-    return [
-        r
-        for r in recs
-        if all(any(_same(r.fields.get(c, ""), v) for v in vals) for c, vals in spec.items())
-    ]
-
-
 def split(recs: list[Recording], train: str, test: str) -> tuple[list[Recording], list[Recording]]:
     """(train, test) recordings; ConfigError if a recording is on both sides or a side is empty."""
     tr, te = select(recs, parse_filter(train)), select(recs, parse_filter(test))

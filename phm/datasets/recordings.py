@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from phm.datasets.cwru import CATALOGUE, SAMPLING_RATE_HZ, file_number, read_drive_end
-from phm.errors import DataFormatError
+from phm.errors import ConfigError, DataFormatError
 from phm.features.spectral import SKF_6205, DefectFrequencies
 
 KNOWN_BEARINGS = {"6205": SKF_6205.multiples(), "skf6205": SKF_6205.multiples()}
@@ -341,3 +341,39 @@ def open_manifest(source: str | Path, **kwargs) -> list[Recording]:
             return read_manifest(tmp, **kwargs)
         raise DataFormatError(source, "folder has no manifest.csv", expected="a manifest file")
     return read_manifest(source, **kwargs)
+
+
+# --- selecting rows: `col=v1|v2,col2=v` (phm bench recordings, phm replay) ----------------
+def parse_filter(text: str) -> dict[str, set[str]]:
+    """'a=1|2,b=x' -> {'a': {'1', '2'}, 'b': {'x'}}; ConfigError on a malformed term."""
+    out: dict[str, set[str]] = {}
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        col, eq, values = term.partition("=")
+        if not eq or not col.strip() or not values.strip():
+            raise ConfigError(f"filter term {term!r} is not col=value[|value...]")
+        out.setdefault(col.strip(), set()).update(v.strip() for v in values.split("|"))
+    return out
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def select(recs: list[Recording], spec: dict[str, set[str]]) -> list[Recording]:
+    """The recordings whose every filtered column holds one of its values."""
+    columns = set().union(*(r.fields for r in recs))
+    for col in spec:
+        if col not in columns:
+            raise ConfigError(
+                f"filter column {col!r} is in no manifest; columns: {sorted(columns)}"
+            )
+    return [
+        r
+        for r in recs
+        if all(any(_same(r.fields.get(c, ""), v) for v in vals) for c, vals in spec.items())
+    ]

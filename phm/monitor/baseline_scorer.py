@@ -1,0 +1,311 @@
+"""The healthy-baseline scorer (`[types.X] scorer = "baseline"`): anomaly alerts for assets with
+no failure history, hence no trained model.
+
+Commissioning. The first `snapshots` vibration snapshots of an asset (`[types.X.meta.baseline]`,
+`BaselineConfig`) are its healthy reference: per feature (`condition_features`: log RMS, log
+ISO velocity RMS, kurtosis, crest factor, log band energies, per channel) the median and a
+robust spread (1.4826 x MAD, floored so a feature that barely moves at commissioning does not
+turn noise into alarms). Each snapshot's anomaly score is the root mean square of its robust
+z-scores; the alert threshold is `margin` x the `quantile` of the commissioning snapshots' own
+scores, so it is set from healthy data only, never from faults. The baseline is written to
+`<store>/baselines/<asset>.json` and read back by a restarted monitor.
+
+Scoring. After commissioning, every snapshot is scored in time order, oldest first (one
+snapshot per `score` call: a monitor that fell behind catches up, and no snapshot escapes the
+check). The score s maps to health = 2^(-s / threshold): at the threshold health is 0.5, the
+risk the monitor's `AlertPolicy` opens a watch at; at 2.3 x the threshold it reaches the alarm
+risk (0.8). Where the type names an ISO 20816 machine group (`[types.X] iso20816`), the
+snapshot's velocity RMS and zone ride along, and zone C caps health at 0.5, zone D at 0.2.
+While commissioning, snapshots get a prediction with no health (no risk) and top mode
+"commissioning".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phm.config import from_mapping
+from phm.errors import ConfigError
+from phm.features.severity import ISO_BAND_HZ, SeverityZones, velocity_rms_mm_s
+from phm.features.spectral import band_energies, crest_factor, kurtosis, rms
+from phm.monitor.scorers import AssetScorer, ScoringModel
+from phm.plant import Plant
+from phm.store.lake import Lake
+from phm.store.state import Prediction
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "baseline"
+N_BANDS = 8  # equal-width band energies up to Nyquist
+MAD_TO_SD = 1.4826  # MAD of a normal distribution -> its standard deviation
+LOG_FLOOR = 0.02  # least spread of a log10 feature (about 5%)
+SHAPE_FLOOR = 0.05  # least spread of kurtosis and crest factor, relative to their median
+ZONE_HEALTH = {"A": 1.0, "B": 1.0, "C": 0.5, "D": 0.2}  # the most health an ISO zone allows
+BASELINE_DIR = "baselines"  # under the store, beside lake/ and state.sqlite
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """`[types.X.meta.baseline]`: how an asset of type X is commissioned and alerted."""
+
+    snapshots: int = 32  # the first snapshots of an asset: its healthy reference
+    quantile: float = 0.99  # of the commissioning snapshots' own scores ...
+    margin: float = 2.0  # ... times this is the alert threshold
+
+    def __post_init__(self) -> None:
+        if self.snapshots < 8:
+            raise ValueError(f"snapshots = {self.snapshots}: expected at least 8")
+        if not 0.5 <= self.quantile <= 1.0:
+            raise ValueError(f"quantile = {self.quantile}: expected in [0.5, 1]")
+        if not self.margin >= 1.0:
+            raise ValueError(f"margin = {self.margin}: expected at least 1")
+
+
+def baseline_config(plant: Plant, type_name: str) -> BaselineConfig:
+    """The type's `[types.X.meta.baseline]` (defaults where absent); ConfigError names the file
+    and the key of a bad value."""
+    where = f"{plant.source}: [types.{type_name}.meta.baseline]"
+    raw = plant.types[type_name].meta.get("baseline", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    try:
+        return from_mapping(BaselineConfig, raw, where, "baseline")
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def condition_features(
+    x: np.ndarray, fs: float, channels: tuple[str, ...], accel_unit: str = "g"
+) -> tuple[list[str], np.ndarray]:
+    """Scale-aware condition features of snapshots x (S, C, L) at `fs` Hz: names and values
+    (S, F), per channel: log10 RMS, log10 velocity RMS (mm/s, ISO band 10-1000 Hz, or up to
+    0.45 fs where the rate is lower), kurtosis, crest factor, log10 energy of N_BANDS bands."""
+    x = np.asarray(x, dtype=np.float64)
+    tiny = 1e-20  # an all-zero channel gives a finite (very low) log, not -inf
+    band = ISO_BAND_HZ if fs >= 2 * ISO_BAND_HZ[1] else (ISO_BAND_HZ[0], 0.45 * fs)
+    parts = {
+        "log_rms": np.log10(rms(x) + tiny),
+        "log_velocity": np.log10(velocity_rms_mm_s(x, fs, accel_unit, band) + tiny),
+        "kurtosis": kurtosis(x),
+        "crest": crest_factor(x),
+    }
+    energies = np.log10(band_energies(x, fs, N_BANDS) + tiny)  # (S, C, N_BANDS)
+    names, cols = [], []
+    for c, channel in enumerate(channels):
+        for name, values in parts.items():
+            names.append(f"{channel}.{name}")
+            cols.append(values[:, c])
+        for b in range(N_BANDS):
+            names.append(f"{channel}.log_band{b}")
+            cols.append(energies[:, c, b])
+    return names, np.stack(cols, axis=1)
+
+
+@dataclass
+class HealthyBaseline:
+    """One asset's healthy reference: feature medians and spreads, the score threshold and the
+    commissioning period it was learned on (times in Unix s)."""
+
+    asset_id: str
+    features: list[str]
+    median: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+    threshold: float
+    start: float  # first commissioning snapshot
+    until: float  # last commissioning snapshot
+    snapshots: int
+    scores: list[float] = field(default_factory=list)  # the commissioning snapshots' scores
+
+    @classmethod
+    def fit(
+        cls, asset_id: str, names: list[str], X: np.ndarray, times: np.ndarray, cfg: BaselineConfig
+    ) -> HealthyBaseline:
+        """The baseline of commissioning features X (N, F) taken at `times` (N,)."""
+        median = np.median(X, axis=0)
+        mad = MAD_TO_SD * np.median(np.abs(X - median), axis=0)
+        floor = np.array(
+            [
+                LOG_FLOOR if ".log_" in n else SHAPE_FLOOR * abs(m) + 1e-3
+                for n, m in zip(names, median, strict=True)
+            ]
+        )
+        out = cls(
+            asset_id, list(names), median, np.maximum(mad, floor), 0.0,
+            float(times[0]), float(times[-1]), len(times),
+        )  # fmt: skip
+        scores = out.score(X)
+        out.scores = [float(s) for s in scores]
+        out.threshold = float(cfg.margin * np.quantile(scores, cfg.quantile))
+        return out
+
+    def zscores(self, X: np.ndarray) -> np.ndarray:
+        """Robust z-scores (S, F) of features X (S, F)."""
+        return (np.asarray(X, dtype=np.float64) - self.median) / self.scale
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Anomaly scores (S,): the root mean square of the robust z-scores."""
+        return np.sqrt(np.mean(self.zscores(X) ** 2, axis=1))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset_id": self.asset_id,
+            "features": self.features,
+            "median": self.median.tolist(),
+            "scale": self.scale.tolist(),
+            "threshold": self.threshold,
+            "start": self.start,
+            "until": self.until,
+            "snapshots": self.snapshots,
+            "scores": self.scores,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> HealthyBaseline:
+        return cls(
+            raw["asset_id"], list(raw["features"]), np.asarray(raw["median"], np.float64),
+            np.asarray(raw["scale"], np.float64), float(raw["threshold"]), float(raw["start"]),
+            float(raw["until"]), int(raw["snapshots"]), list(raw.get("scores", [])),
+        )  # fmt: skip
+
+
+def anomaly_health(score: float, threshold: float) -> float:
+    """Health in (0, 1] of an anomaly score: 2^(-score / threshold) (0.5 at the threshold)."""
+    return float(2.0 ** (-score / threshold)) if threshold > 0 else 0.0
+
+
+class BaselineScorer(AssetScorer):
+    """Anomaly scores against each asset's own healthy baseline; needs no checkpoint."""
+
+    dataset = "baseline"  # no `phm train` dataset: the monitor never hands it a checkpoint
+    graph_name = "rotating_equipment"
+
+    def __init__(
+        self, type_name: str, plant: Plant, lake: Lake, model: ScoringModel | None
+    ) -> None:
+        super().__init__(type_name, plant, lake, model)
+        spec = plant.types[type_name]
+        if "vibration" not in spec.streams or spec.streams["vibration"].kind != "waveform":
+            raise ConfigError(
+                f'{plant.source}: [types.{type_name}] scorer = "baseline" needs a waveform '
+                "stream named vibration"
+            )
+        self.config = baseline_config(plant, type_name)
+        self.channels = spec.streams["vibration"].channels
+        self.severity = spec.iso20816
+        self.zones = (
+            SeverityZones(self.severity.group, self.severity.foundation) if self.severity else None
+        )
+        self.accel_unit = self.severity.accel_unit if self.severity else "g"
+        self.folder = Path(lake.root).parent / BASELINE_DIR
+        self.baselines: dict[str, HealthyBaseline] = {}
+        # snapshots read but not scored yet, oldest first: (time, features, velocity per channel)
+        self._queue: dict[str, deque[tuple[float, np.ndarray, np.ndarray]]] = {}
+        self._names: list[str] = []
+
+    def score(self, asset_id: str, after: float) -> Prediction | None:
+        """The prediction of the asset's oldest snapshot newer than `after` (s), or None."""
+        queue = self._queue.setdefault(asset_id, deque())
+        while queue and queue[0][0] <= after:
+            queue.popleft()
+        if not queue:
+            latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
+            if latest is None or latest <= after:
+                return None
+            start = after if math.isfinite(after) else None
+            times, fs, data = self.lake.read_waveforms(asset_id, start=start)
+            new = times > after
+            if not new.any():
+                return None
+            names, X, velocity = self._features(data[new], fs)
+            self._names = names
+            queue.extend(zip(times[new].tolist(), X, velocity, strict=True))
+        t, feats, velocity = queue.popleft()
+        baseline = self.baseline(asset_id)
+        details: dict[str, Any] = {"unit": "anomaly score (RMS of robust z-scores)"}
+        if self.zones is not None:
+            v = float(velocity.max())
+            details["iso20816"] = {
+                "velocity_mm_s": v,
+                "zone": self.zones.zone(v),
+                "group": self.zones.group,
+                "foundation": self.zones.foundation,
+            }
+        if baseline is None or t <= baseline.until:
+            learned = 0 if baseline is None else baseline.snapshots
+            details |= {"top_mode": "commissioning", "baseline_snapshots": learned}
+            return Prediction(asset_id, t, MODEL_NAME, {}, None, None, None, None, [], details)
+        s = float(baseline.score(feats[None, :])[0])
+        health = anomaly_health(s, baseline.threshold)
+        if "iso20816" in details:
+            health = min(health, ZONE_HEALTH[details["iso20816"]["zone"]])
+        mode = "healthy" if health > 0.5 else "anomaly"
+        if mode == "anomaly" and s < baseline.threshold:
+            mode = f"ISO 20816 zone {details['iso20816']['zone']}"
+        details |= {
+            "top_mode": mode,
+            "anomaly_score": s,
+            "threshold": baseline.threshold,
+            "deviations": self._deviations(baseline, feats),
+        }
+        return Prediction(
+            asset_id, t, MODEL_NAME, {"healthy": health, "anomaly": 1.0 - health},
+            None, None, None, health, [], details,
+        )  # fmt: skip
+
+    def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
+        """No failure history, no causes to rank: the features furthest from the baseline
+        (`deviations`, robust z-scores) are what an anomaly alert can show."""
+        return {"root_causes": [], "deviations": pred.details.get("deviations", {})}
+
+    def baseline(self, asset_id: str) -> HealthyBaseline | None:
+        """The asset's baseline: cached, else read from its file, else fitted on its first
+        `snapshots` snapshots in the lake and written (None until that many exist)."""
+        if asset_id in self.baselines:
+            return self.baselines[asset_id]
+        path = self.folder / f"{asset_id}.json"
+        if path.is_file():
+            try:
+                got = HealthyBaseline.from_json(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}: not a healthy baseline ({exc}); delete it to "
+                                  "commission the asset again") from None  # fmt: skip
+            if not self._names or got.features == self._names:
+                self.baselines[asset_id] = got
+                return got
+            log.warning("%s: features changed since commissioning; commissioning again", path)
+        times, fs, data = self.lake.read_waveforms(asset_id)
+        n = self.config.snapshots
+        if len(times) < n:
+            return None
+        names, X, _ = self._features(data[:n], fs)
+        baseline = HealthyBaseline.fit(asset_id, names, X, times[:n], self.config)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(baseline.to_json()))
+        os.replace(tmp, path)  # a crash leaves the old file or the new one, never half
+        log.info("%s commissioned on %d snapshots: threshold %.2f", asset_id, n, baseline.threshold)
+        self.baselines[asset_id] = baseline
+        return baseline
+
+    def _features(self, data: np.ndarray, fs: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Names, features (S, F) and velocity RMS in mm/s (S, C) of snapshots (S, C, L)."""
+        names, X = condition_features(data, fs, self.channels, self.accel_unit)
+        velocity = 10 ** X[:, [names.index(f"{c}.log_velocity") for c in self.channels]]
+        return names, X, velocity
+
+    @staticmethod
+    def _deviations(baseline: HealthyBaseline, feats: np.ndarray, top: int = 5) -> dict:
+        z = baseline.zscores(feats[None, :])[0]
+        order = np.argsort(-np.abs(z))[:top]
+        return {baseline.features[i]: round(float(z[i]), 2) for i in order}
