@@ -66,6 +66,9 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
         "compact": ("phm.store.cli", "merge small lake segments (one pass; ingest runs it too)"),
     },
     "monitor": {None: ("phm.monitor.cli", "score the assets from the store and raise alerts")},
+    "replay": {
+        None: ("phm.sim.replay_cli", "publish recorded vibration files as live assets over MQTT"),
+    },
     "demo": {
         None: ("phm.demo", "run the main job end to end on embedded defaults"),
     },

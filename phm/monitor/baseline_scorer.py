@@ -59,7 +59,7 @@ class BaselineConfig:
 
     snapshots: int = 32  # the first snapshots of an asset: its healthy reference
     quantile: float = 0.99  # of the commissioning snapshots' own scores ...
-    margin: float = 2.0  # ... times this is the alert threshold
+    margin: float = 3.0  # ... times this is the alert threshold (chosen on a validation rig)
 
     def __post_init__(self) -> None:
         if self.snapshots < 8:
