@@ -33,6 +33,10 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
             "fault diagnosis on any labelled recordings, split by manifest columns",
         ),
         "model": ("phm.bench.model", "MoE vs dense: throughput, latency, balance"),
+        "replay": (
+            "phm.bench.replay",
+            "recordings replayed through MQTT, ingest and the monitor: anomaly alerts",
+        ),
         "ingest": (
             "phm.bench.ingest",
             "durable ingest rate and latency vs a bare subscriber",

@@ -10,14 +10,16 @@ z-scores; the alert threshold is `margin` x the `quantile` of the commissioning 
 scores, so it is set from healthy data only, never from faults. The baseline is written to
 `<store>/baselines/<asset>.json` and read back by a restarted monitor.
 
-Scoring. After commissioning, every snapshot is scored in time order, oldest first (one
-snapshot per `score` call: a monitor that fell behind catches up, and no snapshot escapes the
-check). The score s maps to health = 2^(-s / threshold): at the threshold health is 0.5, the
-risk the monitor's `AlertPolicy` opens a watch at; at 2.3 x the threshold it reaches the alarm
-risk (0.8). Where the type names an ISO 20816 machine group (`[types.X] iso20816`), the
-snapshot's velocity RMS and zone ride along, and zone C caps health at 0.5, zone D at 0.2.
-While commissioning, snapshots get a prediction with no health (no risk) and top mode
-"commissioning".
+Scoring. After commissioning, each call scores the snapshots that arrived since the asset's
+last prediction (at most MAX_BATCH, the newest): the prediction's anomaly score is their median
+score (one snapshot per monitor pass in a plant that sends a snapshot every few minutes; a
+fast replay gives several, and one odd snapshot among them does not count), with their
+maximum beside it. The score s maps to health = 2^(-s / threshold): at the threshold health is
+0.5, the risk the monitor's `AlertPolicy` opens a watch at; at 2.3 x the threshold it reaches
+the alarm risk (0.8). Where the type names an ISO 20816 machine group (`[types.X] iso20816`),
+the snapshots' median velocity RMS and its zone ride along, and zone C caps health at 0.5,
+zone D at 0.2. While commissioning, snapshots get a prediction with no health (no risk) and
+top mode "commissioning".
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import json
 import logging
 import math
 import os
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ LOG_FLOOR = 0.02  # least spread of a log10 feature (about 5%)
 SHAPE_FLOOR = 0.05  # least spread of kurtosis and crest factor, relative to their median
 ZONE_HEALTH = {"A": 1.0, "B": 1.0, "C": 0.5, "D": 0.2}  # the most health an ISO zone allows
 BASELINE_DIR = "baselines"  # under the store, beside lake/ and state.sqlite
+MAX_BATCH = 256  # newest snapshots one prediction looks at (a monitor far behind skips older)
 
 
 @dataclass(frozen=True)
@@ -209,43 +211,43 @@ class BaselineScorer(AssetScorer):
         self.accel_unit = self.severity.accel_unit if self.severity else "g"
         self.folder = Path(lake.root).parent / BASELINE_DIR
         self.baselines: dict[str, HealthyBaseline] = {}
-        # snapshots read but not scored yet, oldest first: (time, features, velocity per channel)
-        self._queue: dict[str, deque[tuple[float, np.ndarray, np.ndarray]]] = {}
-        self._names: list[str] = []
 
     def score(self, asset_id: str, after: float) -> Prediction | None:
-        """The prediction of the asset's oldest snapshot newer than `after` (s), or None."""
-        queue = self._queue.setdefault(asset_id, deque())
-        while queue and queue[0][0] <= after:
-            queue.popleft()
-        if not queue:
-            latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
-            if latest is None or latest <= after:
-                return None
-            start = after if math.isfinite(after) else None
-            times, fs, data = self.lake.read_waveforms(asset_id, start=start)
-            new = times > after
-            if not new.any():
-                return None
-            names, X, velocity = self._features(data[new], fs)
-            self._names = names
-            queue.extend(zip(times[new].tolist(), X, velocity, strict=True))
-        t, feats, velocity = queue.popleft()
+        """The prediction of the asset's snapshots newer than `after` (s), at the newest one's
+        time; None when there are none."""
+        latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
+        if latest is None or latest <= after:
+            return None
+        start = after if math.isfinite(after) else None
+        times, fs, data = self.lake.read_waveforms(asset_id, start=start)
+        new = np.flatnonzero(times > after)[-MAX_BATCH:]
+        if new.size == 0:
+            return None
         baseline = self.baseline(asset_id)
+        names, X, velocity = self._features(data[new], fs)
+        t = float(times[new[-1]])
         details: dict[str, Any] = {"unit": "anomaly score (RMS of robust z-scores)"}
         if self.zones is not None:
-            v = float(velocity.max())
+            v = float(np.median(velocity.max(axis=1)))
             details["iso20816"] = {
                 "velocity_mm_s": v,
                 "zone": self.zones.zone(v),
                 "group": self.zones.group,
                 "foundation": self.zones.foundation,
             }
-        if baseline is None or t <= baseline.until:
+        scored = times[new] > (baseline.until if baseline is not None else np.inf)
+        if not scored.any():
             learned = 0 if baseline is None else baseline.snapshots
             details |= {"top_mode": "commissioning", "baseline_snapshots": learned}
             return Prediction(asset_id, t, MODEL_NAME, {}, None, None, None, None, [], details)
-        s = float(baseline.score(feats[None, :])[0])
+        assert baseline is not None
+        if names != baseline.features:
+            raise ConfigError(
+                f"{self.folder / (asset_id + '.json')}: baseline features differ from the "
+                "scorer's; delete the file to commission the asset again"
+            )
+        scores = baseline.score(X[scored])
+        s = float(np.median(scores))
         health = anomaly_health(s, baseline.threshold)
         if "iso20816" in details:
             health = min(health, ZONE_HEALTH[details["iso20816"]["zone"]])
@@ -255,8 +257,10 @@ class BaselineScorer(AssetScorer):
         details |= {
             "top_mode": mode,
             "anomaly_score": s,
+            "anomaly_max": float(scores.max()),
+            "snapshots": int(scored.sum()),
             "threshold": baseline.threshold,
-            "deviations": self._deviations(baseline, feats),
+            "deviations": self._deviations(baseline, np.median(X[scored], axis=0)),
         }
         return Prediction(
             asset_id, t, MODEL_NAME, {"healthy": health, "anomaly": 1.0 - health},
@@ -280,10 +284,8 @@ class BaselineScorer(AssetScorer):
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{path}: not a healthy baseline ({exc}); delete it to "
                                   "commission the asset again") from None  # fmt: skip
-            if not self._names or got.features == self._names:
-                self.baselines[asset_id] = got
-                return got
-            log.warning("%s: features changed since commissioning; commissioning again", path)
+            self.baselines[asset_id] = got
+            return got
         times, fs, data = self.lake.read_waveforms(asset_id)
         n = self.config.snapshots
         if len(times) < n:

@@ -20,7 +20,10 @@ from phm.plant import load_plant
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm monitor`."""
     parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
-    parser.add_argument("--model", type=Path, required=True, help="pump checkpoint (plant)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="pump checkpoint (plant); a plant without pumps "
+        "(e.g. replayed rigs, scored against healthy baselines) needs none",
+    )  # fmt: skip
     parser.add_argument(
         "--ion-mill-model", type=Path, default=None, help="ion mill checkpoint (phm2018)"
     )
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ion_mill_model is not None:
         ion_mill = ScoringModel.load(args.ion_mill_model, "phm2018")
     plant = load_plant(args.plant, args.assets)
-    monitor = Monitor(args.store, plant, ScoringModel.load(args.model), ion_mill_model=ion_mill)
+    pump = ScoringModel.load(args.model) if args.model is not None else None
+    monitor = Monitor(args.store, plant, pump, ion_mill_model=ion_mill)
     if args.once:
         print(f"{len(monitor.evaluate())} predictions written")
         return 0

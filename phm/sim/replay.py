@@ -62,8 +62,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Segment:
-    """One recording played on an asset: `role` "commission" (the healthy recording that
-    precedes a fault) or "replay"."""
+    """One recording played on an asset. `role`: "commission" (the healthy recording played
+    before a fault recording), "healthy" (a recording that matches the commissioning filter,
+    on its own asset) or "replay" (any other)."""
 
     recording: Recording
     role: str
@@ -144,7 +145,7 @@ def replay_assets(
                     f"share its {key}; expected exactly one"
                 )
             segments.append(Segment(match[0], "commission"))
-        segments.append(Segment(rec, "replay"))
+        segments.append(Segment(rec, "healthy" if rec.key in healthy_keys else "replay"))
         out[aid] = ReplayAsset(aid, segments, line=rec.fields.get("rig", "").strip() or "line1")
     for a in out.values():
         a.line = re.sub(r"[^A-Za-z0-9_.-]+", "-", a.line)
@@ -286,6 +287,10 @@ def run_replay(
                         "end": anchor + hi * period,
                         "snapshots": hi - lo,
                         "loop": loop,
+                        # a snapshot of Unix time t goes out at wall_start + (t - anchor) / speed
+                        "anchor": anchor,
+                        "wall_start": wall_start,
+                        "speed": speed,
                     }
                 )
         Path(truth_path).parent.mkdir(parents=True, exist_ok=True)
