@@ -59,17 +59,19 @@ def replay_through_live_path(
     commission_by: tuple[str, ...] = (),
     speed: float = 1.0,
     broker_url: str | None = None,
+    template: Path | None = None,
     interval_s: float = 0.2,
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
     """Replay the selected recordings into a fresh store at `store` through a broker (a
-    Mosquitto subprocess unless `broker_url`), ingest and the monitor; the per-recording
-    figures (see the module doc) and the run's counts."""
+    Mosquitto subprocess unless `broker_url`), ingest and the monitor, the assets typed by
+    `template` (default phm/configs/plant_replay.toml); the per-recording figures (see the
+    module doc) and the run's counts."""
     recordings = open_manifest(manifest)
     assets = replay_assets(recordings, where, asset_columns, commission, commission_by)
     store.mkdir(parents=True, exist_ok=True)
     plant_path = store / "plant.toml"
-    plant_path.write_text(replay_plant(assets))
+    plant_path.write_text(replay_plant(assets, template))
     plant = load_plant(plant_path)
     broker = None
     if broker_url is None:
@@ -119,6 +121,7 @@ def replay_through_live_path(
         "commission": commission,
         "commission_by": list(commission_by),
         "speed": speed,
+        "template": str(template) if template is not None else "plant_replay.toml",
         "assets": len(assets),
         "snapshots_published": stats.snapshots,
         "snapshots_stored": sum(stored.values()),
@@ -185,6 +188,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commission-by", default="rig,rpm", help="columns shared with it")
     parser.add_argument("--speed", type=float, default=1.0, help="signal s per wall s")
     parser.add_argument("--broker", default=None, help="broker URL (default: a local Mosquitto)")
+    parser.add_argument(
+        "--template", type=Path, default=None,
+        help="plant TOML with the replay type (default phm/configs/plant_replay.toml)",
+    )  # fmt: skip
     parser.add_argument("--store", type=Path, default=None, help="store folder (default: temp)")
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
 
@@ -203,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         result = replay_through_live_path(
             args.manifest, args.where, store, asset_columns=columns,
             commission=args.commission, commission_by=by, speed=args.speed,
-            broker_url=args.broker,
+            broker_url=args.broker, template=args.template,
         )  # fmt: skip
     finally:
         if scratch is not None:

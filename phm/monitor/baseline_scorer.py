@@ -3,7 +3,8 @@ no failure history, hence no trained model.
 
 Commissioning. The first `snapshots` vibration snapshots of an asset (`[types.X.meta.baseline]`,
 `BaselineConfig`) are its healthy reference: per feature (`condition_features`: log RMS, log
-ISO velocity RMS, kurtosis, crest factor, log band energies, per channel) the median and a
+ISO velocity RMS, kurtosis, crest factor, log band energies, per channel; or, with
+`features = "shape"`, only what a sensor's gain cannot change) the median and a
 robust spread (1.4826 x MAD, floored so a feature that barely moves at commissioning does not
 turn noise into alarms). Each snapshot's anomaly score is the root mean square of its robust
 z-scores; the alert threshold is `margin` x the `quantile` of the commissioning snapshots' own
@@ -62,6 +63,7 @@ class BaselineConfig:
     snapshots: int = 32  # the first snapshots of an asset: its healthy reference
     quantile: float = 0.99  # of the commissioning snapshots' own scores ...
     margin: float = 3.0  # ... times this is the alert threshold (chosen on a validation rig)
+    features: str = "level"  # "level" (scale-aware) or "shape" (gain-blind): condition_features
 
     def __post_init__(self) -> None:
         if self.snapshots < 8:
@@ -70,6 +72,8 @@ class BaselineConfig:
             raise ValueError(f"quantile = {self.quantile}: expected in [0.5, 1]")
         if not self.margin >= 1.0:
             raise ValueError(f"margin = {self.margin}: expected at least 1")
+        if self.features not in FEATURE_SETS:
+            raise ValueError(f"features = {self.features!r}: expected one of {FEATURE_SETS}")
 
 
 def baseline_config(plant: Plant, type_name: str) -> BaselineConfig:
@@ -87,22 +91,37 @@ def baseline_config(plant: Plant, type_name: str) -> BaselineConfig:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+FEATURE_SETS = ("level", "shape")
+
+
 def condition_features(
-    x: np.ndarray, fs: float, channels: tuple[str, ...], accel_unit: str = "g"
+    x: np.ndarray,
+    fs: float,
+    channels: tuple[str, ...],
+    accel_unit: str = "g",
+    features: str = "level",
 ) -> tuple[list[str], np.ndarray]:
-    """Scale-aware condition features of snapshots x (S, C, L) at `fs` Hz: names and values
-    (S, F), per channel: log10 RMS, log10 velocity RMS (mm/s, ISO band 10-1000 Hz, or up to
-    0.45 fs where the rate is lower), kurtosis, crest factor, log10 energy of N_BANDS bands."""
+    """Condition features of snapshots x (S, C, L) at `fs` Hz: names and values (S, F).
+
+    Per channel, "level" (scale-aware): log10 RMS, log10 velocity RMS (mm/s, ISO band
+    10-1000 Hz, or up to 0.45 fs where the rate is lower), kurtosis, crest factor, log10 energy
+    of N_BANDS equal bands. "shape" (blind to the sensor's gain): kurtosis, crest factor and
+    log10 of each band's share of the energy."""
+    if features not in FEATURE_SETS:
+        raise ValueError(f"features = {features!r}: expected one of {FEATURE_SETS}")
     x = np.asarray(x, dtype=np.float64)
     tiny = 1e-20  # an all-zero channel gives a finite (very low) log, not -inf
-    band = ISO_BAND_HZ if fs >= 2 * ISO_BAND_HZ[1] else (ISO_BAND_HZ[0], 0.45 * fs)
-    parts = {
-        "log_rms": np.log10(rms(x) + tiny),
-        "log_velocity": np.log10(velocity_rms_mm_s(x, fs, accel_unit, band) + tiny),
-        "kurtosis": kurtosis(x),
-        "crest": crest_factor(x),
-    }
-    energies = np.log10(band_energies(x, fs, N_BANDS) + tiny)  # (S, C, N_BANDS)
+    energy = band_energies(x, fs, N_BANDS)  # (S, C, N_BANDS)
+    parts: dict[str, np.ndarray] = {}
+    if features == "level":
+        band = ISO_BAND_HZ if fs >= 2 * ISO_BAND_HZ[1] else (ISO_BAND_HZ[0], 0.45 * fs)
+        parts["log_rms"] = np.log10(rms(x) + tiny)
+        parts["log_velocity"] = np.log10(velocity_rms_mm_s(x, fs, accel_unit, band) + tiny)
+    else:
+        energy = energy / (energy.sum(axis=-1, keepdims=True) + tiny)
+    parts["kurtosis"] = kurtosis(x)
+    parts["crest"] = crest_factor(x)
+    energies = np.log10(energy + tiny)
     names, cols = [], []
     for c, channel in enumerate(channels):
         for name, values in parts.items():
@@ -302,8 +321,11 @@ class BaselineScorer(AssetScorer):
 
     def _features(self, data: np.ndarray, fs: float) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Names, features (S, F) and velocity RMS in mm/s (S, C) of snapshots (S, C, L)."""
-        names, X = condition_features(data, fs, self.channels, self.accel_unit)
-        velocity = 10 ** X[:, [names.index(f"{c}.log_velocity") for c in self.channels]]
+        names, X = condition_features(
+            data, fs, self.channels, self.accel_unit, self.config.features
+        )
+        band = ISO_BAND_HZ if fs >= 2 * ISO_BAND_HZ[1] else (ISO_BAND_HZ[0], 0.45 * fs)
+        velocity = velocity_rms_mm_s(data, fs, self.accel_unit, band)  # (S, C)
         return names, X, velocity
 
     @staticmethod

@@ -177,6 +177,7 @@ def test_the_threshold_is_the_margin_times_the_quantile_of_the_commissioning_sco
         ("margin = 0.5", "margin = 0.5: expected at least 1"),
         ('quantile = "high"', "baseline quantile = 'high' should be a float"),
         ("window = 3", "unknown baseline key 'window'"),
+        ('features = "spectrum"', "features = 'spectrum': expected one of"),
     ],
 )
 def test_a_bad_baseline_table_names_the_file_and_key(
@@ -186,3 +187,18 @@ def test_a_bad_baseline_table_names_the_file_and_key(
     with pytest.raises(ConfigError, match=message) as err:
         Monitor(tmp_path, load_plant(path))
     assert str(path) in str(err.value) and "[types.rig.meta.baseline]" in str(err.value)
+
+
+def test_shape_features_are_blind_to_the_sensor_gain_and_level_features_are_not() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 1, L))
+    names, shape = condition_features(x, FS, ("housing",), features="shape")
+    _, shape_x10 = condition_features(10 * x, FS, ("housing",), features="shape")
+    np.testing.assert_allclose(shape, shape_x10, atol=1e-9)
+    assert "housing.log_rms" not in names and len(names) == 10
+    names, level = condition_features(x, FS, ("housing",))
+    _, level_x10 = condition_features(10 * x, FS, ("housing",))
+    i = names.index("housing.log_rms")
+    np.testing.assert_allclose(level_x10[:, i] - level[:, i], 1.0)  # log10 of the gain
+    with pytest.raises(ValueError, match="features = 'both'"):
+        condition_features(x, FS, ("housing",), features="both")
