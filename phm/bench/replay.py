@@ -27,15 +27,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from phm.bench.results import markdown_table, write_result
 from phm.datasets.recordings import open_manifest
 from phm.errors import PhmError
 from phm.ingest.broker import MosquittoProcess, free_port
 from phm.ingest.worker import IngestWorker
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.monitor.baseline_scorer import (
+    HealthyBaseline,
+    anomaly_health,
+    baseline_config,
+    condition_features,
+)
 from phm.monitor.scorer import Monitor
 from phm.plant import load_plant
-from phm.sim.replay import read_truth, replay_assets, replay_plant, run_replay
+from phm.sim.replay import read_truth, replay_assets, replay_plant, run_replay, snapshots_of
 from phm.store.lake import Lake
 from phm.store.state import StateStore
 
@@ -179,6 +187,63 @@ def _figures(
     return rows
 
 
+def score_offline(
+    manifest: str | Path,
+    where: str,
+    *,
+    asset_columns: tuple[str, ...] = (),
+    commission: str = "",
+    commission_by: tuple[str, ...] = (),
+    template: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Every asset's snapshots scored one by one, without MQTT: the baseline of its first
+    `snapshots` (the type's `[meta.baseline]`), then per recording the highest and lowest
+    score over the threshold and the snapshot at which the monitor's hysteresis (one
+    evaluation per snapshot) opens an alert. The figures that chose the margin."""
+    recordings = open_manifest(manifest)
+    assets = replay_assets(recordings, where, asset_columns, commission, commission_by)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plant.toml"
+        path.write_text(replay_plant(assets, template))
+        plant = load_plant(path)
+    policy, rows = AlertPolicy(), []
+    for a in assets:
+        type_name = plant.assets[a.asset_id].type
+        spec = plant.types[type_name].streams["vibration"]
+        cfg = baseline_config(plant, type_name)
+        parts = [snapshots_of(seg.recording, spec) for seg in a.segments]
+        names, X = condition_features(
+            np.concatenate(parts), spec.sampling_hz, spec.channels, features=cfg.features
+        )
+        n = cfg.snapshots
+        baseline = HealthyBaseline.fit(a.asset_id, names, X[:n], np.arange(n, dtype=float), cfg)
+        scores = baseline.score(X) / baseline.threshold
+        level, opened = AlertState(), []
+        for i in range(n, len(scores)):
+            level, action = step(
+                level, risk_score(anomaly_health(scores[i], 1.0), None, policy), policy
+            )
+            if action is not None and action.startswith("open_"):
+                opened.append(i)
+        first = 0
+        for seg, part in zip(a.segments, parts, strict=True):
+            lo, hi = max(first, n), first + len(part)
+            during = [i for i in opened if lo <= i < hi]
+            rows.append(
+                {
+                    "asset_id": a.asset_id,
+                    "role": seg.role,
+                    "recording": seg.recording.path.name,
+                    "scored": hi - lo,
+                    "max_score": float(scores[lo:hi].max()),
+                    "min_score": float(scores[lo:hi].min()),
+                    "alert_at_snapshot": during[0] - first if during else None,
+                }
+            )
+            first = hi
+    return rows
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm bench replay`."""
     parser.add_argument("manifest", type=Path, help="recordings manifest or folder")
@@ -194,6 +259,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--store", type=Path, default=None, help="store folder (default: temp)")
     parser.add_argument("--out", type=Path, default=Path("data/bench"), help="result folder")
+    parser.add_argument(
+        "--offline", action="store_true",
+        help="score every snapshot without MQTT (scores over the threshold; how the margin was "
+        "chosen)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,6 +276,30 @@ def run(args: argparse.Namespace) -> int:
         store = scratch / "store"
     columns = tuple(c for c in args.asset_columns.split(",") if c)
     by = tuple(c for c in args.commission_by.split(",") if c)
+    if args.offline:
+        rows = score_offline(
+            args.manifest, args.where, asset_columns=columns, commission=args.commission,
+            commission_by=by, template=args.template,
+        )  # fmt: skip
+        header = ["asset", "role", "recording", "scored", "max score / threshold",
+                  "min score / threshold", "alert at snapshot"]  # fmt: skip
+        table = [[r["asset_id"], r["role"], r["recording"], r["scored"], r["max_score"],
+                  r["min_score"], "" if r["alert_at_snapshot"] is None else r["alert_at_snapshot"]]
+                 for r in rows]  # fmt: skip
+        healthy = [r for r in rows if r["role"] != "replay"]
+        faults = [r for r in rows if r["role"] == "replay"]
+        headline = {
+            "where": args.where,
+            "healthy_max_score": max(r["max_score"] for r in healthy) if healthy else None,
+            "healthy_alerts": sum(r["alert_at_snapshot"] is not None for r in healthy),
+            "fault_min_score": min(r["min_score"] for r in faults) if faults else None,
+            "fault_alerts": sum(r["alert_at_snapshot"] is not None for r in faults),
+            "faults": len(faults),
+        }
+        write_result(args.out, "replay_offline", headline, {"recordings": rows},
+                     markdown_table(header, table))  # fmt: skip
+        print(headline)
+        return 0
     try:
         result = replay_through_live_path(
             args.manifest, args.where, store, asset_columns=columns,

@@ -176,3 +176,23 @@ def test_hitsm_healthy_baseline_alerts_every_fault_and_never_the_healthy_rig(
         assert fault["alert"] is True
         assert 0 <= fault["time_to_alert_s"] < 5.12  # within the 5.12 s fault recording
     assert result["passed"]
+
+
+def test_offline_scoring_alerts_the_louder_fault_at_its_second_snapshot(tmp_path: Path) -> None:
+    from phm.bench.replay import score_offline
+
+    manifest = write_manifest(tmp_path, n=4096 * 12)
+    template = tmp_path / "template.toml"
+    shipped = (REPO / "phm" / "configs" / "plant_replay.toml").read_text()
+    template.write_text(shipped.replace("snapshots = 32 ", "snapshots = 8 "))
+    rows = score_offline(
+        manifest, "rig=a", asset_columns=("rig", "label"), commission="label=N",
+        commission_by=("rig",), template=template,
+    )  # fmt: skip
+    got = {(r["asset_id"], r["role"]): r for r in rows}
+    assert got["a-n", "healthy"]["scored"] == 4 and got["a-ir", "commission"]["scored"] == 4
+    for key in [("a-n", "healthy"), ("a-ir", "commission")]:
+        assert got[key]["alert_at_snapshot"] is None and got[key]["max_score"] < 1.0
+    fault = got["a-ir", "replay"]
+    assert fault["scored"] == 12 and fault["min_score"] > 1.0
+    assert fault["alert_at_snapshot"] == 1  # the hysteresis confirms on the second snapshot
