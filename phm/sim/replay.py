@@ -331,6 +331,7 @@ def run_replay(
                 break
             if on_progress is not None and time.monotonic() - last_progress >= 1.0:
                 stats.wall_s = time.monotonic() - began
+                stats.acked = pub.acked
                 on_progress(stats)
                 last_progress = time.monotonic()
             stop.wait(TICK_S)
