@@ -43,7 +43,14 @@ from phm.monitor.baseline_scorer import (
 )
 from phm.monitor.scorer import Monitor
 from phm.plant import load_plant
-from phm.sim.replay import read_truth, replay_assets, replay_plant, run_replay, snapshots_of
+from phm.sim.replay import (
+    common_rate,
+    read_truth,
+    replay_assets,
+    replay_plant,
+    run_replay,
+    snapshots_of,
+)
 from phm.store.lake import Lake
 from phm.store.state import StateStore
 
@@ -79,7 +86,7 @@ def replay_through_live_path(
     assets = replay_assets(recordings, where, asset_columns, commission, commission_by)
     store.mkdir(parents=True, exist_ok=True)
     plant_path = store / "plant.toml"
-    plant_path.write_text(replay_plant(assets, template))
+    plant_path.write_text(replay_plant(assets, template, sampling_hz=common_rate(assets)))
     plant = load_plant(plant_path)
     broker = None
     if broker_url is None:
@@ -204,7 +211,7 @@ def score_offline(
     assets = replay_assets(recordings, where, asset_columns, commission, commission_by)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plant.toml"
-        path.write_text(replay_plant(assets, template))
+        path.write_text(replay_plant(assets, template, sampling_hz=common_rate(assets)))
         plant = load_plant(path)
     policy, rows = AlertPolicy(), []
     for a in assets:

@@ -12,7 +12,8 @@ that does not match it is preceded, on the same asset, by the commissioning reco
 shares its `commission_by` values (e.g. the same rig and rpm): a machine is commissioned
 healthy, then develops its fault, as a real plant sees it. `replay_plant` writes the plant TOML
 that lists these assets under one asset type (the shipped phm/configs/plant_replay.toml by
-default), for ingest and the monitor.
+default), for ingest and the monitor; its snapshots take the recordings' own sampling rate
+where they all share one (`common_rate`), else the template's.
 
 Snapshots. A recording is resampled to the type's `sampling_hz` where its rate differs
 (polyphase, `phm.features.orders.resample`) and cut into consecutive snapshots of the type's
@@ -152,11 +153,23 @@ def replay_assets(
     return list(out.values())
 
 
+def common_rate(assets: list[ReplayAsset]) -> float | None:
+    """The sampling rate (Hz) every replayed recording shares, or None when they differ."""
+    rates = {seg.recording.fs_hz for a in assets for seg in a.segments}
+    return rates.pop() if len(rates) == 1 else None
+
+
 def replay_plant(
-    assets: list[ReplayAsset], template: str | Path | None = None, type_name: str = REPLAY_TYPE
+    assets: list[ReplayAsset],
+    template: str | Path | None = None,
+    type_name: str = REPLAY_TYPE,
+    sampling_hz: float | None = None,
 ) -> str:
     """The plant TOML text of `template` (default the shipped plant_replay.toml, which lists
-    no assets) with `assets` appended as `[[assets]]` of `type_name`."""
+    no assets) with `assets` appended as `[[assets]]` of `type_name`, and, with `sampling_hz`,
+    the rate of the type's vibration stream set to it (replaying at the recordings' own rate
+    spares a resampling: upsampled, the bands above the recording's Nyquist are empty, and
+    their noise-level energies only blur a baseline)."""
     from phm.config import read_toml
     from phm.resources import resource_path
 
@@ -166,8 +179,10 @@ def replay_plant(
         raise ConfigError(f"{path}: no asset type {type_name!r} to replay onto")
     if "assets" in raw or "fleet" in raw:
         raise ConfigError(f"{path}: a replay template lists no assets ([[assets]] or [fleet])")
-    lines = [*path.read_text().splitlines(), ""]
-    lines.append(f"# assets written by `phm replay` ({len(assets)})")
+    lines = path.read_text().splitlines()
+    if sampling_hz is not None:
+        lines = _with_rate(lines, f"[types.{type_name}.streams.vibration]", sampling_hz, path)
+    lines += ["", f"# assets written by `phm replay` ({len(assets)})"]
     for a in assets:
         lines += [
             "[[assets]]",
@@ -177,6 +192,22 @@ def replay_plant(
             f'line = "{a.line}"',
         ]
     return "\n".join(lines) + "\n"
+
+
+def _with_rate(lines: list[str], table: str, hz: float, path: Path) -> list[str]:
+    """`lines` with the `sampling_hz` of `table` set to `hz` (the key must be there)."""
+    inside = False
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("["):
+            inside = text.split("#")[0].strip() == table
+        elif inside and text.split("=")[0].strip() == "sampling_hz":
+            return [
+                *lines[:i],
+                f"sampling_hz = {float(hz)!r}  # the recordings' rate",
+                *lines[i + 1 :],
+            ]
+    raise ConfigError(f"{path}: {table} has no sampling_hz line to set")
 
 
 def snapshots_of(rec: Recording, spec: StreamSpec) -> np.ndarray:

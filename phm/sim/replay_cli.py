@@ -7,7 +7,7 @@ from pathlib import Path
 
 from phm.datasets.recordings import open_manifest
 from phm.plant import load_plant
-from phm.sim.replay import ReplayStats, replay_assets, replay_plant, run_replay
+from phm.sim.replay import ReplayStats, common_rate, replay_assets, replay_plant, run_replay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--template",
         type=Path,
         help="plant TOML with the replay asset type (default phm/configs/plant_replay.toml)",
+    )
+    parser.add_argument(
+        "--sampling-hz",
+        type=float,
+        help="snapshot rate of the written plant (default: the recordings' rate if they share "
+        "one, else the template's; other rates are resampled)",
     )
     parser.add_argument("--plant", type=Path, help="the plant written by --write-plant")
     parser.add_argument(
@@ -71,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.write_plant is not None:
         args.write_plant.parent.mkdir(parents=True, exist_ok=True)
-        args.write_plant.write_text(replay_plant(assets, args.template))
+        rate = common_rate(assets) if args.sampling_hz is None else args.sampling_hz
+        args.write_plant.write_text(replay_plant(assets, args.template, sampling_hz=rate))
         for a in assets:
             names = " then ".join(s.recording.path.name for s in a.segments)
             print(f"{a.asset_id}: {names}")

@@ -17,6 +17,7 @@ from phm.plant import load_plant
 from phm.sim.replay import (
     _Playlist,
     asset_id_of,
+    common_rate,
     read_truth,
     replay_assets,
     replay_plant,
@@ -47,6 +48,12 @@ def write_manifest(folder: Path, fs: float = FS, n: int = 4096 * 5 + 100) -> Pat
             rows.append({"path": name, "label": label, "rig": rig, "rpm": "1200", "fs_hz": str(fs)})
     pl.DataFrame(rows).write_csv(folder / "manifest.csv")
     return folder / "manifest.csv"
+
+
+def other_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "other"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def test_assets_commission_each_fault_on_its_rigs_healthy_recording(tmp_path: Path) -> None:
@@ -87,6 +94,15 @@ def test_the_replay_plant_lists_the_assets_of_the_replay_type(tmp_path: Path) ->
     assert plant.types["bearing_rig"].scorer == "baseline"
     with pytest.raises(ConfigError, match="no asset type 'pump'"):
         replay_plant(assets, type_name="pump")
+    # replayed at the recordings' own rate where they share one
+    assert common_rate(assets) == FS
+    path.write_text(replay_plant(assets, sampling_hz=12000.0))
+    assert load_plant(path).types["bearing_rig"].streams["vibration"].sampling_hz == 12000.0
+    other = read_manifest(write_manifest(other_folder(tmp_path), fs=25600.0))
+    mixed = [r for r in recs if r.fields["rig"] == "a"] + [
+        r for r in other if r.fields["rig"] == "b"
+    ]
+    assert common_rate(replay_assets(mixed)) is None
 
 
 def test_snapshots_are_consecutive_slices_resampled_to_the_type_rate(tmp_path: Path) -> None:
@@ -95,7 +111,7 @@ def test_snapshots_are_consecutive_slices_resampled_to_the_type_rate(tmp_path: P
     vib = spec.streams["vibration"]
     snaps = snapshots_of(recs[0], vib)
     assert snaps.shape == (20_000 // 4096, 1, 4096) and snaps.dtype == np.float32
-    same_rate = read_manifest(write_manifest(tmp_path / "..", n=10_000))[0]
+    same_rate = read_manifest(write_manifest(other_folder(tmp_path), n=10_000))[0]
     x = np.load(same_rate.path)
     np.testing.assert_array_equal(snapshots_of(same_rate, vib)[1, 0], x[4096:8192].astype("f4"))
 
