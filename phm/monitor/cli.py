@@ -1,7 +1,8 @@
-"""`phm monitor --store DIR --model CKPT`: score the plant's assets from the store, raise alerts.
+"""`phm monitor --store DIR [--model CKPT]`: score the plant's assets from the store, raise alerts.
 
 phm monitor --store data/demo/store --model data/demo/store/models/pump.pt [--interval 2]
             [--plant phm/configs/plant.toml] [--assets N] [--once]
+phm monitor --store DIR --plant replay.toml   (replayed rigs: healthy baselines, no checkpoint)
 """
 
 from __future__ import annotations
