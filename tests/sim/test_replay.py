@@ -3,6 +3,7 @@ whole live path (Mosquitto -> ingest -> lake -> monitor) on synthetic and HIT-SM
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -28,7 +29,10 @@ from phm.store.lake import Lake
 from tests.ingest.conftest import mosquitto  # noqa: F401  (the broker fixture)
 
 REPO = Path(__file__).resolve().parents[2]
-HITSM = REPO.parent / "shared" / "data" / "hitsm" / "manifest.csv"
+# $PHM_DATA_DIR, else the shared data beside the checkout
+HITSM = (
+    Path(os.environ.get("PHM_DATA_DIR", REPO.parent / "shared" / "data")) / "hitsm" / "manifest.csv"
+)
 FS = 51200.0
 
 
