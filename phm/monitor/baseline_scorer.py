@@ -1,15 +1,16 @@
 """The healthy-baseline scorer (`[types.X] scorer = "baseline"`): anomaly alerts for assets with
 no failure history, hence no trained model.
 
-Commissioning. The first `snapshots` vibration snapshots of an asset (`[types.X.meta.baseline]`,
-`BaselineConfig`) are its healthy reference: per feature (`condition_features`: log RMS, log
-ISO velocity RMS, kurtosis, crest factor, log band energies, per channel; or, with
-`features = "shape"`, only what a sensor's gain cannot change) the median and a
-robust spread (1.4826 x MAD, floored so a feature that barely moves at commissioning does not
-turn noise into alarms). Each snapshot's anomaly score is the root mean square of its robust
-z-scores; the alert threshold is `margin` x the `quantile` of the commissioning snapshots' own
-scores, so it is set from healthy data only, never from faults. The baseline is written to
-`<store>/baselines/<asset>.json` and read back by a restarted monitor.
+Commissioning. The first `snapshots` vibration snapshots of an asset, or those of its first
+`hours` (`[types.X.meta.baseline]`, `BaselineConfig`), are its healthy reference: per feature
+(`condition_features`: log RMS, log ISO velocity RMS, kurtosis, crest factor, log band
+energies, per channel; or, with `features = "shape"`, only what a sensor's gain cannot
+change) the median and a robust spread (1.4826 x MAD, floored so a feature that barely moves
+at commissioning does not turn noise into alarms). Each snapshot's anomaly score is the root
+mean square of its robust z-scores; the alert threshold is `margin` x the `quantile` of the
+commissioning snapshots' own scores, so it is set from healthy data only, never from faults.
+The baseline is written to `<store>/baselines/<asset>.json` and read back by a restarted
+monitor.
 
 Scoring. After commissioning, each call scores the snapshots that arrived since the asset's
 last prediction (at most MAX_BATCH, the newest): the prediction's anomaly score is their median
@@ -60,7 +61,8 @@ MAX_BATCH = 256  # newest snapshots one prediction looks at (a monitor far behin
 class BaselineConfig:
     """`[types.X.meta.baseline]`: how an asset of type X is commissioned and alerted."""
 
-    snapshots: int = 32  # the first snapshots of an asset: its healthy reference
+    snapshots: int = 32  # the first snapshots of an asset: its healthy reference ...
+    hours: float = 0.0  # ... or, when > 0, all of its first hours (at least `snapshots` of them)
     quantile: float = 0.99  # of the commissioning snapshots' own scores ...
     margin: float = 3.0  # ... times this is the alert threshold (chosen on a validation rig)
     features: str = "level"  # "level" (scale-aware) or "shape" (gain-blind): condition_features
@@ -68,6 +70,8 @@ class BaselineConfig:
     def __post_init__(self) -> None:
         if self.snapshots < 8:
             raise ValueError(f"snapshots = {self.snapshots}: expected at least 8")
+        if not self.hours >= 0:
+            raise ValueError(f"hours = {self.hours}: expected >= 0 (0: by snapshot count)")
         if not 0.5 <= self.quantile <= 1.0:
             raise ValueError(f"quantile = {self.quantile}: expected in [0.5, 1]")
         if not self.margin >= 1.0:
@@ -292,8 +296,10 @@ class BaselineScorer(AssetScorer):
         return {"root_causes": [], "deviations": pred.details.get("deviations", {})}
 
     def baseline(self, asset_id: str) -> HealthyBaseline | None:
-        """The asset's baseline: cached, else read from its file, else fitted on its first
-        `snapshots` snapshots in the lake and written (None until that many exist)."""
+        """The asset's baseline: cached, else read from its file, else fitted on its
+        commissioning snapshots in the lake and written: the first `snapshots`, or with
+        `hours` every snapshot of the asset's first hours (extended to `snapshots` where that
+        period holds fewer). None until the period is over."""
         if asset_id in self.baselines:
             return self.baselines[asset_id]
         path = self.folder / f"{asset_id}.json"
@@ -309,6 +315,11 @@ class BaselineScorer(AssetScorer):
         n = self.config.snapshots
         if len(times) < n:
             return None
+        if self.config.hours > 0:
+            until = float(times[0]) + 3600.0 * self.config.hours
+            if times[-1] <= until:  # the commissioning period is not over yet
+                return None
+            n = max(n, int(np.searchsorted(times, until, side="right")))
         names, X, _ = self._features(data[:n], fs)
         baseline = HealthyBaseline.fit(asset_id, names, X, times[:n], self.config)
         self.folder.mkdir(parents=True, exist_ok=True)

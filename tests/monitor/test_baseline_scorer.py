@@ -202,3 +202,16 @@ def test_shape_features_are_blind_to_the_sensor_gain_and_level_features_are_not(
     np.testing.assert_allclose(level_x10[:, i] - level[:, i], 1.0)  # log10 of the gain
     with pytest.raises(ValueError, match="features = 'both'"):
         condition_features(x, FS, ("housing",), features="both")
+
+
+def test_commissioning_by_hours_takes_every_snapshot_of_the_period(tmp_path: Path) -> None:
+    path = plant_file(tmp_path, baseline="hours = 0.5")  # snapshots = 16 and one every 60 s
+    monitor = Monitor(tmp_path, load_plant(path))
+    write_snapshots(tmp_path, path, [False] * 31)  # t = 0 .. 1800 s: the period is not over
+    evaluate_all(monitor)
+    assert not (tmp_path / "baselines" / "rig-1.json").exists()
+    write_snapshots(tmp_path, path, [False], start=31)
+    (p,) = evaluate_all(monitor)
+    saved = json.loads((tmp_path / "baselines" / "rig-1.json").read_text())
+    assert saved["snapshots"] == 31 and saved["until"] == T0 + 1800.0  # 31 > 16 snapshots
+    assert p.health is not None and p.details["snapshots"] == 1  # the one after the period
