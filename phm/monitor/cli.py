@@ -2,6 +2,10 @@
 
 phm monitor --store data/demo/store --model data/demo/store/models/pump.pt [--interval 2]
             [--plant phm/configs/plant.toml] [--assets N] [--once]
+
+Without --model the pumps score with the store's active registry version (STORE/models/pump,
+`phm train --dataset lake`, `phm models`); an active version replaces --model's checkpoint, and
+a version activated while the monitor runs is swapped in on its next pass.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from phm.plant import load_plant
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm monitor`."""
     parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
-    parser.add_argument("--model", type=Path, required=True, help="pump checkpoint (plant)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="pump checkpoint (plant or lake); default: the store's active registry version",
+    )
     parser.add_argument(
         "--ion-mill-model", type=Path, default=None, help="ion mill checkpoint (phm2018)"
     )
@@ -39,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     if args.ion_mill_model is not None:
         ion_mill = ScoringModel.load(args.ion_mill_model, "phm2018")
     plant = load_plant(args.plant, args.assets)
-    monitor = Monitor(args.store, plant, ScoringModel.load(args.model), ion_mill_model=ion_mill)
+    pump = None if args.model is None else ScoringModel.load(args.model, None)
+    if pump is not None and pump.header.dataset not in ("plant", "lake"):
+        pump.require("plant", str(args.model))
+    monitor = Monitor(args.store, plant, pump, ion_mill_model=ion_mill)
     if args.once:
         print(f"{len(monitor.evaluate())} predictions written")
         return 0

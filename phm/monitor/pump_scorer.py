@@ -39,6 +39,7 @@ class PumpScorer(AssetScorer):
     """Scores motor-driven centrifugal pumps with a `phm train --dataset plant` checkpoint."""
 
     dataset = "plant"
+    also_scores = ("lake",)  # `phm train --dataset lake`: the same windows, the plant's labels
     graph_name = ROOT_CAUSE_GRAPH
 
     def __init__(
