@@ -200,4 +200,3 @@ def run_lake(args: argparse.Namespace) -> int:
     if state != "active":
         print(f"activate it with: phm models activate {mv.version} --store {args.store}")
     return 0
-

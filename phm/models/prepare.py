@@ -4,8 +4,8 @@ Each returns fit, validation and test `WindowSet`s, the data-dependent ModelConf
 the preprocessing the checkpoint must keep. Validation is a split of the training assets (never
 rows, never test data); it drives early stopping and the conformal calibration of the RUL
 interval. `DATASETS` maps `phm train --dataset` names to these functions; each takes its
-dataset's options dataclass (`CmapssOptions`, ... `PlantOptions`, `LakeOptions`; `OPTIONS` maps the names to
-them).
+dataset's options dataclass (`CmapssOptions`, ... `PlantOptions`, `LakeOptions`; `OPTIONS` maps
+the names to them).
 """
 
 from __future__ import annotations

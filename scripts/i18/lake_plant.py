@@ -8,7 +8,8 @@ failed_at, cause, mode), one row per failure the lake has seen (failure time <= 
 snapshot of the run).
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/i18/lake_plant.py --store /tmp/lake \
-        [--plant scripts/i18/pumps.toml] [--assets 30] [--speed 4000] [--seed 0] [--snapshot-every 1800]
+        [--plant scripts/i18/pumps.toml] [--assets 30] [--speed 4000] [--seed 0] \
+        [--snapshot-every 1800]
 """
 
 from __future__ import annotations
