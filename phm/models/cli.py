@@ -4,7 +4,7 @@ phm train --dataset cmapss --data DIR [--subset FD001] [--config phm/configs/mod
           --device cpu|cuda --out CKPT [--seed S] [--epochs N]
 phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
 phm train --dataset lake --store STORE --failures failures.csv [--plant plant.toml]
-          [--fault-window-h 24] [--test-fraction 0.25]
+          [--fault-window-h 24] [--guard-h 0] [--test-fraction 0.25]
           (a running plant's own history: phm.models.prepare_lake; the checkpoint is registered
           as the next version in STORE/models/pump/, phm.store.registry; --out optional)
 """
@@ -26,7 +26,7 @@ from phm.models.prepare import (
     Phm2018Options,
     PlantOptions,
 )
-from phm.models.prepare_lake import LAKE_FAULT_WINDOW_H, LAKE_TEST_FRACTION
+from phm.models.prepare_lake import LAKE_FAULT_WINDOW_H, LAKE_GUARD_H, LAKE_TEST_FRACTION
 from phm.models.train import DEFAULT_MODEL_CONFIG, TrainOptions, train_and_save
 from phm.resources import resource_path
 
@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=LAKE_FAULT_WINDOW_H,
         help=f"lake: hours before a failure labelled with its mode ({LAKE_FAULT_WINDOW_H:g})",
+    )
+    parser.add_argument(
+        "--guard-h",
+        type=float,
+        default=LAKE_GUARD_H,
+        help=f"lake: fit windows left out this long before the fault window ({LAKE_GUARD_H:g})",
     )
     parser.add_argument(
         "--test-fraction",
@@ -141,6 +147,7 @@ def lake_options(args: argparse.Namespace) -> LakeOptions:
         plant=plant,
         failures=args.failures,
         fault_window_h=args.fault_window_h,
+        guard_h=args.guard_h,
         test_fraction=args.test_fraction,
     )
 
@@ -175,6 +182,20 @@ def train_options(
     )
 
 
+def held_out_summary(metrics: dict) -> str:
+    """One line of the held-out assets' figures from `train_and_save`'s metrics."""
+    test = metrics.get("test")
+    if not test:
+        return "no held-out assets scored"
+    fault = test.get("fault", {})
+    parts = [f"held-out windows {fault.get('n', 0)}"]
+    if "accuracy" in fault:
+        parts.append(f"accuracy {fault['accuracy']:.3f}, macro-F1 {fault['macro_f1']:.3f}")
+    if "rmse" in test:
+        parts.append(f"RUL RMSE {test['rmse']:.1f} h over {test['n']} windows with a known RUL")
+    return "; ".join(parts)
+
+
 def run_lake(args: argparse.Namespace) -> int:
     """Train on the lake, then register the checkpoint (and keep a copy at --out if given)."""
     import json
@@ -195,6 +216,7 @@ def run_lake(args: argparse.Namespace) -> int:
             shutil.copyfile(ckpt, args.out)
         source = f"phm train --dataset lake --store {args.store} --failures {args.failures}"
         mv = registry.register(ckpt, source, metrics)
+    print(held_out_summary(metrics))
     state = "active" if registry.active() == mv.version else "registered, not active"
     print(f"{registry.root / mv.version}: {state} (parent {mv.parent or 'none'})")
     if state != "active":

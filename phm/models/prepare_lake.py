@@ -42,6 +42,7 @@ from phm.models.windows import pump_rows_at
 
 LAKE_FAULT_WINDOW_H = 24.0  # a failure's mode labels the snapshots this close before it
 LAKE_TEST_FRACTION = 0.25  # share of the plant's pumps held out to test
+LAKE_GUARD_H = 0.0  # fit windows left out this long before the fault window (unsure labels)
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,13 @@ def lake_labels(
     end: float,
     fault_window_s: float,
     classes: Sequence[str] = PLANT_CLASSES,
+    guard_s: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Targets of one asset's snapshots at `times` (S,) Unix s from its `failures` and the
     end of its record `end` (see the module doc): fault class (S,), RUL hours (S,), event
-    (S,) and `keep` (S,), False after the asset's last failure."""
+    (S,) and `keep` (S,), False after the asset's last failure and, with `guard_s` > 0, for
+    the snapshots between fault_window_s and fault_window_s + guard_s before a failure (a
+    fault may already show there: neither label is sure)."""
     times = np.asarray(times, dtype=np.float64)
     fail_t = np.array(sorted(f.time for f in failures), dtype=np.float64)
     fail_c = np.array([classes.index(f.mode) for f in sorted(failures, key=lambda f: f.time)])
@@ -100,6 +104,8 @@ def lake_labels(
         rul[ahead] = lead / PLANT_RUL_UNIT_S
         event[ahead] = True
         fault[ahead] = np.where(lead <= fault_window_s, fail_c[nxt[ahead]], 0)
+        unsure = (lead > fault_window_s) & (lead <= fault_window_s + guard_s)
+        keep[np.flatnonzero(ahead)[unsure]] = False
     return {"fault": fault, "rul": rul.astype(np.float32), "event": event, "keep": keep}
 
 
@@ -165,6 +171,7 @@ class LakeOptions:
     failures: Path | None = None
     asset_type: str = "pump"
     fault_window_h: float = LAKE_FAULT_WINDOW_H
+    guard_h: float = LAKE_GUARD_H
     test_fraction: float = LAKE_TEST_FRACTION
 
 
@@ -173,8 +180,11 @@ def prepare_lake(options: LakeOptions, tcfg: TrainConfig, seed: int) -> Prepared
     split by asset into fit, validation and test."""
     if options.lake is None or options.plant is None or options.failures is None:
         raise ConfigError("--dataset lake needs --store (the plant's lake) and --failures CSV")
-    if options.fault_window_h <= 0:
-        raise ConfigError(f"--fault-window-h must be > 0, got {options.fault_window_h}")
+    if options.fault_window_h <= 0 or options.guard_h < 0:
+        raise ConfigError(
+            f"need --fault-window-h > 0 and --guard-h >= 0, got {options.fault_window_h}, "
+            f"{options.guard_h}"
+        )
     if not 0 <= options.test_fraction < 1:
         raise ConfigError(f"--test-fraction must be in [0, 1), got {options.test_fraction}")
     plant = options.plant
@@ -193,20 +203,27 @@ def prepare_lake(options: LakeOptions, tcfg: TrainConfig, seed: int) -> Prepared
             records[aid] = record
     if not records:
         raise ConfigError(f"the lake has no {options.asset_type} snapshots with rows to train on")
-    histories = {}
-    for aid, record in records.items():
-        labels = lake_labels(
-            record[0],
-            [f for f in failures if f.asset_id == aid],
-            float(record[0][-1]),
-            options.fault_window_h * 3600.0,
-        )
-        histories[aid] = lake_history(record, labels)
-    fit, val, test = split_assets(sorted(histories), options.test_fraction, tcfg.val_fraction, seed)
+    fit, val, test = split_assets(sorted(records), options.test_fraction, tcfg.val_fraction, seed)
+
+    def histories(assets: list[str], guard_h: float) -> list[dict[str, np.ndarray]]:
+        out = []
+        for aid in assets:
+            record = records[aid]
+            labels = lake_labels(
+                record[0],
+                [f for f in failures if f.asset_id == aid],
+                float(record[0][-1]),
+                options.fault_window_h * 3600.0,
+                guard_s=guard_h * 3600.0,
+            )
+            out.append(lake_history(record, labels))
+        return out
+
+    # the guard band thins the fit windows only: validation and test score every window
     return pump_prepared(
-        [histories[a] for a in fit],
-        [histories[a] for a in val],
-        [histories[a] for a in test],
+        histories(fit, options.guard_h),
+        histories(val, 0.0),
+        histories(test, 0.0),
         tcfg,
         "lake",
         {
@@ -214,6 +231,7 @@ def prepare_lake(options: LakeOptions, tcfg: TrainConfig, seed: int) -> Prepared
             "failures": str(options.failures),
             "n_failures": len(failures),
             "fault_window_h": options.fault_window_h,
+            "guard_h": options.guard_h,
             "fit_assets": fit,
             "val_units": val,
             "test_assets": test,
@@ -223,6 +241,7 @@ def prepare_lake(options: LakeOptions, tcfg: TrainConfig, seed: int) -> Prepared
 
 __all__ = [
     "LAKE_FAULT_WINDOW_H",
+    "LAKE_GUARD_H",
     "LAKE_TEST_FRACTION",
     "Failure",
     "LakeOptions",

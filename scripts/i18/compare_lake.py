@@ -91,6 +91,7 @@ def main() -> None:
     p.add_argument("--config", type=Path, default=resource_path("models/plant.toml"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plant-model", type=Path, default=None)
+    p.add_argument("--train", default="lake,truth", help="which of lake,truth to train")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -123,6 +124,8 @@ def main() -> None:
     result["split"] = {k: len(v) for k, v in split.items()}
     result["failures_in_log"] = lake_prep.extra["n_failures"]
     for name, prep in (("lake", lake_prep), ("truth", truth_prep)):
+        if name not in args.train.split(","):
+            continue
         model, fitres = train_prepared(prep, cfg, tcfg, "cpu", args.seed, progress=False)
         h = prep.header
         windows = plant_windows(test, h.snapshots, h.feature_mean, h.feature_scale)

@@ -101,6 +101,7 @@ def test_monitor_swaps_to_an_activated_version_and_rolls_back_without_restart(
     assert train(store, failures, config, seed=0) == 0
     out = capsys.readouterr().out
     assert '"test"' in out and '"accuracy"' in out  # held-out figures printed
+    assert "held-out windows" in out and "accuracy" in out
     assert "models/pump/v0001: active (parent none)" in out
     assert train(store, failures, config, seed=1) == 0
     assert "phm models activate v0002" in capsys.readouterr().out
