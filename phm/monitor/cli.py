@@ -19,6 +19,7 @@ from pathlib import Path
 from phm.errors import ConfigError
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant
+from phm.store.registry import ModelRegistry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.ion_mill_model is not None:
         ion_mill = ScoringModel.load(args.ion_mill_model, "phm2018")
     plant = load_plant(args.plant, args.assets)
+    if args.model is None and ModelRegistry(args.store, "pump").active() is None:
+        raise ConfigError(
+            f"{args.store}: no --model and no active version in {args.store}/models/pump "
+            "(`phm train --dataset lake` registers one; `phm models list` shows them)"
+        )
     pump = None if args.model is None else ScoringModel.load(args.model, None)
     if pump is not None and pump.header.dataset not in ("plant", "lake"):
         pump.require("plant", str(args.model))
