@@ -3,12 +3,13 @@
 A short simulation of four pumps is written to a real lake; `phm train --dataset lake` trains
 a tiny model on it with the failure log and registers v0001 (active) and v0002; a Monitor
 started on the store scores with v0001, picks v0002 up on its next pass after `phm models
-activate` (no restart), refuses a broken checkpoint while keeping v0002, and goes back to
-v0001 on `phm models rollback`.
+activate` (no restart), refuses broken checkpoints (one that does not load, one that does not
+fit a pump window) while v0002 keeps scoring, and goes back to v0001 on `phm models rollback`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from phm.cli import main
+from phm.models.checkpoint import CheckpointHeader
+from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.monitor.scorer import Monitor
 from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
@@ -134,9 +137,21 @@ def test_monitor_swaps_to_an_activated_version_and_rolls_back_without_restart(
     assert "model pump/v0003 refused" in caplog.text
     assert {p.details["model_version"] for p in kept} == {"v0002"}
     assert all(set(p.fault_probs) == set(probs[p.asset_id]) for p in kept)
+    # ... and so is one that loads but does not fit a pump window (another input layout)
+    odd = registry.root / "v0004"
+    odd.mkdir()
+    cfg = dataclasses.replace(load_config(TINY), process_channels=2, max_positions=4)
+    save_checkpoint(odd / "model.pt", PhmModel(cfg), CheckpointHeader(dataset="lake"))
+    (odd / "meta.json").write_text((v2.path / "meta.json").read_text().replace("v0002", "v0004"))
+    (registry.root / "active").write_text("v0004\n")
+    with caplog.at_level(logging.ERROR, logger="phm.monitor.scorer"):
+        kept = new_predictions(monitor, store, SNAPSHOTS + 2)
+    assert "model pump/v0004 refused" in caplog.text
+    assert {p.details["model_version"] for p in kept} == {"v0002"}
 
     assert main(["models", "rollback", "--store", str(store)]) == 0  # v0002 -> v0001
-    back = new_predictions(monitor, store, SNAPSHOTS + 2)
+    back = new_predictions(monitor, store, SNAPSHOTS + 3)
     assert {p.details["model_version"] for p in back} == {"v0001"}
     rows = StateStore(store / "state.sqlite").predictions("pump-001")
-    assert [r.details["model_version"] for r in rows] == ["v0001", "v0002", "v0002", "v0001"]
+    versions = [r.details["model_version"] for r in rows]
+    assert versions == ["v0001", "v0002", "v0002", "v0002", "v0001"]
