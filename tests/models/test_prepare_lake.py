@@ -91,3 +91,22 @@ def test_assets_are_held_out_whole_and_the_split_follows_the_seed() -> None:
     assert split_assets(assets, 0.25, 0.2, seed=4)[2] != test
     with pytest.raises(ConfigError, match="3 assets cannot be split"):
         split_assets(assets[:3], 0.5, 0.5, seed=0)
+
+
+def test_phm_train_lake_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from phm.cli import main
+
+    failures = tmp_path / "failures.csv"
+    failures.write_text("asset,failed_at,cause,mode\npump-404,2024-03-11,worn bearing,inner_race\n")
+    assert main(["train", "--dataset", "lake", "--failures", str(failures)]) == 2
+    assert "--dataset lake needs --store STORE and --failures CSV" in capsys.readouterr().err
+    args = ["train", "--dataset", "lake", "--store", str(tmp_path), "--failures", str(failures)]
+    assert main(args) == 2
+    assert f"{tmp_path}: no lake here" in capsys.readouterr().err
+    (tmp_path / "lake").mkdir()
+    assert main(args) == 2
+    assert "assets ['pump-404'] are not 'pump' assets of the plant" in capsys.readouterr().err
+    assert main(["train", "--dataset", "plant"]) == 2
+    assert "--dataset plant needs --out CKPT" in capsys.readouterr().err
