@@ -63,6 +63,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     },
     "models": {
         "list": ("phm.store.models_cli", "the store's registered model versions"),
+        "register": ("phm.store.models_cli", "add a checkpoint as the next version"),
         "activate": ("phm.store.models_cli", "make a registered version the monitor's model"),
         "rollback": ("phm.store.models_cli", "re-activate the previously active version"),
     },

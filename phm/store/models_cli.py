@@ -1,6 +1,7 @@
 """`phm models list|activate|rollback`: the store's model registry (phm.store.registry).
 
 phm models list --store STORE [--type pump]
+phm models register CKPT --store STORE [--type pump]   (e.g. the demo's simulated-lives model)
 phm models activate VERSION --store STORE [--type pump]
 phm models rollback --store STORE [--type pump]
 
@@ -18,7 +19,9 @@ from phm.store.registry import ModelRegistry
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the models commands (one parser per name; unused flags are harmless)."""
-    parser.add_argument("version", nargs="?", help="activate: the version, e.g. v0002")
+    parser.add_argument(
+        "item", nargs="?", help="activate: the version, e.g. v0002; register: the checkpoint"
+    )
     parser.add_argument("--store", type=Path, required=True, help="store folder (STORE/models)")
     parser.add_argument("--type", default="pump", help="asset type of the models (pump)")
 
@@ -29,10 +32,17 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "list":
         print(format_versions(registry))
         return 0
+    if args.name == "register":
+        if not args.item:
+            raise ConfigError("phm models register CKPT: give the checkpoint file")
+        mv = registry.register(Path(args.item), f"phm models register {args.item}")
+        state = "active" if registry.active() == mv.version else "registered, not active"
+        print(f"{registry.root / mv.version}: {state} (dataset {mv.dataset})")
+        return 0
     if args.name == "activate":
-        if not args.version:
+        if not args.item:
             raise ConfigError("phm models activate VERSION: give the version, e.g. v0002")
-        mv = registry.activate(args.version)
+        mv = registry.activate(args.item)
     else:
         mv = registry.rollback()
     print(f"{registry.root}: {mv.version} is active ({mv.source})")

@@ -73,7 +73,9 @@ def test_models_cli_lists_activates_and_rolls_back(
     store = tmp_path / "store"
     reg = ModelRegistry(store)
     reg.register(checkpoint, "one", {"test": {"fault": {"accuracy": 0.75, "macro_f1": 0.5}}})
-    reg.register(checkpoint, "two")
+    assert main(["models", "register", str(checkpoint), "--store", str(store)]) == 0
+    assert "v0002: registered, not active (dataset lake)" in capsys.readouterr().out
+    assert reg.get("v0002").source == f"phm models register {checkpoint}"
     assert main(["models", "activate", "v0002", "--store", str(store)]) == 0
     assert reg.active() == "v0002"
     capsys.readouterr()
