@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=None,
-        help="model TOML (default: models/cmapss.toml for cmapss, models/small.toml otherwise)",
+        help="model TOML (default: models/cmapss.toml for cmapss, models/plant.toml for lake, "
+        "models/small.toml otherwise)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
