@@ -65,6 +65,12 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     "distill": {
         None: ("phm.models.distill_cli", "distil a trained model into a smaller student"),
     },
+    "models": {
+        "list": ("phm.store.models_cli", "the store's registered model versions"),
+        "register": ("phm.store.models_cli", "add a checkpoint as the next version"),
+        "activate": ("phm.store.models_cli", "make a registered version the monitor's model"),
+        "rollback": ("phm.store.models_cli", "re-activate the previously active version"),
+    },
     "ingest": {None: ("phm.ingest.cli", "consume plant data from MQTT into the store")},
     "store": {
         "compact": ("phm.store.cli", "merge small lake segments (one pass; ingest runs it too)"),

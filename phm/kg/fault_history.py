@@ -57,8 +57,11 @@ def count_causes(
     return counts
 
 
-def load_fault_history(path: str | Path, graph: KnowledgeGraph) -> Counter:
-    """{cause id: failures} from the fault-history CSV at `path` (see the module doc)."""
+def read_fault_history(path: str | Path) -> list[tuple[str, dict[str, str]]]:
+    """The rows of the fault-history CSV at `path` as (place "file:line", {column: stripped
+    value}), each checked: the COLUMNS present and not empty, `failed_at` an ISO date or time.
+    Other columns are kept as they are (e.g. the `mode` that `phm train --dataset lake`
+    reads)."""
     path = Path(path)
     if not path.is_file():
         raise GraphError(f"{path}: no such fault-history file")
@@ -70,8 +73,7 @@ def load_fault_history(path: str | Path, graph: KnowledgeGraph) -> Counter:
             raise GraphError(
                 f"{path}: fault history lacks column(s) {missing} (expected {list(COLUMNS)})"
             )
-        causes: list[str] = []
-        places: list[str] = []
+        rows: list[tuple[str, dict[str, str]]] = []
         for line, row in enumerate(reader, 2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
             for col in COLUMNS:
@@ -84,9 +86,14 @@ def load_fault_history(path: str | Path, graph: KnowledgeGraph) -> Counter:
                     f"{path}:{line}: field 'failed_at' {row['failed_at']!r} is not an ISO "
                     "date or time"
                 ) from None
-            causes.append(row["cause"])
-            places.append(f"{path}:{line}")
-    return count_causes(causes, graph, places)
+            rows.append((f"{path}:{line}", row))
+    return rows
+
+
+def load_fault_history(path: str | Path, graph: KnowledgeGraph) -> Counter:
+    """{cause id: failures} from the fault-history CSV at `path` (see the module doc)."""
+    rows = read_fault_history(path)
+    return count_causes([r["cause"] for _, r in rows], graph, [place for place, _ in rows])
 
 
 def with_fault_history(

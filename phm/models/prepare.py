@@ -4,8 +4,8 @@ Each returns fit, validation and test `WindowSet`s, the data-dependent ModelConf
 the preprocessing the checkpoint must keep. Validation is a split of the training assets (never
 rows, never test data); it drives early stopping and the conformal calibration of the RUL
 interval. `DATASETS` maps `phm train --dataset` names to these functions; each takes its
-dataset's options dataclass (`CmapssOptions`, ... `PlantOptions`; `OPTIONS` maps the names to
-them).
+dataset's options dataclass (`CmapssOptions`, ... `PlantOptions`, `LakeOptions`; `OPTIONS` maps
+the names to them).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from phm.models.data import (
     capped_rul_targets,
     sliding_windows,
 )
+from phm.models.prepare_lake import LakeOptions, prepare_lake
 from phm.models.prepare_plant import PlantOptions, prepare_plant
 from phm.models.windows import (
     PHM2018_CLASSES,
@@ -85,7 +86,9 @@ class Phm2018Options:
     near_stride: int = PHM2018_NEAR_STRIDE
 
 
-DatasetOptions = CmapssOptions | CwruOptions | FemtoOptions | Phm2018Options | PlantOptions
+DatasetOptions = (
+    CmapssOptions | CwruOptions | FemtoOptions | Phm2018Options | PlantOptions | LakeOptions
+)
 
 
 def prepare_cmapss(options: CmapssOptions, tcfg: TrainConfig, seed: int) -> Prepared:
@@ -584,8 +587,10 @@ DATASETS: dict[str, Callable[[Any, TrainConfig, int], Prepared]] = {
     "femto": prepare_femto,
     "phm2018": prepare_phm2018,
     "plant": prepare_plant,
+    "lake": prepare_lake,
 }
 
 OPTIONS: dict[str, type[DatasetOptions]] = {
-    o.dataset: o for o in (CmapssOptions, CwruOptions, FemtoOptions, Phm2018Options, PlantOptions)
+    o.dataset: o
+    for o in (CmapssOptions, CwruOptions, FemtoOptions, Phm2018Options, PlantOptions, LakeOptions)
 }

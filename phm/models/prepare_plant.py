@@ -141,7 +141,6 @@ def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepar
     if n_train < 2:
         raise ConfigError(f"--pumps must be at least 2, got {n_train}")
     samples = int(tcfg.snapshot)
-    k = int(tcfg.snapshots)
 
     def simulate(scenarios: list) -> list[dict[str, np.ndarray]]:
         return [pump_history(a, pump, seed, f, life, samples) for a, f, life in scenarios]
@@ -153,6 +152,23 @@ def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepar
     val_idx = set(rng.choice(n_train, n_val, replace=False).tolist())
     fit = [h for i, h in enumerate(train) if i not in val_idx]
     val = [h for i, h in enumerate(train) if i in val_idx]
+    return pump_prepared(
+        fit, val, test, tcfg, "plant", {"n_train_pumps": n_train, "val_units": sorted(val_idx)}
+    )
+
+
+def pump_prepared(
+    fit: list[dict[str, np.ndarray]],
+    val: list[dict[str, np.ndarray]],
+    test: list[dict[str, np.ndarray]],
+    tcfg: TrainConfig,
+    dataset: str,
+    extra: dict[str, Any],
+) -> Prepared:
+    """Pump histories (`pump_history`'s layout) split into fit, validation and test (empty:
+    none) -> their windows (`plant_windows`), the rows z-scored with the fit pumps' statistics,
+    and the header of a pump checkpoint of `dataset` (classes PLANT_CLASSES, RUL in hours)."""
+    k, samples = int(tcfg.snapshots), int(tcfg.snapshot)
     rows = np.concatenate([h["rows"] for h in fit])
     mean = rows.mean(axis=0)
     scale = np.where(rows.std(axis=0) > 1e-6, rows.std(axis=0), 1.0)
@@ -169,7 +185,7 @@ def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepar
             "n_classes": len(PLANT_CLASSES),
         },
         header=CheckpointHeader(
-            dataset="plant",
+            dataset=dataset,
             asset_type="pump",
             classes=tuple(PLANT_CLASSES),
             channels=tuple(PUMP_CHANNELS),
@@ -181,10 +197,7 @@ def prepare_plant(options: PlantOptions, tcfg: TrainConfig, seed: int) -> Prepar
             rul_unit_s=PLANT_RUL_UNIT_S,
             rul_horizon=PLANT_RUL_HORIZON,
         ),
-        extra={
-            "n_train_pumps": n_train,
-            "val_units": sorted(val_idx),
-        },
+        extra=extra,
     )
 
 
@@ -192,7 +205,9 @@ __all__ = [
     "PLANT_CLASSES",
     "PUMP_CHANNELS",
     "PlantOptions",
+    "plant_windows",
     "prepare_plant",
+    "pump_prepared",
     "pump_window",
     "read_latest_pump_data",
 ]

@@ -7,7 +7,8 @@ library code: it never imports the simulators (`prepare_plant` does, for trainin
   `cmapss_token_conditions` the operating condition of each of their cycles.
 - `phm2018_windows` / `phm2018_normalise`: an ion mill tool's causal window features.
 - `pump_window` / `read_latest_pump_data`: a pump's latest vibration snapshots with its
-  temperature and process rows (`PUMP_CHANNELS`) at their times.
+  temperature and process rows (`PUMP_CHANNELS`) at their times (`pump_rows_at`, which the
+  lake's training windows use too: phm.models.prepare_lake).
 """
 
 from __future__ import annotations
@@ -175,14 +176,21 @@ def read_latest_pump_data(
     times, data = times[-k:], data[-k:]
     if len(times) == 0:
         return times, fs, data, None
+    return times, fs, data, pump_rows_at(lake, plant, asset_id, times)
+
+
+def pump_rows_at(lake: Any, plant: Any, asset_id: str, times: np.ndarray) -> np.ndarray | None:
+    """A pump's PUMP_CHANNELS rows (n, 9) as of each of `times` (n,) (the last temperature and
+    process row at or before each; from ROW_MARGIN_S before the first), read from the lake
+    (phm.store.lake.Lake); None when it has no temperature or process rows there."""
     start = float(times[0]) - ROW_MARGIN_S
     parts = []
     for stream in ("temperature", "process"):
-        frame = lake.read_rows(stream, asset_id, start=start)
+        frame = lake.read_rows(stream, asset_id, start=start, end=float(times[-1]) + 1.0)
         if frame.height == 0:
-            return times, fs, data, None
+            return None
         channels = list(plant.stream(asset_id, stream).channels)
         t = frame["time"].to_numpy()
         idx = np.clip(np.searchsorted(t, times, side="right") - 1, 0, None)
         parts.append(frame.select(channels).to_numpy()[idx])
-    return times, fs, data, np.concatenate(parts, axis=1).astype(np.float32)
+    return np.concatenate(parts, axis=1).astype(np.float32)

@@ -3,6 +3,10 @@
 phm monitor --store data/demo/store --model data/demo/store/models/pump.pt [--interval 2]
             [--plant phm/configs/plant.toml] [--assets N] [--once]
 phm monitor --store DIR --plant replay.toml   (replayed rigs: healthy baselines, no checkpoint)
+
+Without --model the pumps score with the store's active registry version (STORE/models/pump,
+`phm train --dataset lake`, `phm models`); an active version replaces --model's checkpoint, and
+a version activated while the monitor runs is swapped in on its next pass.
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ from pathlib import Path
 from phm.errors import ConfigError
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant
+from phm.store.registry import ModelRegistry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm monitor`."""
     parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
     parser.add_argument(
-        "--model", type=Path, default=None, help="pump checkpoint (plant); a plant without pumps "
-        "(e.g. replayed rigs, scored against healthy baselines) needs none",
-    )  # fmt: skip
+        "--model",
+        type=Path,
+        default=None,
+        help="pump checkpoint (plant or lake); default: the store's active registry version; a "
+        "plant without pumps (e.g. replayed rigs, scored against healthy baselines) needs none",
+    )
     parser.add_argument(
         "--ion-mill-model", type=Path, default=None, help="ion mill checkpoint (phm2018)"
     )
@@ -43,7 +51,15 @@ def run(args: argparse.Namespace) -> int:
     if args.ion_mill_model is not None:
         ion_mill = ScoringModel.load(args.ion_mill_model, "phm2018")
     plant = load_plant(args.plant, args.assets)
-    pump = ScoringModel.load(args.model) if args.model is not None else None
+    has_pumps = any(t.scorer == "pump" for t in plant.types.values())
+    if has_pumps and args.model is None and ModelRegistry(args.store, "pump").active() is None:
+        raise ConfigError(
+            f"{args.store}: no --model and no active version in {args.store}/models/pump "
+            "(`phm train --dataset lake` registers one; `phm models list` shows them)"
+        )
+    pump = None if args.model is None else ScoringModel.load(args.model, None)
+    if pump is not None and pump.header.dataset not in ("plant", "lake"):
+        pump.require("plant", str(args.model))
     monitor = Monitor(args.store, plant, pump, ion_mill_model=ion_mill)
     if args.once:
         print(f"{len(monitor.evaluate())} predictions written")

@@ -39,6 +39,7 @@ class PumpScorer(AssetScorer):
     """Scores motor-driven centrifugal pumps with a `phm train --dataset plant` checkpoint."""
 
     dataset = "plant"
+    also_scores = ("lake",)  # `phm train --dataset lake`: the same windows, the plant's labels
     graph_name = ROOT_CAUSE_GRAPH
 
     def __init__(
@@ -48,6 +49,17 @@ class PumpScorer(AssetScorer):
         self.baselines: dict[str, PumpBaseline] = {}
         self.base_phases: dict[str, np.ndarray] = {}  # 1x cross phase of the baseline snapshots
         self.first_seen: dict[str, float] = {}  # a pump's first snapshot time (s)
+
+    @torch.no_grad()
+    def check_model(self, model: ScoringModel) -> None:
+        """A pump checkpoint of a dataset this scorer takes that also runs on a window of this
+        type's shape (an all-zero one); anything else raises."""
+        super().check_model(model)
+        h = model.header
+        channels = len(self.plant.types[self.type_name].streams["vibration"].channels)
+        k, samples = h.snapshots or 1, h.samples or 1
+        vibration = np.zeros((k, channels, samples), np.float32)
+        model.predict(model.pump_inputs(vibration, np.zeros((k, len(h.channels)), np.float32)))
 
     @torch.no_grad()
     def score(self, asset_id: str, after: float) -> Prediction | None:

@@ -13,6 +13,15 @@ pump, the symptom detectors on its data), each with its evidence path and recomm
 Alert levels are rebuilt from the open alerts at start, so a restarted monitor carries on where
 it stopped. The monitor itself knows no asset type: a type is scored by the scorer it names,
 with the checkpoint of that scorer's dataset.
+
+Live model swap: each pass first reads the store's model registry (phm.store.registry,
+STORE/models/<asset type>/active). When a type's active version changed (`phm models activate`,
+`phm models rollback`, a first `phm train --dataset lake`), the monitor loads that checkpoint
+and swaps it into the type's scorer between two scorings; a checkpoint that does not load or
+is of a dataset the scorer cannot score is refused with a logged error and the old model stays.
+An active registry version takes precedence over a checkpoint given to the constructor. Each
+prediction of a registry model names its version (`details["model_version"]`, and the
+`model` column: "<type>/<version>:<config name>").
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from phm.monitor.registry import SCORERS
 from phm.monitor.scorers import AssetScorer, ScoringModel
 from phm.plant import Plant
 from phm.store.lake import Lake
+from phm.store.registry import ModelRegistry
 from phm.store.state import Prediction, StateStore
 
 # ScoringModel and the ion mill feature constants were defined here before the scorers moved
@@ -80,7 +90,12 @@ class Monitor:
             if spec.scorer is None:
                 continue
             cls = SCORERS[spec.scorer]
-            self.scorers[name] = cls(name, plant, self.lake, by_dataset.get(cls.dataset))
+            model_of = next((by_dataset[d] for d in cls.datasets() if d in by_dataset), None)
+            self.scorers[name] = cls(name, plant, self.lake, model_of)
+        self.registries = {name: ModelRegistry(store_dir, name) for name in self.scorers}
+        self.model_versions: dict[str, str] = {}  # asset type -> registry version it scores with
+        self.refused_versions: dict[str, str] = {}  # asset type -> the version last refused
+        self.refresh_models()
         self.policy = policy or AlertPolicy()
         self.levels: dict[str, AlertState] = {}
         self.open_ids: dict[str, int] = {}
@@ -96,6 +111,7 @@ class Monitor:
         """Score every asset with data newer than its last prediction; write each prediction
         and step the asset's alert."""
         now = time.time() if now is None else now
+        self.refresh_models()
         out = []
         for asset in self.plant.assets.values():
             scorer = self.scorers.get(asset.type)
@@ -106,6 +122,8 @@ class Monitor:
                 p = scorer.score(asset_id, self.last_scored.get(asset_id, -np.inf))
                 if p is None:
                     continue
+                if asset.type in self.model_versions:
+                    p.details["model_version"] = self.model_versions[asset.type]
                 self.state.write_prediction(p)
                 self.last_scored[asset_id] = p.time
                 self._alert(asset_id, p, now)
@@ -114,6 +132,41 @@ class Monitor:
                 continue
             out.append(p)
         return out
+
+    def refresh_models(self) -> None:
+        """Swap each scorer to its type's active registry version where that changed (see the
+        module doc); a version that cannot be used is logged once and the old model stays."""
+        for type_name, scorer in self.scorers.items():
+            registry = self.registries[type_name]
+            try:
+                version = registry.active()
+            except OSError:
+                log.exception("model registry %s: cannot read the active version", registry.root)
+                continue
+            if version is None or version in (
+                self.model_versions.get(type_name),
+                self.refused_versions.get(type_name),
+            ):
+                continue
+            try:
+                model = ScoringModel.load(registry.get(version).checkpoint, None)
+                scorer.check_model(model)
+            except Exception as exc:
+                self.refused_versions[type_name] = version
+                log.error(
+                    "model %s/%s refused, %s keeps scoring %s: %s",
+                    type_name,
+                    version,
+                    type_name,
+                    scorer.model.name if scorer.model is not None else "nothing",
+                    exc,
+                )
+                continue
+            model.name = f"{type_name}/{version}:{model.model.config.name}"
+            scorer.model = model  # one assignment: the next scoring uses the new model
+            self.model_versions[type_name] = version
+            self.refused_versions.pop(type_name, None)
+            log.info("%s now scores with model %s", type_name, model.name)
 
     def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
         """The ranked root causes (`root_causes`, with the evidence path and actions), the

@@ -48,6 +48,8 @@ class AssetScorer(ABC):
     """Scores the assets of one type (`type_name`) of `plant` from `lake` with `model`."""
 
     dataset: ClassVar[str]  # the checkpoints it scores with: `phm train --dataset <dataset>`
+    # further datasets whose checkpoints take the same windows (e.g. "lake" for pumps)
+    also_scores: ClassVar[tuple[str, ...]] = ()
     graph_name: ClassVar[str]  # its shipped knowledge graph (phm/configs/kg/)
 
     def __init__(
@@ -58,6 +60,16 @@ class AssetScorer(ABC):
         self.lake = lake
         self.model = model
         self.graph = type_graph(plant, self.graph_name, type_name)
+
+    @classmethod
+    def datasets(cls) -> tuple[str, ...]:
+        """Every dataset whose checkpoints this scorer scores with, its own first."""
+        return (cls.dataset, *cls.also_scores)
+
+    def check_model(self, model: ScoringModel) -> None:
+        """A ConfigError unless `model` is a checkpoint this scorer can score with."""
+        if model.header.dataset not in self.datasets():
+            model.require(self.dataset, model.name, f"the {self.type_name!r} scorer")
 
     @abstractmethod
     def score(self, asset_id: str, after: float) -> Prediction | None:

@@ -1,0 +1,254 @@
+"""A running plant's own history as training data for its pump model (`--dataset lake`).
+
+The lake (phm.store.lake, what ingest wrote) holds each pump's vibration snapshots and its
+temperature and process rows; the plant's fault history (the CSV the knowledge graph reads,
+phm.kg.fault_history, with a `mode` column: the failure mode the repair found) says when each
+pump failed and how. Every snapshot becomes one window, built as the live monitor builds it
+(`pump_rows_at` and `plant_windows`, shared with `--dataset plant`), labelled by the pump's
+next failure:
+
+    snapshot time t, next failure of the asset at f >= t with mode m:
+        fault  m if f - t <= fault window (`fault_window_h`), else healthy
+        RUL    (f - t) hours, event
+    no failure ahead (an asset that never failed):
+        fault  healthy; RUL censored at the end of the asset's record (unknown beyond it)
+    after an asset's last failure: left out (the log does not say when it was back in
+    service, so the state of those snapshots is unknown)
+
+Whole assets are held out: `test_fraction` of the plant's pumps (drawn from the seed) test,
+`val_fraction` of the others validate (early stopping, RUL interval calibration); no asset
+has windows on two sides. The checkpoint is a pump checkpoint of dataset "lake" (the pump
+scorer takes it like a `--dataset plant` one); its header's `training` names the test assets.
+
+The lake is handed in open (`LakeOptions.lake`: a phm.store.lake.Lake): the models layer
+reads it through its methods only and never imports the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from phm.errors import ConfigError
+from phm.kg.fault_history import read_fault_history
+from phm.models.data import Prepared, TrainConfig
+from phm.models.prepare_plant import PLANT_CLASSES, PLANT_RUL_UNIT_S, pump_prepared
+from phm.models.windows import pump_rows_at
+
+LAKE_FAULT_WINDOW_H = 24.0  # a failure's mode labels the snapshots this close before it
+LAKE_TEST_FRACTION = 0.25  # share of the plant's pumps held out to test
+LAKE_GUARD_H = 0.0  # fit windows left out this long before the fault window (unsure labels)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure of the fault history: asset, time (Unix s), failure mode, root cause."""
+
+    asset_id: str
+    time: float
+    mode: str
+    cause: str
+
+
+def read_failures(path: str | Path, classes: Sequence[str] = PLANT_CLASSES) -> list[Failure]:
+    """The failures of the fault-history CSV at `path` (asset, failed_at, cause and mode
+    columns; a time without a zone is UTC), sorted by time. A missing or unknown mode fails
+    naming the file, line and field."""
+    modes = tuple(classes[1:])
+    out = []
+    for place, row in read_fault_history(path):
+        mode = row.get("mode", "")
+        if mode not in modes:
+            found = f"{mode!r} is not a failure mode" if mode else "is empty or missing"
+            raise ConfigError(
+                f"{place}: field 'mode' {found}; `phm train --dataset lake` needs the failure "
+                f"mode of each failure, one of {', '.join(modes)}"
+            )
+        at = datetime.fromisoformat(row["failed_at"])
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        out.append(Failure(row["asset"], at.timestamp(), mode, row["cause"]))
+    return sorted(out, key=lambda f: (f.time, f.asset_id))
+
+
+def lake_labels(
+    times: np.ndarray,
+    failures: Sequence[Failure],
+    end: float,
+    fault_window_s: float,
+    classes: Sequence[str] = PLANT_CLASSES,
+    guard_s: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Targets of one asset's snapshots at `times` (S,) Unix s from its `failures` and the
+    end of its record `end` (see the module doc): fault class (S,), RUL hours (S,), event
+    (S,) and `keep` (S,), False after the asset's last failure and, with `guard_s` > 0, for
+    the snapshots between fault_window_s and fault_window_s + guard_s before a failure (a
+    fault may already show there: neither label is sure)."""
+    times = np.asarray(times, dtype=np.float64)
+    fail_t = np.array(sorted(f.time for f in failures), dtype=np.float64)
+    fail_c = np.array([classes.index(f.mode) for f in sorted(failures, key=lambda f: f.time)])
+    fault = np.zeros(len(times), np.int64)
+    rul = (end - times) / PLANT_RUL_UNIT_S
+    event = np.zeros(len(times), bool)
+    keep = np.ones(len(times), bool)
+    if len(fail_t):
+        nxt = np.searchsorted(fail_t, times, side="left")  # the first failure at or after t
+        ahead = nxt < len(fail_t)
+        keep = ahead
+        lead = fail_t[nxt[ahead]] - times[ahead]
+        rul[ahead] = lead / PLANT_RUL_UNIT_S
+        event[ahead] = True
+        fault[ahead] = np.where(lead <= fault_window_s, fail_c[nxt[ahead]], 0)
+        unsure = (lead > fault_window_s) & (lead <= fault_window_s + guard_s)
+        keep[np.flatnonzero(ahead)[unsure]] = False
+    return {"fault": fault, "rul": rul.astype(np.float32), "event": event, "keep": keep}
+
+
+def lake_pump_record(
+    lake: Any, plant: Any, asset_id: str, samples: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A pump's whole record in the lake: snapshot times (S,) Unix s, vibration (S, C,
+    samples) and its PUMP_CHANNELS rows (S, 9) as of each snapshot; None without snapshots
+    or rows."""
+    times, _, data = lake.read_waveforms(asset_id)
+    if len(times) == 0:
+        return None
+    rows = pump_rows_at(lake, plant, asset_id, times)
+    if rows is None:
+        return None
+    return times, np.ascontiguousarray(data[:, :, :samples]), rows
+
+
+def lake_history(
+    record: tuple[np.ndarray, np.ndarray, np.ndarray], labels: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """A record and its labels in the layout of `pump_history` (the snapshots `keep` says)."""
+    times, vib, rows = record
+    keep = labels["keep"]
+    return {
+        "times": times[keep],
+        "vibration": vib[keep],
+        "rows": rows[keep],
+        "fault": labels["fault"][keep],
+        "rul": labels["rul"][keep],
+        "event": labels["event"][keep],
+    }
+
+
+def split_assets(
+    assets: Sequence[str], test_fraction: float, val_fraction: float, seed: int
+) -> tuple[list[str], list[str], list[str]]:
+    """(fit, validation, test) assets: whole assets, drawn from `seed`; at least one asset
+    validates, and one tests when `test_fraction` > 0."""
+    n = len(assets)
+    n_test = max(1, round(test_fraction * n)) if test_fraction > 0 else 0
+    n_val = max(1, round(val_fraction * (n - n_test)))
+    if n - n_test - n_val < 1:
+        raise ConfigError(
+            f"{n} assets cannot be split into fit, validation ({n_val}) and test ({n_test}) "
+            "assets: the lake needs more assets (or a smaller --test-fraction)"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    test = sorted(assets[i] for i in order[:n_test])
+    val = sorted(assets[i] for i in order[n_test : n_test + n_val])
+    fit = sorted(assets[i] for i in order[n_test + n_val :])
+    return fit, val, test
+
+
+@dataclass(frozen=True)
+class LakeOptions:
+    """The plant's lake (an open phm.store.lake.Lake) and `plant`, its fault history
+    `failures` (CSV), the pumps' asset type, the fault window and the test share."""
+
+    dataset: ClassVar[str] = "lake"
+    lake: Any = None
+    plant: Any = None
+    failures: Path | None = None
+    asset_type: str = "pump"
+    fault_window_h: float = LAKE_FAULT_WINDOW_H
+    guard_h: float = LAKE_GUARD_H
+    test_fraction: float = LAKE_TEST_FRACTION
+
+
+def prepare_lake(options: LakeOptions, tcfg: TrainConfig, seed: int) -> Prepared:
+    """The windows of every pump in the lake, labelled from the fault history (module doc),
+    split by asset into fit, validation and test."""
+    if options.lake is None or options.plant is None or options.failures is None:
+        raise ConfigError("--dataset lake needs --store (the plant's lake) and --failures CSV")
+    if options.fault_window_h <= 0 or options.guard_h < 0:
+        raise ConfigError(
+            f"need --fault-window-h > 0 and --guard-h >= 0, got {options.fault_window_h}, "
+            f"{options.guard_h}"
+        )
+    if not 0 <= options.test_fraction < 1:
+        raise ConfigError(f"--test-fraction must be in [0, 1), got {options.test_fraction}")
+    plant = options.plant
+    pumps = [a.asset_id for a in plant.assets.values() if a.type == options.asset_type]
+    failures = read_failures(options.failures)
+    unknown = sorted({f.asset_id for f in failures} - set(pumps))
+    if unknown:
+        raise ConfigError(
+            f"{options.failures}: assets {unknown} are not {options.asset_type!r} assets of "
+            f"the plant {plant.source}"
+        )
+    records = {}
+    for aid in pumps:
+        record = lake_pump_record(options.lake, plant, aid, int(tcfg.snapshot))
+        if record is not None:
+            records[aid] = record
+    if not records:
+        raise ConfigError(f"the lake has no {options.asset_type} snapshots with rows to train on")
+    fit, val, test = split_assets(sorted(records), options.test_fraction, tcfg.val_fraction, seed)
+
+    def histories(assets: list[str], guard_h: float) -> list[dict[str, np.ndarray]]:
+        out = []
+        for aid in assets:
+            record = records[aid]
+            labels = lake_labels(
+                record[0],
+                [f for f in failures if f.asset_id == aid],
+                float(record[0][-1]),
+                options.fault_window_h * 3600.0,
+                guard_s=guard_h * 3600.0,
+            )
+            out.append(lake_history(record, labels))
+        return out
+
+    # the guard band thins the fit windows only: validation and test score every window
+    return pump_prepared(
+        histories(fit, options.guard_h),
+        histories(val, 0.0),
+        histories(test, 0.0),
+        tcfg,
+        "lake",
+        {
+            "source": "lake",
+            "failures": str(options.failures),
+            "n_failures": len(failures),
+            "fault_window_h": options.fault_window_h,
+            "guard_h": options.guard_h,
+            "fit_assets": fit,
+            "val_units": val,
+            "test_assets": test,
+        },
+    )
+
+
+__all__ = [
+    "LAKE_FAULT_WINDOW_H",
+    "LAKE_GUARD_H",
+    "LAKE_TEST_FRACTION",
+    "Failure",
+    "LakeOptions",
+    "lake_history",
+    "lake_labels",
+    "lake_pump_record",
+    "prepare_lake",
+    "read_failures",
+    "split_assets",
+]
