@@ -176,6 +176,7 @@ class Monitor:
         mode = head.text() if head.mode is not None else "degradation"
         message = f"{new.level}: {mode}, risk {risk:.2f}, RUL {rul_text(track)}"
         details = {
+            "data_time": pred.time,
             "risk": risk,
             "top_mode": head.mode,
             "fault_probs": pred.fault_probs,
