@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+WEAK_MODE = 0.5  # a headline mode less probable than this is shown as weak evidence
+
 
 @dataclass(frozen=True)
 class Headline:
@@ -44,10 +46,14 @@ class Headline:
         }
 
     def text(self) -> str:
-        """`looseness 96%`, with the disagreement after it when there is one."""
+        """`looseness 96%`, `ball (weak evidence, 2%)` when the mode is less likely active
+        than not, with the disagreement after it when there is one."""
         if self.mode is None:
             return "no diagnosis"
-        out = self.mode if self.probability is None else f"{self.mode} {self.probability:.0%}"
+        p = self.probability
+        out = self.mode if p is None else f"{self.mode} {p:.0%}"
+        if p is not None and p < WEAK_MODE:
+            out = f"{self.mode} (weak evidence, {p:.0%})"
         return out if self.disagreement is None else f"{out} ({self.disagreement})"
 
 

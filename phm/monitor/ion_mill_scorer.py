@@ -129,7 +129,10 @@ class IonMillScorer(AssetScorer):
             details={
                 "unit": "hours (time to the next fault, within the model's horizon)",
                 "p_healthy_now": fault_probs.get("healthy"),
-                "flowcool_symptoms": symptoms,
+                # unknown (NaN) as null: JSON has no NaN
+                "flowcool_symptoms": {
+                    k: q if np.isfinite(q) else None for k, q in symptoms.items()
+                },
                 "top_mode": classes[int(probs.argmax())],
                 "no_fault_within_horizon": dict(zip(classes[1:], no_fault.tolist(), strict=True)),
                 "horizon_h": float(grid[-1]) * hours,

@@ -81,7 +81,10 @@ class AssetScorer(ABC):
         return {
             "root_causes": self.causes(ranked),
             "modes": [[m, float(p)] for m, p in modes],
-            "symptoms": symptoms,
+            # an unknown reading (NaN) as null: JSON has no NaN
+            "symptoms": {
+                k: float(q) if finite(q) is not None else None for k, q in symptoms.items()
+            },
             "graph": self.graph.name,
         }
 
@@ -115,5 +118,5 @@ def type_graph(plant: Plant, name: str, asset_type: str) -> KnowledgeGraph:
     return graph
 
 
-def finite(x: float) -> float | None:
-    return x if np.isfinite(x) else None
+def finite(x: float | None) -> float | None:
+    return x if x is not None and np.isfinite(x) else None
