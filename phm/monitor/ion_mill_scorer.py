@@ -21,6 +21,9 @@ import polars as pl
 import torch
 
 from phm.diagnosis.flowcool import (
+    BEAM,
+    FLOW,
+    PRESSURE,
     SYMPTOM_Z,
     FlowcoolDetectorConfig,
     fit_flowcool_baseline,
@@ -39,6 +42,7 @@ ION_MILL_ROW_S = 4.0  # an ion mill tool's row period (s): sizes the first read 
 FLOWCOOL = FlowcoolDetectorConfig()  # chosen on simulated tools of seeds 11-13: docs/i18/story.md
 FIRST_LOOKBACK_S = 3600.0  # the detectors' lookback at a tool's first scoring
 MAX_LOOKBACK_S = 12 * 3600.0  # ... and at most, after a long pause of the monitor
+RECENT_COLUMNS = ("time", PRESSURE, FLOW, BEAM)  # what the detectors read of a tool's rows
 
 
 @dataclass
@@ -82,6 +86,7 @@ class IonMillScorer(AssetScorer):
         super().__init__(type_name, plant, lake, model)
         self.feeds: dict[str, ProcessFeed] = {}  # the tools' live process features
         self.scored: dict[str, float] = {}  # time of each tool's last scored row (s)
+        self.recent: dict[str, pl.DataFrame] = {}  # flow-cool rows the detectors may still read
         self.symptoms: dict[str, dict[str, float]] = {}  # flow-cool symptoms of that scoring
 
     @torch.no_grad()
@@ -152,7 +157,8 @@ class IonMillScorer(AssetScorer):
         while the tool's history is too short for a reference."""
         prev = self.scored.get(asset_id, last - FIRST_LOOKBACK_S)
         start = max(prev, last - MAX_LOOKBACK_S) - FLOWCOOL.window_s
-        rows = self.lake.read_rows("process", asset_id, start=start - FLOWCOOL.reference_s)
+        rows = self.recent[asset_id].filter(pl.col("time") >= start - FLOWCOOL.reference_s)
+        self.recent[asset_id] = rows
         self.scored[asset_id] = last
         reference = fit_flowcool_baseline(rows.filter(pl.col("time") < start), FLOWCOOL)
         if reference is None:
@@ -164,16 +170,23 @@ class IonMillScorer(AssetScorer):
 
     def _features(self, asset_id: str, last: float) -> pl.DataFrame | None:
         """The tool's newest process feature rows, one model window of them. The first pass
-        reads the history one window and the longest feature window need; later passes read
-        only the rows stored since (a row stored late, behind ones already fed, stays in the
-        lake but does not enter the live features)."""
+        reads the history one window and the longest feature window need (and the flow-cool
+        detectors' reference and lookback); later passes read only the rows stored since (a
+        row stored late, behind ones already fed, stays in the lake but does not enter the
+        live features). The flow-cool columns of what was read are kept in `recent`."""
         assert self.model is not None
         feed = self.feeds.get(asset_id)
         if feed is None:
             feed = ProcessFeed(StreamingProcessFeatures(PROCESS_CONFIG), self.model.phm2018_keep())
             self.feeds[asset_id] = feed
             start = last - PROCESS_CONFIG.long_s - feed.keep * ION_MILL_ROW_S - 60.0
+            need = FLOWCOOL.reference_s + FIRST_LOOKBACK_S + FLOWCOOL.window_s
+            rows = self.lake.read_rows("process", asset_id, start=min(start, last - need))
+            feed.update(rows.filter(pl.col("time") >= start))
+            self.recent[asset_id] = rows.select(RECENT_COLUMNS)
         else:
             start = float(np.nextafter(feed.last_time, np.inf))
-        feed.update(self.lake.read_rows("process", asset_id, start=start))
+            rows = self.lake.read_rows("process", asset_id, start=start)
+            feed.update(rows)
+            self.recent[asset_id] = pl.concat([self.recent[asset_id], rows.select(RECENT_COLUMNS)])
         return feed.features
