@@ -9,8 +9,9 @@ Checks (issue 18, "Done when"):
 - headline: every alert's headline mode (and every recorded version of it) agrees with the
   failure mode of its top root cause, or says that they disagree (`details["disagreement"]`);
   also how often the headline is the simulator's true mode and the top cause its true cause;
-- RUL: while an alert is open, the displayed RUL of its asset never rises from one scoring to
-  the next; when a pump is shown failed, against its true failure time;
+- RUL: while a pump's alert is open (from the scoring that opened it to its last refresh),
+  its displayed RUL never rises from one scoring to the next; when it is shown failed,
+  against its true failure time;
 - healthy: no asset the truth calls healthy has a finite RUL (a maintenance window) in any
   prediction, nor an alert;
 - ion mill: each simulated flow-cool fault in the run's data time, with the first alert of its
@@ -81,14 +82,22 @@ def headline_checks(state: StateStore, alerts: list[Alert]) -> list[dict[str, An
 
 
 def rul_checks(
-    alerts: list[Alert], preds: dict[str, list[Prediction]], truth: dict[str, dict]
+    state: StateStore,
+    alerts: list[Alert],
+    preds: dict[str, list[Prediction]],
+    truth: dict[str, dict],
 ) -> list[dict[str, Any]]:
-    """Per alert: the displayed RUL at each scoring while it was open, the rises, and the
-    first time the asset was shown failed against its true failure time (h, + = late)."""
+    """Per alert: the displayed RUL at each scoring from the one that opened it to its last
+    refresh (data times), the rises, and the first time the asset was shown failed against
+    its true failure time (h, + = late)."""
     out = []
     for a in alerts:
-        end = a.cleared_at if a.cleared_at is not None else float("inf")
-        seen = [p for p in preds.get(a.asset_id, []) if a.opened_at <= p.time <= end]
+        versions = state.alert_history(a.alert_id)
+        first = (versions[0].details if versions else a.details).get("data_time")
+        last = a.details.get("data_time")
+        if not isinstance(first, int | float) or not isinstance(last, int | float):
+            continue  # an alert of an older monitor: no data times
+        seen = [p for p in preds.get(a.asset_id, []) if first <= p.time <= last]
         rul = [p.rul_median for p in seen if p.rul_median is not None]
         rises = sum(1 for x, y in itertools.pairwise(rul) if y > x + 1e-9)
         failed = next((p.time for p in seen if p.details.get("rul_failed")), None)
@@ -177,7 +186,9 @@ def story(store: Path, truth_path: Path | None = None) -> dict[str, Any]:
     mill_faults = [t for t in lines if t.get("type") == "ion_mill" and t.get("mode") != "healthy"]
     return {
         "headline": headline_checks(state, alerts),
-        "rul": rul_checks([a for a in alerts if a.asset_id.startswith("pump")], preds, truth),
+        "rul": rul_checks(
+            state, [a for a in alerts if a.asset_id.startswith("pump")], preds, truth
+        ),
         "healthy": healthy_checks(alerts, preds, truth),
         "ion_mill": ion_mill_checks(state, alerts, preds, mill_faults),
         "alerts": [

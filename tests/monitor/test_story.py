@@ -59,6 +59,10 @@ def write_step(store: Path, sim: PumpSimulator, k: int) -> None:
     state.commit_ingest(LakeWriter(store / "lake", plant).write(batches), [], [], {})
 
 
+def stored_preds(monitor: Monitor) -> list:
+    return monitor.state.predictions("pump-001")
+
+
 def test_a_failing_pumps_alert_is_one_refreshed_story(tmp_path: Path, pump_model) -> None:
     plant = load_plant()
     fault = FaultScenario("looseness", "loose hold-down bolts", 0.0, 6 * STEP_S)
@@ -85,10 +89,8 @@ def test_a_failing_pumps_alert_is_one_refreshed_story(tmp_path: Path, pump_model
     assert all(b <= a for a, b in itertools.pairwise(ruls))
     stored = [p.rul_median for p in monitor.state.predictions("pump-001")]
     assert stored == [p.rul_median for p in preds]
-    assert (
-        rul_checks([alert], {"pump-001": monitor.state.predictions("pump-001")}, {})[0]["rises"]
-        == 0
-    )
+    (check,) = rul_checks(monitor.state, [alert], {"pump-001": stored_preds(monitor)}, {})
+    assert check["rises"] == 0 and check["scorings"] == len(preds) - 1
     # a version at opening and one per change an operator reads, not one per scoring
     versions = monitor.state.alert_history(alert.alert_id)
     assert 1 <= len(versions) < len(preds) - 1
