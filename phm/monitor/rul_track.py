@@ -8,8 +8,9 @@ open-ended RUL, None):
 - between scorings it ages with the asset's data time: the last median minus the elapsed
   time, floored at 0 (`RulTrack.at`);
 - at a scoring, the aged estimate moves towards the model's new median by `weight` of the way
-  when the model says less, and never rises (the model saying more than the aged estimate is
-  not taken as the asset getting younger), so it falls monotonically while the alert is open;
+  when the model says less (the default, 1: it takes the model's lower median), and never
+  rises (the model saying more than the aged estimate is not taken as the asset getting
+  younger), so it falls monotonically while the alert is open;
 - at 0 the asset is failed (`RulTrack.failed`), shown as such instead of a number.
 
 The 90% bounds follow the same rule, each clipped to keep lower <= median <= upper. Times are
@@ -22,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 HOUR_S = 3600.0
-TRACK_WEIGHT = 0.5  # share of the way from the aged estimate to a lower model median
+# share of the way from the aged estimate to a lower model median; chosen on validation pumps
+# (scripts/i18/story_track_validation.py, docs/i18/story.md): 1 had the least RUL error
+TRACK_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ def test_a_model_saying_five_hours_at_every_scoring_still_counts_down_to_failed(
 def test_a_lower_model_median_pulls_half_way_and_a_higher_one_is_not_taken() -> None:
     start = track_rul(None, 0.0, 18.0, 8.0, 40.0)
     assert start == RulTrack(0.0, 18.0, 8.0, 40.0)
-    lower = track_rul(start, H, 5.0, 1.0, 12.0)
+    lower = track_rul(start, H, 5.0, 1.0, 12.0, weight=0.5)
     assert lower.median == pytest.approx(17.0 + 0.5 * (5.0 - 17.0))
+    assert track_rul(start, H, 5.0, 1.0, 12.0).median == 5.0  # default: the lower median
     assert lower.lower <= lower.median <= lower.upper
     higher = track_rul(start, H, 60.0, 30.0, None)  # the model says more: aged estimate kept
     assert (higher.median, higher.lower, higher.upper) == (17.0, 7.0, 39.0)
