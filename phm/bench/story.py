@@ -186,7 +186,7 @@ def story(store: Path, truth_path: Path | None = None) -> dict[str, Any]:
     alerts = [a for a in state.alerts() if a.kind == "condition"]
     assets = {a for a, *_ in state.assets()} | {p.asset_id for p in state.latest_predictions()}
     preds = {a: state.predictions(a) for a in sorted(assets)}
-    lines_of: dict[str, list[dict]] = {}
+    lines_of: dict[str, list[dict]] = {a.asset_id: [] for a in alerts}
     for t in lines:
         lines_of.setdefault(t["asset"], []).append(t)
     mill_faults = [t for t in lines if t.get("type") == "ion_mill" and t.get("mode") != "healthy"]
@@ -205,7 +205,9 @@ def story(store: Path, truth_path: Path | None = None) -> dict[str, Any]:
                 "status": a.status,
                 "message": a.message,
                 "true_mode": "/".join(sorted({t["mode"] for t in lines_of[a.asset_id]})),
-                "true_cause": "/".join(sorted({str(t["root_cause"]) for t in lines_of[a.asset_id]})),
+                "true_cause": "/".join(
+                    sorted({str(t["root_cause"]) for t in lines_of[a.asset_id]})
+                ),
                 "versions": len(state.alert_history(a.alert_id)),
             }
             for a in alerts
