@@ -10,9 +10,11 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from phm.bench.story import headline_checks, rul_checks
+from phm.dashboard.queries import fleet, open_store
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import PlantOptions, prepare_plant
@@ -94,6 +96,10 @@ def test_a_failing_pumps_alert_is_one_refreshed_story(tmp_path: Path, pump_model
     # a version at opening and one per change an operator reads, not one per scoring
     versions = monitor.state.alert_history(alert.alert_id)
     assert 1 <= len(versions) < len(preds) - 1
+    # the fleet page shows the alert's mode and the displayed RUL aged to the latest data
+    row = fleet(open_store(tmp_path)).filter(pl.col("asset") == "pump-001").row(0, named=True)
+    assert (row["top_fault"], row["disagreement"]) == (d["mode"], d["disagreement"])
+    assert row["rul_median"] == pytest.approx(preds[-1].rul_median)  # scored at the latest data
     # a restarted monitor carries the tracked RUL on from the alert
     again = Monitor(tmp_path, plant, pump_model)
     write_step(tmp_path, sim, 9)
