@@ -57,9 +57,13 @@ def read_truth(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def headline_checks(state: StateStore, alerts: list[Alert]) -> list[dict[str, Any]]:
+def headline_checks(
+    state: StateStore, alerts: list[Alert], truth: dict[str, dict] | None = None
+) -> list[dict[str, Any]]:
     """Per alert and recorded version: headline mode, top cause and its mode, disagreement,
-    and whether they are coherent (agree, or the disagreement is said)."""
+    whether they are coherent (agree, or the disagreement is said), and for an asset in
+    `truth` whether the headline is its true mode and the top cause its true cause."""
+    truth = truth or {}
     rows = []
     for a in alerts:
         versions = [(v.at, v.details) for v in state.alert_history(a.alert_id)]
@@ -67,6 +71,7 @@ def headline_checks(state: StateStore, alerts: list[Alert]) -> list[dict[str, An
             if d.get("rul") is None and "mode" not in d:
                 continue  # a version without the headline (an older monitor's)
             mode, cause_mode = d.get("mode"), d.get("top_cause_mode")
+            true = truth.get(a.asset_id, {})
             said = d.get("disagreement") is not None
             rows.append(
                 {
@@ -79,6 +84,9 @@ def headline_checks(state: StateStore, alerts: list[Alert]) -> list[dict[str, An
                     "model_mode": d.get("model_mode"),
                     "disagreement": d.get("disagreement"),
                     "coherent": cause_mode is None or cause_mode == mode or said,
+                    "true_mode": true.get("mode"),
+                    "mode_right": mode == true.get("mode"),
+                    "cause_right": d.get("top_cause") == true.get("root_cause"),
                 }
             )
     return rows
@@ -191,7 +199,7 @@ def story(store: Path, truth_path: Path | None = None) -> dict[str, Any]:
         lines_of.setdefault(t["asset"], []).append(t)
     mill_faults = [t for t in lines if t.get("type") == "ion_mill" and t.get("mode") != "healthy"]
     return {
-        "headline": headline_checks(state, alerts),
+        "headline": headline_checks(state, alerts, truth),
         "rul": rul_checks(
             state, [a for a in alerts if a.asset_id.startswith("pump")], preds, truth
         ),
@@ -218,11 +226,15 @@ def story(store: Path, truth_path: Path | None = None) -> dict[str, Any]:
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """The headline figures of `story`."""
     heads, ruls = result["headline"], result["rul"]
+    pumps = [h for h in heads if h["true_mode"] not in (None, "healthy")]
     return {
         "alerts": len(result["alerts"]),
         "headline_versions": len(heads),
         "headline_incoherent": sum(1 for h in heads if not h["coherent"]),
         "headline_disagreements_said": sum(1 for h in heads if h["disagreement"] is not None),
+        "pump_versions": len(pumps),
+        "pump_headline_true_mode": sum(h["mode_right"] for h in pumps),
+        "pump_top_cause_true_cause": sum(h["cause_right"] for h in pumps),
         "rul_alerts": len(ruls),
         "rul_rises": sum(r["rises"] for r in ruls),
         "healthy_assets": len(result["healthy"]),
