@@ -3,7 +3,9 @@ page's mode column both come from `headline`, so the two never tell different st
 
 With a root-cause analysis (an open alert's details: `modes`, the knowledge graph's posterior
 over failure modes given the model's probabilities and the symptom detectors, and
-`root_causes`, ranked), the headline is the graph's most probable failure mode ("evidence").
+`root_causes`, ranked), the headline is the graph's most probable failure mode ("evidence"),
+unless no mode is more likely active than not while the model sees the asset healthy (an alert
+clearing after a repair): then it is "healthy", saying that no failure mode is evident.
 The model's own most probable class is kept beside it; where the two differ, or where the top
 cause leads to another mode than the headline's, `disagreement` says so in words, e.g.
 "model: imbalance 42% / evidence: loose hold-down bolts (looseness 96%)". Without an
@@ -80,6 +82,17 @@ def headline(fault_probs: Mapping[str, float], analysis: Mapping[str, Any] | Non
         mode, p = top_fault(fault_probs)
         return Headline(mode, p, "model", model_mode, model_p)
     mode, p = max(modes, key=lambda t: t[1])
+    if p < WEAK_MODE and model_mode == "healthy":
+        # no failure mode more likely on than off and the model sees the asset healthy (a
+        # repaired pump whose alert is clearing): the headline says so, the graph's guess after
+        return Headline(
+            "healthy",
+            model_p,
+            "model",
+            model_mode,
+            model_p,
+            disagreement=f"no failure mode evident: {mode} {p:.0%} at most",
+        )
     causes = (analysis or {}).get("root_causes") or []
     top = max(causes, key=lambda c: c.get("probability") or 0.0) if causes else None
     cause_label = None if top is None else str(top.get("label") or top.get("cause"))

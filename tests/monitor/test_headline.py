@@ -52,3 +52,12 @@ def test_without_an_analysis_the_model_top_fault_is_shown() -> None:
     assert (head.mode, head.source, head.model_mode) == ("imbalance", "model", "healthy")
     assert head.probability == pytest.approx(0.2) and head.disagreement is None
     assert headline({}, None).mode is None
+
+
+def test_a_healthy_model_and_no_evident_mode_head_the_alert_as_healthy() -> None:
+    probs = {"healthy": 0.98, "ball": 0.01, "looseness": 0.01}
+    head = headline(probs, analysis([("ball", 0.004), ("looseness", 0.002)], [BOLTS]))
+    assert (head.mode, head.source, head.probability) == ("healthy", "model", 0.98)
+    assert head.disagreement == "no failure mode evident: ball 0% at most"
+    weak = headline({"healthy": 0.3, "ball": 0.7}, analysis([("ball", 0.2)], []))
+    assert weak.mode == "ball" and weak.text().startswith("ball (weak evidence, 20%)")
