@@ -62,7 +62,8 @@ def headline_checks(
 ) -> list[dict[str, Any]]:
     """Per alert and recorded version: headline mode, top cause and its mode, disagreement,
     whether they are coherent (agree, or the disagreement is said), and for an asset in
-    `truth` whether the headline is its true mode and the top cause its true cause."""
+    `truth` whether the headline is its true mode and the top cause its true cause (after
+    its repair: healthy, and no cause)."""
     truth = truth or {}
     rows = []
     for a in alerts:
@@ -72,6 +73,9 @@ def headline_checks(
                 continue  # a version without the headline (an older monitor's)
             mode, cause_mode = d.get("mode"), d.get("top_cause_mode")
             true = truth.get(a.asset_id, {})
+            repaired = true.get("repaired_time")
+            if repaired is not None and (d.get("data_time") or 0.0) >= repaired:
+                true = {"mode": "healthy", "root_cause": None}  # repaired: healthy again
             said = d.get("disagreement") is not None
             rows.append(
                 {
@@ -226,7 +230,7 @@ def story(store: Path, truth_path: Path | None = None) -> dict[str, Any]:
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """The headline figures of `story`."""
     heads, ruls = result["headline"], result["rul"]
-    pumps = [h for h in heads if h["true_mode"] not in (None, "healthy")]
+    pumps = [h for h in heads if h["asset"].startswith("pump")]
     return {
         "alerts": len(result["alerts"]),
         "headline_versions": len(heads),
