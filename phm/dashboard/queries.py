@@ -506,6 +506,37 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
+ALERT_HISTORY_SCHEMA = {
+    "at": pl.Float64,
+    "severity": pl.Utf8,
+    "status": pl.Utf8,
+    "mode": pl.Utf8,
+    "rul_median": pl.Float64,
+    "failed": pl.Boolean,
+    "message": pl.Utf8,
+}
+
+
+def alert_history(store: DashboardStore, alert_id: int) -> pl.DataFrame:
+    """The versions an alert showed, oldest first (opening, each change an operator reads,
+    clearing; see ALERT_HISTORY_SCHEMA): its headline mode and displayed RUL over time."""
+    rows = []
+    for v in store.state.alert_history(alert_id):
+        rul = v.details.get("rul") if isinstance(v.details.get("rul"), dict) else {}
+        rows.append(
+            {
+                "at": v.at,
+                "severity": v.severity,
+                "status": v.status,
+                "mode": v.details.get("mode"),
+                "rul_median": rul.get("median"),
+                "failed": bool(rul.get("failed", False)),
+                "message": v.message,
+            }
+        )
+    return pl.DataFrame(rows, schema=ALERT_HISTORY_SCHEMA)
+
+
 def root_causes(alert: Alert) -> list[dict[str, Any]]:
     """The alert's ranked root causes, most probable first (`alert_root_causes`)."""
     return alert_root_causes(alert.details)

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from phm.bench.story import headline_checks, rul_checks
-from phm.dashboard.queries import fleet, open_store
+from phm.dashboard.queries import alert_history, fleet, open_store
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import PlantOptions, prepare_plant
@@ -100,6 +100,10 @@ def test_a_failing_pumps_alert_is_one_refreshed_story(tmp_path: Path, pump_model
     row = fleet(open_store(tmp_path)).filter(pl.col("asset") == "pump-001").row(0, named=True)
     assert (row["top_fault"], row["disagreement"]) == (d["mode"], d["disagreement"])
     assert row["rul_median"] == pytest.approx(preds[-1].rul_median)  # scored at the latest data
+    # the alerts page lists the kept versions: each RUL no higher than the one before
+    history = alert_history(open_store(tmp_path), alert.alert_id)
+    assert history.height == len(versions) and history["mode"][-1] == d["mode"]
+    assert (history["rul_median"].diff().drop_nulls() <= 0).all()
     # a restarted monitor carries the tracked RUL on from the alert
     again = Monitor(tmp_path, plant, pump_model)
     write_step(tmp_path, sim, 9)
