@@ -164,6 +164,22 @@ class Monitor:
         pred.rul_lower = None if track is None else track.lower
         pred.rul_upper = None if track is None else track.upper
         pred.details["rul_failed"] = track is not None and track.failed
+        try:  # the prediction is written (with its displayed RUL) even if this fails
+            self._write_alert(asset_id, pred, now, new, action, risk, track)
+        except Exception:
+            log.exception("alert of %s failed", asset_id)
+
+    def _write_alert(
+        self,
+        asset_id: str,
+        pred: Prediction,
+        now: float,
+        new: AlertState,
+        action: str | None,
+        risk: float,
+        track: RulTrack | None,
+    ) -> None:
+        """Open, refresh or clear the asset's alert in the state store (see `_alert`)."""
         if action == "clear" and asset_id in self.open_ids:
             self.state.clear_alert(self.open_ids.pop(asset_id), at=now)
             self.shown.pop(asset_id, None)

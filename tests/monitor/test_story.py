@@ -137,3 +137,21 @@ def test_a_simulated_pressure_high_episode_opens_an_alert_before_the_fault(
     assert max(opened.details["symptoms"].values()) >= 0.5  # the flow-cool detectors saw it
     ok = [p for p in monitor.state.predictions("ion_mill-002") if p.time - T0 < pre]
     assert ok and all(p.rul_median is None for p in ok)  # no fault evidence: RUL open
+
+
+def test_a_failing_alert_write_still_stores_the_prediction(tmp_path: Path, pump_model) -> None:
+    plant = load_plant()
+    fault = FaultScenario("imbalance", "impeller erosion", 0.0, 6 * STEP_S)
+    sim = PumpSimulator("pump-001", plant.types["pump"].meta, 0, fault)
+    monitor = Monitor(tmp_path, plant, pump_model)
+
+    def broken(*_):
+        raise RuntimeError("graph unavailable")
+
+    monitor.root_causes = broken  # type: ignore[method-assign]
+    for k in (1, 2, 3):
+        write_step(tmp_path, sim, k)
+        monitor.evaluate(now=T0 + k * STEP_S)
+    stored = monitor.state.predictions("pump-001")
+    assert len(stored) == 3  # written, with the displayed RUL, though no alert could be
+    assert stored[-1].rul_median is not None and monitor.state.alerts() == []
