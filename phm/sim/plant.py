@@ -8,8 +8,9 @@ by the PHM 2018 simulator (`phm.sim.ion_mill`). Ground truth never travels over 
 
 Time. Simulated life time runs `speed` times faster than the wall clock, but a receiver rejects
 timestamps more than `max_future_s` ahead of its clock. So payload times are *backdated*: the
-simulated span H (duration x speed, or without a duration the longest pump life) is laid out
-to end at the wall-clock time the run would end, `anchor = wall_start - H`, and a reading at
+simulated span H (duration x speed, or without a duration the longest pump life to its
+repair, + 5%) is laid out to end at the wall-clock time the run would end, `anchor =
+wall_start - H`, and a reading at
 life time t carries the Unix time `anchor + t`. The simulator publishes a reading only once
 life time has reached it, with life(e) = min(e x speed, H + e) after e wall seconds, so every
 timestamp is at most `now`: replay runs fast while behind the present, then goes on in real
@@ -171,10 +172,14 @@ def repaired_pump(
     return RepairedPump(sim, healthy, repair_after_s)
 
 
-def default_horizon_s(plant: Plant, seed: int) -> float:
-    """Simulated span of a run without a duration: the longest pump life, plus 5%."""
+def default_horizon_s(
+    plant: Plant, seed: int, repair_after_s: float | None = REPAIR_AFTER_S
+) -> float:
+    """Simulated span of a run without a duration: the longest pump life (to its repair when
+    pumps are repaired), plus 5%."""
+    extra = 0.0 if repair_after_s is None else float(repair_after_s)
     lives = [
-        s.failure_s
+        s.failure_s + extra
         for a in plant.assets.values()
         if a.type == "pump" and (s := pump_scenario(a.asset_id, seed)) is not None
     ]
@@ -379,7 +384,11 @@ def run_plant_simulation(
             f"{snapshot_every_s}"
         )
     stop = stop or threading.Event()
-    horizon = duration_s * speed if duration_s is not None else default_horizon_s(plant, seed)
+    horizon = (
+        duration_s * speed
+        if duration_s is not None
+        else default_horizon_s(plant, seed, repair_after_s)
+    )
     wall_start = time.time()
     anchor = wall_start - horizon
     seq0 = int(wall_start * 1e6)

@@ -30,3 +30,15 @@ def test_a_repaired_pump_renders_faulty_until_its_repair_and_healthy_after() -> 
     line = next(t for t in truth if t["asset"] == asset.asset_id)
     assert line["repaired_s"] == sim.repaired_s and line["repaired_time"] == 1000.0 + sim.repaired_s
     assert not isinstance(repaired_pump(asset, plant, 1, None), RepairedPump)
+
+
+def test_a_run_without_a_duration_spans_the_last_repair() -> None:
+    from phm.sim.plant import REPAIR_AFTER_S, default_horizon_s, pump_scenario
+
+    plant = load_plant()
+    last = max(
+        s.failure_s for a in plant.assets.values()
+        if a.type == "pump" and (s := pump_scenario(a.asset_id, 1)) is not None
+    )  # fmt: skip
+    assert default_horizon_s(plant, 1, None) == 1.05 * last
+    assert default_horizon_s(plant, 1) == 1.05 * (last + REPAIR_AFTER_S)
