@@ -49,6 +49,7 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
             "phm.bench.dashboard",
             "server render time of the fleet and asset pages",
         ),
+        "story": ("phm.bench.story", "a live run's alerts, RUL and ion mill faults vs the truth"),
     },
     "kg": {
         "explain": ("phm.kg.cli", "ranked root causes of an asset's latest alert or prediction"),

@@ -2,8 +2,9 @@
 
 One command starts, in this process: the embedded MQTT broker (amqtt; or `--broker URL`, e.g. a
 Mosquitto run with phm/configs/mosquitto.conf), the plant simulator (phm/configs/plant.toml:
-pumps developing faults, ion mill tools), the ingest worker (acknowledges only committed data) and
-the monitor (predictions and alerts in the state store), and the operators' dashboard
+pumps developing faults, repaired 8 h of plant time after they fail, ion mill tools), the
+ingest worker (acknowledges only committed data) and the monitor (predictions and alerts in
+the state store), and the operators' dashboard
 (Streamlit, http://127.0.0.1:8501; `--dashboard-port 0` for none). At the first start the
 pump model is trained on simulated pump lives (`phm train --dataset plant`,
 phm/configs/models/plant.toml; docs/BENCHMARKS.md has its time) and the ion mill model on a small

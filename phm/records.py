@@ -128,6 +128,18 @@ class Alert:
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class AlertVersion:
+    """One recorded version of an alert (its history): what it showed from `at` (Unix s)."""
+
+    alert_id: int
+    at: float
+    severity: str
+    status: str
+    message: str
+    details: dict[str, Any]
+
+
 def alert_root_causes(details: Any) -> list[dict[str, Any]]:
     """An alert's ranked root causes (`details["root_causes"]`, written by the monitor: cause,
     label, probability, path, actions, action_labels) as {cause (its label when it has one),

@@ -30,3 +30,20 @@ def place_demo_models(store: Path) -> None:
     prep = prepare_phm2018(Phm2018Options(data=sim, stride=60, near_stride=20), tcfg, 0)
     cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
     save_checkpoint(models / "ion_mill.pt", PhmModel(cfg), prep.header)
+
+
+def trained_ion_mill_model(folder: Path, seed: int = 2) -> Path:
+    """FOLDER/ion_mill.pt: the tiny config trained 10 epochs on a simulated 2-tool day
+    (about 5 s), so its outputs carry the base rates (P(no fault within the horizon) ~ 0.85)
+    rather than an untrained model's noise."""
+    from phm.models.prepare import Phm2018Options
+    from phm.models.train import TrainOptions, train_and_save
+    from phm.sim.ion_mill_files import simulate_phm2018
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sim = folder / "ion_mill_tiny"
+    simulate_phm2018(sim, tools=2, days=1.0, seed=seed, test_tools=1, workers=1, progress=False)
+    data = Phm2018Options(data=sim, stride=60, near_stride=20)
+    out = folder / "ion_mill.pt"
+    options = TrainOptions(data=data, out=out, config=TINY, epochs=10, threads=1, test=False)
+    return train_and_save(options)

@@ -26,9 +26,11 @@ import polars as pl
 from phm.errors import PhmError
 from phm.features.spectral import BearingGeometry, envelope_spectrum, kurtosis, rms
 from phm.monitor.alerts import AlertPolicy, risk_score
+from phm.monitor.headline import headline, top_fault  # noqa: F401  (its old home)
+from phm.monitor.rul_track import RulTrack
 from phm.plant import Asset, Plant, load_plant
 from phm.store.lake import DAY_S, Lake, utc_date
-from phm.store.state import Alert, StateStore, alert_root_causes
+from phm.store.state import Alert, Prediction, StateStore, alert_root_causes
 
 STATUS_RANK = {"alarm": 3, "watch": 2, "ok": 1, "no data": 0}
 MAX_POINTS = 1500  # points per trace sent to the browser
@@ -114,13 +116,32 @@ def alert_status(alerts: list[Alert]) -> str:
     return "watch" if live else "ok"
 
 
-def top_fault(fault_probs: dict[str, float]) -> tuple[str | None, float | None]:
-    """The most probable fault mode other than `healthy`, with its probability."""
-    faults = {k: v for k, v in fault_probs.items() if k != "healthy"}
-    if not faults:
-        return None, None
-    mode = max(faults, key=faults.__getitem__)
-    return mode, float(faults[mode])
+def displayed(p: Prediction | None, alerts: list[Alert], at: float | None) -> dict[str, Any]:
+    """What the fleet shows of one asset: the headline mode of its open alert (decided by
+    `phm.monitor.headline.headline` on the alert's own fault probabilities and analysis, as
+    the monitor wrote it) or, without one, the model's top fault of the latest prediction; the
+    prediction's displayed RUL aged to `at`, the asset's latest data time (it falls between
+    scorings, 0 = failed; None = open-ended, no fault evidence)."""
+    live = [a for a in alerts if a.status != "cleared" and a.kind == "condition"]
+    if live:
+        d = live[-1].details  # an alert of an older monitor may lack its fault probabilities
+        head = headline(d.get("fault_probs") or (p.fault_probs if p is not None else {}), d)
+    else:
+        head = headline(p.fault_probs if p is not None else {}, None)
+    track = None
+    if p is not None and p.rul_median is not None:
+        track = RulTrack(p.time, p.rul_median, p.rul_lower, p.rul_upper)
+        track = track.at(at) if at is not None else track
+    return {
+        "top_fault": head.mode,
+        "top_fault_prob": head.probability,
+        "mode_source": head.source if head.mode is not None else None,
+        "disagreement": head.disagreement,
+        "rul_median": None if track is None else track.median,
+        "rul_lower": None if track is None else track.lower,
+        "rul_upper": None if track is None else track.upper,
+        "rul_failed": track is not None and track.failed,
+    }
 
 
 FLEET_SCHEMA = {
@@ -133,8 +154,11 @@ FLEET_SCHEMA = {
     "rul_median": pl.Float64,
     "rul_lower": pl.Float64,
     "rul_upper": pl.Float64,
+    "rul_failed": pl.Boolean,
     "top_fault": pl.Utf8,
     "top_fault_prob": pl.Float64,
+    "mode_source": pl.Utf8,
+    "disagreement": pl.Utf8,
     "open_alerts": pl.Int64,
     "risk": pl.Float64,
     "scored_at": pl.Float64,
@@ -143,9 +167,12 @@ FLEET_SCHEMA = {
 
 
 def fleet(store: DashboardStore, policy: AlertPolicy | None = None) -> pl.DataFrame:
-    """One row per asset (registered or predicted), most urgent first; see FLEET_SCHEMA."""
+    """One row per asset (registered or predicted), most urgent first; see FLEET_SCHEMA. The
+    mode and RUL columns are `displayed`'s; the risk is the monitor's on the model's own
+    numbers (`details["model_rul"]` where the prediction has them)."""
     policy = policy or AlertPolicy()
     registry = {a: (t, s, line) for a, t, s, line in store.state.assets()}
+    data_time = dict(store.read_sql("SELECT asset, max(t_max) FROM segments GROUP BY asset"))
     latest = {p.asset_id: p for p in store.state.latest_predictions()}
     open_by: dict[str, list[Alert]] = {}
     for status in ("open", "acknowledged"):
@@ -157,8 +184,10 @@ def fleet(store: DashboardStore, policy: AlertPolicy | None = None) -> pl.DataFr
         p = latest.get(asset)
         alerts = open_by.get(asset, [])
         status = alert_status(alerts) if (p is not None or alerts) else "no data"
-        mode, prob = top_fault(p.fault_probs) if p is not None else (None, None)
-        risk = risk_score(p.health, p.rul_median, policy) if p is not None else None
+        risk = None
+        if p is not None:
+            model_rul = p.details.get("model_rul", {"median": p.rul_median})
+            risk = risk_score(p.health, model_rul.get("median"), policy)
         rows.append(
             {
                 "asset": asset,
@@ -167,11 +196,7 @@ def fleet(store: DashboardStore, policy: AlertPolicy | None = None) -> pl.DataFr
                 "line": line,
                 "status": status,
                 "health": p.health if p else None,
-                "rul_median": p.rul_median if p else None,
-                "rul_lower": p.rul_lower if p else None,
-                "rul_upper": p.rul_upper if p else None,
-                "top_fault": mode,
-                "top_fault_prob": prob,
+                **displayed(p, alerts, data_time.get(asset)),
                 "open_alerts": len(alerts),
                 "risk": risk,
                 "scored_at": p.time if p else None,
@@ -479,6 +504,37 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
         "acknowledged_by": pl.Utf8,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+ALERT_HISTORY_SCHEMA = {
+    "at": pl.Float64,
+    "severity": pl.Utf8,
+    "status": pl.Utf8,
+    "mode": pl.Utf8,
+    "rul_median": pl.Float64,
+    "failed": pl.Boolean,
+    "message": pl.Utf8,
+}
+
+
+def alert_history(store: DashboardStore, alert_id: int) -> pl.DataFrame:
+    """The versions an alert showed, oldest first (opening, each change an operator reads,
+    clearing; see ALERT_HISTORY_SCHEMA): its headline mode and displayed RUL over time."""
+    rows = []
+    for v in store.state.alert_history(alert_id):
+        rul = v.details.get("rul") if isinstance(v.details.get("rul"), dict) else {}
+        rows.append(
+            {
+                "at": v.at,
+                "severity": v.severity,
+                "status": v.status,
+                "mode": v.details.get("mode"),
+                "rul_median": rul.get("median"),
+                "failed": bool(rul.get("failed", False)),
+                "message": v.message,
+            }
+        )
+    return pl.DataFrame(rows, schema=ALERT_HISTORY_SCHEMA)
 
 
 def root_causes(alert: Alert) -> list[dict[str, Any]]:

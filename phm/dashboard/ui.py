@@ -80,10 +80,15 @@ def dates(t: np.ndarray | list) -> np.ndarray:
     return (np.asarray(t, dtype=np.float64) * 1e3).astype("datetime64[ms]")
 
 
-def rul_text(median: float | None, lower: float | None, upper: float | None) -> str:
-    """`12.3 h (90%: 5.1-30.2)`; an open end shows as '∞'."""
+def rul_text(
+    median: float | None, lower: float | None, upper: float | None, failed: bool = False
+) -> str:
+    """`12.3 h (90%: 5.1-30.2)`; an open end shows as '∞'; `failed` once the displayed RUL
+    reached 0; `open` without fault evidence (no RUL median)."""
+    if failed:
+        return "failed"
     if median is None:
-        return "-"
+        return "open"
 
     def f(x: float | None) -> str:
         return "∞" if x is None else f"{x:.1f}"

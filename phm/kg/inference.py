@@ -385,3 +385,16 @@ def explain_alert(
     evidence = dict(model_evidence(prediction_fault_probs))
     evidence.update(features or {})
     return rank_causes(graph, evidence, top=top)
+
+
+def explain_modes(
+    graph: KnowledgeGraph,
+    prediction_fault_probs: Mapping[str, float],
+    features: Mapping[str, float] | None = None,
+) -> list[tuple[str, float]]:
+    """Failure modes by posterior probability (through the causes and their priors) on the
+    same evidence as `explain_alert`: the model's fault probabilities plus the detectors'
+    symptom strengths."""
+    evidence = dict(model_evidence(prediction_fault_probs))
+    evidence.update(features or {})
+    return rank_modes(graph, evidence)

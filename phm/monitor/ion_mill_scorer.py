@@ -1,7 +1,14 @@
 """The ion mill scorer (`[types.ion_mill] scorer = "ion_mill"`): a PHM 2018-style etch tool's
 latest process row, its window of causal process features (those of `phm train --dataset
 phm2018`, computed incrementally by `StreamingProcessFeatures`), time to failure per fault mode
-within the model's horizon. Its root causes rank the flow-cool graph on the model's word only.
+within the model's horizon, and the flow-cool detectors (phm.diagnosis.flowcool: pressure and
+flow against the tool's own previous hours) over the rows since its last scoring.
+
+Health, what the alert's risk reads, is the least of: P(healthy) of the model's classes (the
+tool's state now), P(no fault within the horizon) of each mode (the PHM 2018 bench's alarm is
+its complement), and 1 - the strongest flow-cool symptom, so a precursor the model misses, or
+one that rose and tripped between two scorings, still raises the alert. Its root causes rank
+the flow-cool graph on the model's probabilities and the detectors' symptoms.
 """
 
 from __future__ import annotations
@@ -13,8 +20,16 @@ import numpy as np
 import polars as pl
 import torch
 
+from phm.diagnosis.flowcool import (
+    BEAM,
+    FLOW,
+    PRESSURE,
+    SYMPTOM_Z,
+    FlowcoolDetectorConfig,
+    fit_flowcool_baseline,
+    flowcool_symptoms,
+)
 from phm.features.process import ProcessFeatureConfig
-from phm.kg.inference import explain_alert
 from phm.monitor.scorers import AssetScorer, ScoringModel, finite
 from phm.monitor.streaming import StreamingProcessFeatures
 from phm.plant import Plant
@@ -24,6 +39,10 @@ from phm.store.state import Prediction
 ION_MILL_GRAPH = "ion_mill_flowcool"  # phm/configs/kg/: the ion mill tools' flow-cool graph
 PROCESS_CONFIG = ProcessFeatureConfig()  # the features `phm train --dataset phm2018` used
 ION_MILL_ROW_S = 4.0  # an ion mill tool's row period (s): sizes the first read of its history
+FLOWCOOL = FlowcoolDetectorConfig()  # chosen on simulated tools of seeds 11-13: docs/i18/story.md
+FIRST_LOOKBACK_S = 3600.0  # the detectors' lookback at a tool's first scoring
+MAX_LOOKBACK_S = 12 * 3600.0  # ... and at most, after a long pause of the monitor
+RECENT_COLUMNS = ("time", PRESSURE, FLOW, BEAM)  # what the detectors read of a tool's rows
 
 
 @dataclass
@@ -66,6 +85,9 @@ class IonMillScorer(AssetScorer):
     ) -> None:
         super().__init__(type_name, plant, lake, model)
         self.feeds: dict[str, ProcessFeed] = {}  # the tools' live process features
+        self.scored: dict[str, float] = {}  # time of each tool's last scored row (s)
+        self.recent: dict[str, pl.DataFrame] = {}  # flow-cool rows the detectors may still read
+        self.symptoms: dict[str, dict[str, float]] = {}  # flow-cool symptoms of that scoring
 
     @torch.no_grad()
     def score(self, asset_id: str, after: float) -> Prediction | None:
@@ -92,6 +114,13 @@ class IonMillScorer(AssetScorer):
         hours = 1.0 / 3600.0
         grid = predictor.model.ttf.grid
         fault_probs = {c: float(p) for c, p in zip(classes, probs, strict=True)}
+        symptoms = self._flowcool(asset_id, float(last))
+        known = [q for q in symptoms.values() if np.isfinite(q)]
+        health = min(
+            fault_probs.get("healthy", 1.0),
+            float(no_fault.min()) if no_fault.size else 1.0,
+            1.0 - max(known, default=0.0),
+        )
         return Prediction(
             asset_id=asset_id,
             time=float(last),
@@ -100,10 +129,15 @@ class IonMillScorer(AssetScorer):
             rul_median=None if first is None else float(median[first]) * hours,
             rul_lower=None if first is None else float(ttf["lower"][first]) * hours,
             rul_upper=None if first is None else finite(float(ttf["upper"][first]) * hours),
-            health=fault_probs.get("healthy"),
+            health=health,
             expert_load=predictor.expert_load(),
             details={
                 "unit": "hours (time to the next fault, within the model's horizon)",
+                "p_healthy_now": fault_probs.get("healthy"),
+                # unknown (NaN) as null: JSON has no NaN
+                "flowcool_symptoms": {
+                    k: q if np.isfinite(q) else None for k, q in symptoms.items()
+                },
                 "top_mode": classes[int(probs.argmax())],
                 "no_fault_within_horizon": dict(zip(classes[1:], no_fault.tolist(), strict=True)),
                 "horizon_h": float(grid[-1]) * hours,
@@ -111,22 +145,48 @@ class IonMillScorer(AssetScorer):
         )
 
     def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
-        """The flow-cool graph ranked on the model's fault probabilities (no live detectors)."""
-        ranked = explain_alert(self.graph, pred.fault_probs, {}, top=5)
-        return {"root_causes": self.causes(ranked), "symptoms": {}, "graph": ION_MILL_GRAPH}
+        """The flow-cool graph ranked on the model's fault probabilities and the flow-cool
+        symptoms of the same scoring (unknown ones left out)."""
+        found = pred.details.get("flowcool_symptoms") or self.symptoms.get(asset_id, {})
+        symptoms = {k: float(q) for k, q in found.items() if q is not None and np.isfinite(q)}
+        return self.analysis(pred.fault_probs, symptoms)
+
+    def _flowcool(self, asset_id: str, last: float) -> dict[str, float]:
+        """The flow-cool symptoms of the rows since the tool's last scoring (and one rolling
+        window before it), against the `reference_s` of rows before those; NaN (unknown)
+        while the tool's history is too short for a reference."""
+        prev = self.scored.get(asset_id, last - FIRST_LOOKBACK_S)
+        start = max(prev, last - MAX_LOOKBACK_S) - FLOWCOOL.window_s
+        rows = self.recent[asset_id].filter(pl.col("time") >= start - FLOWCOOL.reference_s)
+        self.recent[asset_id] = rows
+        self.scored[asset_id] = last
+        reference = fit_flowcool_baseline(rows.filter(pl.col("time") < start), FLOWCOOL)
+        if reference is None:
+            out = dict.fromkeys(SYMPTOM_Z, float("nan"))
+        else:
+            out = flowcool_symptoms(rows.filter(pl.col("time") >= start), reference, FLOWCOOL)
+        self.symptoms[asset_id] = out
+        return out
 
     def _features(self, asset_id: str, last: float) -> pl.DataFrame | None:
         """The tool's newest process feature rows, one model window of them. The first pass
-        reads the history one window and the longest feature window need; later passes read
-        only the rows stored since (a row stored late, behind ones already fed, stays in the
-        lake but does not enter the live features)."""
+        reads the history one window and the longest feature window need (and the flow-cool
+        detectors' reference and lookback); later passes read only the rows stored since (a
+        row stored late, behind ones already fed, stays in the lake but does not enter the
+        live features). The flow-cool columns of what was read are kept in `recent`."""
         assert self.model is not None
         feed = self.feeds.get(asset_id)
         if feed is None:
             feed = ProcessFeed(StreamingProcessFeatures(PROCESS_CONFIG), self.model.phm2018_keep())
             self.feeds[asset_id] = feed
             start = last - PROCESS_CONFIG.long_s - feed.keep * ION_MILL_ROW_S - 60.0
+            need = FLOWCOOL.reference_s + FIRST_LOOKBACK_S + FLOWCOOL.window_s
+            rows = self.lake.read_rows("process", asset_id, start=min(start, last - need))
+            feed.update(rows.filter(pl.col("time") >= start))
+            self.recent[asset_id] = rows.select(RECENT_COLUMNS)
         else:
             start = float(np.nextafter(feed.last_time, np.inf))
-        feed.update(self.lake.read_rows("process", asset_id, start=start))
+            rows = self.lake.read_rows("process", asset_id, start=start)
+            feed.update(rows)
+            self.recent[asset_id] = pl.concat([self.recent[asset_id], rows.select(RECENT_COLUMNS)])
         return feed.features

@@ -21,7 +21,6 @@ from phm.diagnosis.evidence import PumpBaseline, fit_pump_baseline, vibration_fe
 from phm.diagnosis.load_cycle import cross_phase
 from phm.diagnosis.record import record_symptoms
 from phm.features.spectral import BearingGeometry
-from phm.kg.inference import explain_alert
 from phm.models.windows import read_latest_pump_data
 from phm.monitor.pump_record import nearest, read_pump_record
 from phm.monitor.scorers import AssetScorer, ScoringModel, finite
@@ -127,8 +126,7 @@ class PumpScorer(AssetScorer):
                 )
         except Exception:  # symptoms are extra evidence: the model's word still ranks causes
             log.exception("symptoms of %s failed", asset_id)
-        ranked = explain_alert(self.graph, pred.fault_probs, symptoms, top=5)
-        return {"root_causes": self.causes(ranked), "symptoms": symptoms, "graph": self.graph.name}
+        return self.analysis(pred.fault_probs, symptoms)
 
     def _fleet(self, asset_id: str) -> list[PumpBaseline]:
         """The baselines of the plant's other pumps that have one (the sister pumps); one

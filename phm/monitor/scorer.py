@@ -5,13 +5,18 @@ TOML (`[types.pump] scorer = "pump"`; phm.monitor.registry maps the name to its
 `AssetScorer`, phm.monitor.scorers): the scorer reads the asset's latest data and gives a
 `Prediction` (fault-mode probabilities, RUL or time to failure with its interval in hours,
 health = P(healthy), expert loads per MoE layer) when there is data newer than its last one.
-The monitor writes each prediction and steps the asset's alert through the hysteresis of
-phm.monitor.alerts, opening, escalating, de-escalating and clearing alerts in the state
-store. Every alert opened or changed carries the ranked root causes the scorer gives
-(`AssetScorer.root_causes`: its knowledge graph on the model's fault probabilities and, for a
-pump, the symptom detectors on its data), each with its evidence path and recommended actions.
-Alert levels are rebuilt from the open alerts at start, so a restarted monitor carries on where
-it stopped. The monitor itself knows no asset type: a type is scored by the scorer it names,
+The monitor steps the asset's alert through the hysteresis of phm.monitor.alerts (opening,
+escalating, de-escalating and clearing alerts in the state store) and writes the prediction
+with its displayed RUL (phm.monitor.rul_track: falling with data time while an alert is open,
+0 = failed; open-ended, None, without fault evidence). An open alert is refreshed at every
+scoring: the ranked root causes the scorer gives (`AssetScorer.root_causes`: its knowledge
+graph on the model's fault probabilities and the symptom detectors on its data, each cause with
+its evidence path and recommended actions), the headline failure mode decided from them
+(phm.monitor.headline, the same function the dashboard shows its mode with, saying where model
+and evidence disagree), the RUL and the message; the alert's history keeps a version whenever
+one of these changed for the operator. Alert levels are rebuilt from the open alerts at start
+(the tracked RUL from the alert's details), so a restarted monitor carries on where it
+stopped. The monitor itself knows no asset type: a type is scored by the scorer it names,
 with the checkpoint of that scorer's dataset.
 
 Live model swap: each pass first reads the store's model registry (phm.store.registry,
@@ -36,8 +41,10 @@ import numpy as np
 
 from phm.errors import ConfigError
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.monitor.headline import headline
 from phm.monitor.ion_mill_scorer import ION_MILL_ROW_S, PROCESS_CONFIG
 from phm.monitor.registry import SCORERS
+from phm.monitor.rul_track import RulTrack, rul_text, track_rul
 from phm.monitor.scorers import AssetScorer, ScoringModel
 from phm.plant import Plant
 from phm.store.lake import Lake
@@ -49,6 +56,10 @@ from phm.store.state import Prediction, StateStore
 __all__ = ["ION_MILL_ROW_S", "PROCESS_CONFIG", "Monitor", "ScoringModel"]
 
 log = logging.getLogger(__name__)
+
+# an open alert's refresh keeps a history version when its RUL moved by more than both
+HISTORY_RUL_SHARE = 0.1  # this share of the last kept RUL ...
+HISTORY_RUL_H = 1.0  # ... and this many hours
 
 
 class Monitor:
@@ -106,6 +117,8 @@ class Monitor:
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
+        self.tracks: dict[str, RulTrack] = {}  # displayed RUL of the assets with an open alert
+        self.shown: dict[str, tuple] = {}  # what each open alert's last kept version showed
 
     def evaluate(self, now: float | None = None) -> list[Prediction]:
         """Score every asset with data newer than its last prediction; write each prediction
@@ -124,9 +137,9 @@ class Monitor:
                     continue
                 if asset.type in self.model_versions:
                     p.details["model_version"] = self.model_versions[asset.type]
+                self._alert(asset_id, p, now)  # first: it sets the displayed RUL
                 self.state.write_prediction(p)
                 self.last_scored[asset_id] = p.time
-                self._alert(asset_id, p, now)
             except Exception:  # one asset's bad data must not stop the others
                 log.exception("scoring %s failed", asset_id)
                 continue
@@ -176,36 +189,117 @@ class Monitor:
         return {} if scorer is None else scorer.root_causes(asset_id, pred)
 
     def _alert(self, asset_id: str, pred: Prediction, now: float) -> None:
+        """Step the asset's alert on `pred` (before it is written): the risk of the model's
+        own numbers drives the hysteresis; the prediction then carries the displayed RUL
+        (`phm.monitor.rul_track`: tracked while an alert is open, None without fault evidence;
+        the model's numbers stay in `details["model_rul"]`). An open alert is refreshed at every
+        scoring (headline mode, causes, RUL, message); its history gets a version only when
+        something an operator reads changed (`_changed`)."""
         state = self.levels.get(asset_id, AlertState())
         risk = risk_score(pred.health, pred.rul_median, self.policy)
         new, action = step(state, risk, self.policy)
         self.levels[asset_id] = new
-        if action is None:
+        pred.details["model_rul"] = {
+            "median": pred.rul_median,
+            "lower": pred.rul_lower,
+            "upper": pred.rul_upper,
+        }
+        track = None
+        if new.level != "ok":
+            opening = action is not None and action.startswith("open_")
+            prev = None if opening else self._track(asset_id)
+            track = track_rul(prev, pred.time, pred.rul_median, pred.rul_lower, pred.rul_upper)
+        if track is None:
+            self.tracks.pop(asset_id, None)
+        else:
+            self.tracks[asset_id] = track
+        pred.rul_median = None if track is None else track.median
+        pred.rul_lower = None if track is None else track.lower
+        pred.rul_upper = None if track is None else track.upper
+        pred.details["rul_failed"] = track is not None and track.failed
+        try:  # the prediction is written (with its displayed RUL) even if this fails
+            self._write_alert(asset_id, pred, now, new, action, risk, track)
+        except Exception:
+            log.exception("alert of %s failed", asset_id)
+
+    def _write_alert(
+        self,
+        asset_id: str,
+        pred: Prediction,
+        now: float,
+        new: AlertState,
+        action: str | None,
+        risk: float,
+        track: RulTrack | None,
+    ) -> None:
+        """Open, refresh or clear the asset's alert in the state store (see `_alert`)."""
+        if action == "clear" and asset_id in self.open_ids:
+            self.state.clear_alert(self.open_ids.pop(asset_id), at=now)
+            self.shown.pop(asset_id, None)
+            log.info("%s clear", asset_id)
             return
-        mode = pred.details["top_mode"]
-        message = (
-            f"{new.level}: {mode if mode != 'healthy' else 'degradation'}, risk {risk:.2f}, "
-            f"RUL median {_fmt(pred.rul_median)} h (90% {_fmt(pred.rul_lower)}-"
-            f"{_fmt(pred.rul_upper)} h)"
-        )
-        details = {"risk": risk, "top_mode": mode, "fault_probs": pred.fault_probs}
-        if action != "clear":
-            details |= self.root_causes(asset_id, pred)
-        if action.startswith("open_"):
+        if new.level == "ok":
+            return
+        analysis = self.root_causes(asset_id, pred)
+        head = headline(pred.fault_probs, analysis)
+        mode = head.text() if head.mode is not None else "degradation"
+        message = f"{new.level}: {mode}, risk {risk:.2f}, RUL {rul_text(track)}"
+        details = {
+            "data_time": pred.time,
+            "risk": risk,
+            "top_mode": head.mode,
+            "fault_probs": pred.fault_probs,
+            **head.as_details(),
+            "rul": None if track is None else track.as_details(),
+            "model_rul": pred.details["model_rul"],
+            **analysis,
+        }
+        shown = (new.level, head.mode, head.disagreement is not None, track)
+        if action is not None and action.startswith("open_"):
             self.open_ids[asset_id] = self.state.open_alert(
                 asset_id, "condition", new.level, message, details, at=now
             )
-        elif action in ("escalate", "deescalate") and asset_id in self.open_ids:
+            self.shown[asset_id] = shown
+        elif asset_id in self.open_ids:
+            changed = self._changed(asset_id, shown)
             self.state.update_alert(
                 self.open_ids[asset_id],
                 severity=new.level,
                 message=message,
                 details=details,
                 at=now,
+                keep_version=changed,
             )
-        elif action == "clear" and asset_id in self.open_ids:
-            self.state.clear_alert(self.open_ids.pop(asset_id), at=now)
-        log.info("%s %s: %s", asset_id, action, message)
+            if changed:
+                self.shown[asset_id] = shown
+        if action is not None:
+            log.info("%s %s: %s", asset_id, action, message)
+
+    def _track(self, asset_id: str) -> RulTrack | None:
+        """The asset's tracked RUL; after a restart, the one its open alert holds."""
+        if asset_id not in self.tracks and asset_id in self.open_ids:
+            for alert in self.state.alerts(asset=asset_id):
+                if alert.alert_id == self.open_ids[asset_id]:
+                    found = RulTrack.from_details(alert.details.get("rul"))
+                    if found is not None:
+                        self.tracks[asset_id] = found
+        return self.tracks.get(asset_id)
+
+    def _changed(self, asset_id: str, shown: tuple) -> bool:
+        """True when a refresh changes what an operator reads against the alert's last kept
+        version: level, headline mode, disagreement or failed state, or a RUL that moved by
+        more than HISTORY_RUL_SHARE of itself and HISTORY_RUL_H (or became open / finite)."""
+        last = self.shown.get(asset_id)
+        if last is None or last[:3] != shown[:3]:
+            return True
+        old, new = last[3], shown[3]
+        if (old is None) != (new is None):
+            return True
+        if old is None or new is None:
+            return False
+        if old.failed != new.failed:
+            return True
+        return abs(new.median - old.median) > max(HISTORY_RUL_SHARE * old.median, HISTORY_RUL_H)
 
     def run(self, interval_s: float = 2.0, stop: threading.Event | None = None) -> None:
         """Evaluate every `interval_s` until `stop` is set."""
@@ -213,7 +307,3 @@ class Monitor:
         while not stop.is_set():
             self.evaluate()
             stop.wait(interval_s)
-
-
-def _fmt(x: float | None) -> str:
-    return "open" if x is None else f"{x:.1f}"

@@ -8,7 +8,8 @@ and their per-asset state) and does two things for `phm.monitor.scorer.Monitor`:
   newer than `after` (the time of its last prediction), else None. The scorer does not write it:
   the monitor writes predictions and steps the alerts.
 - `root_causes(asset_id, pred)`: the ranked root causes of the type's graph (each with its
-  evidence path and actions) and the symptoms they rest on, for an alert opened or changed.
+  evidence path and actions), the graph's posterior over failure modes (`modes`) and the
+  symptoms they rest on, for an open alert (refreshed at every scoring).
 
 A scorer is built with the checkpoint of its `dataset` (`phm train --dataset <dataset>`) if
 the monitor was given one; without it, it scores nothing but still ranks root causes.
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from phm.kg.fault_history import with_fault_history
+from phm.kg.inference import explain_alert, explain_modes
 from phm.kg.loader import load_graph
 from phm.kg.schema import KnowledgeGraph
 from phm.models.predictor import Predictor
@@ -78,8 +80,25 @@ class AssetScorer(ABC):
 
     @abstractmethod
     def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:
-        """`root_causes` (ranked, with the evidence path and actions), the `symptoms` they rest
-        on and the `graph` that ranked them."""
+        """`root_causes` (ranked, with the evidence path and actions), `modes` (the graph's
+        posterior over failure modes), the `symptoms` they rest on and the `graph` that
+        ranked them (`analysis`)."""
+
+    def analysis(self, fault_probs: dict[str, float], symptoms: dict[str, float]) -> dict[str, Any]:
+        """What `root_causes` returns: the top 5 causes of `explain_alert` and the failure
+        modes of `explain_modes` (most probable first, [mode, probability] pairs) on the
+        model's fault probabilities and the detectors' symptom strengths."""
+        ranked = explain_alert(self.graph, fault_probs, symptoms, top=5)
+        modes = explain_modes(self.graph, fault_probs, symptoms)
+        return {
+            "root_causes": self.causes(ranked),
+            "modes": [[m, float(p)] for m, p in modes],
+            # an unknown reading (NaN) as null: JSON has no NaN
+            "symptoms": {
+                k: float(q) if finite(q) is not None else None for k, q in symptoms.items()
+            },
+            "graph": self.graph.name,
+        }
 
     def causes(self, ranked: list) -> list[dict[str, Any]]:
         """Ranked causes of `phm.kg.inference.explain_alert` as the alert details hold them."""
@@ -111,5 +130,5 @@ def type_graph(plant: Plant, name: str, asset_type: str) -> KnowledgeGraph:
     return graph
 
 
-def finite(x: float) -> float | None:
-    return x if np.isfinite(x) else None
+def finite(x: float | None) -> float | None:
+    return x if x is not None and np.isfinite(x) else None

@@ -247,6 +247,8 @@ def survival_svg(
 
 def window_text(report: Report, r: Any) -> str:
     """The maintenance window in words: plan by ... at the latest ..."""
+    if not getattr(r, "fault_evidence", True):
+        return "none: no fault evidence (RUL open-ended)"
     if report.unit_s is not None and r.as_of is not None:
 
         def when(dt: float) -> str:
@@ -269,6 +271,8 @@ def window_text(report: Report, r: Any) -> str:
 
 def window_short(report: Report, r: Any) -> str:
     """The maintenance window for a table cell: plan by - at the latest."""
+    if not getattr(r, "fault_evidence", True):
+        return "none (healthy)"
     if report.unit_s is not None and r.as_of is not None:
 
         def when(dt: float) -> str:

@@ -5,6 +5,8 @@ model's survival curve) and 90% interval (0.05 / 0.95) plus the conformal-calibr
 interval of `RulHead.summary`, the restricted mean, the survival curve on the model's grid,
 fault-mode probabilities (models with a fault head) and a recommended maintenance window:
 plan by now + the 5% quantile (5% risk of failing first), at the latest by now + the median.
+An asset its model sees healthy (P(healthy) above 1 - the monitor's watch threshold: no fault
+evidence) gets no window: its RUL is open-ended, as on the dashboard.
 Quantiles past the model's horizon are +inf ("beyond the horizon").
 
 `score_chunk` is the one function both engines run, on the same fixed chunks, with a fixed
@@ -13,6 +15,7 @@ thread count, so the local and Ray reports are bit-identical.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +23,11 @@ import numpy as np
 import torch
 
 from phm.models.predictor import Predictor
+from phm.monitor.alerts import AlertPolicy
 from phm.reports.sources import AssetWindow
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+HEALTHY_OPEN = 1.0 - AlertPolicy().watch_on  # P(healthy) from which an asset has no window
 SCORING_THREADS = 1  # fixed, so results do not depend on the machine or engine
 
 
@@ -47,14 +52,21 @@ class AssetRul:
     alert: str | None = None
 
     @property
+    def fault_evidence(self) -> bool:
+        """False when the model sees the asset healthy (P(healthy) >= HEALTHY_OPEN); True
+        for a model without a fault head (its RUL is the evidence)."""
+        p = self.fault_probs.get("healthy")
+        return p is None or p < HEALTHY_OPEN
+
+    @property
     def plan_by(self) -> float:
-        """Start of the maintenance window: the 5% quantile of RUL."""
-        return self.q05
+        """Start of the maintenance window: the 5% quantile of RUL (inf: no window)."""
+        return self.q05 if self.fault_evidence else math.inf
 
     @property
     def latest(self) -> float:
-        """End of the maintenance window: the RUL median."""
-        return self.median
+        """End of the maintenance window: the RUL median (inf: no window)."""
+        return self.median if self.fault_evidence else math.inf
 
     @property
     def top_mode(self) -> str | None:
@@ -78,6 +90,7 @@ class AssetRul:
             "rul_mean": self.mean,
             "plan_by": self.plan_by,
             "latest": self.latest,
+            "fault_evidence": self.fault_evidence,
             "top_mode": self.top_mode,
         }
         for mode, p in self.fault_probs.items():

@@ -8,14 +8,21 @@ by the PHM 2018 simulator (`phm.sim.ion_mill`). Ground truth never travels over 
 
 Time. Simulated life time runs `speed` times faster than the wall clock, but a receiver rejects
 timestamps more than `max_future_s` ahead of its clock. So payload times are *backdated*: the
-simulated span H (duration x speed, or without a duration the longest pump life) is laid out
-to end at the wall-clock time the run would end, `anchor = wall_start - H`, and a reading at
+simulated span H (duration x speed, or without a duration the longest pump life to its
+repair, + 5%) is laid out to end at the wall-clock time the run would end, `anchor =
+wall_start - H`, and a reading at
 life time t carries the Unix time `anchor + t`. The simulator publishes a reading only once
 life time has reached it, with life(e) = min(e x speed, H + e) after e wall seconds, so every
 timestamp is at most `now`: replay runs fast while behind the present, then goes on in real
 time (after H a run without a duration continues at 1x). Spacing between rows is the true
 simulated one (1 s for pump process rows), so features computed on the lake see real rates.
 The truth file gives each onset and failure both in life seconds and in payload Unix time.
+
+Repairs. A pump that reaches its failure keeps its failed signature (it is left running, worn
+out) for `repair_after_s` of simulated time (default REPAIR_AFTER_S; `phm simulate plant
+--repair-after-h`; None: never), then is repaired: from then on it renders as the same pump
+without its fault (`RepairedPump`), so a long demo does not end with a fleet of failed pumps
+and the repaired pump's alert clears. The truth file gives `repaired_s` / `repaired_time`.
 
 Payloads: rows streams carry `rows_per_payload` rows (uniformly spaced; an ion mill's gaps
 between lots and its rare jittered rows split a payload), vibration one snapshot per payload
@@ -53,6 +60,7 @@ from phm.wire.codec import encode
 from phm.wire.topics import topic_for
 
 HEALTHY_FRACTION = 0.25  # pumps that stay healthy
+REPAIR_AFTER_S = 8 * 3600.0  # simulated time from a pump's failure to its repair
 PUMP_LIFE_RANGE_S = (86_400.0, 4 * 86_400.0)  # time to failure, log-uniform
 ION_MILL_CAUSES = {
     "pressure_low": "clogged flow-cool filter",
@@ -115,10 +123,63 @@ def pump_simulator(asset: Asset | str, plant: Plant, seed: int) -> PumpSimulator
     return PumpSimulator(asset.asset_id, pump, seed, fault, spec.sampling_hz, spec.samples)
 
 
-def default_horizon_s(plant: Plant, seed: int) -> float:
-    """Simulated span of a run without a duration: the longest pump life, plus 5%."""
+class RepairedPump:
+    """A failing pump repaired `repair_after_s` after its failure: rows and snapshots at life
+    t come from `failing` before the repair and from `healthy` (the same pump without its
+    fault, life restarted at the repair) from then on. Quacks like the PumpSimulator the
+    row sources render from."""
+
+    def __init__(self, failing: PumpSimulator, healthy: PumpSimulator, repair_after_s: float):
+        assert failing.fault is not None
+        if repair_after_s < 0:
+            raise ConfigError(f"repair_after_s must be >= 0, got {repair_after_s}")
+        self.failing, self.healthy, self.fault = failing, healthy, failing.fault
+        self.repaired_s = failing.fault.failure_s + float(repair_after_s)
+
+    def _rows(self, name: str, times: np.ndarray, tick: int | None) -> np.ndarray:
+        times = np.asarray(times, dtype=np.float64)
+        after = times >= self.repaired_s
+        if not after.any():
+            return getattr(self.failing, name)(times, tick)
+        if after.all():
+            return getattr(self.healthy, name)(times - self.repaired_s, tick)
+        before = getattr(self.failing, name)(times[~after], tick)
+        out = np.empty((len(times), before.shape[1]), dtype=before.dtype)
+        out[~after] = before
+        out[after] = getattr(self.healthy, name)(times[after] - self.repaired_s, tick)
+        return out
+
+    def process_rows(self, times: np.ndarray, tick: int | None = None) -> np.ndarray:
+        return self._rows("process_rows", times, tick)
+
+    def temperature_rows(self, times: np.ndarray, tick: int | None = None) -> np.ndarray:
+        return self._rows("temperature_rows", times, tick)
+
+    def snapshot(self, t: float) -> np.ndarray:
+        if t >= self.repaired_s:
+            return self.healthy.snapshot(t - self.repaired_s)
+        return self.failing.snapshot(t)
+
+
+def repaired_pump(
+    asset: Asset, plant: Plant, seed: int, repair_after_s: float | None
+) -> PumpSimulator | RepairedPump:
+    """The pump's simulator, repaired `repair_after_s` after its failure (None: never)."""
+    sim = pump_simulator(asset, plant, seed)
+    if sim.fault is None or repair_after_s is None:
+        return sim
+    healthy = PumpSimulator(asset.asset_id, sim.spec, seed, None, sim.fs, sim.samples)
+    return RepairedPump(sim, healthy, repair_after_s)
+
+
+def default_horizon_s(
+    plant: Plant, seed: int, repair_after_s: float | None = REPAIR_AFTER_S
+) -> float:
+    """Simulated span of a run without a duration: the longest pump life (to its repair when
+    pumps are repaired), plus 5%."""
+    extra = 0.0 if repair_after_s is None else float(repair_after_s)
     lives = [
-        s.failure_s
+        s.failure_s + extra
         for a in plant.assets.values()
         if a.type == "pump" and (s := pump_scenario(a.asset_id, seed)) is not None
     ]
@@ -161,7 +222,7 @@ class _PumpRows(_Source):
 
 
 class _Snapshots(_Source):
-    def __init__(self, sim: PumpSimulator, every_s: float) -> None:
+    def __init__(self, sim: PumpSimulator | RepairedPump, every_s: float) -> None:
         self.sim, self.every, self.k = sim, every_s, 0
 
     def ready(self, life_now: float, final: bool) -> Iterator[tuple[float, float, np.ndarray]]:
@@ -264,16 +325,21 @@ def _truth_lines(
     plant: Plant,
     seed: int,
     anchor: float,
-    pumps: dict[str, PumpSimulator],
+    pumps: dict[str, PumpSimulator | RepairedPump],
     mills: dict[str, IonMillRows],
 ) -> list[dict[str, Any]]:
     lines = []
     for aid, asset in plant.assets.items():
         base = {"asset": aid, "type": asset.type, "seed": seed}
         events: list[tuple[str, str, float, float]] = []
+        repair: dict[str, float] = {}
         if aid in pumps and pumps[aid].fault is not None:
             f = pumps[aid].fault
+            assert f is not None
             events = [(f.mode, f.root_cause, f.onset_s, f.failure_s)]
+            sim = pumps[aid]
+            if isinstance(sim, RepairedPump):
+                repair = {"repaired_s": sim.repaired_s, "repaired_time": anchor + sim.repaired_s}
         elif aid in mills:
             events = [(m, ION_MILL_CAUSES[m], a, b) for m, a, b in mills[aid].faults()]
         if not events:
@@ -289,6 +355,7 @@ def _truth_lines(
                     "onset_time": anchor + onset,
                     "failure_time": anchor + failure,
                 }
+                | repair
             )
     return lines
 
@@ -305,21 +372,27 @@ def run_plant_simulation(
     rows_per_payload: int | None = None,
     snapshot_every_s: float = 600.0,
     protocol: str = "5",
+    repair_after_s: float | None = REPAIR_AFTER_S,
 ) -> SimStats:
     """Publish the plant's simulated streams to `broker_url` until duration_s wall seconds have
     passed (None: until `stop` is set or Ctrl-C), then wait for the PUBACKs (see module doc).
-    `protocol` "3.1.1" for brokers without MQTT 5 (the embedded amqtt broker)."""
+    `protocol` "3.1.1" for brokers without MQTT 5 (the embedded amqtt broker);
+    `repair_after_s`: simulated time from a pump's failure to its repair (None: never)."""
     if speed <= 0 or (duration_s is not None and duration_s <= 0) or snapshot_every_s <= 0:
         raise ConfigError(
             f"need speed > 0, duration > 0, snapshot_every > 0; got {speed}, {duration_s}, "
             f"{snapshot_every_s}"
         )
     stop = stop or threading.Event()
-    horizon = duration_s * speed if duration_s is not None else default_horizon_s(plant, seed)
+    horizon = (
+        duration_s * speed
+        if duration_s is not None
+        else default_horizon_s(plant, seed, repair_after_s)
+    )
     wall_start = time.time()
     anchor = wall_start - horizon
     seq0 = int(wall_start * 1e6)
-    pumps: dict[str, PumpSimulator] = {}
+    pumps: dict[str, PumpSimulator | RepairedPump] = {}
     mills: dict[str, IonMillRows] = {}
     sources: list[tuple[str, str, str, tuple[str, ...], float, _Source]] = []
     for index, (aid, asset) in enumerate(plant.assets.items()):
@@ -332,7 +405,7 @@ def run_plant_simulation(
         }
 
         if asset.type == "pump":
-            sim = pumps[aid] = pump_simulator(asset, plant, seed)
+            sim = pumps[aid] = repaired_pump(asset, plant, seed, repair_after_s)
             for name, render in (
                 ("process", sim.process_rows),
                 ("temperature", sim.temperature_rows),

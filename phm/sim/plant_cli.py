@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from phm.plant import load_plant
-from phm.sim.plant import SimStats, run_plant_simulation
+from phm.sim.plant import REPAIR_AFTER_S, SimStats, run_plant_simulation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
     parser.add_argument("--truth", type=Path, help="write the ground truth here (JSON lines)")
     parser.add_argument("--rows-per-payload", type=int, help="rows per payload (default by speed)")
+    parser.add_argument(
+        "--repair-after-h",
+        type=float,
+        default=REPAIR_AFTER_S / 3600.0,
+        help="simulated hours from a pump's failure to its repair (negative: never repaired)",
+    )
     parser.add_argument(
         "--snapshot-every",
         type=float,
@@ -49,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         plant, args.broker, args.speed, args.duration, args.seed, args.truth,
         on_progress=progress, rows_per_payload=args.rows_per_payload,
         snapshot_every_s=args.snapshot_every,
+        repair_after_s=None if args.repair_after_h < 0 else args.repair_after_h * 3600.0,
     )  # fmt: skip
     wall = max(stats.wall_s, 1e-9)
     print()

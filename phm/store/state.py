@@ -8,7 +8,8 @@ SQL is kept portable to PostgreSQL: timestamps are REAL Unix seconds, JSON is TE
 
 Tables: assets, segments (every committed lake file, by its path relative to the lake root),
 ingest_seen (asset, stream, seq, content digest), dead_letters (capped raw bytes with the whole
-payload's size and SHA-256), counters, predictions, alerts, acknowledgements.
+payload's size and SHA-256), counters, predictions, alerts, acknowledgements, alert_history
+(the versions an alert showed: one row at opening, one per recorded change, one at clearing).
 
 Readers open with `readonly=True` (`mode=ro`, no schema statement): they never take the write
 lock, so a reader neither waits for ingest nor makes it wait.
@@ -36,6 +37,7 @@ from phm.records import (
     STATUSES,
     Acknowledgement,
     Alert,
+    AlertVersion,
     DeadLetter,
     Prediction,
     alert_root_causes,
@@ -46,6 +48,7 @@ __all__ = [
     "STATUSES",
     "Acknowledgement",
     "Alert",
+    "AlertVersion",
     "DeadLetter",
     "Prediction",
     "SegmentsChanged",
@@ -89,6 +92,10 @@ CREATE TABLE IF NOT EXISTS acknowledgements (
     id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id),
     by_name TEXT NOT NULL, note TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS acknowledgements_alert ON acknowledgements (alert_id);
+CREATE TABLE IF NOT EXISTS alert_history (
+    id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id), at REAL NOT NULL,
+    severity TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history (alert_id, at);
 """
 # columns added after the first release: (table, column, type), added to older files at open
 _ADDED_COLUMNS = (
@@ -475,7 +482,9 @@ class StateStore:
                 "cleared_at, message, details) VALUES (?, ?, ?, 'open', ?, ?, NULL, ?, ?)",
                 (asset_id, kind, severity, at, at, message, json.dumps(details or {})),
             )
-            return int(cur.lastrowid)
+            alert_id = int(cur.lastrowid)
+            self._keep_version(conn, alert_id, at)
+            return alert_id
 
     def update_alert(
         self,
@@ -484,9 +493,12 @@ class StateStore:
         message: str | None = None,
         details: dict[str, Any] | None = None,
         at: float | None = None,
+        keep_version: bool = True,
     ) -> None:
         """Change an open or acknowledged alert. Escalating watch -> alarm re-opens an
-        acknowledged alert, so the operator sees it again. A cleared alert raises ValueError."""
+        acknowledged alert, so the operator sees it again. A cleared alert raises ValueError.
+        `keep_version`: also add the changed alert to its history (`alert_history`); a refresh
+        that changes nothing an operator reads passes False."""
         if severity is not None:
             self._check_severity(severity)
         at = time.time() if at is None else float(at)
@@ -509,6 +521,8 @@ class StateStore:
                     alert_id,
                 ),
             )
+            if keep_version:
+                self._keep_version(conn, alert_id, at)
 
     def clear_alert(self, alert_id: int, at: float | None = None) -> None:
         """Mark an alert cleared (the condition is gone)."""
@@ -520,6 +534,34 @@ class StateStore:
                 "updated_at = ? WHERE id = ?",
                 (at, at, alert_id),
             )
+            self._keep_version(conn, alert_id, at)
+
+    @staticmethod
+    def _keep_version(conn: sqlite3.Connection, alert_id: int, at: float) -> None:
+        conn.execute(
+            "INSERT INTO alert_history (alert_id, at, severity, status, message, details) "
+            "SELECT id, ?, severity, status, message, details FROM alerts WHERE id = ?",
+            (at, alert_id),
+        )
+
+    def alert_history(self, alert_id: int) -> list[AlertVersion]:
+        """The recorded versions of an alert, oldest first (a store written before the
+        history existed, read-only, has none)."""
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT alert_id, at, severity, status, message, details FROM alert_history "
+                    "WHERE alert_id = ? ORDER BY at, id",
+                    (int(alert_id),),
+                )
+                .fetchall()
+            )
+        except sqlite3.OperationalError as exc:  # no such table
+            if "alert_history" not in str(exc):
+                raise
+            return []
+        return [AlertVersion(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def acknowledge(self, alert_id: int, by: str, note: str, at: float | None = None) -> None:
         """Record that `by` acknowledged the alert with `note` (both required, non-empty);

@@ -4,6 +4,7 @@ paths and recommended actions; acknowledging needs a name and a note."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
+import polars as pl
 import streamlit as st
 
 from phm.dashboard import queries as q
@@ -103,6 +104,15 @@ def show_alert(a: Alert) -> None:
         )
         for k in a.acknowledgements:
             st.markdown(f"✔ acknowledged by **{k.by}** at {when(k.at)}: {k.note}")
+        history = q.alert_history(store, a.alert_id)
+        if history.height > 1:
+            st.markdown("**History** (each change an operator reads)")
+            st.dataframe(
+                history.with_columns(pl.col("at").map_elements(when, return_dtype=pl.Utf8)).select(
+                    "at", "severity", "status", "mode", "rul_median", "failed", "message"
+                ),
+                hide_index=True,
+            )
         causes = q.root_causes(a)
         if not causes:
             st.caption("no root-cause analysis yet")

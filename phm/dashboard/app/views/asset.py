@@ -66,13 +66,13 @@ def header() -> None:
         return
     cols[0].metric("Status", BADGE[row["status"]])
     cols[1].metric("Health P(healthy)", "-" if row["health"] is None else f"{row['health']:.2f}")
-    rul = "-" if row["rul_median"] is None else f"{row['rul_median']:.1f} h"
-    interval = rul_text(row["rul_median"], row["rul_lower"], row["rul_upper"])
+    interval = rul_text(row["rul_median"], row["rul_lower"], row["rul_upper"], row["rul_failed"])
+    rul = interval.split(" (")[0]
     cols[2].metric("RUL median", rul, help=f"RUL median and 90% interval: {interval}")
     label = "Top fault mode"
     if row["top_fault_prob"] is not None:
         label += f" ({row['top_fault_prob']:.0%})"
-    cols[3].metric(label, row["top_fault"] or "-")
+    cols[3].metric(label, row["top_fault"] or "-", help=row["disagreement"] or None)
     last = q.latest_data_time(store, asset)
     cols[4].metric("Latest data", ago(None if last is None else time.time() - last) + " ago")
     st.caption(

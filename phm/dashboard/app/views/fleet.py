@@ -43,9 +43,9 @@ def fleet_view() -> None:
         ("asset?asset=" + pl.col("asset")).alias("open"),
         pl.col("status").replace_strict(BADGE, default=pl.col("status")).alias("status"),
         pl.col("health"),
-        pl.struct("rul_median", "rul_lower", "rul_upper")
+        pl.struct("rul_median", "rul_lower", "rul_upper", "rul_failed")
         .map_elements(
-            lambda r: rul_text(r["rul_median"], r["rul_lower"], r["rul_upper"]),
+            lambda r: rul_text(r["rul_median"], r["rul_lower"], r["rul_upper"], r["rul_failed"]),
             return_dtype=pl.Utf8,
         )
         .alias("RUL"),
@@ -59,6 +59,7 @@ def fleet_view() -> None:
             )
         )
         .alias("top fault mode"),
+        pl.col("disagreement").fill_null(""),
         pl.col("open_alerts").alias("open alerts"),
         pl.col("risk"),
         pl.col("scored_at")
