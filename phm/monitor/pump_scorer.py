@@ -1,7 +1,9 @@
 """The pump scorer (`[types.pump] scorer = "pump"`): a pump's last `snapshots` vibration
 snapshots and the temperature and process rows at those times (`pump_window`, the training
 window of `phm train --dataset plant`), scored by the checkpoint: fault-mode probabilities, RUL
-median and 90% interval in hours of life, health = P(healthy), expert loads per MoE layer.
+median and 90% interval in hours of life, health = P(healthy), expert loads per MoE layer, and
+where the type names an ISO 20816 machine group (`[types.pump] iso20816`) the newest snapshot's
+velocity RMS (mm/s) and zone, zone C capping the health at a watch and zone D at an alarm.
 
 Its root causes rank the rotating-equipment graph (phm.kg) on the model's fault probabilities
 and the symptom detectors of `phm.diagnosis.record.record_symptoms` on the pump's latest data,
@@ -20,8 +22,10 @@ import torch
 from phm.diagnosis.evidence import PumpBaseline, fit_pump_baseline, vibration_features
 from phm.diagnosis.load_cycle import cross_phase
 from phm.diagnosis.record import record_symptoms
+from phm.features.severity import SeverityZones, velocity_rms_mm_s
 from phm.features.spectral import BearingGeometry
 from phm.models.windows import read_latest_pump_data
+from phm.monitor.baseline_scorer import ZONE_HEALTH
 from phm.monitor.pump_record import nearest, read_pump_record
 from phm.monitor.scorers import AssetScorer, ScoringModel, finite
 from phm.plant import Plant, pump_spec
@@ -48,6 +52,12 @@ class PumpScorer(AssetScorer):
         self.baselines: dict[str, PumpBaseline] = {}
         self.base_phases: dict[str, np.ndarray] = {}  # 1x cross phase of the baseline snapshots
         self.first_seen: dict[str, float] = {}  # a pump's first snapshot time (s)
+        self.severity = plant.types[type_name].iso20816  # None: no ISO 20816 zones
+        self.zones = (
+            None
+            if self.severity is None
+            else SeverityZones(self.severity.group, self.severity.foundation)
+        )
 
     @torch.no_grad()
     def check_model(self, model: ScoringModel) -> None:
@@ -70,7 +80,7 @@ class PumpScorer(AssetScorer):
         latest = self.lake.latest_time("vibration", asset_id)  # cheap: no waveform read
         if latest is None or latest <= after:
             return None
-        times, _, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
+        times, fs, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
         if rows is None:
             return None
         out = predictor.predict(predictor.pump_inputs(data, rows))
@@ -79,6 +89,23 @@ class PumpScorer(AssetScorer):
         fault_probs = out.fault_probs(0)
         classes = list(fault_probs)
         health = fault_probs.get("healthy")
+        details: dict[str, Any] = {
+            "unit": "hours of life",
+            "top_mode": classes[int(out.fault[0].argmax())],
+        }
+        if self.zones is not None:
+            # ISO 20816 severity of the newest snapshot, the louder bearing: zone C caps the
+            # health at a watch, zone D at an alarm, whatever the model says
+            v = float(velocity_rms_mm_s(data[-1], fs, self.severity.accel_unit).max())
+            zone = self.zones.zone(v)
+            details["iso20816"] = {
+                "velocity_mm_s": v,
+                "zone": zone,
+                "group": self.zones.group,
+                "foundation": self.zones.foundation,
+            }
+            if health is not None:
+                health = min(health, ZONE_HEALTH[zone])
         return Prediction(
             asset_id=asset_id,
             time=float(times[-1]),
@@ -89,7 +116,7 @@ class PumpScorer(AssetScorer):
             rul_upper=finite(rul["upper"]),
             health=health,
             expert_load=predictor.expert_load(),
-            details={"unit": "hours of life", "top_mode": classes[int(out.fault[0].argmax())]},
+            details=details,
         )
 
     def root_causes(self, asset_id: str, pred: Prediction) -> dict[str, Any]:

@@ -157,3 +157,19 @@ def test_a_failing_alert_write_still_stores_the_prediction(tmp_path: Path, pump_
     stored = monitor.state.predictions("pump-001")
     assert len(stored) == 3  # written, with the displayed RUL, though no alert could be
     assert stored[-1].rul_median is not None and monitor.state.alerts() == []
+
+
+def test_a_pump_reports_its_iso_20816_zone_and_zone_d_caps_its_health(tmp_path, pump_model):
+    plant = load_plant()
+    assert plant.types["pump"].iso20816 is not None  # the shipped plant names group 2, rigid
+    fault = FaultScenario("imbalance", "unbalanced impeller", 0.0, 10 * STEP_S)
+    sim = PumpSimulator("pump-001", plant.types["pump"].meta, 0, fault)
+    monitor = Monitor(tmp_path, plant, pump_model)
+    write_step(tmp_path, sim, 1)
+    (early,) = monitor.evaluate(now=T0 + STEP_S)
+    write_step(tmp_path, sim, 10)  # the imbalance near failure: several mm/s
+    (late,) = monitor.evaluate(now=T0 + 10 * STEP_S)
+    iso_early, iso_late = early.details["iso20816"], late.details["iso20816"]
+    assert iso_early["zone"] == "A" and iso_early["velocity_mm_s"] < 1.4
+    assert iso_late["zone"] == "D" and iso_late["velocity_mm_s"] > 4.5
+    assert late.health is not None and late.health <= 0.2
