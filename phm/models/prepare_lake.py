@@ -45,6 +45,7 @@ LAKE_FAULT_WINDOW_H = 24.0  # a failure's mode labels the snapshots this close b
 LAKE_TEST_FRACTION = 0.25  # share of the plant's pumps held out to test
 LAKE_GUARD_H = 0.0  # fit windows left out this long before the fault window (unsure labels)
 LAKE_LABEL_RULES = ("fixed", "onset")  # how far before a failure its mode labels (module doc)
+LAKE_LABEL_RULE = "onset"  # the default, chosen on validation pumps (docs/i18/lake.md)
 LAKE_ONSET_MIN_H = 6.0  # "onset": a failure's mode labels at least this long before it ...
 LAKE_ONSET_MAX_H = 48.0  # ... and at most this long (where the pump's score left its band)
 LAKE_COMMISSION = 12  # "onset": the first snapshots of a pump are its healthy reference ...
@@ -245,7 +246,7 @@ class LakeOptions:
     fault_window_h: float = LAKE_FAULT_WINDOW_H
     guard_h: float = LAKE_GUARD_H
     test_fraction: float = LAKE_TEST_FRACTION
-    label_rule: str = "onset"
+    label_rule: str = LAKE_LABEL_RULE
     onset_min_h: float = LAKE_ONSET_MIN_H
     onset_max_h: float = LAKE_ONSET_MAX_H
 
@@ -370,6 +371,7 @@ __all__ = [
     "LAKE_COMMISSION",
     "LAKE_FAULT_WINDOW_H",
     "LAKE_GUARD_H",
+    "LAKE_LABEL_RULE",
     "LAKE_LABEL_RULES",
     "LAKE_MARGIN",
     "LAKE_ONSET_MAX_H",

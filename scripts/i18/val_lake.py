@@ -52,6 +52,8 @@ SURE_HEALTHY_H = 72.0
 CANDIDATES: dict[str, tuple[dict, dict]] = {
     "fixed24": ({"label_rule": "fixed", "fault_window_h": 24.0}, {}),
     "onset48": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 48.0}, {}),
+    "onset24": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 24.0}, {}),
+    "onset36": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 36.0}, {}),
     "onset72": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 72.0}, {}),
     "onset48min12": ({"label_rule": "onset", "onset_min_h": 12.0, "onset_max_h": 48.0}, {}),
     "fixed24-lr1e-3": ({"label_rule": "fixed", "fault_window_h": 24.0}, {"lr": 1e-3}),
@@ -116,7 +118,9 @@ def main() -> None:
                 "best_epoch": fitres.best_epoch, "seconds": time.perf_counter() - t1,
             })  # fmt: skip
             print(name, json.dumps(rows[-1]), flush=True)
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("mode_acc", "false_alarm", "score")}
+        mean = {
+            k: float(np.mean([r[k] for r in rows])) for k in ("mode_acc", "false_alarm", "score")
+        }
         result["runs"][name] = {"mean": mean, "seeds": rows}
         print(name, "MEAN", json.dumps(mean), flush=True)
         if args.out is not None:
