@@ -5,11 +5,18 @@ temperature and process rows; the plant's fault history (the CSV the knowledge g
 phm.kg.fault_history, with a `mode` column: the failure mode the repair found) says when each
 pump failed and how. Every snapshot becomes one window, built as the live monitor builds it
 (`pump_rows_at` and `plant_windows`, shared with `--dataset plant`), labelled by the pump's
-next failure:
+next failure (`label_rule`):
 
-    snapshot time t, next failure of the asset at f >= t with mode m:
-        fault  m if f - t <= fault window (`fault_window_h`), else healthy
-        RUL    (f - t) hours, event
+    "onset" (the default): snapshot time t, next failure of the asset at f >= t with mode m:
+        the pump's own anomaly score (`health_scores`: the healthy-baseline features of its
+        first LAKE_COMMISSION snapshots, as phm.monitor.baseline_scorer commissions them)
+        walked back from f: the last run of snapshots above its healthy band within
+        `onset_max_h` of f starts at s (s = f - `onset_min_h` where that is earlier)
+        fault  m if t >= s; left out if f - onset_max_h < t < s (a fault may develop there
+               unseen: neither label is sure); else healthy
+    "fixed": fault m if f - t <= `fault_window_h`, else healthy (the `guard_h` before that
+        window left out of the fit windows)
+    either rule: RUL (f - t) hours, event
     no failure ahead (an asset that never failed):
         fault  healthy; RUL censored at the end of the asset's record (unknown beyond it)
     after an asset's last failure: left out (the log does not say when it was back in
