@@ -60,6 +60,8 @@ LAKE_MARGIN = 3.0  # ... and its band is this times their highest anomaly score
 HEALTH_BANDS = 8  # equal-width band energies of the anomaly score's features
 LOG_FLOOR = 0.02  # least spread of a log10 feature (about 5%), as the baseline scorer's
 SHAPE_FLOOR = 0.05  # least spread of kurtosis and crest factor, relative to their median
+UNSURE_FIT = ("drop", "ignore")  # unsure fit snapshots: left out, or kept for RUL only
+IGNORE_FAULT = -100  # a fault target the classifier's loss skips (torch cross_entropy's default)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def lake_labels(
     rul = (end - times) / PLANT_RUL_UNIT_S
     event = np.zeros(len(times), bool)
     keep = np.ones(len(times), bool)
+    unsure = np.zeros(len(times), bool)
     if len(fail_t):
         nxt = np.searchsorted(fail_t, times, side="left")  # the first failure at or after t
         ahead = nxt < len(fail_t)
@@ -121,9 +124,13 @@ def lake_labels(
         rul[ahead] = lead / PLANT_RUL_UNIT_S
         event[ahead] = True
         fault[ahead] = np.where(lead <= fault_window_s, fail_c[nxt[ahead]], 0)
-        unsure = (lead > fault_window_s) & (lead <= fault_window_s + guard_s)
-        keep[np.flatnonzero(ahead)[unsure]] = False
-    return {"fault": fault, "rul": rul.astype(np.float32), "event": event, "keep": keep}
+        band = (lead > fault_window_s) & (lead <= fault_window_s + guard_s)
+        keep[np.flatnonzero(ahead)[band]] = False
+        unsure[np.flatnonzero(ahead)[band]] = True
+    return {
+        "fault": fault, "rul": rul.astype(np.float32), "event": event, "keep": keep,
+        "unsure": unsure,
+    }  # fmt: skip
 
 
 def health_features(vib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +193,7 @@ def onset_labels(
         mode = classes.index(f.mode)
         out["fault"][inside[times[inside] >= start]] = mode
         out["keep"][inside[times[inside] < start]] = False
+        out["unsure"][inside[times[inside] < start]] = True
     return out
 
 
@@ -205,16 +213,25 @@ def lake_pump_record(
 
 
 def lake_history(
-    record: tuple[np.ndarray, np.ndarray, np.ndarray], labels: dict[str, np.ndarray]
+    record: tuple[np.ndarray, np.ndarray, np.ndarray],
+    labels: dict[str, np.ndarray],
+    unsure: str = "drop",
 ) -> dict[str, np.ndarray]:
-    """A record and its labels in the layout of `pump_history` (the snapshots `keep` says)."""
+    """A record and its labels in the layout of `pump_history` (the snapshots `keep` says);
+    with `unsure` = "ignore" the unsure snapshots (`labels["unsure"]`) stay, with fault target
+    IGNORE_FAULT: they train the RUL head and give the windows after them their context, but
+    not the classifier."""
     times, vib, rows = record
+    fault = labels["fault"].copy()
     keep = labels["keep"]
+    if unsure == "ignore" and "unsure" in labels:
+        keep = keep | labels["unsure"]
+        fault[labels["unsure"]] = IGNORE_FAULT
     return {
         "times": times[keep],
         "vibration": vib[keep],
         "rows": rows[keep],
-        "fault": labels["fault"][keep],
+        "fault": fault[keep],
         "rul": labels["rul"][keep],
         "event": labels["event"][keep],
     }
@@ -256,6 +273,7 @@ class LakeOptions:
     label_rule: str = LAKE_LABEL_RULE
     onset_min_h: float = LAKE_ONSET_MIN_H
     onset_max_h: float = LAKE_ONSET_MAX_H
+    unsure_fit: str = "drop"  # UNSURE_FIT: the unsure fit snapshots (validation, test: dropped)
 
 
 def check_options(options: LakeOptions) -> None:
@@ -278,6 +296,8 @@ def check_options(options: LakeOptions) -> None:
         )
     if not 0 <= options.test_fraction < 1:
         raise ConfigError(f"--test-fraction must be in [0, 1), got {options.test_fraction}")
+    if options.unsure_fit not in UNSURE_FIT:
+        raise ConfigError(f"unsure_fit {options.unsure_fit!r}: expected one of {UNSURE_FIT}")
 
 
 def lake_records(
@@ -347,11 +367,16 @@ def prepare_lake_records(
     def histories(assets: list[str], guard: bool) -> list[dict[str, np.ndarray]]:
         own = [[f for f in failures if f.asset_id == aid] for aid in assets]
         return [
-            lake_history(records[aid], record_labels(records[aid], fs, options, guard))
+            lake_history(
+                records[aid],
+                record_labels(records[aid], fs, options, guard),
+                options.unsure_fit if guard else "drop",
+            )
             for aid, fs in zip(assets, own, strict=True)
         ]
 
-    # the guard band thins the fit windows only: validation and test score every window
+    # the guard band thins the fit windows only (validation and test score every window);
+    # the onset rule's unsure snapshots are left out of validation and test
     return pump_prepared(
         histories(fit, True),
         histories(val, False),
@@ -375,6 +400,7 @@ def prepare_lake_records(
 
 
 __all__ = [
+    "IGNORE_FAULT",
     "LAKE_COMMISSION",
     "LAKE_FAULT_WINDOW_H",
     "LAKE_GUARD_H",
@@ -384,6 +410,7 @@ __all__ = [
     "LAKE_ONSET_MAX_H",
     "LAKE_ONSET_MIN_H",
     "LAKE_TEST_FRACTION",
+    "UNSURE_FIT",
     "Failure",
     "LakeOptions",
     "check_options",

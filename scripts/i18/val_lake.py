@@ -54,6 +54,7 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "onset48": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 48.0}, {}),
     "onset24": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 24.0}, {}),
     "onset36": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 36.0}, {}),
+    "onset48-ignore": ({"label_rule": "onset", "onset_max_h": 48.0, "unsure_fit": "ignore"}, {}),
     "onset72": ({"label_rule": "onset", "onset_min_h": 6.0, "onset_max_h": 72.0}, {}),
     "onset48min12": ({"label_rule": "onset", "onset_min_h": 12.0, "onset_max_h": 48.0}, {}),
     "fixed24-lr1e-3": ({"label_rule": "fixed", "fault_window_h": 24.0}, {"lr": 1e-3}),
