@@ -142,3 +142,19 @@ def test_health_scores_leave_the_band_when_the_vibration_grows() -> None:
     scores, band = health_scores(vib, commission=12)
     assert (scores[:20] < band).all()
     assert (scores[25:] > band).all()
+
+
+def test_unsure_snapshots_stay_for_rul_only_when_asked() -> None:
+    from phm.models.prepare_lake import IGNORE_FAULT, lake_history, onset_labels
+
+    times = np.arange(0.0, 8.0) * H
+    failures = [Failure("p", 6 * H, "looseness", "soft foot")]
+    labels = onset_labels(times, np.zeros(8), 1.0, failures, 7 * H, min_s=1 * H, max_s=3 * H)
+    record = (times, np.zeros((8, 2, 4)), np.zeros((8, 9)))
+    loose = PLANT_CLASSES.index("looseness")
+    # 4 h is unsure (less than 3 h before the failure, before its 1 h minimum); 7 h is after it
+    dropped = lake_history(record, labels)
+    assert dropped["times"].tolist() == [t * H for t in (0, 1, 2, 3, 5, 6)]
+    kept = lake_history(record, labels, unsure="ignore")
+    assert kept["fault"].tolist() == [0, 0, 0, 0, IGNORE_FAULT, loose, loose]
+    np.testing.assert_allclose(kept["rul"], [6, 5, 4, 3, 2, 1, 0])
