@@ -9,7 +9,9 @@ seed's validation pumps with figures no labelling rule under test decides:
   failure's mode);
 - false alarms: share of windows called faulty among those more than SURE_HEALTHY_H before
   any failure or on a pump that never failed (every rule calls them healthy);
-- score: the mean of mode accuracy and (1 - false alarms).
+- score: the mean of mode accuracy and (1 - false alarms);
+- RUL RMSE (hours, point clipped to the horizon) on every window before a failure: the time to
+  the logged failure, which no labelling rule changes.
 
 The simulator's truth is not read. Prints and writes one JSON object.
 
@@ -38,8 +40,8 @@ from phm.models.prepare_lake import (
     lake_records,
     prepare_lake_records,
 )
-from phm.models.prepare_plant import plant_windows
-from phm.models.train import predict, train_prepared
+from phm.models.prepare_plant import PLANT_RUL_HORIZON, plant_windows
+from phm.models.train import predict, rul_report, train_prepared
 from phm.plant import load_plant
 from phm.resources import resource_path
 from phm.store.lake import Lake
@@ -107,20 +109,23 @@ def main() -> None:
             prep = prepare_lake_records(records, failures, options, tcfg, seed)
             model, fitres = train_prepared(prep, cfg, tcfg, "cpu", seed, progress=False)
             windows, sure = sure_validation(records, failures, prep.extra["val_units"], prep.header)
-            label = predict(model, windows)["fault_prob"].argmax(1)
+            pred = predict(model, windows)
+            label = pred["fault_prob"].argmax(1)
+            rul = rul_report(pred, windows.targets["rul_true"], PLANT_RUL_HORIZON)
             truth = windows.targets["fault"]
             faulty, healthy = sure & (truth > 0), sure & (truth == 0)
             mode_acc = float((label[faulty] == truth[faulty]).mean())
             false_alarm = float((label[healthy] > 0).mean())
             rows.append({
                 "seed": seed, "mode_acc": mode_acc, "false_alarm": false_alarm,
-                "score": (mode_acc + 1 - false_alarm) / 2, "fault_windows": int(faulty.sum()),
+                "score": (mode_acc + 1 - false_alarm) / 2,
+                "rul_rmse_h": rul.get("rmse", float("nan")), "fault_windows": int(faulty.sum()),
                 "healthy_windows": int(healthy.sum()), "fit_windows": len(prep.fit),
                 "best_epoch": fitres.best_epoch, "seconds": time.perf_counter() - t1,
             })  # fmt: skip
             print(name, json.dumps(rows[-1]), flush=True)
         mean = {
-            k: float(np.mean([r[k] for r in rows])) for k in ("mode_acc", "false_alarm", "score")
+            k: float(np.mean([r[k] for r in rows])) for k in ("mode_acc", "false_alarm", "score", "rul_rmse_h")
         }
         result["runs"][name] = {"mean": mean, "seeds": rows}
         print(name, "MEAN", json.dumps(mean), flush=True)
