@@ -4,6 +4,7 @@ phm train --dataset cmapss --data DIR [--subset FD001] [--config phm/configs/mod
           --device cpu|cuda --out CKPT [--seed S] [--epochs N]
 phm train --dataset femto --data DIR [--holdout Bearing1_1] ...   (RUL in hours)
 phm train --dataset lake --store STORE --failures failures.csv [--plant plant.toml]
+          [--label-rule onset|fixed] [--onset-min-h 6] [--onset-max-h 48]
           [--fault-window-h 24] [--guard-h 0] [--test-fraction 0.25]
           (a running plant's own history: phm.models.prepare_lake; the checkpoint is registered
           as the next version in STORE/models/pump/, phm.store.registry; --out optional)
@@ -26,7 +27,15 @@ from phm.models.prepare import (
     Phm2018Options,
     PlantOptions,
 )
-from phm.models.prepare_lake import LAKE_FAULT_WINDOW_H, LAKE_GUARD_H, LAKE_TEST_FRACTION
+from phm.models.prepare_lake import (
+    LAKE_FAULT_WINDOW_H,
+    LAKE_GUARD_H,
+    LAKE_LABEL_RULE,
+    LAKE_LABEL_RULES,
+    LAKE_ONSET_MAX_H,
+    LAKE_ONSET_MIN_H,
+    LAKE_TEST_FRACTION,
+)
 from phm.models.train import DEFAULT_MODEL_CONFIG, TrainOptions, train_and_save
 from phm.resources import resource_path
 
@@ -63,16 +72,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--failures", type=Path, default=None, help="lake: fault-history CSV with a mode column"
     )
     parser.add_argument(
+        "--label-rule",
+        choices=LAKE_LABEL_RULES,
+        default=LAKE_LABEL_RULE,
+        help="lake: how far before a failure its mode labels: from where the pump's own anomaly "
+        "score left its healthy band (onset), or a fixed --fault-window-h (fixed) "
+        f"(default {LAKE_LABEL_RULE})",
+    )
+    parser.add_argument(
+        "--onset-min-h",
+        type=float,
+        default=LAKE_ONSET_MIN_H,
+        help=f"lake, onset: least hours before a failure labelled with its mode "
+        f"({LAKE_ONSET_MIN_H:g})",
+    )
+    parser.add_argument(
+        "--onset-max-h",
+        type=float,
+        default=LAKE_ONSET_MAX_H,
+        help=f"lake, onset: most hours before a failure labelled with its mode; snapshots "
+        f"between the onset and this are left out ({LAKE_ONSET_MAX_H:g})",
+    )
+    parser.add_argument(
         "--fault-window-h",
         type=float,
         default=LAKE_FAULT_WINDOW_H,
-        help=f"lake: hours before a failure labelled with its mode ({LAKE_FAULT_WINDOW_H:g})",
+        help=f"lake, fixed: hours before a failure labelled with its mode "
+        f"({LAKE_FAULT_WINDOW_H:g})",
     )
     parser.add_argument(
         "--guard-h",
         type=float,
         default=LAKE_GUARD_H,
-        help=f"lake: fit windows left out this long before the fault window ({LAKE_GUARD_H:g})",
+        help=f"lake, fixed: fit windows left out this long before the fault window "
+        f"({LAKE_GUARD_H:g})",
     )
     parser.add_argument(
         "--test-fraction",
@@ -150,6 +183,9 @@ def lake_options(args: argparse.Namespace) -> LakeOptions:
         fault_window_h=args.fault_window_h,
         guard_h=args.guard_h,
         test_fraction=args.test_fraction,
+        label_rule=args.label_rule,
+        onset_min_h=args.onset_min_h,
+        onset_max_h=args.onset_max_h,
     )
 
 

@@ -110,3 +110,51 @@ def test_phm_train_lake_names_what_is_missing(
     assert "assets ['pump-404'] are not 'pump' assets of the plant" in capsys.readouterr().err
     assert main(["train", "--dataset", "plant"]) == 2
     assert "--dataset plant needs --out CKPT" in capsys.readouterr().err
+
+
+def test_onset_labels_follow_the_pumps_score_back_from_each_failure() -> None:
+    from phm.models.prepare_lake import onset_labels
+
+    times = np.arange(0.0, 21.0) * H  # snapshots at 0 .. 20 h
+    failures = [
+        Failure("p", 10 * H, "imbalance", "unbalanced impeller"),
+        Failure("p", 18 * H, "cavitation", "low suction head"),
+    ]
+    scores = np.zeros(21)
+    scores[[3, 6, 7, 8, 9, 10]] = 2.0  # 3 h: out of the 5 h window; 6 .. 10 h: a clear onset
+    scores[[13, 14, 18]] = 2.0  # 13, 14 h: back in band at 15 h; 18 h alone
+    out = onset_labels(times, scores, 1.0, failures, 20 * H, min_s=2 * H, max_s=5 * H)
+    imb, cav = PLANT_CLASSES.index("imbalance"), PLANT_CLASSES.index("cavitation")
+    # first failure: above the band since 6 h (window (5, 10] h): 6 .. 10 h are imbalance
+    # second: the last run above the band is 18 h alone, so the 2 h minimum labels 16 .. 18 h;
+    # 14 and 15 h (within 5 h of 18 h) are unsure and left out, 11 .. 13 h healthy
+    assert out["fault"][:19].tolist() == [0] * 6 + [imb] * 5 + [0] * 5 + [cav] * 3
+    assert out["keep"].tolist() == [True] * 14 + [False] * 2 + [True] * 3 + [False] * 2
+    np.testing.assert_allclose(out["rul"][11:19], np.arange(7.0, -1.0, -1.0))
+
+
+def test_health_scores_leave_the_band_when_the_vibration_grows() -> None:
+    from phm.models.prepare_lake import health_scores
+
+    rng = np.random.default_rng(0)
+    vib = rng.normal(size=(30, 2, 256))
+    vib[24:] *= 3.0  # the last 6 snapshots: three times the commissioning RMS
+    scores, band = health_scores(vib, commission=12)
+    assert (scores[:20] < band).all()
+    assert (scores[25:] > band).all()
+
+
+def test_unsure_snapshots_stay_for_rul_only_when_asked() -> None:
+    from phm.models.prepare_lake import IGNORE_FAULT, lake_history, onset_labels
+
+    times = np.arange(0.0, 8.0) * H
+    failures = [Failure("p", 6 * H, "looseness", "soft foot")]
+    labels = onset_labels(times, np.zeros(8), 1.0, failures, 7 * H, min_s=1 * H, max_s=3 * H)
+    record = (times, np.zeros((8, 2, 4)), np.zeros((8, 9)))
+    loose = PLANT_CLASSES.index("looseness")
+    # 4 h is unsure (less than 3 h before the failure, before its 1 h minimum); 7 h is after it
+    dropped = lake_history(record, labels)
+    assert dropped["times"].tolist() == [t * H for t in (0, 1, 2, 3, 5, 6)]
+    kept = lake_history(record, labels, unsure="ignore")
+    assert kept["fault"].tolist() == [0, 0, 0, 0, IGNORE_FAULT, loose, loose]
+    np.testing.assert_allclose(kept["rul"], [6, 5, 4, 3, 2, 1, 0])
