@@ -38,7 +38,7 @@ from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.monitor.baseline_scorer import (
     anomaly_health,
     baseline_config,
-    commission,
+    fit_baseline,
     snapshot_features,
 )
 from phm.monitor.scorer import Monitor
@@ -220,7 +220,7 @@ def score_offline(
         cfg = baseline_config(plant, type_name)
         parts = [snapshots_of(seg.recording, spec) for seg in a.segments]
         data, n = np.concatenate(parts), cfg.snapshots
-        baseline = commission(
+        baseline = fit_baseline(
             a.asset_id, data[:n], np.arange(n, dtype=float), spec.sampling_hz, spec.channels, cfg
         )
         _, X = snapshot_features(data, spec.sampling_hz, spec.channels, cfg, baseline.encoder)

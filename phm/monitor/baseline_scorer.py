@@ -214,7 +214,7 @@ def snapshot_features(
     return names, np.concatenate(cols, axis=1)
 
 
-def commission(
+def fit_baseline(
     asset_id: str,
     data: np.ndarray,
     times: np.ndarray,
@@ -431,7 +431,7 @@ class BaselineScorer(AssetScorer):
             if times[-1] <= until:  # the commissioning period is not over yet
                 return None
             n = max(n, int(np.searchsorted(times, until, side="right")))
-        baseline = commission(
+        baseline = fit_baseline(
             asset_id, data[:n], times[:n], fs, self.channels, self.config, self.accel_unit
         )
         self.folder.mkdir(parents=True, exist_ok=True)
