@@ -77,12 +77,15 @@ class SnapshotEncoder(nn.Module):
         super().__init__()
         self.config = config
         n = config.channels * config.bands
-        self.encode = nn.Sequential(
-            nn.Linear(2 * n, config.hidden), nn.GELU(), nn.Linear(config.hidden, config.embed_dim)
-        )
-        self.decode = nn.Sequential(
-            nn.Linear(config.embed_dim, config.hidden), nn.GELU(), nn.Linear(config.hidden, n)
-        )
+        with torch.random.fork_rng():  # seeded weights, the caller's random state untouched
+            torch.manual_seed(config.seed)
+            self.encode = nn.Sequential(
+                nn.Linear(2 * n, config.hidden), nn.GELU(),
+                nn.Linear(config.hidden, config.embed_dim),
+            )  # fmt: skip
+            self.decode = nn.Sequential(
+                nn.Linear(config.embed_dim, config.hidden), nn.GELU(), nn.Linear(config.hidden, n)
+            )
         self.register_buffer("mean", torch.zeros(n))
         self.register_buffer("scale", torch.ones(n))
 
@@ -96,7 +99,6 @@ class SnapshotEncoder(nn.Module):
     def fit(self, bands: np.ndarray) -> SnapshotEncoder:
         """Pretrain on band spectra (N, F) of healthy snapshots; returns self."""
         cfg = self.config
-        torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         x = torch.as_tensor(bands, dtype=torch.float32)
         self.mean.copy_(x.mean(0))

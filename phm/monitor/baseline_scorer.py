@@ -68,6 +68,7 @@ class BaselineConfig:
     margin: float = 3.0  # ... times this is the alert threshold (chosen on a validation rig)
     features: str = "level"  # "level" (scale-aware) or "shape" (gain-blind): condition_features
     method: str = "stats"  # "stats" (condition_features), "encoder" (SnapshotEncoder) or "both"
+    seed: int = 0  # of the encoder's weights and masks (methods "encoder", "both")
 
     def __post_init__(self) -> None:
         if self.snapshots < 8:
@@ -178,7 +179,7 @@ class AssetEncoder:
         return cls(SnapshotEncoder.from_json(raw["model"]), None if ref is None else np.array(ref))
 
 
-def encoder_commissioning_features(data: np.ndarray, features: str) -> np.ndarray:
+def encoder_commissioning_features(data: np.ndarray, features: str, seed: int = 0) -> np.ndarray:
     """Out-of-fold encoder features (N, 1) of commissioning snapshots (N, C, L): each snapshot
     scored by an encoder fit on the other folds (every ENCODER_FOLDS-th snapshot), since one
     fit on a few dozen snapshots reconstructs those very snapshots better than new healthy
@@ -187,7 +188,7 @@ def encoder_commissioning_features(data: np.ndarray, features: str) -> np.ndarra
     for k in range(ENCODER_FOLDS):
         held = np.arange(k, len(data), ENCODER_FOLDS)
         rest = np.setdiff1d(np.arange(len(data)), held)
-        out[held] = AssetEncoder.fit(data[rest], features, seed=k + 1).features(data[held])[1]
+        out[held] = AssetEncoder.fit(data[rest], features, seed + k + 1).features(data[held])[1]
     return out
 
 
@@ -228,10 +229,10 @@ def fit_baseline(
     are out-of-fold (`encoder_commissioning_features`)."""
     encoder = None
     if cfg.method in ("encoder", "both"):
-        encoder = AssetEncoder.fit(data, cfg.features)
+        encoder = AssetEncoder.fit(data, cfg.features, cfg.seed)
     names, X = snapshot_features(data, fs, channels, cfg, encoder, accel_unit)
     if encoder is not None:
-        X[:, -1:] = encoder_commissioning_features(data, cfg.features)
+        X[:, -1:] = encoder_commissioning_features(data, cfg.features, cfg.seed)
     baseline = HealthyBaseline.fit(asset_id, names, X, times, cfg)
     baseline.encoder = encoder
     return baseline
