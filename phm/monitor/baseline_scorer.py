@@ -206,12 +206,12 @@ def snapshot_features(
     cols: list[np.ndarray] = []
     if cfg.method in ("stats", "both"):
         n, X = condition_features(data, fs, channels, accel_unit, cfg.features)
-        names, cols = names + n, cols + [X]
+        names, cols = names + n, [*cols, X]
     if cfg.method in ("encoder", "both"):
         if encoder is None:
             raise ValueError(f"method = {cfg.method!r} needs the asset's encoder")
         n, X = encoder.features(data)
-        names, cols = names + n, cols + [X]
+        names, cols = names + n, [*cols, X]
     return names, np.concatenate(cols, axis=1)
 
 
