@@ -9,7 +9,11 @@ change) the median and a robust spread (1.4826 x MAD, floored so a feature that 
 at commissioning does not turn noise into alarms). Each snapshot's anomaly score is the root
 mean square of its robust z-scores; the alert threshold is `margin` x the `quantile` of the
 commissioning snapshots' own scores, so it is set from healthy data only, never from faults.
-The baseline is written to `<store>/baselines/<asset>.json` and read back by a restarted
+With `method = "encoder"` the features are instead the reconstruction error of a small snapshot
+encoder pretrained, by masked reconstruction, on the commissioning snapshots themselves
+(`AssetEncoder`, `phm.models.snapshot_encoder`; its commissioning scores are out-of-fold);
+`"both"` puts that error beside the statistical features in one score. The baseline (with the
+encoder's weights) is written to `<store>/baselines/<asset>.json` and read back by a restarted
 monitor.
 
 Scoring. After commissioning, each call scores the snapshots that arrived since the asset's
