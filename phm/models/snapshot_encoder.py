@@ -8,7 +8,7 @@ by a reference level: the commissioning snapshots' median RMS per channel ("leve
 machine reads louder) or the snapshot's own RMS ("shape": blind to the sensor's gain). The
 bands are standardised by their commissioning mean and spread.
 
-Pretraining: spans of bands (`token_mask`, the pretraining mask of process series) are masked
+Pretraining: spans of bands (as `pretrain.token_mask` masks process series) are masked
 (set to 0, with a mask indicator beside them), a two-layer MLP encodes the snapshot to
 `embed_dim` numbers, a two-layer MLP decodes every band from that; the loss is the MSE over
 all bands, masked ones weighing `masked_weight` times more. Fresh masks every step are the
@@ -23,6 +23,7 @@ the healthy one only for its first `snapshots`, as for the statistical baseline)
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,9 +33,8 @@ from torch import Tensor, nn
 
 from phm.models.encoder import SpectralTokens
 from phm.models.model import ModelConfig
-from phm.models.pretrain import SCALE_FLOOR, token_mask
 
-LEVELS = ("level", "shape")
+SCALE_FLOOR = 0.05  # least spread of a standardised band (as `pretrain.SCALE_FLOOR`)
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,15 @@ def snapshot_bands(x: np.ndarray, reference: np.ndarray | None, bands: int) -> n
     with torch.no_grad():
         out = tokens.log_bands(torch.as_tensor(x, dtype=torch.float32)[None])  # (1, S, C*bands)
     return out[0].numpy().astype(np.float64)
+
+
+def band_mask(shape: tuple[int, int], ratio: float, span: int, gen: torch.Generator) -> Tensor:
+    """(N, F) True on masked bands: spans of `span` bands, each masked with probability
+    `ratio` (the live path must not import `pretrain`, whose data loading reaches the
+    simulator)."""
+    n, f = shape
+    chosen = torch.rand(n, math.ceil(f / span), generator=gen) < ratio
+    return chosen.repeat_interleave(span, dim=1)[:, :f]
 
 
 class SnapshotEncoder(nn.Module):
@@ -104,11 +113,10 @@ class SnapshotEncoder(nn.Module):
         self.mean.copy_(x.mean(0))
         self.scale.copy_(x.std(0).clamp_min(SCALE_FLOOR) if len(x) > 1 else torch.ones(x.shape[1]))
         target = (x - self.mean) / self.scale
-        real = torch.ones(x.shape, dtype=torch.bool)
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.train()
         for _ in range(cfg.steps):
-            masked = token_mask(real, cfg.mask_ratio, cfg.span, gen)  # (N, F)
+            masked = band_mask(x.shape, cfg.mask_ratio, cfg.span, gen)  # (N, F)
             _, recon = self(x, masked)
             weight = 1.0 + (cfg.masked_weight - 1.0) * masked.float()
             loss = (weight * (recon - target) ** 2).mean()
