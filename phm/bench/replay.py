@@ -36,10 +36,10 @@ from phm.ingest.broker import MosquittoProcess, free_port
 from phm.ingest.worker import IngestWorker
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.monitor.baseline_scorer import (
-    HealthyBaseline,
     anomaly_health,
     baseline_config,
-    condition_features,
+    fit_baseline,
+    snapshot_features,
 )
 from phm.monitor.scorer import Monitor
 from phm.plant import load_plant
@@ -219,12 +219,13 @@ def score_offline(
         spec = plant.types[type_name].streams["vibration"]
         cfg = baseline_config(plant, type_name)
         parts = [snapshots_of(seg.recording, spec) for seg in a.segments]
-        names, X = condition_features(
-            np.concatenate(parts), spec.sampling_hz, spec.channels, features=cfg.features
+        data, n = np.concatenate(parts), cfg.snapshots
+        baseline = fit_baseline(
+            a.asset_id, data[:n], np.arange(n, dtype=float), spec.sampling_hz, spec.channels, cfg
         )
-        n = cfg.snapshots
-        baseline = HealthyBaseline.fit(a.asset_id, names, X[:n], np.arange(n, dtype=float), cfg)
+        _, X = snapshot_features(data, spec.sampling_hz, spec.channels, cfg, baseline.encoder)
         scores = baseline.score(X) / baseline.threshold
+        scores[:n] = np.asarray(baseline.scores) / baseline.threshold  # as commissioned
         level, opened = AlertState(), []
         for i in range(n, len(scores)):
             level, action = step(

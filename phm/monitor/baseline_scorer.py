@@ -9,7 +9,11 @@ change) the median and a robust spread (1.4826 x MAD, floored so a feature that 
 at commissioning does not turn noise into alarms). Each snapshot's anomaly score is the root
 mean square of its robust z-scores; the alert threshold is `margin` x the `quantile` of the
 commissioning snapshots' own scores, so it is set from healthy data only, never from faults.
-The baseline is written to `<store>/baselines/<asset>.json` and read back by a restarted
+With `method = "encoder"` the features are instead the reconstruction error of a small snapshot
+encoder pretrained, by masked reconstruction, on the commissioning snapshots themselves
+(`AssetEncoder`, `phm.models.snapshot_encoder`; its commissioning scores are out-of-fold);
+`"both"` puts that error beside the statistical features in one score. The baseline (with the
+encoder's weights) is written to `<store>/baselines/<asset>.json` and read back by a restarted
 monitor.
 
 Scoring. After commissioning, each call scores the snapshots that arrived since the asset's
@@ -40,6 +44,7 @@ from phm.config import from_mapping
 from phm.errors import ConfigError
 from phm.features.severity import ISO_BAND_HZ, SeverityZones, velocity_rms_mm_s
 from phm.features.spectral import band_energies, crest_factor, kurtosis, rms
+from phm.models.snapshot_encoder import SnapshotEncoder, SnapshotEncoderConfig, snapshot_bands
 from phm.monitor.scorers import AssetScorer, ScoringModel
 from phm.plant import Plant
 from phm.store.lake import Lake
@@ -66,6 +71,8 @@ class BaselineConfig:
     quantile: float = 0.99  # of the commissioning snapshots' own scores ...
     margin: float = 3.0  # ... times this is the alert threshold (chosen on a validation rig)
     features: str = "level"  # "level" (scale-aware) or "shape" (gain-blind): condition_features
+    method: str = "stats"  # "stats" (condition_features), "encoder" (SnapshotEncoder) or "both"
+    seed: int = 0  # of the encoder's weights and masks (methods "encoder", "both")
 
     def __post_init__(self) -> None:
         if self.snapshots < 8:
@@ -78,6 +85,8 @@ class BaselineConfig:
             raise ValueError(f"margin = {self.margin}: expected at least 1")
         if self.features not in FEATURE_SETS:
             raise ValueError(f"features = {self.features!r}: expected one of {FEATURE_SETS}")
+        if self.method not in METHODS:
+            raise ValueError(f"method = {self.method!r}: expected one of {METHODS}")
 
 
 def baseline_config(plant: Plant, type_name: str) -> BaselineConfig:
@@ -96,6 +105,8 @@ def baseline_config(plant: Plant, type_name: str) -> BaselineConfig:
 
 
 FEATURE_SETS = ("level", "shape")
+METHODS = ("stats", "encoder", "both")
+ENCODER_FOLDS = 2  # the encoder's commissioning scores come from encoders fit on other folds
 
 
 def condition_features(
@@ -138,6 +149,100 @@ def condition_features(
 
 
 @dataclass
+class AssetEncoder:
+    """An asset's `SnapshotEncoder`, pretrained on its commissioning snapshots, and the level
+    its input is divided by: the commissioning median RMS per channel (`features = "level"`)
+    or None, each snapshot's own RMS (`"shape"`, gain-blind). Its feature is the log10
+    reconstruction error of a snapshot."""
+
+    model: SnapshotEncoder
+    reference: np.ndarray | None  # (C,)
+
+    @classmethod
+    def fit(cls, data: np.ndarray, features: str, seed: int = 0) -> AssetEncoder:
+        """The encoder of commissioning snapshots `data` (N, C, L)."""
+        reference = None
+        if features == "level":
+            reference = np.median(np.sqrt(np.mean(np.asarray(data, np.float64) ** 2, -1)), 0)
+        cfg = SnapshotEncoderConfig(channels=data.shape[1], seed=seed)
+        model = SnapshotEncoder(cfg).fit(snapshot_bands(data, reference, cfg.bands))
+        return cls(model, reference)
+
+    def features(self, data: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Names and values (S, 1) of snapshots (S, C, L): log10 reconstruction error."""
+        _, error = self.model.embed(snapshot_bands(data, self.reference, self.model.config.bands))
+        return ["encoder.log_recon_error"], np.log10(error + 1e-12)[:, None]
+
+    def to_json(self) -> dict[str, Any]:
+        reference = None if self.reference is None else self.reference.tolist()
+        return {"model": self.model.to_json(), "reference": reference}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> AssetEncoder:
+        ref = raw["reference"]
+        return cls(SnapshotEncoder.from_json(raw["model"]), None if ref is None else np.array(ref))
+
+
+def encoder_commissioning_features(data: np.ndarray, features: str, seed: int = 0) -> np.ndarray:
+    """Out-of-fold encoder features (N, 1) of commissioning snapshots (N, C, L): each snapshot
+    scored by an encoder fit on the other folds (every ENCODER_FOLDS-th snapshot), since one
+    fit on a few dozen snapshots reconstructs those very snapshots better than new healthy
+    ones, and a threshold from them would alert on healthy data."""
+    out = np.empty((len(data), 1))
+    for k in range(ENCODER_FOLDS):
+        held = np.arange(k, len(data), ENCODER_FOLDS)
+        rest = np.setdiff1d(np.arange(len(data)), held)
+        out[held] = AssetEncoder.fit(data[rest], features, seed + k + 1).features(data[held])[1]
+    return out
+
+
+def snapshot_features(
+    data: np.ndarray,
+    fs: float,
+    channels: tuple[str, ...],
+    cfg: BaselineConfig,
+    encoder: AssetEncoder | None,
+    accel_unit: str = "g",
+) -> tuple[list[str], np.ndarray]:
+    """The baseline's features of snapshots (S, C, L): `condition_features` with method
+    "stats" or "both", the encoder's with "encoder" or "both" (then after the others)."""
+    names: list[str] = []
+    cols: list[np.ndarray] = []
+    if cfg.method in ("stats", "both"):
+        n, X = condition_features(data, fs, channels, accel_unit, cfg.features)
+        names, cols = names + n, [*cols, X]
+    if cfg.method in ("encoder", "both"):
+        if encoder is None:
+            raise ValueError(f"method = {cfg.method!r} needs the asset's encoder")
+        n, X = encoder.features(data)
+        names, cols = names + n, [*cols, X]
+    return names, np.concatenate(cols, axis=1)
+
+
+def fit_baseline(
+    asset_id: str,
+    data: np.ndarray,
+    times: np.ndarray,
+    fs: float,
+    channels: tuple[str, ...],
+    cfg: BaselineConfig,
+    accel_unit: str = "g",
+) -> HealthyBaseline:
+    """The healthy baseline of commissioning snapshots `data` (N, C, L) taken at `times` (N,):
+    with the encoder methods, the encoder is pretrained on them, and its commissioning scores
+    are out-of-fold (`encoder_commissioning_features`)."""
+    encoder = None
+    if cfg.method in ("encoder", "both"):
+        encoder = AssetEncoder.fit(data, cfg.features, cfg.seed)
+    names, X = snapshot_features(data, fs, channels, cfg, encoder, accel_unit)
+    if encoder is not None:
+        X[:, -1:] = encoder_commissioning_features(data, cfg.features, cfg.seed)
+    baseline = HealthyBaseline.fit(asset_id, names, X, times, cfg)
+    baseline.encoder = encoder
+    return baseline
+
+
+@dataclass
 class HealthyBaseline:
     """One asset's healthy reference: feature medians and spreads, the score threshold and the
     commissioning period it was learned on (times in Unix s)."""
@@ -151,6 +256,7 @@ class HealthyBaseline:
     until: float  # last commissioning snapshot
     snapshots: int
     scores: list[float] = field(default_factory=list)  # the commissioning snapshots' scores
+    encoder: AssetEncoder | None = None  # with method "encoder" or "both"
 
     @classmethod
     def fit(
@@ -193,6 +299,7 @@ class HealthyBaseline:
             "until": self.until,
             "snapshots": self.snapshots,
             "scores": self.scores,
+            "encoder": None if self.encoder is None else self.encoder.to_json(),
         }
 
     @classmethod
@@ -201,6 +308,7 @@ class HealthyBaseline:
             raw["asset_id"], list(raw["features"]), np.asarray(raw["median"], np.float64),
             np.asarray(raw["scale"], np.float64), float(raw["threshold"]), float(raw["start"]),
             float(raw["until"]), int(raw["snapshots"]), list(raw.get("scores", [])),
+            AssetEncoder.from_json(raw["encoder"]) if raw.get("encoder") else None,
         )  # fmt: skip
 
 
@@ -247,10 +355,11 @@ class BaselineScorer(AssetScorer):
         if new.size == 0:
             return None
         baseline = self.baseline(asset_id)
-        names, X, velocity = self._features(data[new], fs)
         t = float(times[new[-1]])
         details: dict[str, Any] = {"unit": "anomaly score (RMS of robust z-scores)"}
         if self.zones is not None:
+            band = ISO_BAND_HZ if fs >= 2 * ISO_BAND_HZ[1] else (ISO_BAND_HZ[0], 0.45 * fs)
+            velocity = velocity_rms_mm_s(data[new], fs, self.accel_unit, band)  # (S, C)
             v = float(np.median(velocity.max(axis=1)))
             details["iso20816"] = {
                 "velocity_mm_s": v,
@@ -264,12 +373,19 @@ class BaselineScorer(AssetScorer):
             details |= {"top_mode": "commissioning", "baseline_snapshots": learned}
             return Prediction(asset_id, t, MODEL_NAME, {}, None, None, None, None, [], details)
         assert baseline is not None
+        try:
+            names, X = snapshot_features(
+                data[new][scored], fs, self.channels, self.config, baseline.encoder,
+                self.accel_unit,
+            )  # fmt: skip
+        except ValueError:
+            names = []
         if names != baseline.features:
             raise ConfigError(
                 f"{self.folder / (asset_id + '.json')}: baseline features differ from the "
                 "scorer's; delete the file to commission the asset again"
             )
-        scores = baseline.score(X[scored])
+        scores = baseline.score(X)
         s = float(np.median(scores))
         health = anomaly_health(s, baseline.threshold)
         if "iso20816" in details:
@@ -283,7 +399,7 @@ class BaselineScorer(AssetScorer):
             "anomaly_max": float(scores.max()),
             "snapshots": int(scored.sum()),
             "threshold": baseline.threshold,
-            "deviations": self._deviations(baseline, np.median(X[scored], axis=0)),
+            "deviations": self._deviations(baseline, np.median(X, axis=0)),
         }
         return Prediction(
             asset_id, t, MODEL_NAME, {"healthy": health, "anomaly": 1.0 - health},
@@ -320,8 +436,9 @@ class BaselineScorer(AssetScorer):
             if times[-1] <= until:  # the commissioning period is not over yet
                 return None
             n = max(n, int(np.searchsorted(times, until, side="right")))
-        names, X, _ = self._features(data[:n], fs)
-        baseline = HealthyBaseline.fit(asset_id, names, X, times[:n], self.config)
+        baseline = fit_baseline(
+            asset_id, data[:n], times[:n], fs, self.channels, self.config, self.accel_unit
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(baseline.to_json()))
@@ -329,15 +446,6 @@ class BaselineScorer(AssetScorer):
         log.info("%s commissioned on %d snapshots: threshold %.2f", asset_id, n, baseline.threshold)
         self.baselines[asset_id] = baseline
         return baseline
-
-    def _features(self, data: np.ndarray, fs: float) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Names, features (S, F) and velocity RMS in mm/s (S, C) of snapshots (S, C, L)."""
-        names, X = condition_features(
-            data, fs, self.channels, self.accel_unit, self.config.features
-        )
-        band = ISO_BAND_HZ if fs >= 2 * ISO_BAND_HZ[1] else (ISO_BAND_HZ[0], 0.45 * fs)
-        velocity = velocity_rms_mm_s(data, fs, self.accel_unit, band)  # (S, C)
-        return names, X, velocity
 
     @staticmethod
     def _deviations(baseline: HealthyBaseline, feats: np.ndarray, top: int = 5) -> dict:
