@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ import numpy as np
 
 from phm.errors import ConfigError
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.monitor.batching import DEFAULT_BATCHING, BatchPolicy, can_batch, score_due
 from phm.monitor.headline import headline
 from phm.monitor.ion_mill_scorer import ION_MILL_ROW_S, PROCESS_CONFIG
 from phm.monitor.registry import SCORERS
@@ -81,8 +83,14 @@ class Monitor:
         ion_mill_model: ScoringModel | None = None,
         *,
         models: tuple[ScoringModel, ...] = (),
+        batching: BatchPolicy | None = DEFAULT_BATCHING,
+        load_model: Callable[[Path], ScoringModel] | None = None,
     ) -> None:
         self.plant = plant
+        self.batching = batching  # None: one forward pass per asset
+        # a registry version's checkpoint -> its scoring model (`phm monitor --runtime onnx`:
+        # converted to an ONNX graph in memory)
+        self.load_model = load_model or (lambda path: ScoringModel.load(path, None))
         self.lake = Lake(Path(store_dir) / "lake", plant)
         self.state = StateStore(Path(store_dir) / "state.sqlite")
         by_dataset: dict[str, ScoringModel] = {}
@@ -125,6 +133,7 @@ class Monitor:
         and step the asset's alert."""
         now = time.time() if now is None else now
         self.refresh_models()
+        batched = self._score_batched()
         out = []
         for asset in self.plant.assets.values():
             scorer = self.scorers.get(asset.type)
@@ -132,7 +141,12 @@ class Monitor:
                 continue
             asset_id = asset.asset_id
             try:
-                p = scorer.score(asset_id, self.last_scored.get(asset_id, -np.inf))
+                if asset_id in batched:
+                    p = batched[asset_id]
+                else:
+                    p = scorer.score(asset_id, self.last_scored.get(asset_id, -np.inf))
+                if isinstance(p, Exception):
+                    raise p
                 if p is None:
                     continue
                 if asset.type in self.model_versions:
@@ -144,6 +158,18 @@ class Monitor:
                 log.exception("scoring %s failed", asset_id)
                 continue
             out.append(p)
+        return out
+
+    def _score_batched(self) -> dict[str, Prediction | Exception | None]:
+        """With `batching`, the predictions of the scorers that batch (phm.monitor.batching:
+        the due assets' windows in one forward pass per `max_batch`), by asset."""
+        out: dict[str, Prediction | Exception | None] = {}
+        if self.batching is None:
+            return out
+        for type_name, scorer in self.scorers.items():
+            if can_batch(scorer):
+                ids = [a.asset_id for a in self.plant.assets.values() if a.type == type_name]
+                out.update(score_due(scorer, ids, self.last_scored, self.batching))  # type: ignore[arg-type]
         return out
 
     def refresh_models(self) -> None:
@@ -162,7 +188,7 @@ class Monitor:
             ):
                 continue
             try:
-                model = ScoringModel.load(registry.get(version).checkpoint, None)
+                model = self.load_model(registry.get(version).checkpoint)
                 scorer.check_model(model)
             except Exception as exc:
                 self.refused_versions[type_name] = version
