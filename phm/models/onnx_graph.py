@@ -39,7 +39,7 @@ from phm.errors import ConfigError
 from phm.models.checkpoint import CheckpointHeader
 from phm.models.encoder import SpectralTokens
 from phm.models.heads import RulHead, TtfHead
-from phm.models.model import ModelConfig, PhmModel, config_from_dict
+from phm.models.model import ModelConfig, PhmModel, config_from_dict, load_checkpoint
 from phm.models.moe import MoE, select_experts
 from phm.models.predictor import Decoded, Predictor
 
@@ -320,6 +320,12 @@ class OnnxPredictor(Predictor):
         if dataset is not None:
             out.require(dataset, str(path))
         return out
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, threads: int = 1) -> OnnxPredictor:
+        """A checkpoint (.pt) exported to an fp32 graph in memory."""
+        model, header = load_checkpoint(path)
+        return cls(onnx_graph(model, header), str(Path(path).with_suffix(".onnx")), threads)
 
     def run(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         """The graph's raw outputs by name for `inputs` (arrays with a batch axis)."""

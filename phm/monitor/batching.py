@@ -4,11 +4,12 @@ one forward pass instead of one pass each.
 A scorer that can batch (`BatchingScorer`: the pump scorer) splits its `score` into
 `prepare(asset_id, after)`, the asset's window (a batch of one) read from the lake, and
 `finish(window, decoded, row, expert_load)`, the prediction from one row of the decoded
-outputs. `score_due` prepares the due assets one after another and runs the model on the
-windows gathered so far when there are `max_batch` of them or the oldest has waited
-`max_wait_s` (the latency bound: no window waits longer than that for more assets to fill its
-batch), and once at the end. Each row is decoded exactly as a batch of one is, so predictions
-are those of one-at-a-time scoring (tests/monitor/test_batching.py).
+outputs (`finish_batch`: all rows, what can be vectorised over them done once). `score_due`
+prepares the due assets one after another and runs the model on the windows gathered so far
+when there are `max_batch` of them or the oldest has waited `max_wait_s` (the latency bound:
+no window waits longer than that for more assets to fill its batch), and once at the end.
+Each row is decoded exactly as a batch of one is, so predictions are those of one-at-a-time
+scoring (tests/monitor/test_batching.py).
 
     t=0     prepare a1 -> [a1]
     t=3ms   prepare a2 -> [a1 a2]
@@ -58,13 +59,17 @@ class BatchingScorer(Protocol):
 
     def prepare(self, asset_id: str, after: float) -> Any: ...
 
+    def finish_batch(
+        self, windows: list[Any], out: Decoded, expert_loads: list[list[list[float]]]
+    ) -> list[Prediction]: ...
+
     def finish(
         self, window: Any, out: Decoded, row: int, expert_load: list[list[float]]
     ) -> Prediction: ...
 
 
 def can_batch(scorer: object) -> bool:
-    return hasattr(scorer, "prepare") and hasattr(scorer, "finish")
+    return all(hasattr(scorer, m) for m in ("prepare", "finish", "finish_batch"))
 
 
 def score_due(
@@ -105,6 +110,16 @@ def _run(scorer: BatchingScorer, windows: list[Any]) -> dict[str, Prediction | E
         decoded, loads = predict_rows(scorer.model, inputs)
     except Exception as exc:
         return {w.asset_id: exc for w in windows}
+    try:
+        return dict(
+            zip(
+                [w.asset_id for w in windows],
+                scorer.finish_batch(windows, decoded, loads),
+                strict=True,
+            )
+        )
+    except Exception:  # find the row that fails: the others still get their predictions
+        pass
     out: dict[str, Prediction | Exception] = {}
     for i, w in enumerate(windows):
         try:

@@ -95,6 +95,23 @@ class PumpScorer(AssetScorer):
         out = self.model.predict(window.inputs)
         return self.finish(window, out, 0, self.model.expert_load())
 
+    def finish_batch(
+        self, windows: list[PumpWindow], out: Decoded, expert_loads: list[list[list[float]]]
+    ) -> list[Prediction]:
+        """`finish` of every row of a batch, the ISO 20816 velocities of the newest snapshots
+        computed in one vectorised call per sampling rate and length."""
+        velocity: list[np.ndarray | None] = [None] * len(windows)
+        if self.zones is not None:
+            groups: dict[tuple[float, tuple[int, ...]], list[int]] = {}
+            for i, w in enumerate(windows):
+                groups.setdefault((w.fs, w.newest.shape), []).append(i)
+            for (fs, _), rows in groups.items():
+                stacked = np.stack([windows[i].newest for i in rows])  # (n, C, L)
+                v = velocity_rms_mm_s(stacked, fs, self.severity.accel_unit)  # (n, C)
+                for j, i in enumerate(rows):
+                    velocity[i] = v[j]
+        return [self.finish(w, out, i, expert_loads[i], velocity[i]) for i, w in enumerate(windows)]
+
     def prepare(self, asset_id: str, after: float) -> PumpWindow | None:
         """The asset's model window from its latest data if newer than `after` (s), else None
         (or no model): what `score` runs the model on, one row of a batch
@@ -114,9 +131,15 @@ class PumpScorer(AssetScorer):
         return PumpWindow(asset_id, float(times[-1]), fs, data[-1], inputs, predictor.name)
 
     def finish(
-        self, window: PumpWindow, out: Decoded, row: int, expert_load: list[list[float]]
+        self,
+        window: PumpWindow,
+        out: Decoded,
+        row: int,
+        expert_load: list[list[float]],
+        velocity: np.ndarray | None = None,
     ) -> Prediction:
-        """The prediction of `window` from row `row` of the decoded model outputs `out`."""
+        """The prediction of `window` from row `row` of the decoded model outputs `out`;
+        `velocity`: the newest snapshot's velocity RMS per channel (mm/s) if computed."""
         assert out.fault is not None and out.rul is not None
         rul = {name: float(v[row]) for name, v in out.rul.items()}
         fault_probs = out.fault_probs(row)
@@ -129,7 +152,9 @@ class PumpScorer(AssetScorer):
         if self.zones is not None:
             # ISO 20816 severity of the newest snapshot, the louder bearing: zone C caps the
             # health at a watch, zone D at an alarm, whatever the model says
-            v = float(velocity_rms_mm_s(window.newest, window.fs, self.severity.accel_unit).max())
+            if velocity is None:
+                velocity = velocity_rms_mm_s(window.newest, window.fs, self.severity.accel_unit)
+            v = float(velocity.max())
             zone = self.zones.zone(v)
             details["iso20816"] = {
                 "velocity_mm_s": v,
