@@ -4,15 +4,15 @@
     phm export --model pump.pt --format onnx --int8 --out pump-int8.onnx
 
 The graph and its metadata: phm.models.onnx_graph. INT8 is onnxruntime's static quantisation
-in the QDQ format of the feed-forward networks' matmuls (the dense SwiGLU blocks, the shared and the routed experts: most of the weights):
-weights int8 per output channel, their input activations uint8, ranges calibrated on training
-windows. Kept in fp32 (`fp32_nodes`): the spectral front end (STFT and its pooling matmul: the
-log spectrum's range spans decades), the MoE routers (a quantised affinity flips the top-k
-choice of near ties), attention, the embeddings and the heads, and everything that is not a
-matmul. Chosen on the validation pumps of the demo's pump model and its distilled student
-against quantising every weight matmul but the front end and the routers: fewer windows whose
-top class changes against fp32 (0.6% vs 1.3% and 0.3% vs 0.6%), half the RUL change
-(docs/i20/onnx.md).
+in the QDQ format of the feed-forward networks' matmuls (the dense SwiGLU blocks, the shared
+and the routed experts: most of the weights): weights int8 per output channel, their input
+activations uint8, ranges calibrated on training windows. Kept in fp32 (`fp32_nodes`): the
+spectral front end (STFT and its pooling matmul: the log spectrum's range spans decades), the
+MoE routers (a quantised affinity flips the top-k choice of near ties), attention, the
+embeddings and the heads, and everything that is not a matmul. Chosen on the validation pumps
+of the demo's pump model and its distilled student against quantising every weight matmul but
+the front end and the routers: fewer windows whose top class changes against fp32 (0.6% vs
+1.3% and 0.3% vs 0.6%), half the RUL change (docs/i20/onnx.md).
 
 Calibration windows (`calibration_windows`): pump checkpoints (dataset plant or lake) rebuild
 the training pumps of the checkpoint's own training run from its header (`training.seed`, the
@@ -148,8 +148,7 @@ def fp32_nodes(proto: Any) -> list[str]:
     return [
         node.name
         for node in proto.graph.node
-        if node.op_type in QUANTISED_OPS
-        and ("/ffn/" not in node.name or "/ffn/gate/" in node.name)
+        if node.op_type in QUANTISED_OPS and ("/ffn/" not in node.name or "/ffn/gate/" in node.name)
     ]
 
 
