@@ -289,11 +289,18 @@ class OnnxPredictor(Predictor):
     session's intra-op threads (0: onnxruntime's default)."""
 
     def __init__(self, data: bytes, source: str, threads: int = 1) -> None:
-        import onnx
-        import onnxruntime as ort
+        import onnxruntime as ort  # the gateway needs onnxruntime only, not onnx
 
-        proto = onnx.load_from_string(data)
-        meta = {p.key: p.value for p in proto.metadata_props}
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own error types
+            raise ConfigError(
+                f"{source}: onnxruntime cannot load it ({exc}); export it with `phm export`"
+            ) from None
+        meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("phm.format") != str(ONNX_FORMAT):
             raise ConfigError(
                 f"{source}: not a phm ONNX model of format {ONNX_FORMAT} (metadata phm.format "
@@ -304,10 +311,6 @@ class OnnxPredictor(Predictor):
         heads = _Heads(config, json.loads(meta["phm.rul"])).eval()
         super().__init__(heads, header, f"{Path(source).name}:{config.name}")  # type: ignore[arg-type]
         self.precision = meta.get("phm.precision", "fp32")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.last_load: np.ndarray | None = None  # (B, layers, E) of the last run
