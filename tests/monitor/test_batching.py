@@ -22,6 +22,7 @@ from phm.monitor.pump_scorer import PumpScorer
 from phm.monitor.scorer import Monitor
 from phm.monitor.scorers import ScoringModel
 from phm.store.lake import Lake
+from phm.store.registry import ModelRegistry
 from phm.store.state import Prediction, StateStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,3 +185,17 @@ def test_runtime_and_model_file_must_agree(checkpoint, tmp_path) -> None:
         load_scoring_model(tmp_path / "pump.onnx", "torch")
     with pytest.raises(ValueError, match="max_batch"):
         BatchPolicy(max_batch=0)
+
+
+def test_onnx_runtime_converts_a_registry_version_when_swapped_in(
+    fleet, checkpoint, tmp_path
+) -> None:
+    root, plant = fleet
+    (tmp_path / "lake").symlink_to(root / "lake")
+    StateStore(tmp_path / "state.sqlite").register_assets(plant)
+    ModelRegistry(tmp_path, "pump").register(checkpoint, "test")  # v0001, active
+    monitor = Monitor(tmp_path, plant, None, load_model=OnnxPredictor.from_checkpoint)
+    model = monitor.scorers["pump"].model
+    assert isinstance(model, OnnxPredictor) and model.name == "pump/v0001:tiny"
+    preds = monitor.evaluate(now=2e9)
+    assert len(preds) == N_PUMPS and {p.model for p in preds} == {"pump/v0001:tiny"}
