@@ -12,7 +12,9 @@ checkpoint, in one run, on the same windows.
 - CPU latency of the forward pass alone (no decoding), one thread each (torch and the
   onnxruntime session), after a warm-up: p50 / p99 of `--latency-calls` batch-1 calls and
   windows/s over `--batch-calls` calls at batch 64; the runtimes are timed in interleaved
-  rounds so that load from other processes falls on all of them alike.
+  rounds so that load from other processes falls on all of them alike;
+- where onnxruntime spends its time at batch 64: the share of kernel time by operator type
+  (its profiler), fp32 and INT8.
 INT8: phm.models.export (static, QDQ, calibrated on training windows of the same checkpoint).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -144,6 +147,38 @@ def _timings(
     }
 
 
+def op_shares(data: bytes, inputs: dict[str, np.ndarray], threads: int, runs: int = 10) -> dict:
+    """Share of onnxruntime's kernel time by operator type over `runs` batch-64 runs (the
+    session's profiler), largest first: where the forward pass spends its time."""
+    import json
+
+    import onnxruntime as ort
+
+    b64 = {k: _as_ort(k, v[:64]) for k, v in inputs.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "profile")
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        for _ in range(runs):
+            session.run(None, b64)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    by_op: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            op = e["args"]["op_name"]
+            by_op[op] = by_op.get(op, 0.0) + e["dur"]
+    total = sum(by_op.values()) or 1.0
+    return {k: v / total for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])}
+
+
+def _as_ort(name: str, x: np.ndarray) -> np.ndarray:
+    if name.endswith("_mask"):
+        return np.ascontiguousarray(x, dtype=bool)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 def bench_export(
     ckpt: Path, test_pumps: int, calls: int, batch_calls: int, rounds: int, threads: int
 ) -> dict[str, Any]:
@@ -195,14 +230,19 @@ def bench_export(
     for name in forwards:
         results[name].update(timing[name])
     base, q = results["onnx_fp32"], results["onnx_int8"]
+    shares = {
+        "onnx_fp32": op_shares(fp32, inputs, threads),
+        "onnx_int8": op_shares(int8, inputs, threads),
+    }
     return {
+        "op_time_share_batch64": shares,
         "model": str(ckpt),
         "config": model.config.name,
         "n_params": model.n_params(),
         "threads": threads,
         "runtimes": results,
         "int8": {
-            "excluded_nodes": excluded,
+            "kept_fp32_nodes": excluded,
             "calibration": calibration,
             "accuracy_change": q["accuracy"] - base["accuracy"],
             "rmse_change_share": q["rul_rmse"] / base["rul_rmse"] - 1.0,
@@ -260,8 +300,11 @@ def run(args: argparse.Namespace) -> int:
         f"{100 * q['rmse_change_share']:+.2f}%, max probability difference "
         f"{q['max_prob_diff']:.4f}, top class changed on {100 * q['top_class_changed_share']:.2f}% "
         f"of windows; speed-up {q['speedup_batch1']:.2f}x (b=1), {q['speedup_batch64']:.2f}x "
-        f"(b=64); kept fp32: {', '.join(q['excluded_nodes'])}"
+        f"(b=64); {len(q['kept_fp32_nodes'])} matmuls kept fp32 (all but the FFNs')"
     )
+    for name, shares in result["op_time_share_batch64"].items():
+        top = ", ".join(f"{op} {100 * v:.0f}%" for op, v in list(shares.items())[:5])
+        table += f"\n{name} time by operator (b=64): {top}"
     name = args.name or f"export-{args.model.stem}"
     write_result(args.out, name, {"model": result["model"]}, result, table)
     return 0
