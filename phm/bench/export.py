@@ -13,6 +13,8 @@ checkpoint, in one run, on the same windows.
   onnxruntime session), after a warm-up: p50 / p99 of `--latency-calls` batch-1 calls and
   windows/s over `--batch-calls` calls at batch 64; the runtimes are timed in interleaved
   rounds so that load from other processes falls on all of them alike;
+- the INT8 recipe choice (`RECIPES`: which matmuls stay fp32) on the validation pumps of the
+  checkpoint's training run (a student's: its teacher's), as the change against fp32;
 - where onnxruntime spends its time at batch 64: the share of kernel time by operator type
   (its profiler), fp32 and INT8.
 INT8: phm.models.export (static, QDQ, calibrated on training windows of the same checkpoint).
@@ -34,7 +36,13 @@ import torch
 from phm.bench.results import markdown_table, write_result
 from phm.errors import ConfigError
 from phm.models.checkpoint import CheckpointHeader
-from phm.models.export import PUMP_DATASETS, calibration_windows, quantise_int8
+from phm.models.export import (
+    PUMP_DATASETS,
+    QUANTISED_OPS,
+    calibration_windows,
+    fp32_nodes,
+    quantise_int8,
+)
 from phm.models.model import PhmModel, load_checkpoint
 from phm.models.onnx_graph import OnnxPredictor, onnx_graph
 from phm.models.train import fault_report, rul_report
@@ -72,6 +80,86 @@ def held_out_windows(header: CheckpointHeader, n: int) -> tuple[dict[str, np.nda
     return w.inputs, w.targets
 
 
+def validation_windows(header: CheckpointHeader) -> dict[str, np.ndarray] | None:
+    """The validation pumps' windows of the checkpoint's training run (a distilled student:
+    its teacher's, which it shares), scaled by its header; None where no split is recorded."""
+    from phm.models.prepare_plant import plant_windows, pump_history, pump_scenarios
+    from phm.plant import load_plant, pump_spec
+
+    training = header.training
+    teacher = training.get("distilled_from")
+    if "val_units" not in training and teacher and Path(teacher).is_file():
+        training = load_checkpoint(teacher)[1].training
+    if "val_units" not in training or "n_train_pumps" not in training:
+        return None
+    assert header.feature_mean is not None and header.feature_scale is not None
+    seed, val = int(training.get("seed", 0)), set(training["val_units"])
+    pump = pump_spec(load_plant(None))
+    drawn = pump_scenarios(int(training["n_train_pumps"]), seed)
+    histories = [
+        pump_history(a, pump, seed, f, life, int(header.samples or 0))
+        for i, (a, f, life) in enumerate(drawn)
+        if i in val
+    ]
+    k = int(header.snapshots or 1)
+    return plant_windows(histories, k, header.feature_mean, header.feature_scale).inputs
+
+
+def _matmuls(proto: Any) -> list[Any]:
+    return [n for n in proto.graph.node if n.op_type in QUANTISED_OPS]
+
+
+# INT8 recipes compared on validation windows: the graph -> the matmul nodes left in fp32
+RECIPES: dict[str, Callable[[Any], list[str]]] = {
+    "FFNs only (shipped)": fp32_nodes,
+    "all weight matmuls but the front end and the routers": lambda proto: [
+        n.name
+        for n in _matmuls(proto)
+        if ("/vibration/" in n.name and "/proj/" not in n.name) or "/ffn/gate/" in n.name
+    ],
+}
+
+
+def compare_recipes(
+    fp32: bytes,
+    model: PhmModel,
+    header: CheckpointHeader,
+    calibration: dict[str, np.ndarray],
+    val: dict[str, np.ndarray],
+    threads: int,
+) -> dict[str, dict[str, float]]:
+    """Each recipe's change against fp32 on the validation windows: the share of windows
+    whose top class changes and the RMS change of the point RUL (h)."""
+    base = OnnxPredictor(fp32, "fp32.onnx", threads)
+    ref = _decoded(base, base.run, val)
+    out = {}
+    for name, keep in RECIPES.items():
+        data, kept = quantise_int8(fp32, model, header, calibration, keep)
+        p = OnnxPredictor(data, "int8.onnx", threads)
+        got = _decoded(p, p.run, val)
+        out[name] = {
+            "top_class_changed_share": float(
+                (got["fault_prob"].argmax(1) != ref["fault_prob"].argmax(1)).mean()
+            ),
+            "rul_rms_change_h": float(np.sqrt(np.mean((got["point"] - ref["point"]) ** 2))),
+            "kept_fp32": len(kept),
+        }
+    return out
+
+
+def _decoded(
+    p: OnnxPredictor, forward: Callable[[dict[str, np.ndarray]], Any], x: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Probabilities and RUL summary of all windows, decoded by `p`'s heads."""
+    parts = []
+    for b in _batches(x, 64):
+        raw = forward(b)
+        d = p.decode({k: torch.from_numpy(np.asarray(raw[k])) for k in ("fault", "rul")})
+        assert d.fault is not None and d.rul is not None
+        parts.append({"fault_prob": d.fault, **d.rul})
+    return {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
+
+
 def _batches(inputs: dict[str, np.ndarray], size: int) -> list[dict[str, np.ndarray]]:
     n = len(next(iter(inputs.values())))
     return [{k: v[i : i + size] for k, v in inputs.items()} for i in range(0, n, size)]
@@ -87,15 +175,14 @@ def _torch_forward(model: PhmModel) -> Callable[[dict[str, np.ndarray]], dict[st
 
 
 def _scores(
-    forward: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-    decode: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    forward: Callable[[dict[str, np.ndarray]], Any],
+    decoder: OnnxPredictor,
     inputs: dict[str, np.ndarray],
     targets: dict[str, np.ndarray],
     horizon: float,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Fault and RUL scores on all windows, and the fault probabilities (N, C)."""
-    parts = [decode(forward(b)) for b in _batches(inputs, 64)]
-    pred = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    pred = _decoded(decoder, forward, inputs)
     fault = fault_report(pred, targets["fault"])
     rul = rul_report(pred, targets["rul_true"], horizon)
     return {
@@ -202,14 +289,6 @@ def bench_export(
     inputs, targets = held_out_windows(header, test_pumps)
     horizon = float(header.rul_horizon or model.config.rul_horizon)
 
-    def decoder(p: OnnxPredictor) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-        def decode(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            d = p.decode({k: torch.from_numpy(raw[k]) for k in ("fault", "rul")})
-            assert d.fault is not None and d.rul is not None
-            return {"fault_prob": d.fault, **d.rul}
-
-        return decode
-
     forwards: dict[str, Callable[[dict[str, np.ndarray]], Any]] = {
         "torch_fp32": _torch_forward(model)
     }
@@ -219,7 +298,7 @@ def bench_export(
     probs = {}
     for name, f in forwards.items():
         p = torch_predictor if name == "torch_fp32" else runtimes[name]
-        results[name], probs[name] = _scores(f, decoder(p), inputs, targets, horizon)
+        results[name], probs[name] = _scores(f, p, inputs, targets, horizon)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     results["torch_fp32"]["bytes"] = ckpt.stat().st_size
@@ -229,6 +308,8 @@ def bench_export(
     timing = _timings(forwards, inputs, calls, batch_calls, rounds)
     for name in forwards:
         results[name].update(timing[name])
+    val = validation_windows(header)
+    recipes = None if val is None else compare_recipes(fp32, model, header, windows, val, threads)
     base, q = results["onnx_fp32"], results["onnx_int8"]
     shares = {
         "onnx_fp32": op_shares(fp32, inputs, threads),
@@ -236,6 +317,7 @@ def bench_export(
     }
     return {
         "op_time_share_batch64": shares,
+        "int8_recipes_validation": recipes,
         "model": str(ckpt),
         "config": model.config.name,
         "n_params": model.n_params(),
@@ -302,6 +384,14 @@ def run(args: argparse.Namespace) -> int:
         f"of windows; speed-up {q['speedup_batch1']:.2f}x (b=1), {q['speedup_batch64']:.2f}x "
         f"(b=64); {len(q['kept_fp32_nodes'])} matmuls kept fp32 (all but the FFNs')"
     )
+    if result["int8_recipes_validation"] is not None:
+        table += "\n\nINT8 recipes on the validation pumps (change against fp32):"
+        for recipe, r in result["int8_recipes_validation"].items():
+            table += (
+                f"\n- {recipe}: top class changed {100 * r['top_class_changed_share']:.2f}%, "
+                f"RUL RMS change {r['rul_rms_change_h']:.2f} h"
+            )
+    table += "\n"
     for name, shares in result["op_time_share_batch64"].items():
         top = ", ".join(f"{op} {100 * v:.0f}%" for op, v in list(shares.items())[:5])
         table += f"\n{name} time by operator (b=64): {top}"

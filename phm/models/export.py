@@ -26,7 +26,7 @@ Other datasets are not supported for INT8 yet (a ConfigError says so).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,14 +153,19 @@ def fp32_nodes(proto: Any) -> list[str]:
 
 
 def quantise_int8(
-    data: bytes, model: PhmModel, header: CheckpointHeader, windows: dict[str, np.ndarray]
+    data: bytes,
+    model: PhmModel,
+    header: CheckpointHeader,
+    windows: dict[str, np.ndarray],
+    keep_fp32: Callable[[Any], list[str]] = fp32_nodes,
 ) -> tuple[bytes, list[str]]:
-    """Static INT8 (QDQ) of an fp32 graph, calibrated on `windows`; (bytes, fp32 nodes)."""
+    """Static INT8 (QDQ) of an fp32 graph, calibrated on `windows`; (bytes, fp32 nodes).
+    `keep_fp32`: the graph -> the names of the matmul nodes to leave in fp32."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     proto = onnx.load_from_string(data)
-    excluded = fp32_nodes(proto)
+    excluded = keep_fp32(proto)
     names = model_input_names(model.config)
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
