@@ -75,7 +75,8 @@ class DenseSpectralTokens(nn.Module):
             onesided=True,
             return_complex=False,
         )
-        mag = spec[:, 1:, 0].pow(2).sum(-1).sqrt()  # (B*S*C, L//2), DC dropped
+        # squeeze the one frame (a free reshape; indexing it is a Gather copy in ONNX)
+        mag = spec.squeeze(2)[:, 1:].pow(2).sum(-1).sqrt()  # (B*S*C, L//2), DC dropped
         bands = torch.log1p(mag / n**0.5) @ self.pool  # (B*S*C, bands)
         return self.proj(self.norm(bands.reshape(b, s, -1)))
 
