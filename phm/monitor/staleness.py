@@ -61,6 +61,11 @@ def _hours(s: float | None) -> str:
     return "?" if s is None else f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min"
 
 
+def plant_newest(states: dict[str, DataState]) -> float | None:
+    """The plant's newest data time among `states` (None without data)."""
+    return max((s.newest for s in states.values() if s.newest is not None), default=None)
+
+
 def data_states(state: StateStore, plant: Plant, now: float) -> dict[str, DataState]:
     """The freshness of every asset of `plant` at wall time `now` (see the module doc)."""
     limits = plant.alarms
@@ -110,7 +115,9 @@ class StalenessWatch:
     def check(self, now: float) -> list[tuple[str, str, str]]:
         """One pass at wall time `now`: returns the (asset, kind, "open" | "clear") done."""
         done = []
-        for asset, ds in data_states(self.state, self.plant, now).items():
+        states = data_states(self.state, self.plant, now)
+        newest = plant_newest(states)
+        for asset, ds in states.items():
             for kind, flagged in (("stale", ds.stale), ("comms", ds.comms_lost)):
                 key = (asset, kind)
                 if flagged and key not in self.open_ids:
@@ -123,6 +130,7 @@ class StalenessWatch:
                         ds.message(kind),
                         {
                             "data_time": ds.newest,
+                            "plant_time": newest,
                             "lag_s": ds.lag_s,
                             "silent_s": ds.silent_s,
                             "interval_s": ds.interval_s,

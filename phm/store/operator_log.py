@@ -192,8 +192,7 @@ def out_of_service(state: StateStore) -> dict[str, OutOfService]:
     """The assets out of service now, by id."""
     rows = _rows(
         state,
-        "SELECT asset_id, by_name, note, at FROM out_of_service WHERE ended_at IS NULL "
-        "ORDER BY at",
+        "SELECT asset_id, by_name, note, at FROM out_of_service WHERE ended_at IS NULL ORDER BY at",
     )
     return {r[0]: OutOfService(r[0], r[1], r[2], r[3]) for r in rows}
 

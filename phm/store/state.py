@@ -650,9 +650,7 @@ class StateStore:
             sql += " AND asset_id = ?"
             args.append(asset)
         alerts = [
-            Alert(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), [], r[10]
-            )
+            Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), [], r[10])
             for r in conn.execute(sql + " ORDER BY id", args)
         ]
         by_id = {a.alert_id: a for a in alerts}
