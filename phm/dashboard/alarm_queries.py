@@ -24,6 +24,7 @@ import polars as pl
 from phm.dashboard.queries import DashboardStore
 from phm.monitor.priority import PRIORITIES, priority, priority_rank
 from phm.monitor.staleness import DataState, data_states
+from phm.plant import AlarmLimits
 from phm.store import operator_log
 from phm.store.operator_log import OutOfService, Shelf
 from phm.store.state import Alert
@@ -35,6 +36,8 @@ PRIORITY_BADGE = {
     "medium": "🟨 medium",
     "low": "🟦 low",
 }
+# fleet statuses beside phm.dashboard.ui.BADGE's: never a green ok on old data or a stopped asset
+STATUS_BADGE = {"stale": "🟣 stale data", "out of service": "🚧 out of service"}
 FLOOD_PER_10MIN = 10  # EEMUA 191 / ISA-18.2: more than this per 10 min per operator is a flood
 FLOOD_WINDOW_S = 600.0
 SUMMARY_SPAN_S = 86400.0  # the flood summary covers the last 24 h of plant time
@@ -304,6 +307,16 @@ def with_alarm_state(
         pl.Series("status", status, dtype=pl.Utf8),
         pl.Series("alarm_state", [r["alarm_state"] for r in rows], dtype=pl.Utf8),
         pl.Series("data", [r["data"] for r in rows], dtype=pl.Utf8),
+    )
+
+
+def lag_level(lag_s: float | None, limits: AlarmLimits) -> str:
+    """ "ok", "watch" (amber, above `[alarms] lag_watch_s`) or "alarm" (red, above
+    `lag_alarm_s`) for a data lag; "ok" without data (the page says "no data")."""
+    if lag_s is None or not math.isfinite(lag_s):
+        return "ok"
+    return (
+        "alarm" if lag_s > limits.lag_alarm_s else "watch" if lag_s > limits.lag_watch_s else "ok"
     )
 
 

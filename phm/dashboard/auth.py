@@ -21,6 +21,7 @@ operator action checks its session here (`require`), on the server, whatever the
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -45,8 +46,13 @@ USERS_ENV = "PHM_DASHBOARD_USERS"
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _hasher = PasswordHasher()
-# verified when the user name is unknown, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = _hasher.hash("phm: no such user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user name is unknown, so a wrong name costs as long as a wrong
+    password."""
+    return _hasher.hash("phm: no such user")
 
 
 class NotAllowedError(PhmError):
@@ -164,7 +170,7 @@ def login(book: UserBook, name: str, password: str, now: float | None = None) ->
     now = time.time() if now is None else now
     user = book.users.get(name)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
         if user is None:
             raise VerificationError
     except (VerificationError, InvalidHashError):
