@@ -85,16 +85,17 @@ def action_forms(v: aq.AlarmView) -> None:
     with cols[0].form(f"ack_{a.alert_id}", border=False):
         st.text_input("Acknowledge: note", key=f"ack_note_{a.alert_id}",
                       placeholder="what you saw, what you will do")  # fmt: skip
-        st.form_submit_button("Acknowledge", on_click=_act,
+        st.form_submit_button("Acknowledge", key=f"ack_btn_{a.alert_id}", on_click=_act,
                               args=("acknowledge", a.alert_id, a.asset_id))  # fmt: skip
     with cols[1].form(f"shelve_{a.alert_id}", border=False):
         st.text_input("Shelve: reason", key=f"shelve_reason_{a.alert_id}")
         st.selectbox("for (hours)", SHELVE_HOURS, key=f"shelve_hours_{a.alert_id}")
-        st.form_submit_button("Shelve", on_click=_act, args=("shelve", a.alert_id, a.asset_id))
+        st.form_submit_button("Shelve", key=f"shelve_btn_{a.alert_id}", on_click=_act,
+                              args=("shelve", a.alert_id, a.asset_id))  # fmt: skip
     if len(cols) == 3:
         with cols[2].form(f"oos_{a.alert_id}", border=False):
             st.text_input(f"Take {a.asset_id} out of service: note", key=f"oos_note_{a.alert_id}")
-            st.form_submit_button("Out of service", on_click=_act,
+            st.form_submit_button("Out of service", key=f"oos_btn_{a.alert_id}", on_click=_act,
                                   args=("out_of_service", a.alert_id, a.asset_id))  # fmt: skip
 
 
