@@ -65,8 +65,10 @@ class AlarmView:
         if self.state == "shelved" and self.shelf is not None:
             until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.shelf.expires_at))
             return f"shelved until {until} by {self.shelf.by}: {self.shelf.reason}"
-        if self.acknowledged_by and self.state != "unacknowledged":
-            return f"{self.state}, acknowledged by {self.acknowledged_by}"
+        if self.acknowledged_by and self.state == "acknowledged":
+            return f"acknowledged by {self.acknowledged_by}"
+        if self.acknowledged_by and self.state == "cleared":
+            return f"cleared, acknowledged by {self.acknowledged_by}"
         return self.state
 
 

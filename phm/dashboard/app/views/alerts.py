@@ -41,6 +41,7 @@ def _act(what: str, alert_id: int, asset_id: str) -> None:
     try:
         if what == "acknowledge":
             who = actions.acknowledge(store, session, alert_id, ss.get(f"ack_note_{alert_id}", ""))
+            ss[f"ack_note_{alert_id}"] = ""
             done = f"Alert #{alert_id} acknowledged by {who}."
         elif what == "shelve":
             hours = float(ss.get(f"shelve_hours_{alert_id}", SHELVE_HOURS[0]))
@@ -207,7 +208,7 @@ def flood_view() -> None:
         help=f"ISA-18.2 / EEMUA 191: more than {aq.FLOOD_PER_10MIN} alerts per 10 minutes "
         "per operator",
     )
-    cols[3].metric("Plant time", when(f.end))
+    cols[3].metric("Plant time", when(f.end)[5:16] + " UTC", help=f"newest data: {when(f.end)}")
     left, right = st.columns([3, 1])
     fig = go.Figure(go.Bar(x=dates(f.hourly["hour"] + 1800.0), y=f.hourly["alerts"],
                            marker_color="#4c78a8"))  # fmt: skip
