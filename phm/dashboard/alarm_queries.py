@@ -82,16 +82,23 @@ def alert_priority(alert: Alert, consequence: str | None) -> str:
 
 
 def alarm_views(
-    store: DashboardStore, asset: str | None = None, now: float | None = None
+    store: DashboardStore,
+    asset: str | None = None,
+    now: float | None = None,
+    live_only: bool = False,
 ) -> list[AlarmView]:
-    """Every alert (of `asset`) with its priority and operator state at wall time `now`,
-    by priority then age (oldest first); cleared ones last, newest first."""
+    """Every alert (of `asset`; `live_only`: not cleared) with its priority and operator state
+    at wall time `now`, by priority then age (oldest first); cleared ones last, newest first."""
     now = time.time() if now is None else now
     plant = store.plant()
     shelves = operator_log.shelves(store.state, now)
     oos = operator_log.out_of_service(store.state)
     views = []
-    for a in store.state.alerts(asset=asset):
+    if live_only:
+        alerts = store.state.alerts("open", asset) + store.state.alerts("acknowledged", asset)
+    else:
+        alerts = store.state.alerts(asset=asset)
+    for a in alerts:
         kind = plant.assets[a.asset_id].type if a.asset_id in plant.assets else None
         consequence = plant.types[kind].consequence if kind in plant.types else None
         if a.status == "cleared":
@@ -254,7 +261,7 @@ def asset_alarm_states(
     `out_of_service`, `stale`, `comms_lost` and `data` (fresh / stale / comms lost / no data)."""
     now = time.time() if now is None else now
     plant = store.plant()
-    views = [v for v in alarm_views(store, now=now) if v.state != "cleared"]
+    views = alarm_views(store, now=now, live_only=True)
     oos = operator_log.out_of_service(store.state)
     fresh = data_states(store.state, plant, now)
     by_asset: dict[str, list[AlarmView]] = {}
