@@ -208,7 +208,7 @@ def flood_view() -> None:
         help=f"ISA-18.2 / EEMUA 191: more than {aq.FLOOD_PER_10MIN} alerts per 10 minutes "
         "per operator",
     )
-    cols[3].metric("Plant time", when(f.end)[5:16] + " UTC", help=f"newest data: {when(f.end)}")
+    cols[3].metric("Plant time", when(f.end)[11:16] + " UTC", help=f"newest data: {when(f.end)}")
     left, right = st.columns([3, 1])
     fig = go.Figure(go.Bar(x=dates(f.hourly["hour"] + 1800.0), y=f.hourly["alerts"],
                            marker_color="#4c78a8"))  # fmt: skip
