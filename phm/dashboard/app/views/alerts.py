@@ -20,6 +20,8 @@ from phm.store.state import UnknownAlertError
 
 SHOW_MAX = 50  # alerts listed per status
 RANK_COLORS = ["#d62728", "#ff7f0e", "#1f77b4", "#7f7f7f", "#9467bd"]
+SHELVE_HOURS = (1, 2, 4, 8, 12, 24, 72)  # the shelving durations offered on a card
+MESSAGE_KEY = "alarm_message"  # session key: the outcome of the last action, shown once
 
 st.title("Alerts")
 store = store_or_stop()
@@ -27,10 +29,6 @@ assets = sorted({a.asset_id for a in store.state.alerts()})
 with st.sidebar:
     only = st.selectbox("Asset", ["all", *assets], key="alerts_asset")
 asset = None if only == "all" else only
-
-
-SHELVE_HOURS = (1, 2, 4, 8, 12, 24, 72)
-MESSAGE_KEY = "alarm_message"
 
 
 def _act(what: str, alert_id: int, asset_id: str) -> None:
