@@ -125,3 +125,18 @@ def test_stale_and_comms_alarms_open_and_clear(tmp_path: Path) -> None:
         ("pump-003", "comms", "clear"),
     ]
     assert all(a.status == "cleared" for a in state.alerts())
+
+
+def test_the_monitor_pass_raises_the_comms_alarm(tmp_path: Path) -> None:
+    from phm.monitor.scorer import Monitor
+
+    plant = load_plant(assets=4)
+    monitor = Monitor(tmp_path, plant)  # no checkpoints: nothing is scored, the check still runs
+    monitor.state.register_assets(plant)
+    _commit(monitor.state, "pump-001", T0)
+    wall = monitor.state.data_times()["pump-001"][1]
+    assert monitor.evaluate(now=wall + 60) == []
+    assert monitor.state.alerts() == []
+    monitor.evaluate(now=wall + plant.alarms.comms_after_s + 1)
+    (alert,) = monitor.state.alerts()
+    assert (alert.asset_id, alert.kind, alert.severity) == ("pump-001", "comms", "alarm")
