@@ -31,9 +31,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
 
 def settle(page) -> None:
-    """Wait until Streamlit's rerun is over (it marks the elements of a running rerun stale)."""
+    """Wait until Streamlit's rerun is over: no element marked stale, and each card's form
+    drawn once (a card whose title changed is briefly there twice)."""
     page.wait_for_timeout(300)
     _wait("the rerun", lambda: page.locator("[data-stale='true']").count() == 0, 20, 0.2)
+    titles = page.locator("[data-testid='stExpander'] summary")
+    _wait(
+        "one card per alert", lambda: len(set(titles.all_inner_texts())) == titles.count(), 20, 0.2
+    )
 
 
 def test_alarm_handling_in_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +86,7 @@ def test_alarm_handling_in_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                 timeout=15_000
             )
             assert status(seeded.high) == "open"
+            settle(page)
 
             # a wrong password is refused, the right one logs in
             side = page.locator("[data-testid='stSidebar']")
@@ -104,6 +110,7 @@ def test_alarm_handling_in_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                 timeout=15_000
             )
             assert status(seeded.high) == "acknowledged"
+            settle(page)
             critical = card(seeded.critical)
             critical.get_by_label("Shelve: reason").fill("sensor recalibration")
             critical.get_by_role("button", name="Shelve").click()
@@ -112,7 +119,7 @@ def test_alarm_handling_in_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             _shoot(page, SHOTS / "alarms-alerts.png")
 
             # the fleet, after a reload: acknowledged state and the stale asset
-            page.goto(url + "/fleet")
+            page.goto(url + "/")  # the fleet is the default page
             page.reload()
             grid = page.locator("[data-testid='stDataFrame']").first
             expect(grid).to_be_visible(timeout=30_000)
