@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from phm.dashboard.auth import ROLES, USERS_ENV, add_user
+from phm.dashboard.auth import ROLES, USERS_ENV, add_user, load_users
 from phm.errors import PhmError
 
 APP = Path(__file__).resolve().parent / "app" / "app.py"  # shipped in the package (a wheel too)
@@ -102,8 +102,7 @@ def start_dashboard(
     if refresh_s is not None:
         env["PHM_DASHBOARD_REFRESH"] = str(refresh_s)
     if users is not None:
-        if not Path(users).is_file():
-            raise PhmError(f"{users}: users file not found (phm dashboard adduser creates it)")
+        load_users(users)  # a missing or bad users file stops here, naming the file and key
         env[USERS_ENV] = str(Path(users).resolve())
     if operators is not None:
         if operators < 1:

@@ -131,6 +131,7 @@ def test_fleet_shows_acknowledged_state_and_flags_the_stale_asset(env: AlarmStor
     assert table.loc[STALE_ASSET, "status"] == "🟣 stale data"  # no alert, old data: not ok
     assert table.loc[STALE_ASSET, "data"] == "stale (10.0 h behind)"
     assert table.loc["pump-004", "data"] == "fresh" and table.loc["pump-004", "status"] == "🟢 ok"
+    assert "🟣 stale data: 1" in texts(at)
 
 
 def test_flood_summary_counts_and_flags(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from phm.dashboard.auth import (
     load_users,
     login,
 )
+from phm.dashboard.cli import start_dashboard
 from phm.dashboard.queries import open_store
 from phm.errors import ConfigError
 from phm.store import operator_log
@@ -128,3 +129,5 @@ def test_adduser_command_and_bad_users_files(
             load_users(bad)
     with pytest.raises(ConfigError, match="users file not found"):
         load_users(tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match=r"bad.toml: \[people\]|unknown tables"):
+        start_dashboard(tmp_path, port=1, users=bad)  # refused before any server starts

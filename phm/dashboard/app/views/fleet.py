@@ -36,6 +36,9 @@ def fleet_view() -> None:
     cols[0].metric("Assets", shown.height)
     for col, status in zip(cols[1:], ("alarm", "watch", "ok", "no data"), strict=True):
         col.metric(BADGE[status], counts.get(status, 0))
+    flagged = {k: counts.get(k, 0) for k in aq.STATUS_BADGE if counts.get(k, 0)}
+    if flagged:
+        st.caption(" · ".join(f"{aq.STATUS_BADGE[k]}: {n}" for k, n in flagged.items()))
     if df["scored_at"].is_null().all():
         st.info("No predictions yet: the monitor has not scored any asset.")
     now = time.time()
