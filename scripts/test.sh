@@ -18,4 +18,4 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $S apt-get install -y -qq "${need[@]}"
 fi
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0 -e '.[dev]'
-python3 -m pytest -q "$@"
+python3 -m pytest -q --durations=12 "$@"
