@@ -68,7 +68,7 @@ def export_model(options: ExportOptions) -> dict[str, Any]:
             header, options.calibration_pumps, options.calibration_windows
         )
         data, excluded = quantise_int8(data, model, header, windows)
-        report["excluded_nodes"] = excluded
+        report["kept_fp32_nodes"] = excluded
         report["calibration"] = source
         report["calibration_windows"] = len(next(iter(windows.values())))
     options.out.parent.mkdir(parents=True, exist_ok=True)
