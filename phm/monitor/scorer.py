@@ -28,6 +28,11 @@ is of a dataset the scorer cannot score is refused with a logged error and the o
 An active registry version takes precedence over a checkpoint given to the constructor. Each
 prediction of a registry model names its version (`details["model_version"]`, and the
 `model` column: "<type>/<version>:<config name>").
+
+Batching: a scorer that can batch (the pump scorer) scores all its due assets with one forward
+pass per `batching.max_batch` windows (phm.monitor.batching), the same predictions as one at a
+time; `batching=None` scores one asset per pass. `load_model` turns a registry version's
+checkpoint into the scoring model (`phm monitor --runtime onnx`: an ONNX graph).
 """
 
 from __future__ import annotations
