@@ -9,10 +9,9 @@ and the routed experts: most of the weights): weights int8 per output channel, t
 activations uint8, ranges calibrated on training windows. Kept in fp32 (`fp32_nodes`): the
 spectral front end (STFT and its pooling matmul: the log spectrum's range spans decades), the
 MoE routers (a quantised affinity flips the top-k choice of near ties), attention, the
-embeddings and the heads, and everything that is not a matmul. Chosen on the validation pumps
-of the demo's pump model and its distilled student against quantising every weight matmul but
-the front end and the routers: fewer windows whose top class changes against fp32 (0.6% vs
-1.3% and 0.3% vs 0.6%), half the RUL change (docs/i20/onnx.md).
+embeddings and the heads, and everything that is not a matmul. Chosen on validation pumps
+against quantising every weight matmul but the front end and the routers (`phm bench export`
+compares the two; docs/i20/onnx.md has the figures).
 
 Calibration windows (`calibration_windows`): pump checkpoints (dataset plant or lake) rebuild
 the training pumps of the checkpoint's own training run from its header (`training.seed`, the
