@@ -19,6 +19,10 @@ routed slots per expert. The file is usable alone: its metadata_props hold the c
 header (`phm.header`: dataset, classes, channels, feature scaling, window sizes, RUL unit),
 the model config (`phm.config`) and the RUL head's conformal calibration (`phm.rul`), all
 JSON; `OnnxPredictor` decodes the outputs with the heads' own summaries, as `Predictor` does.
+
+The export uses torch's TorchScript-based exporter (`dynamo=False`): the torch.export-based
+one needs onnxscript, which phm does not depend on. Torch deprecates the former (it warns);
+moving over means adding onnxscript and re-running the parity tests.
 """
 
 from __future__ import annotations
