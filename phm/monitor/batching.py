@@ -18,7 +18,6 @@ scoring (tests/monitor/test_batching.py).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,8 +30,6 @@ from phm.models.moe import MoE, select_experts
 from phm.models.onnx_graph import OnnxPredictor
 from phm.models.predictor import Decoded, Predictor
 from phm.store.state import Prediction
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
