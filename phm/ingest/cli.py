@@ -1,7 +1,8 @@
 """`phm ingest --broker URL --store DIR`: consume the plant's MQTT streams into the store.
 
-Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite. Runs until SIGINT/SIGTERM,
-then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
+Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite (or `--state postgresql://...`:
+several workers on several hosts, `--shared`, one lake on a shared path; docs/deployment.md).
+Runs until SIGINT/SIGTERM, then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
 for TLS (phm.wire.mqtt). The user name comes from PHM_MQTT_USERNAME (or the URL), the
 password from PHM_MQTT_PASSWORD or PHM_MQTT_PASSWORD_FILE (a password in the URL is visible in
 `ps`: it works, with a warning). Every `--compact-every` seconds a thread merges the small
@@ -21,6 +22,7 @@ from phm.cli import add_log_level, configure_logging
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
 from phm.store.compaction import COMPACT_EVERY_S
+from phm.store.state import STATE_HELP, use_state_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: $PHM_BROKER or local 1883); password: PHM_MQTT_PASSWORD[_FILE]",
     )
     parser.add_argument("--store", required=True, help="store folder: DIR/lake, DIR/state.sqlite")
+    parser.add_argument("--state", default=None, metavar="URL", help=STATE_HELP)
     parser.add_argument(
         "--plant", default=None, help="plant registry (default phm/configs/plant.toml)"
     )
@@ -82,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
+    use_state_url(args.state)
     plant = load_plant(args.plant, assets=args.assets)
     worker = IngestWorker(
         args.broker,

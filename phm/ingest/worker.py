@@ -110,8 +110,10 @@ class IngestWorker:
         write_threads: int = 4,
         compact_every_s: float = COMPACT_EVERY_S,
         max_files: int = 16,
+        state_url: str | None = None,
     ) -> None:
         self.broker_url = broker_url
+        self.state_url = state_url  # a PostgreSQL state store (else PHM_STATE_URL / state.sqlite)
         self.store_dir = Path(store_dir)
         self.plant = plant
         self.client_id = client_id
@@ -184,9 +186,10 @@ class IngestWorker:
             raise self._init_error or TimeoutError("ingest store did not open")
         if self.compact_every_s > 0:
             from phm.store.compaction import Compactor
+            from phm.store.state import state_location
 
             self._compactor = Compactor(
-                self.store_dir / "state.sqlite",
+                state_location(self.store_dir, self.state_url),
                 self.lake_root,
                 self.compact_every_s,
                 self.max_files,
@@ -354,13 +357,13 @@ class IngestWorker:
     # ---------------------------------------------------------------- committer side
     def _open_store(self) -> None:
         from phm.store.lake import LakeWriter
-        from phm.store.state import StateStore
+        from phm.store.state import StateStore, state_location
 
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.lake_root = self.store_dir / "lake"
         if self.write_threads > 1:
             self._pool = ThreadPoolExecutor(self.write_threads, thread_name_prefix="ingest-write")
-        self._state = StateStore(self.store_dir / "state.sqlite")
+        self._state = StateStore(state_location(self.store_dir, self.state_url))
         self._lake = LakeWriter(self.lake_root, self.plant)
         self._state.register_assets(self.plant)
         self._batch_committer = BatchCommitter(self._lake, self._state, self.plant, self._pool)

@@ -21,11 +21,13 @@ from phm.errors import ConfigError
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant
 from phm.store.registry import ModelRegistry
+from phm.store.state import STATE_HELP, state_exists, state_location, use_state_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm monitor`."""
     parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
+    parser.add_argument("--state", default=None, metavar="URL", help=STATE_HELP)
     parser.add_argument(
         "--model",
         type=Path,
@@ -45,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Score until Ctrl-C (or once)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not (args.store / "state.sqlite").exists():
+    use_state_url(args.state)
+    if not state_exists(state_location(args.store)):
         raise ConfigError(f"{args.store}: no state.sqlite here; is ingest writing to this store?")
     ion_mill = None
     if args.ion_mill_model is not None:
