@@ -75,11 +75,8 @@ class DashboardStore:
     def lake(self, plant: Plant | None = None) -> Lake:
         return Lake(self.root / "lake", plant or self.plant())
 
-    def acknowledge(self, alert_id: int, by: str, note: str) -> None:
-        """An operator's acknowledgement: the one write of the dashboard, through its own
-        short-lived writer (the page's `state` is read-only and never takes the write lock)."""
-        with StateStore(self.db_path) as writer:
-            writer.acknowledge(alert_id, by, note)
+    # the dashboard's writes (operator actions, checked against the login) are in
+    # phm.dashboard.actions
 
     def read_sql(self, sql: str, args: tuple = ()) -> list[tuple]:
         """A read-only query on the state store (tables of docs/live-path.md)."""

@@ -67,7 +67,11 @@ def _explain(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.store}: no state.sqlite here")
 
     with StateStore(db, readonly=True) as state:
-        alerts = [a for a in state.alerts(asset=args.asset) if a.status != "cleared"]
+        alerts = [
+            a
+            for a in state.alerts(asset=args.asset)
+            if a.status != "cleared" and a.kind == "condition"  # not the stale / comms alarms
+        ]
         preds = state.predictions(args.asset)
         assets = {row[0]: row[1] for row in state.assets()}
     if alerts:

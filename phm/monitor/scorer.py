@@ -11,7 +11,8 @@ with its displayed RUL (phm.monitor.rul_track: falling with data time while an a
 0 = failed; open-ended, None, without fault evidence). An open alert is refreshed at every
 scoring: the ranked root causes the scorer gives (`AssetScorer.root_causes`: its knowledge
 graph on the model's fault probabilities and the symptom detectors on its data, each cause with
-its evidence path and recommended actions), the headline failure mode decided from them
+its evidence path and recommended actions), its ISA-18.2 priority (phm.monitor.priority: the
+type's consequence and the RUL), the headline failure mode decided from them
 (phm.monitor.headline, the same function the dashboard shows its mode with, saying where model
 and evidence disagree), the RUL and the message; the alert's history keeps a version whenever
 one of these changed for the operator. Alert levels are rebuilt from the open alerts at start
@@ -43,9 +44,11 @@ from phm.errors import ConfigError
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
 from phm.monitor.headline import headline
 from phm.monitor.ion_mill_scorer import ION_MILL_ROW_S, PROCESS_CONFIG
+from phm.monitor.priority import priority
 from phm.monitor.registry import SCORERS
 from phm.monitor.rul_track import RulTrack, rul_text, track_rul
 from phm.monitor.scorers import AssetScorer, ScoringModel
+from phm.monitor.staleness import StalenessWatch
 from phm.plant import Plant
 from phm.store.lake import Lake
 from phm.store.registry import ModelRegistry
@@ -117,12 +120,14 @@ class Monitor:
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
+        self.staleness = StalenessWatch(self.state, plant)  # the "stale" and "comms" alarms
         self.tracks: dict[str, RulTrack] = {}  # displayed RUL of the assets with an open alert
         self.shown: dict[str, tuple] = {}  # what each open alert's last kept version showed
 
     def evaluate(self, now: float | None = None) -> list[Prediction]:
         """Score every asset with data newer than its last prediction; write each prediction
-        and step the asset's alert."""
+        and step the asset's alert; then open or clear the assets' stale-data and
+        lost-communication alarms (phm.monitor.staleness)."""
         now = time.time() if now is None else now
         self.refresh_models()
         out = []
@@ -144,6 +149,10 @@ class Monitor:
                 log.exception("scoring %s failed", asset_id)
                 continue
             out.append(p)
+        try:
+            self.staleness.check(now)
+        except Exception:  # a failed check must not stop the scoring
+            log.exception("staleness check failed")
         return out
 
     def refresh_models(self) -> None:
@@ -255,9 +264,17 @@ class Monitor:
             **analysis,
         }
         shown = (new.level, head.mode, head.disagreement is not None, track)
+        consequence = self.plant.types[self.plant.assets[asset_id].type].consequence
+        rank = priority(
+            new.level,
+            consequence,
+            None if track is None else track.median,
+            track is not None and track.failed,
+            self.policy,
+        )
         if action is not None and action.startswith("open_"):
             self.open_ids[asset_id] = self.state.open_alert(
-                asset_id, "condition", new.level, message, details, at=now
+                asset_id, "condition", new.level, message, details, at=now, priority=rank
             )
             self.shown[asset_id] = shown
         elif asset_id in self.open_ids:
@@ -269,6 +286,7 @@ class Monitor:
                 details=details,
                 at=now,
                 keep_version=changed,
+                priority=rank,
             )
             if changed:
                 self.shown[asset_id] = shown

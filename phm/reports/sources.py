@@ -203,7 +203,8 @@ def store_source(
     chosen = select_assets(available, assets, f"the store {store}")
     latest_alert: dict[str, Any] = {}
     for alert in sorted(alerts, key=lambda a: a.updated_at):
-        latest_alert[alert.asset_id] = alert
+        if alert.kind == "condition":  # not the stale / comms alarms (phm.monitor.staleness)
+            latest_alert[alert.asset_id] = alert
     k = header.snapshots
     assert k is not None
     unit_s = header.rul_unit_s if header.rul_unit_s is not None else 3600.0

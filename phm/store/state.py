@@ -14,8 +14,10 @@ on both databases.
 
 Tables: assets, segments (every committed lake file, by its path relative to the lake root),
 ingest_seen (asset, stream, seq, content digest), dead_letters (capped raw bytes with the whole
-payload's size and SHA-256), counters, predictions, alerts, acknowledgements, alert_history
-(the versions an alert showed: one row at opening, one per recorded change, one at clearing).
+payload's size and SHA-256), counters, predictions, alerts (with their ISA-18.2 `priority`),
+acknowledgements, alert_history (the versions an alert showed: one row at opening, one per
+recorded change, one at clearing), and the operators' shelves, out_of_service and
+operator_actions (the audit trail; phm.store.operator_log writes and reads them).
 
 Readers open with `readonly=True` (`mode=ro`, no schema statement): they never take the write
 lock, so a reader neither waits for ingest nor makes it wait.
@@ -105,12 +107,26 @@ CREATE TABLE IF NOT EXISTS alert_history (
     id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id), at REAL NOT NULL,
     severity TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history (alert_id, at);
+CREATE TABLE IF NOT EXISTS shelves (
+    id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    by_name TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL,
+    ended_at REAL);
+CREATE INDEX IF NOT EXISTS shelves_alert ON shelves (alert_id);
+CREATE TABLE IF NOT EXISTS out_of_service (
+    id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, by_name TEXT NOT NULL, note TEXT NOT NULL,
+    at REAL NOT NULL, ended_at REAL);
+CREATE INDEX IF NOT EXISTS out_of_service_asset ON out_of_service (asset_id);
+CREATE TABLE IF NOT EXISTS operator_actions (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, by_name TEXT NOT NULL, action TEXT NOT NULL,
+    alert_id INTEGER, asset_id TEXT, note TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS operator_actions_at ON operator_actions (at);
 """
 # columns added after the first release: (table, column, type), added to older files at open
 _ADDED_COLUMNS = (
     ("ingest_seen", "digest", "BLOB"),
     ("dead_letters", "size", "BIGINT"),
     ("dead_letters", "sha256", "TEXT"),
+    ("alerts", "priority", "TEXT"),
 )
 
 
@@ -564,15 +580,18 @@ class StateStore:
         message: str,
         details: dict[str, Any] | None = None,
         at: float | None = None,
+        priority: str | None = None,
     ) -> int:
-        """Open an alert (status 'open'); return its id. `severity` is 'watch' or 'alarm'."""
+        """Open an alert (status 'open'); return its id. `severity` is 'watch' or 'alarm';
+        `priority` its ISA-18.2 priority (phm.monitor.priority)."""
         self._check_severity(severity)
         at = time.time() if at is None else float(at)
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO alerts (asset_id, kind, severity, status, opened_at, updated_at, "
-                "cleared_at, message, details) VALUES (?, ?, ?, 'open', ?, ?, NULL, ?, ?)",
-                (asset_id, kind, severity, at, at, message, json.dumps(details or {})),
+                "cleared_at, message, details, priority) "
+                "VALUES (?, ?, ?, 'open', ?, ?, NULL, ?, ?, ?)",
+                (asset_id, kind, severity, at, at, message, json.dumps(details or {}), priority),
             )
             alert_id = int(cur.lastrowid)
             self._keep_version(conn, alert_id, at)
@@ -586,6 +605,7 @@ class StateStore:
         details: dict[str, Any] | None = None,
         at: float | None = None,
         keep_version: bool = True,
+        priority: str | None = None,
     ) -> None:
         """Change an open or acknowledged alert. Escalating watch -> alarm re-opens an
         acknowledged alert, so the operator sees it again. A cleared alert raises ValueError.
@@ -603,11 +623,12 @@ class StateStore:
             conn.execute(
                 "UPDATE alerts SET severity = COALESCE(?, severity), "
                 "message = COALESCE(?, message), details = COALESCE(?, details), "
-                "status = ?, updated_at = ? WHERE id = ?",
+                "priority = COALESCE(?, priority), status = ?, updated_at = ? WHERE id = ?",
                 (
                     severity,
                     message,
                     None if details is None else json.dumps(details),
+                    priority,
                     status,
                     at,
                     alert_id,
@@ -636,6 +657,27 @@ class StateStore:
             (at, alert_id),
         )
 
+    def data_times(self) -> dict[str, tuple[float, float]]:
+        """Per asset: (newest data time in its committed segments, wall time of its newest
+        commit), both Unix s (the staleness and lost-communication checks)."""
+        rows = self._conn().execute(
+            "SELECT asset, max(t_max), max(committed_at) FROM segments GROUP BY asset"
+        )
+        return {a: (float(t), float(c)) for a, t, c in rows if t is not None}
+
+    def scoring_intervals(self, since: float) -> dict[str, tuple[float, int, float]]:
+        """Per asset with predictions of data time >= `since`: (their mean spacing in s (nan
+        for one), how many, the newest's time); the monitor's scoring interval of the asset."""
+        rows = self._conn().execute(
+            "SELECT asset_id, min(time), max(time), count(*) FROM predictions WHERE time >= ? "
+            "GROUP BY asset_id",
+            (float(since),),
+        )
+        return {
+            a: ((t1 - t0) / (n - 1) if n > 1 else float("nan"), int(n), float(t1))
+            for a, t0, t1, n in rows
+        }
+
     def alert_history(self, alert_id: int) -> list[AlertVersion]:
         """The recorded versions of an alert, oldest first (a store written before the
         history existed, read-only, has none)."""
@@ -657,7 +699,8 @@ class StateStore:
 
     def acknowledge(self, alert_id: int, by: str, note: str, at: float | None = None) -> None:
         """Record that `by` acknowledged the alert with `note` (both required, non-empty);
-        an open alert becomes 'acknowledged', a cleared one stays cleared."""
+        an open alert becomes 'acknowledged', a cleared one stays cleared. The audit trail
+        (`operator_actions`) gets the action in the same transaction."""
         for name, value in (("by", by), ("note", note)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"acknowledge: {name!r} must be a non-empty string, got {value!r}")
@@ -667,6 +710,11 @@ class StateStore:
             conn.execute(
                 "INSERT INTO acknowledgements (alert_id, by_name, note, at) VALUES (?, ?, ?, ?)",
                 (alert_id, by.strip(), note.strip(), at),
+            )
+            conn.execute(  # the audit trail (phm.store.operator_log), in the same transaction
+                "INSERT INTO operator_actions (at, by_name, action, alert_id, asset_id, note) "
+                "SELECT ?, ?, 'acknowledge', id, asset_id, ? FROM alerts WHERE id = ?",
+                (at, by.strip(), note.strip(), alert_id),
             )
             if status == "open":
                 conn.execute(
@@ -679,9 +727,12 @@ class StateStore:
         oldest first."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"alert status {status!r}: expected one of {STATUSES}")
+        conn = self._conn()
+        have = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
+        priority = "priority" if "priority" in have else "NULL"  # a read-only older store
         sql = (
             "SELECT id, asset_id, kind, severity, status, opened_at, updated_at, cleared_at, "
-            "message, details FROM alerts WHERE 1 = 1"
+            f"message, details, {priority} FROM alerts WHERE 1 = 1"
         )
         args: list[Any] = []
         if status is not None:
@@ -690,9 +741,8 @@ class StateStore:
         if asset is not None:
             sql += " AND asset_id = ?"
             args.append(asset)
-        conn = self._conn()
         alerts = [
-            Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]))
+            Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), [], r[10])
             for r in conn.execute(sql + " ORDER BY id", args)
         ]
         by_id = {a.alert_id: a for a in alerts}
