@@ -25,6 +25,14 @@ from phm.store.compaction import COMPACT_EVERY_S
 from phm.store.state import STATE_HELP, use_state_url
 
 
+def _partition(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 0/2") from None
+    return k, n
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     parser.add_argument(
@@ -47,7 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shared",
         action="store_true",
-        help="join the MQTT 5 shared subscription $share/phm-ingest",
+        help="join the MQTT 5 shared subscription $share/phm-ingest (Mosquitto 2.0 drops "
+        "what arrives for the group while its members resubscribe after a broker restart: "
+        "prefer --partition)",
+    )
+    parser.add_argument(
+        "--partition",
+        type=_partition,
+        default=None,
+        metavar="K/N",
+        help="store the assets of partition K of N (a stable hash of the asset id; each "
+        "worker its own K and --client-id, one persistent session each)",
     )
     parser.add_argument("--batch-max", type=int, default=1000, help="messages per commit at most")
     parser.add_argument("--batch-ms", type=float, default=100.0, help="ms to fill a batch at most")
@@ -98,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         protocol=args.mqtt_version,
         compact_every_s=args.compact_every,
         max_files=args.max_files,
+        partition=args.partition,
     )
     if args.init_session:
         from phm.ingest.session import init_session

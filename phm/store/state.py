@@ -235,12 +235,21 @@ class StateStore:
                     pg_schema(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
                 )
                 continue
-            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
+            if column not in self._columns(conn, table):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         conn.execute("CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256)")
 
     # -- connections -------------------------------------------------------------------------
+
+    def _columns(self, conn: Any, table: str) -> set[str]:
+        """The column names of `table` (empty if there is no such table)."""
+        if self.url is None:
+            return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        sql = (
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?"
+        )
+        return {r[0] for r in conn.execute(sql, (table,))}
 
     def _conn(self) -> Any:
         """This thread's connection: sqlite3.Connection, or a `postgres.PgConnection` (the
@@ -728,8 +737,8 @@ class StateStore:
         if status is not None and status not in STATUSES:
             raise ValueError(f"alert status {status!r}: expected one of {STATUSES}")
         conn = self._conn()
-        have = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
-        priority = "priority" if "priority" in have else "NULL"  # a read-only older store
+        # a read-only store older than the priority column reads NULL
+        priority = "priority" if "priority" in self._columns(conn, "alerts") else "NULL"
         sql = (
             "SELECT id, asset_id, kind, severity, status, opened_at, updated_at, cleared_at, "
             f"message, details, {priority} FROM alerts WHERE 1 = 1"
