@@ -119,11 +119,10 @@ class PgConnection:
     def __init__(self, url: str, readonly: bool) -> None:
         import psycopg
 
-        options = "-c default_transaction_read_only=on" if readonly else None
         try:
-            self.raw = psycopg.connect(
-                url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, options=options
-            )
+            self.raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            if readonly:  # a statement, not `options`: the URL's own options stay
+                self.raw.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
             raise _as_sqlite_error(exc) from exc
         self.broken = False
