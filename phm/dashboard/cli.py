@@ -22,6 +22,7 @@ from pathlib import Path
 
 from phm.dashboard.auth import ROLES, USERS_ENV, add_user, load_users
 from phm.errors import PhmError
+from phm.store.state import STATE_HELP, use_state_url
 
 APP = Path(__file__).resolve().parent / "app" / "app.py"  # shipped in the package (a wheel too)
 DEFAULT_PORT = 8501
@@ -58,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("data/demo/live"),
         help="store folder holding state.sqlite and lake/ (default: phm demo's, data/demo/live)",
     )
+    parser.add_argument("--state", default=None, metavar="URL", help=STATE_HELP)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (8501)")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
@@ -138,6 +140,7 @@ def adduser(users: Path | None, name: str | None, role: str, password_stdin: boo
 def run(args: argparse.Namespace) -> int:
     if args.action == "adduser":
         return adduser(args.users, args.name, args.role, args.password_stdin)
+    use_state_url(args.state)  # the server process inherits it
     proc = start_dashboard(
         args.store, args.port, args.address, args.plant, args.refresh, args.users, args.operators
     )

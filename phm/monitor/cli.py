@@ -25,11 +25,13 @@ from phm.monitor.batching import DEFAULT_BATCHING, BatchPolicy
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant
 from phm.store.registry import ModelRegistry
+from phm.store.state import STATE_HELP, state_exists, state_location, use_state_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `phm monitor`."""
     parser.add_argument("--store", type=Path, required=True, help="store folder (lake, state)")
+    parser.add_argument("--state", default=None, metavar="URL", help=STATE_HELP)
     parser.add_argument(
         "--model",
         type=Path,
@@ -82,7 +84,8 @@ def load_scoring_model(path: Path, runtime: str) -> ScoringModel | OnnxPredictor
 def run(args: argparse.Namespace) -> int:
     """Score until Ctrl-C (or once)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not (args.store / "state.sqlite").exists():
+    use_state_url(args.state)
+    if not state_exists(state_location(args.store)):
         raise ConfigError(f"{args.store}: no state.sqlite here; is ingest writing to this store?")
     ion_mill = None
     if args.ion_mill_model is not None:

@@ -59,7 +59,7 @@ from phm.monitor.staleness import StalenessWatch
 from phm.plant import Plant
 from phm.store.lake import Lake
 from phm.store.registry import ModelRegistry
-from phm.store.state import Prediction, StateStore
+from phm.store.state import Prediction, open_state
 
 # ScoringModel and the ion mill feature constants were defined here before the scorers moved
 # out (phm.monitor.scorers, phm.monitor.ion_mill_scorer); their callers still import them here
@@ -100,7 +100,7 @@ class Monitor:
         # converted to an ONNX graph in memory)
         self.load_model = load_model or (lambda path: ScoringModel.load(path, None))
         self.lake = Lake(Path(store_dir) / "lake", plant)
-        self.state = StateStore(Path(store_dir) / "state.sqlite")
+        self.state = open_state(store_dir)  # state.sqlite, or PHM_STATE_URL
         by_dataset: dict[str, ScoringModel] = {}
         for m in (model, ion_mill_model, *models):
             if m is None:

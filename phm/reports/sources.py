@@ -162,13 +162,13 @@ def store_source(
     """The pumps of a live store, each on its latest window; root causes from its alerts."""
     from phm.models.windows import read_latest_pump_data
     from phm.store.lake import Lake
-    from phm.store.state import StateStore
+    from phm.store.state import StateStore, state_exists, state_location
 
     store = Path(store_dir)
     header = predictor.header
     check_checkpoint(header, "plant", checkpoint, "--store (the plant's pumps)")
-    state_path = store / "state.sqlite"
-    if not state_path.is_file():
+    state_path = state_location(store)
+    if not state_exists(state_path):
         raise ReportInputError(
             f"{store}: not a phm store (no state.sqlite); expected e.g. data/demo/live"
         )

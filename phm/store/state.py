@@ -1,10 +1,16 @@
 """The state store: what ingest committed, and what the monitor predicted and alerted.
 
 One SQLite file in WAL mode (readers never wait for a writer; a writer waits up to
-`busy_timeout` = 10 s for another), `synchronous=FULL` so a commit survives a power cut. The
-SQL is kept portable to PostgreSQL: timestamps are REAL Unix seconds, JSON is TEXT, upserts use
-`ON CONFLICT ... DO UPDATE`; only `INTEGER PRIMARY KEY` (auto ids; SERIAL there) and BLOB
-(BYTEA there) would need renaming.
+`busy_timeout` = 10 s for another), `synchronous=FULL` so a commit survives a power cut; or a
+PostgreSQL database, chosen by URL (`StateStore("postgresql://user@host/db")`, or for every
+command of a deployment the environment variable PHM_STATE_URL / the `--state URL` options,
+through `open_state`). One body of SQL serves both: timestamps are REAL Unix seconds, JSON is
+TEXT, upserts use `ON CONFLICT ... DO UPDATE`; `phm.store.postgres` bridges the rest
+(placeholders, identity ids, BYTEA, one writer at a time, the error classes).
+
+Schema migrations: the tables are created if missing and the columns added after a release
+(`_ADDED_COLUMNS`) are added to an older store when a writer opens it, in the same transaction,
+on both databases.
 
 Tables: assets, segments (every committed lake file, by its path relative to the lake root),
 ingest_seen (asset, stream, seq, content digest), dead_letters (capped raw bytes with the whole
@@ -24,6 +30,7 @@ connection per thread, lazily, so one object may be used from several threads. S
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -58,6 +65,8 @@ __all__ = [
     "UnknownAlertError",
     "alert_root_causes",
     "lake_key",
+    "open_state",
+    "state_location",
 ]
 
 if TYPE_CHECKING:
@@ -121,6 +130,45 @@ _ADDED_COLUMNS = (
 )
 
 
+STATE_URL_ENV = "PHM_STATE_URL"  # a PostgreSQL URL: the state store of every command
+
+
+def state_location(store_dir: str | Path, url: str | None = None) -> str | Path:
+    """Where a store folder's state lives: `url` (a postgresql:// URL), else the environment's
+    PHM_STATE_URL, else `store_dir`/state.sqlite."""
+    url = url or os.environ.get(STATE_URL_ENV) or None
+    return url if url else Path(store_dir) / "state.sqlite"
+
+
+def open_state(store_dir: str | Path, readonly: bool = False, url: str | None = None) -> StateStore:
+    """The state store of a store folder (`state_location`)."""
+    return StateStore(state_location(store_dir, url), readonly=readonly)
+
+
+STATE_HELP = (
+    "state store: a PostgreSQL URL (postgresql://user@host:5432/db; password in PGPASSWORD "
+    "or ~/.pgpass, not here); default: $PHM_STATE_URL, else STORE/state.sqlite"
+)
+
+
+def use_state_url(url: str | None) -> None:
+    """Make `url` (a `--state` option) the state store of this process and its children
+    (PHM_STATE_URL); None leaves the environment as it is."""
+    from phm.store.postgres import is_postgres_url
+
+    if url is None:
+        return
+    if not is_postgres_url(url):
+        raise PhmError(f"--state {url!r}: expected a postgresql://user@host/database URL")
+    os.environ[STATE_URL_ENV] = url
+
+
+def state_exists(location: str | Path) -> bool:
+    """False for a state.sqlite file that is not there (a PostgreSQL URL: True; connecting
+    tells the rest)."""
+    return (isinstance(location, str) and "://" in location) or Path(location).is_file()
+
+
 class UnknownAlertError(PhmError, KeyError):
     """An alert id that the state store does not hold."""
 
@@ -151,29 +199,73 @@ class StateStore:
     reader never waits for a writer nor makes one wait. Writing through it raises PhmError."""
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
-        self.path = Path(path)
+        from phm.store.postgres import is_postgres_url, redacted
+
+        self.url = str(path) if is_postgres_url(path) else None
+        # in messages: the file, or the URL without its password
+        self.path: Path | str = redacted(self.url) if self.url else Path(path)
         self.readonly = readonly
         self._local = threading.local()
         if readonly:
-            if not self.path.is_file():
+            if self.url is None and not Path(self.path).is_file():
                 raise PhmError(f"{self.path}: no state store there (ingest creates it)")
             self._conn()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.url is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as conn:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            for table, column, kind in _ADDED_COLUMNS:
-                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            conn.execute("CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256)")
+            self._migrate(conn)
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return "sqlite" if self.url is None else "postgresql"
+
+    def _migrate(self, conn: Any) -> None:
+        """Create missing tables and add the columns of later releases (module doc)."""
+        from phm.store.postgres import pg_schema
+
+        schema = _SCHEMA if self.url is None else pg_schema(_SCHEMA)
+        for stmt in schema.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        for table, column, kind in _ADDED_COLUMNS:
+            if self.url is not None:
+                conn.execute(
+                    pg_schema(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+                )
+                continue
+            if column not in self._columns(conn, table):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        conn.execute("CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256)")
 
     # -- connections -------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
+    def _columns(self, conn: Any, table: str) -> set[str]:
+        """The column names of `table` (empty if there is no such table)."""
+        if self.url is None:
+            return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        sql = (
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?"
+        )
+        return {r[0] for r in conn.execute(sql, (table,))}
+
+    def _conn(self) -> Any:
+        """This thread's connection: sqlite3.Connection, or a `postgres.PgConnection` (the
+        same execute / executemany), opened on first use and again after a broken one."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "broken", False):
+            conn.close()
+            conn = self._local.conn = None
+        if conn is None and self.url is not None:
+            from phm.store.postgres import PgConnection
+
+            try:
+                conn = PgConnection(self.url, self.readonly)
+            except sqlite3.Error as exc:
+                raise PhmError(f"{self.path}: cannot connect to the state store ({exc})") from exc
+            self._local.conn = conn
         if conn is None:
             if self.readonly:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -205,18 +297,27 @@ class StateStore:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): committed on exit, rolled back on error."""
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction (BEGIN IMMEDIATE; on PostgreSQL BEGIN and the writers' advisory
+        lock): committed on exit, rolled back on error."""
         if self.readonly:
             raise PhmError(f"{self.path}: opened read-only; a write needs StateStore(path)")
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        if self.url is None:
+            conn.execute("BEGIN IMMEDIATE")
+        else:
+            conn.begin_write()  # BEGIN and the writers' lock (phm.store.postgres)
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if not getattr(conn, "broken", False):
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def read_sql(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        """A read-only query (`?` placeholders) on the store's tables, on either database."""
+        return [tuple(r) for r in self._conn().execute(sql, tuple(args)).fetchall()]
 
     # -- ingest ------------------------------------------------------------------------------
 
@@ -473,7 +574,7 @@ class StateStore:
         if severity not in SEVERITIES:
             raise ValueError(f"alert severity {severity!r}: expected one of {SEVERITIES}")
 
-    def _status(self, conn: sqlite3.Connection, alert_id: int) -> tuple[str, str]:
+    def _status(self, conn: Any, alert_id: int) -> tuple[str, str]:
         row = conn.execute("SELECT status, severity FROM alerts WHERE id = ?", (alert_id,))
         found = row.fetchone()
         if found is None:
@@ -558,7 +659,7 @@ class StateStore:
             self._keep_version(conn, alert_id, at)
 
     @staticmethod
-    def _keep_version(conn: sqlite3.Connection, alert_id: int, at: float) -> None:
+    def _keep_version(conn: Any, alert_id: int, at: float) -> None:
         conn.execute(
             "INSERT INTO alert_history (alert_id, at, severity, status, message, details) "
             "SELECT id, ?, severity, status, message, details FROM alerts WHERE id = ?",
@@ -636,8 +737,8 @@ class StateStore:
         if status is not None and status not in STATUSES:
             raise ValueError(f"alert status {status!r}: expected one of {STATUSES}")
         conn = self._conn()
-        have = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
-        priority = "priority" if "priority" in have else "NULL"  # a read-only older store
+        # a read-only store older than the priority column reads NULL
+        priority = "priority" if "priority" in self._columns(conn, "alerts") else "NULL"
         sql = (
             "SELECT id, asset_id, kind, severity, status, opened_at, updated_at, cleared_at, "
             f"message, details, {priority} FROM alerts WHERE 1 = 1"

@@ -16,8 +16,8 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state.sqlite")
+def store(state_at) -> StateStore:
+    s = StateStore(state_at)
     s.register_assets(load_plant(assets=4))
     return s
 
