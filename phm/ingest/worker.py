@@ -65,6 +65,7 @@ class _Message:
     gen: int  # connection generation it arrived on
     received: float  # Unix s
     redelivered: bool = False  # retained, or resent (DUP): it may have been seen before
+    decoded: Any = None  # Sparkplug: set by SparkplugHost.translate before the commit
 
 
 @dataclass
@@ -91,6 +92,8 @@ class IngestWorker:
     ack with the committed (asset, stream, seq) keys and the Unix time. `write_threads`
     lake segments of one batch are written at a time. Every `compact_every_s` seconds (0:
     never) a thread merges the small segments of partitions holding more than `max_files`.
+    `sparkplug=True` also takes the Sparkplug B messages of the plant's group
+    (phm.ingest.sparkplug) into the same lake; it needs a single worker (no `shared`).
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class IngestWorker:
         write_threads: int = 4,
         compact_every_s: float = COMPACT_EVERY_S,
         max_files: int = 16,
+        sparkplug: bool = False,
     ) -> None:
         self.broker_url = broker_url
         self.store_dir = Path(store_dir)
@@ -125,6 +129,8 @@ class IngestWorker:
         self.write_threads = write_threads
         self.compact_every_s = compact_every_s
         self.max_files = max_files
+        self.sparkplug = sparkplug
+        self._sparkplug: Any = None  # phm.ingest.sparkplug.SparkplugHost, opened with the store
         self._compactor: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self.stats = WorkerStats()
@@ -163,6 +169,11 @@ class IngestWorker:
             raise ConfigError(f"--compact-every must be >= 0 s, got {self.compact_every_s}")
         if self.max_files < 1:
             raise ConfigError(f"--max-files must be at least 1, got {self.max_files}")
+        if self.sparkplug and self.shared:
+            raise ConfigError(
+                "--sparkplug needs one worker: Sparkplug seq checks follow each edge node's "
+                "messages in order, which a shared subscription splits (drop --shared)"
+            )
         return parse_broker_url(self.broker_url)
 
     @property
@@ -173,6 +184,16 @@ class IngestWorker:
     @property
     def subscription(self) -> str:
         return shared_subscription() if self.shared else SUBSCRIPTION
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """Every topic filter taken at QoS 1: the native one, and Sparkplug's when enabled."""
+        if not self.sparkplug:
+            return [self.subscription]
+        from phm.ingest.sparkplug import subscriptions
+        from phm.plant import sparkplug_map
+
+        return [self.subscription, *subscriptions(sparkplug_map(self.plant).group)]
 
     def start(self, timeout: float = 60.0) -> IngestWorker:
         """Open the store (register assets, delete orphan segments), then connect."""
@@ -294,16 +315,16 @@ class IngestWorker:
             self._address.display,
             self.client_id,
             flags.session_present,
-            self.subscription,
+            ", ".join(self.subscriptions),
         )
-        client.subscribe(self.subscription, qos=1)
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: list, props: Any):
         granted = all(not c.is_failure and c.value == 1 for c in codes)
         if granted:
-            log.info("ingest: subscribed to %s at QoS 1", self.subscription)
+            log.info("ingest: subscribed to %s at QoS 1", ", ".join(self.subscriptions))
         else:
-            log.error("ingest: %s not granted at QoS 1: %s", self.subscription, codes)
+            log.error("ingest: %s not granted at QoS 1: %s", self.subscriptions, codes)
         self._subscribed = granted
         self._status_dirty = True
 
@@ -364,6 +385,10 @@ class IngestWorker:
         self._lake = LakeWriter(self.lake_root, self.plant)
         self._state.register_assets(self.plant)
         self._batch_committer = BatchCommitter(self._lake, self._state, self.plant, self._pool)
+        if self.sparkplug:
+            from phm.ingest.sparkplug import SparkplugHost
+
+            self._sparkplug = SparkplugHost(self.plant, self._state)
         min_age = SHARED_ORPHAN_AGE_S if self.shared else 0.0
         removed = 0
         for path in self._state.orphan_segments(self.lake_root):
@@ -426,8 +451,14 @@ class IngestWorker:
 
     def _process(self, batch: list[_Message]) -> None:
         try:
+            if self._sparkplug is not None:
+                self._sparkplug.translate(batch)
             out = self._batch_committer.commit(batch)
+            if self._sparkplug is not None:
+                self._sparkplug.persist()  # before the acks: a restart resumes after them
         except Exception:
+            if self._sparkplug is not None:
+                self._sparkplug.reload()
             self.stats.commit_failures += 1
             log.critical(
                 "ingest: COMMIT FAILED for a batch of %d messages; none of them is acknowledged "
@@ -438,6 +469,10 @@ class IngestWorker:
             self._force_reconnect()
             return
         self._ack(batch)
+        if self._sparkplug is not None:
+            for topic, payload in self._sparkplug.rebirths():
+                assert self._client is not None
+                self._client.publish(topic, payload, qos=1)
         now = time.time()
         self._last_message = max(m.received for m in batch)
         self.stats.messages += out.messages
