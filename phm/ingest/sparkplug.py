@@ -272,8 +272,13 @@ class SparkplugHost:
         if not payload.HasField("seq") or payload.seq >= spb.SEQ_MODULUS:
             raise _Dead("sparkplug_bad_seq", f"{m.topic}: seq missing or not in 0..255")
         seq = int(payload.seq)
+        if node.stale:  # until the NBIRTH, neither seq nor aliases can be trusted
+            self._ask_rebirth(name, node)
+            raise _Dead(
+                "sparkplug_stale", f"{m.topic}: after a seq gap, before the rebirth: not trusted"
+            )
         expected = (node.seq + 1) % spb.SEQ_MODULUS if node.seq is not None else seq
-        if seq != expected and m.redelivered and not node.stale:
+        if seq != expected and m.redelivered:
             self._count("sparkplug_replays")  # seen before a restart: dedupe decides
             return
         node.seq = seq
@@ -287,11 +292,6 @@ class SparkplugHost:
                 "sparkplug_seq_gap",
                 f"{m.topic}: seq {seq}, expected {expected} ({missing} messages missing): "
                 "rebirth requested",
-            )
-        if node.stale:
-            self._ask_rebirth(name, node)
-            raise _Dead(
-                "sparkplug_stale", f"{m.topic}: after a seq gap, before the rebirth: not trusted"
             )
 
     def _rows(

@@ -54,6 +54,7 @@ class SparkplugEdgeNode:
         self.published = 0  # messages handed to the client
         self.acked = 0  # PUBACKs received
         self.rebirths = 0  # rebirth requests answered
+        self._ack_lock = threading.Lock()
         self._lock = threading.RLock()  # seq order: the sim thread and rebirths (network thread)
         # per asset: metric name -> alias, and the last value published with its time (ms)
         self._aliases = {
@@ -103,7 +104,8 @@ class SparkplugEdgeNode:
             self.birth()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
-        with self._lock:
+        # not self._lock: publish() holds paho's lock while we may hold ours (deadlock)
+        with self._ack_lock:
             self.acked += 1
 
     def _send(self, topic: str, payload: Any) -> None:
@@ -167,9 +169,10 @@ class SparkplugEdgeNode:
             time.sleep(0.01)
         death = spb.Payload(timestamp=_now_ms())
         spb.set_value(death.metrics.add(name=spb.BDSEQ_METRIC), spb.DataType.Int64, self.bdseq)
-        self.client.publish(
-            self.topic("NDEATH"), death.SerializeToString(), qos=1
-        ).wait_for_publish(timeout_s)
+        with self._lock:
+            info = self.client.publish(self.topic("NDEATH"), death.SerializeToString(), qos=1)
+            self.published += 1
+        info.wait_for_publish(timeout_s)
         self.client.disconnect()
         self.client.loop_stop()
         return self.published - self.acked
