@@ -41,7 +41,7 @@ from phm.plant import Plant, sparkplug_map
 from phm.records import Batch
 from phm.store.state import StateStore
 from phm.wire import sparkplug as spb
-from phm.wire.codec import PayloadError, decode, encode
+from phm.wire.codec import PayloadError, check_times
 from phm.wire.sparkplug_map import SparkplugMap
 
 log = logging.getLogger(__name__)
@@ -342,21 +342,45 @@ class SparkplugHost:
             row[channel] = value
         if unmapped:
             self._count("sparkplug_unmapped_metrics", unmapped)
-        return [self._batch(where, dmap.asset, s, t, row) for (s, t), row in sorted(rows.items())]
+        by_stream: dict[str, list[tuple[int, dict[str, float]]]] = {}
+        for (stream, stamp), row in sorted(rows.items()):
+            by_stream.setdefault(stream, []).append((stamp, row))
+        out: list[Batch] = []
+        for stream, stream_rows in by_stream.items():
+            out += self._batches(where, dmap.asset, stream, stream_rows)
+        return out
 
-    def _batch(self, where: str, asset: str, stream: str, stamp: int, row: dict) -> Batch:
-        """One row as a native batch, through the native codec's checks (time window,
-        NaN only in nullable channels)."""
+    def _batches(
+        self, where: str, asset: str, stream: str, rows: list[tuple[int, dict[str, float]]]
+    ) -> list[Batch]:
+        """The rows of one stream as native batches of one row each (seq: the timestamp in
+        ms), checked as the native codec checks a payload: times within the plant's window,
+        NaN only in nullable channels, no infinities."""
         spec = self.plant.stream(asset, stream)
-        missing = [c for c in spec.channels if c not in row and c not in spec.nullable]
-        if missing:
-            raise _Dead(
-                "sparkplug_partial_row",
-                f"{where}: {stream} at {stamp} ms lacks metrics for {missing} (not nullable)",
-            )
-        values = np.array([[row.get(c, math.nan) for c in spec.channels]], np.float32)
-        frame = encode(stamp, stamp / 1000.0, values, spec.channels)
+        for stamp, row in rows:
+            missing = [c for c in spec.channels if c not in row and c not in spec.nullable]
+            if missing:
+                raise _Dead(
+                    "sparkplug_partial_row",
+                    f"{where}: {stream} at {stamp} ms lacks metrics for {missing} (not nullable)",
+                )
+        values = np.array([[r.get(c, math.nan) for c in spec.channels] for _, r in rows], "<f4")
+        first, last = rows[0][0] / 1000.0, rows[-1][0] / 1000.0
         try:
-            return decode(frame, asset, stream, self.plant, now=self.clock())
+            check_times(first, last, self.plant, self.clock())
         except PayloadError as exc:
             raise _Dead(exc.reason, f"{where}: {exc.detail}") from None
+        bad = ~np.isfinite(values)
+        if bad.any():
+            nullable = np.array([c in spec.nullable for c in spec.channels])
+            offending = bad & ~(np.isnan(values) & nullable[None, :])
+            if offending.any():
+                i, j = np.argwhere(offending)[0]
+                raise _Dead(
+                    "not_finite",
+                    f"{where}: {values[i, j]} in channel {spec.channels[j]!r} at {rows[i][0]} ms",
+                )
+        return [
+            Batch(asset, stream, stamp, stamp / 1000.0, 0.0, spec.channels, values[i : i + 1])
+            for i, (stamp, _) in enumerate(rows)
+        ]

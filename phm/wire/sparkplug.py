@@ -367,27 +367,30 @@ def set_value(metric: Any, datatype: DataType, value: float | bool | None) -> No
         raise ValueError(f"set_value: {datatype.name} is not a scalar numeric type")
 
 
+def _value_field(dt: DataType) -> str:
+    if dt in (DataType.Boolean, DataType.Float, DataType.Double):
+        return f"{dt.name.lower()}_value"
+    return "int_value" if dt in _INT_TYPES else "long_value"
+
+
+# datatype number -> (its name, the oneof field carrying it, bits when signed), numeric only
+_NUMERIC = {int(dt): (dt.name, _value_field(dt), _SIGNED_BITS.get(dt)) for dt in NUMERIC_TYPES}
+
+
 def numeric_value(metric: Any, datatype: int) -> float:
     """The metric's value as a float (NaN when is_null); SparkplugError `bad_metric` when the
     datatype is not numeric or the value field does not match it."""
     if metric.is_null:
         return math.nan
-    try:
-        dt = DataType(datatype)
-    except ValueError:
-        raise SparkplugError("bad_metric", f"unknown datatype {datatype}") from None
-    if dt not in NUMERIC_TYPES:
-        raise SparkplugError("bad_metric", f"datatype {dt.name} is not numeric")
+    known = _NUMERIC.get(datatype)
+    if known is None:
+        name = DataType(datatype).name if datatype in DataType._value2member_map_ else datatype
+        raise SparkplugError("bad_metric", f"datatype {name} is not numeric")
+    name, expected, bits = known
     field = metric.WhichOneof("value")
-    expected = {
-        DataType.Boolean: "boolean_value",
-        DataType.Float: "float_value",
-        DataType.Double: "double_value",
-    }.get(dt, "int_value" if dt in _INT_TYPES else "long_value")
     if field != expected:
-        raise SparkplugError("bad_metric", f"a {dt.name} metric carries {field or 'no value'}")
+        raise SparkplugError("bad_metric", f"a {name} metric carries {field or 'no value'}")
     raw = getattr(metric, field)
-    bits = _SIGNED_BITS.get(dt)
     if bits is not None:
         raw &= (1 << bits) - 1
         if raw >= 1 << (bits - 1):
