@@ -488,4 +488,47 @@ def test_sigkilled_worker_loses_and_repeats_no_sparkplug_metric(
     assert _raw_repeats(store) == 0
     c = counters(store)
     assert c.get("dead_letters", 0) == 0, c
+    assert c["ingest_messages"] >= 3 + 2 * len(stamps)  # births, DDATA; redeliveries on top
     assert c.get("sparkplug_seq_gaps", 0) == 0 and c.get("sparkplug_rebirth_requests", 0) == 0
+
+
+def test_sparkplug_needs_one_worker(plant_path: Path, tmp_path: Path) -> None:
+    worker = IngestWorker(
+        "mqtt://127.0.0.1:1", tmp_path, load_plant(plant_path), shared=True, sparkplug=True
+    )
+    with pytest.raises(ConfigError, match="--sparkplug needs one worker"):
+        worker.start()
+
+
+@pytest.mark.integration
+def test_simulated_plant_as_edge_nodes_lands_once(mosquitto, tmp_path: Path) -> None:
+    """`phm simulate plant --sparkplug`: rows streams as DDATA, vibration stays native; every
+    reading published lands, none dead-lettered."""
+    from phm.sim.plant import run_plant_simulation
+
+    plant = load_plant(assets=3)
+    store = tmp_path / "store"
+    worker = IngestWorker(mosquitto.url, store, plant, compact_every_s=0, sparkplug=True).start()
+    try:
+        wait_until(lambda: worker.subscribed, 15, "the worker to subscribe")
+        stats = run_plant_simulation(
+            plant, mosquitto.url, speed=200.0, duration_s=2.0, sparkplug=True
+        )
+        total = stats.sparkplug_readings + sum(stats.readings.values())
+        wait_until(lambda: worker.stats.readings == total, 20, "every reading committed")
+    finally:
+        worker.stop()
+    assert stats.undelivered == 0 and stats.sparkplug_messages > 0
+    assert set(stats.readings) == {"vibration"}  # the rows streams went as Sparkplug
+    c = counters(store)
+    assert c.get("dead_letters", 0) == 0 and c["sparkplug_deaths"] == len(
+        sparkplug_map(plant).edge_nodes
+    )
+    rows = sum(
+        _rows(store, plant, a, s).height * len(plant.stream(a, s).channels)
+        for a in plant.assets
+        for s in ("process", "temperature")
+        if s in plant.types[plant.assets[a].type].streams
+    )
+    assert rows == stats.sparkplug_readings
+    assert _raw_repeats(store) == 0
