@@ -307,20 +307,22 @@ class SparkplugHost:
             )
         rows: dict[tuple[str, int], dict[str, float]] = {}
         unmapped = 0
+        # alias -> (name, datatype, (stream, channel) or None): the DBIRTH's, resolved once
+        resolved = {a: (n, t, dmap.metrics.get(n)) for a, (n, t) in device.aliases.items()}
         for metric in payload.metrics:
-            if metric.name:
-                name = metric.name
+            name = metric.name
+            if name:
                 datatype = (
                     metric.datatype if metric.HasField("datatype") else device.types.get(name, 0)
                 )
-            elif metric.HasField("alias") and metric.alias in device.aliases:
-                name, datatype = device.aliases[metric.alias]
+                target = dmap.metrics.get(name)
+            elif metric.HasField("alias") and metric.alias in resolved:
+                name, datatype, target = resolved[metric.alias]
             else:
                 raise _Dead(
                     "sparkplug_unknown_alias",
                     f"{where}: metric alias {metric.alias} is not in the device's DBIRTH",
                 )
-            target = dmap.metrics.get(name)
             if target is None:
                 unmapped += 1
                 continue
@@ -357,7 +359,10 @@ class SparkplugHost:
         ms), checked as the native codec checks a payload: times within the plant's window,
         NaN only in nullable channels, no infinities."""
         spec = self.plant.stream(asset, stream)
+        required = set(spec.channels) - set(spec.nullable)
         for stamp, row in rows:
+            if required <= row.keys():
+                continue
             missing = [c for c in spec.channels if c not in row and c not in spec.nullable]
             if missing:
                 raise _Dead(
