@@ -53,7 +53,8 @@ def _leg(
     pumps = [a for a in plant.assets.values() if a.type == "pump"]
     spec = plant.stream(pumps[0].asset_id, "process")
     rng = np.random.default_rng(0)
-    base = time.time() - 3600.0
+    per_pump = -(-n_messages // len(pumps))
+    base = time.time() - per_pump * rows - 60.0  # every row in the past, within the window
     worker_args = dict(batch_max=batch_max, compact_every_s=0, sparkplug=True)
     try:
         init_session(IngestWorker(broker.url, store, plant, **worker_args))
@@ -86,15 +87,17 @@ def _leg(
         if kind == "native":
             pub.wait_acked(120)
             pub.close()
+            published = n_messages
         else:
             for node in nodes.values():
                 node.close()
+            published = sum(node.published for node in nodes.values())
         expected = n_messages * rows * len(spec.channels)
         worker = IngestWorker(broker.url, store, plant, **worker_args)
         began = time.monotonic()
         worker.start()
         deadline = began + 600
-        while worker.stats.readings < expected and time.monotonic() < deadline:
+        while worker.stats.messages < published and time.monotonic() < deadline:
             time.sleep(0.01)
         wall = time.monotonic() - began
         worker.stop()
