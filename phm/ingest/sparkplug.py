@@ -198,6 +198,9 @@ class SparkplugHost:
                 m.decoded = (dead.reason, dead.detail)
             except spb.SparkplugError as exc:
                 m.decoded = (f"sparkplug_{exc.reason}", f"{m.topic}: {exc.detail}")
+            except Exception as exc:  # a gap in these checks: dead-letter, never block ingest
+                log.error("sparkplug: translating a message on %s raised %r", m.topic, exc)
+                m.decoded = ("sparkplug_decode_error", f"{m.topic}: {type(exc).__name__}: {exc}")
 
     def _message(self, m: Any) -> list[Batch]:
         topic = spb.parse_sparkplug_topic(m.topic)

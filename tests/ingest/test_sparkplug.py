@@ -532,3 +532,84 @@ def test_simulated_plant_as_edge_nodes_lands_once(mosquitto, tmp_path: Path) -> 
     )
     assert rows == stats.sparkplug_readings
     assert _raw_repeats(store) == 0
+
+
+_CRASHING_WORKER = """
+import logging, os, sys
+from phm.ingest.sparkplug import SparkplugHost
+from phm.ingest.worker import IngestWorker
+from phm.plant import load_plant
+from phm.store.state import StateStore
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+where, url, store, client_id, plant = sys.argv[1:6]
+real_commit, real_persist = StateStore.commit_ingest, SparkplugHost.persist
+calls = [0]
+
+def commit_ingest(self, *args, **kwargs):  # the 3rd commit dies around its steps
+    calls[0] += 1
+    if calls[0] == 3 and where == "before_commit":  # lake files written, not committed
+        os._exit(9)
+    real_commit(self, *args, **kwargs)
+
+def persist(self):
+    if calls[0] == 3 and where == "before_persist":  # committed, node state not kept
+        os._exit(9)
+    real_persist(self)
+    if calls[0] == 3 and where == "before_ack":  # committed and kept, never acknowledged
+        os._exit(9)
+
+StateStore.commit_ingest = commit_ingest
+SparkplugHost.persist = persist
+IngestWorker(
+    url, store, load_plant(plant), client_id, batch_max=8, batch_ms=20, sparkplug=True
+).run()
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("where", ["before_commit", "before_persist", "before_ack"])
+def test_worker_dying_around_commit_and_persist_loses_nothing(
+    mosquitto, plant_path: Path, tmp_path: Path, where: str
+) -> None:
+    """The windows a random SIGKILL rarely hits: before the lake commit (orphans, all
+    redelivered in sequence), between the commit and the node state (redelivered in sequence,
+    duplicates), between the node state and the acks (redelivered off sequence: replays)."""
+    from phm.sim.sparkplug_node import SparkplugEdgeNode
+
+    plant = load_plant(plant_path)
+    devices = list(sparkplug_map(plant).devices.values())
+    store = tmp_path / "store"
+    crashing = WorkerProcess(mosquitto.url, store, "ingest-crash")
+    crashing.args = [crashing.args[0], "-c", _CRASHING_WORKER, where, mosquitto.url, str(store)]
+    crashing.args += ["ingest-crash", str(plant_path)]
+    crashing.start()
+    args = ("--plant", str(plant_path), "--sparkplug", "--batch-max", "8", "--batch-ms", "20")
+    worker = WorkerProcess(mosquitto.url, store, "ingest-crash", *args)
+    rng = np.random.default_rng(2)
+    base = int(time.time() * 1000) - 600_000
+    node = None
+    try:
+        crashing.wait_subscribed()
+        node = SparkplugEdgeNode(mosquitto.url, "plantA", "gw-s1", devices, bdseq=3)
+        sent = _publish(node, "m1", [base + i * 1000 for i in range(30)], rng)
+        assert crashing.proc.wait(30) == 9, crashing.output()[-3000:]
+        worker._subscriptions = crashing.output().count("ingest: subscribed")  # same log file
+        worker.start().wait_subscribed()
+        wait_until(
+            lambda: counters(store).get("ingest_readings", 0) == 4 * len(sent), 30, "every row"
+        )
+        assert worker.terminate() == 0
+    finally:
+        if node is not None:
+            node.close()
+        crashing.kill()
+        worker.kill()
+    _assert_landed(store, plant, "m1", sent)
+    assert _raw_repeats(store) == 0
+    c = counters(store)
+    assert c.get("dead_letters", 0) == 0 and c.get("sparkplug_seq_gaps", 0) == 0, c
+    if where == "before_ack":
+        assert c["sparkplug_replays"] > 0 and c["ingest_duplicates"] > 0
+    elif where == "before_persist":
+        assert c["ingest_duplicates"] > 0 and c.get("sparkplug_replays", 0) == 0
