@@ -54,6 +54,14 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
             "server render time of the fleet and asset pages",
         ),
         "story": ("phm.bench.story", "a live run's alerts, RUL and ion mill faults vs the truth"),
+        "export": (
+            "phm.bench.export",
+            "PyTorch fp32 vs ONNX fp32 vs ONNX INT8: accuracy, size, CPU latency",
+        ),
+        "monitor": (
+            "phm.bench.monitor",
+            "monitor scoring: assets/s batched vs one-at-a-time",
+        ),
     },
     "kg": {
         "explain": ("phm.kg.cli", "ranked root causes of an asset's latest alert or prediction"),
@@ -69,6 +77,9 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
     },
     "distill": {
         None: ("phm.models.distill_cli", "distil a trained model into a smaller student"),
+    },
+    "export": {
+        None: ("phm.models.export_cli", "export a checkpoint to ONNX (fp32 or INT8)"),
     },
     "models": {
         "list": ("phm.store.models_cli", "the store's registered model versions"),

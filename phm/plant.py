@@ -21,6 +21,10 @@ of SCORER_NAMES, implemented in phm.monitor.registry); a type without one is not
 A type's `iso20816 = {group = 2, foundation = "rigid", accel_unit = "g"}` gives its machine
 group for the ISO 20816 severity zones (`SeveritySpec`, phm.features.severity).
 
+A type's `consequence` ("low", "medium" (default) or "high": what its failure costs) is the
+consequence axis of the alarm priority (phm.monitor.priority); `[alarms]` (`AlarmLimits`) sets
+when data counts as stale or communication as lost, and the dashboard's data-lag colours.
+
 A pump type's `[types.pump.meta]` (shaft speed, bearing geometry, impeller vanes) is parsed once
 into a `PumpSpec` (`AssetType.pump`, `pump_spec(plant)`), which the simulator, the monitor, the
 dashboard and the detectors share; a bad value is a ConfigError naming the file and the key.
@@ -53,6 +57,10 @@ SCORER_NAMES: tuple[str, ...] = ("pump", "ion_mill", "baseline")
 ISO20816_GROUPS: tuple[int, ...] = (1, 2)
 ISO20816_FOUNDATIONS: tuple[str, ...] = ("rigid", "flexible")
 ACCEL_UNITS: tuple[str, ...] = ("g", "m/s2")
+# `[types.X] consequence = "..."`: what a failure of the type costs (safety, environment,
+# production), the consequence axis of the alarm priority (phm.monitor.priority); default medium
+CONSEQUENCES: tuple[str, ...] = ("low", "medium", "high")
+DEFAULT_CONSEQUENCE = "medium"
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,8 @@ class AssetType:
     scorer: str | None = None
     # the ISO 20816 machine group of `iso20816 = {...}`; None: no severity zones
     iso20816: SeveritySpec | None = None
+    # what a failure costs: one of CONSEQUENCES (the alarm priority's consequence axis)
+    consequence: str = DEFAULT_CONSEQUENCE
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,19 @@ class Asset:
     type: str
     site: str
     line: str
+
+
+@dataclass(frozen=True)
+class AlarmLimits:
+    """`[alarms]`: when an asset's data counts as stale or its communication as lost (the
+    monitor's "stale" / "comms" alarms, phm.monitor.staleness), and the dashboard's data-lag
+    colours. Times in seconds."""
+
+    stale_multiple: float = 5.0  # stale: newest data lags the plant's by this many intervals
+    default_interval_s: float = 600.0  # scoring interval of an asset with < 2 predictions
+    comms_after_s: float = 600.0  # comms lost: nothing committed for this long (wall time)
+    lag_watch_s: float = 600.0  # data lag (now - newest data time) shown amber above this ...
+    lag_alarm_s: float = 3600.0  # ... and red above this
 
 
 @dataclass(frozen=True)
@@ -208,6 +231,7 @@ class Plant:
     source: str = ""
     # the `[sparkplug]` table (phm.wire.sparkplug_map); None: the defaults, `sparkplug_map()`
     sparkplug: SparkplugMap | None = None
+    alarms: AlarmLimits = field(default_factory=AlarmLimits)
 
     def stream(self, asset_id: str, stream: str) -> StreamSpec:
         """The spec of `stream` for `asset_id`; KeyError names what is unknown."""
@@ -311,6 +335,22 @@ def _limits(raw: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+def _alarms(raw: Any, source: str) -> AlarmLimits:
+    """The `[alarms]` table checked: known keys, positive numbers, lag_watch_s <= lag_alarm_s."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [alarms] must be a table")
+    known = {f.name for f in dataclasses.fields(AlarmLimits)}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{source}: [alarms] {key!r} is unknown (expected {sorted(known)})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{source}: [alarms] {key} = {value!r}: expected a number > 0")
+    limits = AlarmLimits(**{k: float(v) for k, v in raw.items()})
+    if limits.lag_watch_s > limits.lag_alarm_s:
+        raise ConfigError(f"{source}: [alarms] lag_watch_s must not exceed lag_alarm_s")
+    return limits
+
+
 def load_plant(path: str | Path | None = None, assets: int | None = None) -> Plant:
     """The plant of `path` (default the shipped phm/configs/plant.toml); `assets` resizes a
     `[fleet]`."""
@@ -340,6 +380,12 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
         severity = None
         if "iso20816" in t:
             severity = SeveritySpec.from_table(t["iso20816"], f"{source}: [types.{name}] iso20816")
+        consequence = t.get("consequence", DEFAULT_CONSEQUENCE)
+        if consequence not in CONSEQUENCES:
+            raise ConfigError(
+                f"{source}: [types.{name}] consequence = {consequence!r}: expected one of "
+                f"{CONSEQUENCES}"
+            )
         types[name] = AssetType(
             name,
             str(t.get("description", "")),
@@ -349,6 +395,7 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
             pump,
             scorer,
             severity,
+            consequence,
         )
     if not types:
         raise ConfigError(f"{source}: no [types.*] defined")
@@ -381,6 +428,7 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
         types=types,
         assets={a.asset_id: a for a in every},
         source=source,
+        alarms=_alarms(raw.get("alarms", {}), source),
         **limits,
     )
     if "sparkplug" in raw:

@@ -126,6 +126,8 @@ class Alert:
     message: str
     details: dict[str, Any]
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    # ISA-18.2 priority (phm.monitor.priority: PRIORITIES); None for alerts of older monitors
+    priority: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -190,8 +191,10 @@ def run_durable(
     batch_max: int,
     batch_ms: float,
     per_message_s: float,
+    state_url: str | None = None,
 ) -> dict[str, Any]:
-    """Publish `payloads` to an IngestWorker; readings/s to the last commit, latencies, loss."""
+    """Publish `payloads` to an IngestWorker; readings/s to the last commit, latencies, loss.
+    `state_url`: its state store on PostgreSQL (else STORE/state.sqlite)."""
     from phm.store.lake import Lake
 
     expected = {(a, STREAM, s) for _t, a, s, _p, _r in payloads}
@@ -224,6 +227,7 @@ def run_durable(
         protocol=protocol,
         session_expiry_s=300,
         on_commit=on_commit,
+        state_url=state_url,
     ).start()
     try:
         if not _wait_subscribed(worker, 15):
@@ -313,7 +317,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-version", choices=("5", "3.1.1"), default=None)
     parser.add_argument("--plant", default=None)
     parser.add_argument("--keep-store", action="store_true", help="keep DIR/ingest-store")
+    parser.add_argument(
+        "--state",
+        default=None,
+        metavar="URL",
+        help="also a durable leg on this PostgreSQL server (postgresql://user@host/db), in a "
+        "schema of its own created and dropped by the bench",
+    )
     parser.add_argument("--out", required=True, help="folder for ingest.json and ingest.md")
+
+
+@contextmanager
+def bench_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server at `url` for one durable leg (so no earlier
+    run's keys count as duplicates), dropped afterwards; yields the URL that uses it."""
+    import psycopg
+
+    from phm.store.postgres import redacted
+
+    schema = f"phm_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.Error as exc:
+        raise ConfigError(f"--state {redacted(url)}: cannot create a bench schema ({exc})") from exc
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -328,6 +361,7 @@ def run(args: argparse.Namespace) -> int:
     mean_readings = sum(p[4] for p in payloads) / len(payloads)
     per_message_s = mean_readings / args.rate if args.rate > 0 else 0.0  # between payloads
     broker: Any = None
+    postgres: dict[str, Any] | None = None
     scratch = Path(tempfile.mkdtemp(prefix="phm-bench-ingest-"))
     try:
         if args.broker == "mosquitto":
@@ -347,6 +381,16 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.keep_store:
             shutil.rmtree(store, ignore_errors=True)
+        if args.state:
+            with bench_schema(args.state) as url_in_schema:
+                pg_store = out / "ingest-store-postgresql"
+                shutil.rmtree(pg_store, ignore_errors=True)
+                postgres = run_durable(
+                    url, protocol, payloads, plant, pg_store, args.batch_max, args.batch_ms,
+                    per_message_s, state_url=url_in_schema,
+                )  # fmt: skip
+                if not args.keep_store:
+                    shutil.rmtree(pg_store, ignore_errors=True)
     finally:
         if broker is not None:
             broker.stop()
@@ -363,6 +407,11 @@ def run(args: argparse.Namespace) -> int:
             durable["messages"],
         ],
     ]
+    if postgres is not None:
+        rows.append([
+            "durable ingest (lake + PostgreSQL state)", postgres["readings_per_s"],
+            postgres["latency_p50_ms"], postgres["latency_p99_ms"], postgres["messages"],
+        ])  # fmt: skip
     table = markdown_table(
         ["leg", "readings/s", "p50 publish->commit ms", "p99 ms", "messages"], rows
     )
@@ -382,6 +431,16 @@ def run(args: argparse.Namespace) -> int:
         "lost_readings": durable["lost_readings"],
         "zero_loss": durable["lost_readings"] == 0 and durable["complete"],
     }
+    if postgres is not None:
+        headline |= {
+            "postgresql_readings_per_s": postgres["readings_per_s"],
+            "postgresql_latency_p50_ms": postgres["latency_p50_ms"],
+            "postgresql_latency_p99_ms": postgres["latency_p99_ms"],
+            "postgresql_lost_readings": postgres["lost_readings"],
+        }
+        headline["zero_loss"] = headline["zero_loss"] and (
+            postgres["lost_readings"] == 0 and postgres["complete"]
+        )
     details = {
         "broker": redact_url(args.broker),
         "protocol": protocol,
@@ -393,6 +452,7 @@ def run(args: argparse.Namespace) -> int:
         "rate": args.rate,
         "bare": bare,
         "durable": durable,
+        "postgresql": postgres,
         "targets": {"ratio": TARGET_RATIO, "readings_per_s": TARGET_RATE},
     }
     write_result(out, "ingest", headline, details, table)

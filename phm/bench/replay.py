@@ -159,7 +159,7 @@ def _figures(
             by_asset.setdefault(t["asset_id"], []).append(t)
         for asset_id, segments in by_asset.items():
             preds = state.predictions(asset_id)
-            alerts = state.alerts(asset=asset_id)
+            alerts = [a for a in state.alerts(asset=asset_id) if a.kind == "condition"]
             # when the monitor's hysteresis opened an alert: the prediction times
             opened_at_signal, level = [], AlertState()
             for p in preds:

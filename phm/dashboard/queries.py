@@ -13,9 +13,7 @@ and the RUL urgency), then the asset id.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,14 @@ from phm.monitor.headline import headline, top_fault  # noqa: F401  (its old hom
 from phm.monitor.rul_track import RulTrack
 from phm.plant import Asset, Plant, load_plant
 from phm.store.lake import DAY_S, Lake, utc_date
-from phm.store.state import Alert, Prediction, StateStore, alert_root_causes
+from phm.store.state import (
+    Alert,
+    Prediction,
+    StateStore,
+    alert_root_causes,
+    state_exists,
+    state_location,
+)
 
 STATUS_RANK = {"alarm": 3, "watch": 2, "ok": 1, "no data": 0}
 MAX_POINTS = 1500  # points per trace sent to the browser
@@ -59,8 +64,9 @@ class DashboardStore:
     base_plant: Plant
 
     @property
-    def db_path(self) -> Path:
-        return self.root / "state.sqlite"
+    def db_path(self) -> Path | str:
+        """state.sqlite, or the PostgreSQL URL of PHM_STATE_URL (`state_location`)."""
+        return state_location(self.root)
 
     def plant(self) -> Plant:
         """The plant's types with the assets the store has registered (so a resized fleet,
@@ -75,17 +81,12 @@ class DashboardStore:
     def lake(self, plant: Plant | None = None) -> Lake:
         return Lake(self.root / "lake", plant or self.plant())
 
-    def acknowledge(self, alert_id: int, by: str, note: str) -> None:
-        """An operator's acknowledgement: the one write of the dashboard, through its own
-        short-lived writer (the page's `state` is read-only and never takes the write lock)."""
-        with StateStore(self.db_path) as writer:
-            writer.acknowledge(alert_id, by, note)
+    # the dashboard's writes (operator actions, checked against the login) are in
+    # phm.dashboard.actions
 
     def read_sql(self, sql: str, args: tuple = ()) -> list[tuple]:
         """A read-only query on the state store (tables of docs/live-path.md)."""
-        uri = f"file:{self.db_path}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
-            return conn.execute(sql, args).fetchall()
+        return self.state.read_sql(sql, args)
 
 
 def open_store(root: str | Path, plant_path: str | Path | None = None) -> DashboardStore:
@@ -96,8 +97,8 @@ def open_store(root: str | Path, plant_path: str | Path | None = None) -> Dashbo
             f"store folder {root} does not exist: start `phm demo` (its store is "
             "data/demo/live) or pass `phm dashboard --store DIR`"
         )
-    db = root / "state.sqlite"
-    if not db.is_file():
+    db = state_location(root)
+    if not state_exists(db):
         raise StoreMissingError(
             f"{root} holds no state store (state.sqlite): no ingest or monitor has written "
             "there yet"

@@ -1,7 +1,8 @@
 """`phm ingest --broker URL --store DIR`: consume the plant's MQTT streams into the store.
 
-Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite. Runs until SIGINT/SIGTERM,
-then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
+Store layout: DIR/lake (Parquet segments) and DIR/state.sqlite (or `--state postgresql://...`:
+several workers on several hosts, `--shared`, one lake on a shared path; docs/deployment.md).
+Runs until SIGINT/SIGTERM, then commits and acknowledges the batch in hand and disconnects. `mqtts://host[:8883]?ca=FILE`
 for TLS (phm.wire.mqtt). The user name comes from PHM_MQTT_USERNAME (or the URL), the
 password from PHM_MQTT_PASSWORD or PHM_MQTT_PASSWORD_FILE (a password in the URL is visible in
 `ps`: it works, with a warning). Every `--compact-every` seconds a thread merges the small
@@ -24,6 +25,15 @@ from phm.cli import add_log_level, configure_logging
 from phm.ingest.worker import IngestWorker
 from phm.plant import load_plant
 from phm.store.compaction import COMPACT_EVERY_S
+from phm.store.state import STATE_HELP, use_state_url
+
+
+def _partition(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 0/2") from None
+    return k, n
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: $PHM_BROKER or local 1883); password: PHM_MQTT_PASSWORD[_FILE]",
     )
     parser.add_argument("--store", required=True, help="store folder: DIR/lake, DIR/state.sqlite")
+    parser.add_argument("--state", default=None, metavar="URL", help=STATE_HELP)
     parser.add_argument(
         "--plant", default=None, help="plant registry (default phm/configs/plant.toml)"
     )
@@ -47,7 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shared",
         action="store_true",
-        help="join the MQTT 5 shared subscription $share/phm-ingest",
+        help="join the MQTT 5 shared subscription $share/phm-ingest (Mosquitto 2.0 drops "
+        "what arrives for the group while its members resubscribe after a broker restart: "
+        "prefer --partition)",
+    )
+    parser.add_argument(
+        "--partition",
+        type=_partition,
+        default=None,
+        metavar="K/N",
+        help="store the assets of partition K of N (a stable hash of the asset id; each "
+        "worker its own K and --client-id, one persistent session each)",
     )
     parser.add_argument("--batch-max", type=int, default=1000, help="messages per commit at most")
     parser.add_argument("--batch-ms", type=float, default=100.0, help="ms to fill a batch at most")
@@ -73,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sparkplug",
         action="store_true",
         help="also take Sparkplug B (spBv1.0/<group>/...) mapped by the plant's [sparkplug] "
-        "table (one worker: not with --shared)",
+        "table (one worker for them: not with --shared; with --partition, on partition 0)",
     )
     parser.add_argument(
         "--init-session",
@@ -91,6 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
+    use_state_url(args.state)
     plant = load_plant(args.plant, assets=args.assets)
     worker = IngestWorker(
         args.broker,
@@ -104,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         compact_every_s=args.compact_every,
         max_files=args.max_files,
         sparkplug=args.sparkplug,
+        partition=args.partition,
     )
     if args.init_session:
         from phm.ingest.session import init_session

@@ -55,7 +55,7 @@ KEEP_WHOLE = (  # dead-letter reasons whose payload may be real data: kept whole
 )
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sparkplug_nodes (group_id TEXT NOT NULL, edge_node TEXT NOT NULL, "
-    "state TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (group_id, edge_node))"
+    "state TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (group_id, edge_node))"
 )
 
 

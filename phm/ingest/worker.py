@@ -26,6 +26,7 @@ store's write lock for more than one short transaction per merge.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import signal
@@ -46,14 +47,28 @@ from phm.ingest.commit import BatchCommitter
 from phm.plant import Plant
 from phm.store.compaction import COMPACT_EVERY_S
 from phm.wire.mqtt import BrokerAddress, make_client, parse_broker_url
-from phm.wire.topics import SUBSCRIPTION, shared_subscription
+from phm.wire.topics import (
+    SUBSCRIPTION,
+    TopicError,
+    parse_topic,
+    shared_subscription,
+    topic_for,
+)
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, int]  # (asset, stream, seq)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # keep our queue at the broker through a week-long outage
 STATUS_EVERY_S = 5.0  # broker_connected / last message time refresh in the state store
-SHARED_ORPHAN_AGE_S = 300.0  # with several workers on one store, only old orphans are theirs
+
+
+def asset_partition(asset_id: str, n: int) -> int:
+    """Which of `n` partitioned workers (`--partition K/N`) stores `asset_id`: a stable hash,
+    the same in every process and on every host."""
+    return int.from_bytes(hashlib.sha256(asset_id.encode()).digest()[:8], "big") % n
+
+
+SHARED_ORPHAN_AGE_S = 300.0  # several workers on one store: another's orphans only when this old
 
 
 @dataclass
@@ -93,7 +108,8 @@ class IngestWorker:
     lake segments of one batch are written at a time. Every `compact_every_s` seconds (0:
     never) a thread merges the small segments of partitions holding more than `max_files`.
     `sparkplug=True` also takes the Sparkplug B messages of the plant's group
-    (phm.ingest.sparkplug) into the same lake; it needs a single worker (no `shared`).
+    (phm.ingest.sparkplug) into the same lake: one worker for them all (not `shared`; with
+    `partition`, partition 0).
     """
 
     def __init__(
@@ -113,9 +129,13 @@ class IngestWorker:
         write_threads: int = 4,
         compact_every_s: float = COMPACT_EVERY_S,
         max_files: int = 16,
+        state_url: str | None = None,
+        partition: tuple[int, int] | None = None,
         sparkplug: bool = False,
     ) -> None:
         self.broker_url = broker_url
+        self.state_url = state_url  # a PostgreSQL state store (else PHM_STATE_URL / state.sqlite)
+        self.partition = partition  # (k, n): this worker's share of the assets (`asset_partition`)
         self.store_dir = Path(store_dir)
         self.plant = plant
         self.client_id = client_id
@@ -163,16 +183,23 @@ class IngestWorker:
             raise ConfigError(f"MQTT protocol {self.protocol!r}: expected '5' or '3.1.1'")
         if self.shared and self.protocol != "5":
             raise ConfigError("a shared subscription (--shared) needs MQTT 5")
+        if self.partition is not None:
+            k, n = self.partition
+            if not (n >= 2 and 0 <= k < n):
+                raise ConfigError(f"--partition {k}/{n}: expected K/N with N >= 2, 0 <= K < N")
+            if self.shared:
+                raise ConfigError("--partition and --shared split the load two ways: pick one")
         if not self.client_id:
             raise ConfigError("a persistent session needs a fixed, non-empty --client-id")
         if self.compact_every_s < 0:
             raise ConfigError(f"--compact-every must be >= 0 s, got {self.compact_every_s}")
         if self.max_files < 1:
             raise ConfigError(f"--max-files must be at least 1, got {self.max_files}")
-        if self.sparkplug and self.shared:
+        if self.sparkplug and (self.shared or (self.partition or (0,))[0] != 0):
             raise ConfigError(
-                "--sparkplug needs one worker: Sparkplug seq checks follow each edge node's "
-                "messages in order, which a shared subscription splits (drop --shared)"
+                "--sparkplug needs one worker for every edge node: Sparkplug seq checks follow "
+                "each node's messages in order (not with --shared; with --partition, only on "
+                "partition 0, which takes every asset's Sparkplug messages)"
             )
         return parse_broker_url(self.broker_url)
 
@@ -183,17 +210,43 @@ class IngestWorker:
 
     @property
     def subscription(self) -> str:
-        return shared_subscription() if self.shared else SUBSCRIPTION
+        """The topic filters, as one string for logs."""
+        return ", ".join(self.subscriptions)
 
     @property
     def subscriptions(self) -> list[str]:
-        """Every topic filter taken at QoS 1: the native one, and Sparkplug's when enabled."""
-        if not self.sparkplug:
-            return [self.subscription]
-        from phm.ingest.sparkplug import subscriptions
-        from phm.plant import sparkplug_map
+        """Every stream of every asset; the shared group's; or with `partition` (k, n) the
+        assets of partition k (partition 0 takes every stream, so that unregistered assets are
+        still dead-lettered, and acknowledges the other partitions' assets without storing
+        them: `_foreign`). With `sparkplug`, the Sparkplug B filters of the plant's group too."""
+        if self.shared:
+            filters = [shared_subscription()]
+        elif self.partition is None or self.partition[0] == 0:
+            filters = [SUBSCRIPTION]
+        else:
+            k, n = self.partition
+            filters = [
+                topic_for(a.site, a.line, a.asset_id, "+")
+                for a in self.plant.assets.values()
+                if asset_partition(a.asset_id, n) == k
+            ]
+        if self.sparkplug:
+            from phm.ingest.sparkplug import subscriptions
+            from phm.plant import sparkplug_map
 
-        return [self.subscription, *subscriptions(sparkplug_map(self.plant).group)]
+            filters += subscriptions(sparkplug_map(self.plant).group)
+        return filters
+
+    def _foreign(self, m: _Message) -> bool:
+        """A message partition 0 receives for another partition's registered asset."""
+        if self.partition is None:
+            return False
+        try:
+            asset = parse_topic(m.topic).asset
+        except TopicError:
+            return False
+        known = asset in self.plant.assets
+        return known and asset_partition(asset, self.partition[1]) != self.partition[0]
 
     def start(self, timeout: float = 60.0) -> IngestWorker:
         """Open the store (register assets, delete orphan segments), then connect."""
@@ -205,9 +258,10 @@ class IngestWorker:
             raise self._init_error or TimeoutError("ingest store did not open")
         if self.compact_every_s > 0:
             from phm.store.compaction import Compactor
+            from phm.store.state import state_location
 
             self._compactor = Compactor(
-                self.store_dir / "state.sqlite",
+                state_location(self.store_dir, self.state_url),
                 self.lake_root,
                 self.compact_every_s,
                 self.max_files,
@@ -317,7 +371,7 @@ class IngestWorker:
             flags.session_present,
             ", ".join(self.subscriptions),
         )
-        client.subscribe([(topic, 1) for topic in self.subscriptions])
+        client.subscribe([(f, 1) for f in self.subscriptions])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: list, props: Any):
         granted = all(not c.is_failure and c.value == 1 for c in codes)
@@ -374,15 +428,15 @@ class IngestWorker:
 
     # ---------------------------------------------------------------- committer side
     def _open_store(self) -> None:
-        from phm.store.lake import LakeWriter
-        from phm.store.state import StateStore
+        from phm.store.lake import LakeWriter, own_segment, writer_tag
+        from phm.store.state import StateStore, state_location
 
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.lake_root = self.store_dir / "lake"
         if self.write_threads > 1:
             self._pool = ThreadPoolExecutor(self.write_threads, thread_name_prefix="ingest-write")
-        self._state = StateStore(self.store_dir / "state.sqlite")
-        self._lake = LakeWriter(self.lake_root, self.plant)
+        self._state = StateStore(state_location(self.store_dir, self.state_url))
+        self._lake = LakeWriter(self.lake_root, self.plant, writer_tag(self.client_id))
         self._state.register_assets(self.plant)
         self._batch_committer = BatchCommitter(self._lake, self._state, self.plant, self._pool)
         if self.sparkplug:
@@ -394,7 +448,8 @@ class IngestWorker:
         for path in self._state.orphan_segments(self.lake_root):
             path = Path(path)
             try:
-                if time.time() - path.stat().st_mtime >= min_age:
+                mine = own_segment(path, self._lake.tag)  # this worker's own, whatever their age
+                if mine or time.time() - path.stat().st_mtime >= min_age:
                     path.unlink()
                     removed += 1
             except FileNotFoundError:
@@ -450,10 +505,12 @@ class IngestWorker:
         return batch
 
     def _process(self, batch: list[_Message]) -> None:
+        foreign = [m for m in batch if self._foreign(m)]  # another partition stores these
+        own = [m for m in batch if not self._foreign(m)] if foreign else batch
         try:
             if self._sparkplug is not None:
-                self._sparkplug.translate(batch)
-            out = self._batch_committer.commit(batch)
+                self._sparkplug.translate(own)
+            out = self._batch_committer.commit(own)
             if self._sparkplug is not None:
                 self._sparkplug.persist()  # before the acks: a restart resumes after them
         except Exception:

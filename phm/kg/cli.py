@@ -60,13 +60,18 @@ def run(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     if not args.asset or args.store is None:
         raise ConfigError("phm kg explain needs --asset ID and --store DIR")
-    db = args.store / "state.sqlite"
-    if not db.exists():
+    from phm.store.state import StateStore, state_exists, state_location
+
+    db = state_location(args.store)
+    if not state_exists(db):
         raise ConfigError(f"{args.store}: no state.sqlite here")
-    from phm.store.state import StateStore
 
     with StateStore(db, readonly=True) as state:
-        alerts = [a for a in state.alerts(asset=args.asset) if a.status != "cleared"]
+        alerts = [
+            a
+            for a in state.alerts(asset=args.asset)
+            if a.status != "cleared" and a.kind == "condition"  # not the stale / comms alarms
+        ]
         preds = state.predictions(args.asset)
         assets = {row[0]: row[1] for row in state.assets()}
     if alerts:

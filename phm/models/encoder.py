@@ -142,7 +142,8 @@ def attention_mask(mask: Tensor, positions: Tensor, window: int) -> Tensor:
         pi, pj = positions[:, :, None], positions[:, None, :]
         near = ((pi - pj).abs() < window) | (pi < 0) | (pj < 0)
         allowed = allowed & near
-    eye = torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+    # float eye, then bool: onnxruntime has no boolean EyeLike (phm.models.onnx_graph)
+    eye = torch.eye(mask.shape[1], device=mask.device).bool()
     return (allowed | eye)[:, None]
 
 
@@ -215,5 +216,5 @@ class Encoder(nn.Module):
 def _batch_size(inputs: dict[str, Tensor]) -> int:
     for name in MODALITIES:
         if inputs.get(name) is not None:
-            return int(inputs[name].shape[0])
+            return inputs[name].shape[0]  # no int(): an ONNX trace keeps the batch dynamic
     raise ValueError(f"no modality given: expected one of {MODALITIES}")

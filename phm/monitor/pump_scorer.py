@@ -14,6 +14,7 @@ last day and history read from the lake, against its own early baseline and its 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from phm.diagnosis.load_cycle import cross_phase
 from phm.diagnosis.record import record_symptoms
 from phm.features.severity import SeverityZones, velocity_rms_mm_s
 from phm.features.spectral import BearingGeometry
+from phm.models.predictor import Decoded
 from phm.models.windows import read_latest_pump_data
 from phm.monitor.baseline_scorer import ZONE_HEALTH
 from phm.monitor.pump_record import nearest, read_pump_record
@@ -36,6 +38,20 @@ log = logging.getLogger(__name__)
 
 ROOT_CAUSE_GRAPH = "rotating_equipment"  # phm/configs/kg/: the pumps' knowledge graph
 BASELINE_SNAPSHOTS = 12  # a pump's first snapshots: its healthy reference for the symptoms
+
+
+@dataclass
+class PumpWindow:
+    """One pump's model window (`inputs`, a batch of one) and what its prediction needs
+    besides the model's outputs: the newest snapshot's time (s) and data (C, L) at rate `fs`
+    (its ISO 20816 severity) and the name of the model it was prepared for."""
+
+    asset_id: str
+    time: float
+    fs: float
+    newest: np.ndarray
+    inputs: dict[str, np.ndarray]
+    model_name: str
 
 
 class PumpScorer(AssetScorer):
@@ -72,6 +88,34 @@ class PumpScorer(AssetScorer):
 
     @torch.no_grad()
     def score(self, asset_id: str, after: float) -> Prediction | None:
+        window = self.prepare(asset_id, after)
+        if window is None:
+            return None
+        assert self.model is not None
+        out = self.model.predict(window.inputs)
+        return self.finish(window, out, 0, self.model.expert_load())
+
+    def finish_batch(
+        self, windows: list[PumpWindow], out: Decoded, expert_loads: list[list[list[float]]]
+    ) -> list[Prediction]:
+        """`finish` of every row of a batch, the ISO 20816 velocities of the newest snapshots
+        computed in one vectorised call per sampling rate and length."""
+        velocity: list[np.ndarray | None] = [None] * len(windows)
+        if self.zones is not None:
+            groups: dict[tuple[float, tuple[int, ...]], list[int]] = {}
+            for i, w in enumerate(windows):
+                groups.setdefault((w.fs, w.newest.shape), []).append(i)
+            for (fs, _), rows in groups.items():
+                stacked = np.stack([windows[i].newest for i in rows])  # (n, C, L)
+                v = velocity_rms_mm_s(stacked, fs, self.severity.accel_unit)  # (n, C)
+                for j, i in enumerate(rows):
+                    velocity[i] = v[j]
+        return [self.finish(w, out, i, expert_loads[i], velocity[i]) for i, w in enumerate(windows)]
+
+    def prepare(self, asset_id: str, after: float) -> PumpWindow | None:
+        """The asset's model window from its latest data if newer than `after` (s), else None
+        (or no model): what `score` runs the model on, one row of a batch
+        (phm.monitor.batching)."""
         if self.model is None:
             return None
         predictor = self.model
@@ -83,20 +127,34 @@ class PumpScorer(AssetScorer):
         times, fs, data, rows = read_latest_pump_data(self.lake, self.plant, asset_id, k, latest)
         if rows is None:
             return None
-        out = predictor.predict(predictor.pump_inputs(data, rows))
+        inputs = predictor.pump_inputs(data, rows)
+        return PumpWindow(asset_id, float(times[-1]), fs, data[-1], inputs, predictor.name)
+
+    def finish(
+        self,
+        window: PumpWindow,
+        out: Decoded,
+        row: int,
+        expert_load: list[list[float]],
+        velocity: np.ndarray | None = None,
+    ) -> Prediction:
+        """The prediction of `window` from row `row` of the decoded model outputs `out`;
+        `velocity`: the newest snapshot's velocity RMS per channel (mm/s) if computed."""
         assert out.fault is not None and out.rul is not None
-        rul = {name: float(v[0]) for name, v in out.rul.items()}
-        fault_probs = out.fault_probs(0)
+        rul = {name: float(v[row]) for name, v in out.rul.items()}
+        fault_probs = out.fault_probs(row)
         classes = list(fault_probs)
         health = fault_probs.get("healthy")
         details: dict[str, Any] = {
             "unit": "hours of life",
-            "top_mode": classes[int(out.fault[0].argmax())],
+            "top_mode": classes[int(out.fault[row].argmax())],
         }
         if self.zones is not None:
             # ISO 20816 severity of the newest snapshot, the louder bearing: zone C caps the
             # health at a watch, zone D at an alarm, whatever the model says
-            v = float(velocity_rms_mm_s(data[-1], fs, self.severity.accel_unit).max())
+            if velocity is None:
+                velocity = velocity_rms_mm_s(window.newest, window.fs, self.severity.accel_unit)
+            v = float(velocity.max())
             zone = self.zones.zone(v)
             details["iso20816"] = {
                 "velocity_mm_s": v,
@@ -107,15 +165,15 @@ class PumpScorer(AssetScorer):
             if health is not None:
                 health = min(health, ZONE_HEALTH[zone])
         return Prediction(
-            asset_id=asset_id,
-            time=float(times[-1]),
-            model=self.model.name,
+            asset_id=window.asset_id,
+            time=window.time,
+            model=window.model_name,
             fault_probs=fault_probs,
             rul_median=finite(rul["median"]),
             rul_lower=finite(rul["lower"]),
             rul_upper=finite(rul["upper"]),
             health=health,
-            expert_load=predictor.expert_load(),
+            expert_load=expert_load,
             details=details,
         )
 

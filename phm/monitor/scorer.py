@@ -11,7 +11,8 @@ with its displayed RUL (phm.monitor.rul_track: falling with data time while an a
 0 = failed; open-ended, None, without fault evidence). An open alert is refreshed at every
 scoring: the ranked root causes the scorer gives (`AssetScorer.root_causes`: its knowledge
 graph on the model's fault probabilities and the symptom detectors on its data, each cause with
-its evidence path and recommended actions), the headline failure mode decided from them
+its evidence path and recommended actions), its ISA-18.2 priority (phm.monitor.priority: the
+type's consequence and the RUL), the headline failure mode decided from them
 (phm.monitor.headline, the same function the dashboard shows its mode with, saying where model
 and evidence disagree), the RUL and the message; the alert's history keeps a version whenever
 one of these changed for the operator. Alert levels are rebuilt from the open alerts at start
@@ -27,6 +28,11 @@ is of a dataset the scorer cannot score is refused with a logged error and the o
 An active registry version takes precedence over a checkpoint given to the constructor. Each
 prediction of a registry model names its version (`details["model_version"]`, and the
 `model` column: "<type>/<version>:<config name>").
+
+Batching: a scorer that can batch (the pump scorer) scores all its due assets with one forward
+pass per `batching.max_batch` windows (phm.monitor.batching), the same predictions as one at a
+time; `batching=None` scores one asset per pass. `load_model` turns a registry version's
+checkpoint into the scoring model (`phm monitor --runtime onnx`: an ONNX graph).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +48,18 @@ import numpy as np
 
 from phm.errors import ConfigError
 from phm.monitor.alerts import AlertPolicy, AlertState, risk_score, step
+from phm.monitor.batching import DEFAULT_BATCHING, BatchPolicy, can_batch, score_due
 from phm.monitor.headline import headline
 from phm.monitor.ion_mill_scorer import ION_MILL_ROW_S, PROCESS_CONFIG
+from phm.monitor.priority import priority
 from phm.monitor.registry import SCORERS
 from phm.monitor.rul_track import RulTrack, rul_text, track_rul
 from phm.monitor.scorers import AssetScorer, ScoringModel
+from phm.monitor.staleness import StalenessWatch
 from phm.plant import Plant
 from phm.store.lake import Lake
 from phm.store.registry import ModelRegistry
-from phm.store.state import Prediction, StateStore
+from phm.store.state import Prediction, open_state
 
 # ScoringModel and the ion mill feature constants were defined here before the scorers moved
 # out (phm.monitor.scorers, phm.monitor.ion_mill_scorer); their callers still import them here
@@ -81,10 +91,16 @@ class Monitor:
         ion_mill_model: ScoringModel | None = None,
         *,
         models: tuple[ScoringModel, ...] = (),
+        batching: BatchPolicy | None = DEFAULT_BATCHING,
+        load_model: Callable[[Path], ScoringModel] | None = None,
     ) -> None:
         self.plant = plant
+        self.batching = batching  # None: one forward pass per asset
+        # a registry version's checkpoint -> its scoring model (`phm monitor --runtime onnx`:
+        # converted to an ONNX graph in memory)
+        self.load_model = load_model or (lambda path: ScoringModel.load(path, None))
         self.lake = Lake(Path(store_dir) / "lake", plant)
-        self.state = StateStore(Path(store_dir) / "state.sqlite")
+        self.state = open_state(store_dir)  # state.sqlite, or PHM_STATE_URL
         by_dataset: dict[str, ScoringModel] = {}
         for m in (model, ion_mill_model, *models):
             if m is None:
@@ -117,14 +133,17 @@ class Monitor:
         self.last_scored: dict[str, float] = {}
         for p in self.state.latest_predictions():
             self.last_scored[p.asset_id] = p.time
+        self.staleness = StalenessWatch(self.state, plant)  # the "stale" and "comms" alarms
         self.tracks: dict[str, RulTrack] = {}  # displayed RUL of the assets with an open alert
         self.shown: dict[str, tuple] = {}  # what each open alert's last kept version showed
 
     def evaluate(self, now: float | None = None) -> list[Prediction]:
         """Score every asset with data newer than its last prediction; write each prediction
-        and step the asset's alert."""
+        and step the asset's alert; then open or clear the assets' stale-data and
+        lost-communication alarms (phm.monitor.staleness)."""
         now = time.time() if now is None else now
         self.refresh_models()
+        batched = self._score_batched()
         out = []
         for asset in self.plant.assets.values():
             scorer = self.scorers.get(asset.type)
@@ -132,7 +151,12 @@ class Monitor:
                 continue
             asset_id = asset.asset_id
             try:
-                p = scorer.score(asset_id, self.last_scored.get(asset_id, -np.inf))
+                if asset_id in batched:
+                    p = batched[asset_id]
+                else:
+                    p = scorer.score(asset_id, self.last_scored.get(asset_id, -np.inf))
+                if isinstance(p, Exception):
+                    raise p
                 if p is None:
                     continue
                 if asset.type in self.model_versions:
@@ -144,6 +168,22 @@ class Monitor:
                 log.exception("scoring %s failed", asset_id)
                 continue
             out.append(p)
+        try:
+            self.staleness.check(now)
+        except Exception:  # a failed check must not stop the scoring
+            log.exception("staleness check failed")
+        return out
+
+    def _score_batched(self) -> dict[str, Prediction | Exception | None]:
+        """With `batching`, the predictions of the scorers that batch (phm.monitor.batching:
+        the due assets' windows in one forward pass per `max_batch`), by asset."""
+        out: dict[str, Prediction | Exception | None] = {}
+        if self.batching is None:
+            return out
+        for type_name, scorer in self.scorers.items():
+            if can_batch(scorer):
+                ids = [a.asset_id for a in self.plant.assets.values() if a.type == type_name]
+                out.update(score_due(scorer, ids, self.last_scored, self.batching))  # type: ignore[arg-type]
         return out
 
     def refresh_models(self) -> None:
@@ -162,7 +202,7 @@ class Monitor:
             ):
                 continue
             try:
-                model = ScoringModel.load(registry.get(version).checkpoint, None)
+                model = self.load_model(registry.get(version).checkpoint)
                 scorer.check_model(model)
             except Exception as exc:
                 self.refused_versions[type_name] = version
@@ -255,9 +295,17 @@ class Monitor:
             **analysis,
         }
         shown = (new.level, head.mode, head.disagreement is not None, track)
+        consequence = self.plant.types[self.plant.assets[asset_id].type].consequence
+        rank = priority(
+            new.level,
+            consequence,
+            None if track is None else track.median,
+            track is not None and track.failed,
+            self.policy,
+        )
         if action is not None and action.startswith("open_"):
             self.open_ids[asset_id] = self.state.open_alert(
-                asset_id, "condition", new.level, message, details, at=now
+                asset_id, "condition", new.level, message, details, at=now, priority=rank
             )
             self.shown[asset_id] = shown
         elif asset_id in self.open_ids:
@@ -269,6 +317,7 @@ class Monitor:
                 details=details,
                 at=now,
                 keep_version=changed,
+                priority=rank,
             )
             if changed:
                 self.shown[asset_id] = shown

@@ -162,13 +162,13 @@ def store_source(
     """The pumps of a live store, each on its latest window; root causes from its alerts."""
     from phm.models.windows import read_latest_pump_data
     from phm.store.lake import Lake
-    from phm.store.state import StateStore
+    from phm.store.state import StateStore, state_exists, state_location
 
     store = Path(store_dir)
     header = predictor.header
     check_checkpoint(header, "plant", checkpoint, "--store (the plant's pumps)")
-    state_path = store / "state.sqlite"
-    if not state_path.is_file():
+    state_path = state_location(store)
+    if not state_exists(state_path):
         raise ReportInputError(
             f"{store}: not a phm store (no state.sqlite); expected e.g. data/demo/live"
         )
@@ -203,7 +203,8 @@ def store_source(
     chosen = select_assets(available, assets, f"the store {store}")
     latest_alert: dict[str, Any] = {}
     for alert in sorted(alerts, key=lambda a: a.updated_at):
-        latest_alert[alert.asset_id] = alert
+        if alert.kind == "condition":  # not the stale / comms alarms (phm.monitor.staleness)
+            latest_alert[alert.asset_id] = alert
     k = header.snapshots
     assert k is not None
     unit_s = header.rul_unit_s if header.rul_unit_s is not None else 3600.0

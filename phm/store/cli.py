@@ -34,17 +34,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from phm.store.state import StateStore
+    from phm.store.state import StateStore, state_exists, state_location
 
     configure_logging(args.log_level)
     store = Path(args.store)
-    if not (store / "state.sqlite").is_file():
+    where = state_location(store)
+    if not state_exists(where):
         raise ConfigError(f"--store {store}: no state.sqlite there (expected an ingest store)")
     if args.max_files < 1:
         raise ConfigError(f"--max-files must be at least 1, got {args.max_files}")
     if args.target_mb <= 0:
         raise ConfigError(f"--target-mb must be positive, got {args.target_mb}")
-    state = StateStore(store / "state.sqlite")
+    state = StateStore(where)
     try:
         stats = compact_lake(state, store / "lake", args.max_files, int(args.target_mb * 2**20))
     finally:

@@ -182,7 +182,8 @@ class Compactor:
     ) -> None:
         if every_s <= 0:
             raise ValueError(f"compaction interval must be positive, got {every_s} s")
-        self.state_path = Path(state_path)
+        # a state.sqlite path, or a PostgreSQL URL (phm.store.state.state_location)
+        self.state_path = state_path if "://" in str(state_path) else Path(state_path)
         self.lake_root = Path(lake_root)
         self.every_s = every_s
         self.max_files = max_files

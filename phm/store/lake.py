@@ -1,6 +1,6 @@
 """The lake: decoded batches as Parquet segments, partitioned by stream, asset and UTC date.
 
-    {root}/{stream}/asset={asset}/date={YYYY-MM-DD}/part-{uuid}.parquet
+    {root}/{stream}/asset={asset}/date={YYYY-MM-DD}/part-[{writer}-]{uuid}.parquet
 
 `LakeWriter.write` turns a list of `Batch` into one segment per (stream, asset, date) group.
 The date is the UTC date of each batch's *first* row: a batch that crosses midnight is stored
@@ -10,7 +10,9 @@ and lets readers look back exactly one partition before `start`.
 
 A segment is written to `.part-{uuid}.parquet.tmp` in its partition folder, fsynced, renamed to
 `part-{uuid}.parquet` and the folder fsynced: a reader never sees a partial file, and `*.tmp`
-files (left by a crash) are never read. Schemas:
+files (left by a crash) are never read. An ingest worker tags its segments with `writer`, 8 hex
+digits of its MQTT client id (`writer_tag`), so when several workers share a lake a restarted
+one knows its own orphans (`own_segment`). Schemas:
 
     rows      time Float64 (Unix s), seq Int64, row Int32 (index in its payload),
               one Float32 column per channel in the spec's order
@@ -25,6 +27,7 @@ is read once.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -117,10 +120,21 @@ def _makedirs_durable(folder: Path) -> None:
         _fsync_path(d.parent)
 
 
-def write_durably(df: pl.DataFrame, folder: Path) -> Path:
-    """Write `df` as `folder/part-{uuid}.parquet` via a fsynced `.tmp` and a rename."""
+def writer_tag(client_id: str) -> str:
+    """The 8 hex digits that name a writer's segments (fixed length: no tag is a prefix of
+    another's, and none can be confused with the untagged `part-{uuid}`)."""
+    return hashlib.sha256(client_id.encode()).hexdigest()[:8]
+
+
+def own_segment(path: str | Path, tag: str) -> bool:
+    """True when the segment file at `path` was written by the writer tagged `tag`."""
+    return bool(tag) and Path(path).name.lstrip(".").startswith(f"part-{tag}-")
+
+
+def write_durably(df: pl.DataFrame, folder: Path, tag: str = "") -> Path:
+    """Write `df` as `folder/part-[{tag}-]{uuid}.parquet` via a fsynced `.tmp` and a rename."""
     _makedirs_durable(folder)
-    name = f"part-{uuid.uuid4().hex}.parquet"
+    name = f"part-{tag}-{uuid.uuid4().hex}.parquet" if tag else f"part-{uuid.uuid4().hex}.parquet"
     tmp = folder / f".{name}.tmp"
     final = folder / name
     try:
@@ -169,9 +183,10 @@ def _frame(spec: StreamSpec, batches: list[Batch]) -> pl.DataFrame:
 class LakeWriter:
     """Writes decoded batches of `plant`'s streams under `root` (see the module doc)."""
 
-    def __init__(self, root: str | Path, plant: Plant) -> None:
+    def __init__(self, root: str | Path, plant: Plant, tag: str = "") -> None:
         self.root = Path(root)
         self.plant = plant
+        self.tag = tag  # `writer_tag` of the ingest worker: its segments' names say whose
 
     def write(self, batches: Iterable[Batch]) -> list[Segment]:
         """One durable segment per (stream, asset, UTC date of each batch's first row).
@@ -194,7 +209,7 @@ class LakeWriter:
         segments = []
         for (stream, asset, date), group in groups.items():
             df = _frame(self.plant.stream(asset, stream), group)
-            path = write_durably(df, partition_dir(self.root, stream, asset, date))
+            path = write_durably(df, partition_dir(self.root, stream, asset, date), self.tag)
             t = df["time"]
             segments.append(Segment(path, stream, asset, df.height, t.min(), t.max()))
         return segments

@@ -1,15 +1,23 @@
 """The state store: what ingest committed, and what the monitor predicted and alerted.
 
 One SQLite file in WAL mode (readers never wait for a writer; a writer waits up to
-`busy_timeout` = 10 s for another), `synchronous=FULL` so a commit survives a power cut. The
-SQL is kept portable to PostgreSQL: timestamps are REAL Unix seconds, JSON is TEXT, upserts use
-`ON CONFLICT ... DO UPDATE`; only `INTEGER PRIMARY KEY` (auto ids; SERIAL there) and BLOB
-(BYTEA there) would need renaming.
+`busy_timeout` = 10 s for another), `synchronous=FULL` so a commit survives a power cut; or a
+PostgreSQL database, chosen by URL (`StateStore("postgresql://user@host/db")`, or for every
+command of a deployment the environment variable PHM_STATE_URL / the `--state URL` options,
+through `open_state`). One body of SQL serves both: timestamps are REAL Unix seconds, JSON is
+TEXT, upserts use `ON CONFLICT ... DO UPDATE`; `phm.store.postgres` bridges the rest
+(placeholders, identity ids, BYTEA, one writer at a time, the error classes).
+
+Schema migrations: the tables are created if missing and the columns added after a release
+(`_ADDED_COLUMNS`) are added to an older store when a writer opens it, in the same transaction,
+on both databases.
 
 Tables: assets, segments (every committed lake file, by its path relative to the lake root),
 ingest_seen (asset, stream, seq, content digest), dead_letters (capped raw bytes with the whole
-payload's size and SHA-256), counters, predictions, alerts, acknowledgements, alert_history
-(the versions an alert showed: one row at opening, one per recorded change, one at clearing).
+payload's size and SHA-256), counters, predictions, alerts (with their ISA-18.2 `priority`),
+acknowledgements, alert_history (the versions an alert showed: one row at opening, one per
+recorded change, one at clearing), and the operators' shelves, out_of_service and
+operator_actions (the audit trail; phm.store.operator_log writes and reads them).
 
 Readers open with `readonly=True` (`mode=ro`, no schema statement): they never take the write
 lock, so a reader neither waits for ingest nor makes it wait.
@@ -22,6 +30,7 @@ connection per thread, lazily, so one object may be used from several threads. S
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -56,6 +65,8 @@ __all__ = [
     "UnknownAlertError",
     "alert_root_causes",
     "lake_key",
+    "open_state",
+    "state_location",
 ]
 
 if TYPE_CHECKING:
@@ -96,13 +107,66 @@ CREATE TABLE IF NOT EXISTS alert_history (
     id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id), at REAL NOT NULL,
     severity TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history (alert_id, at);
+CREATE TABLE IF NOT EXISTS shelves (
+    id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    by_name TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL,
+    ended_at REAL);
+CREATE INDEX IF NOT EXISTS shelves_alert ON shelves (alert_id);
+CREATE TABLE IF NOT EXISTS out_of_service (
+    id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, by_name TEXT NOT NULL, note TEXT NOT NULL,
+    at REAL NOT NULL, ended_at REAL);
+CREATE INDEX IF NOT EXISTS out_of_service_asset ON out_of_service (asset_id);
+CREATE TABLE IF NOT EXISTS operator_actions (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, by_name TEXT NOT NULL, action TEXT NOT NULL,
+    alert_id INTEGER, asset_id TEXT, note TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS operator_actions_at ON operator_actions (at);
 """
 # columns added after the first release: (table, column, type), added to older files at open
 _ADDED_COLUMNS = (
     ("ingest_seen", "digest", "BLOB"),
     ("dead_letters", "size", "BIGINT"),
     ("dead_letters", "sha256", "TEXT"),
+    ("alerts", "priority", "TEXT"),
 )
+
+
+STATE_URL_ENV = "PHM_STATE_URL"  # a PostgreSQL URL: the state store of every command
+
+
+def state_location(store_dir: str | Path, url: str | None = None) -> str | Path:
+    """Where a store folder's state lives: `url` (a postgresql:// URL), else the environment's
+    PHM_STATE_URL, else `store_dir`/state.sqlite."""
+    url = url or os.environ.get(STATE_URL_ENV) or None
+    return url if url else Path(store_dir) / "state.sqlite"
+
+
+def open_state(store_dir: str | Path, readonly: bool = False, url: str | None = None) -> StateStore:
+    """The state store of a store folder (`state_location`)."""
+    return StateStore(state_location(store_dir, url), readonly=readonly)
+
+
+STATE_HELP = (
+    "state store: a PostgreSQL URL (postgresql://user@host:5432/db; password in PGPASSWORD "
+    "or ~/.pgpass, not here); default: $PHM_STATE_URL, else STORE/state.sqlite"
+)
+
+
+def use_state_url(url: str | None) -> None:
+    """Make `url` (a `--state` option) the state store of this process and its children
+    (PHM_STATE_URL); None leaves the environment as it is."""
+    from phm.store.postgres import is_postgres_url
+
+    if url is None:
+        return
+    if not is_postgres_url(url):
+        raise PhmError(f"--state {url!r}: expected a postgresql://user@host/database URL")
+    os.environ[STATE_URL_ENV] = url
+
+
+def state_exists(location: str | Path) -> bool:
+    """False for a state.sqlite file that is not there (a PostgreSQL URL: True; connecting
+    tells the rest)."""
+    return (isinstance(location, str) and "://" in location) or Path(location).is_file()
 
 
 class UnknownAlertError(PhmError, KeyError):
@@ -135,29 +199,73 @@ class StateStore:
     reader never waits for a writer nor makes one wait. Writing through it raises PhmError."""
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
-        self.path = Path(path)
+        from phm.store.postgres import is_postgres_url, redacted
+
+        self.url = str(path) if is_postgres_url(path) else None
+        # in messages: the file, or the URL without its password
+        self.path: Path | str = redacted(self.url) if self.url else Path(path)
         self.readonly = readonly
         self._local = threading.local()
         if readonly:
-            if not self.path.is_file():
+            if self.url is None and not Path(self.path).is_file():
                 raise PhmError(f"{self.path}: no state store there (ingest creates it)")
             self._conn()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.url is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as conn:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            for table, column, kind in _ADDED_COLUMNS:
-                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            conn.execute("CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256)")
+            self._migrate(conn)
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return "sqlite" if self.url is None else "postgresql"
+
+    def _migrate(self, conn: Any) -> None:
+        """Create missing tables and add the columns of later releases (module doc)."""
+        from phm.store.postgres import pg_schema
+
+        schema = _SCHEMA if self.url is None else pg_schema(_SCHEMA)
+        for stmt in schema.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        for table, column, kind in _ADDED_COLUMNS:
+            if self.url is not None:
+                conn.execute(
+                    pg_schema(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+                )
+                continue
+            if column not in self._columns(conn, table):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        conn.execute("CREATE INDEX IF NOT EXISTS dead_letters_sha256 ON dead_letters (sha256)")
 
     # -- connections -------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
+    def _columns(self, conn: Any, table: str) -> set[str]:
+        """The column names of `table` (empty if there is no such table)."""
+        if self.url is None:
+            return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        sql = (
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?"
+        )
+        return {r[0] for r in conn.execute(sql, (table,))}
+
+    def _conn(self) -> Any:
+        """This thread's connection: sqlite3.Connection, or a `postgres.PgConnection` (the
+        same execute / executemany), opened on first use and again after a broken one."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "broken", False):
+            conn.close()
+            conn = self._local.conn = None
+        if conn is None and self.url is not None:
+            from phm.store.postgres import PgConnection
+
+            try:
+                conn = PgConnection(self.url, self.readonly)
+            except sqlite3.Error as exc:
+                raise PhmError(f"{self.path}: cannot connect to the state store ({exc})") from exc
+            self._local.conn = conn
         if conn is None:
             if self.readonly:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -189,18 +297,27 @@ class StateStore:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): committed on exit, rolled back on error."""
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction (BEGIN IMMEDIATE; on PostgreSQL BEGIN and the writers' advisory
+        lock): committed on exit, rolled back on error."""
         if self.readonly:
             raise PhmError(f"{self.path}: opened read-only; a write needs StateStore(path)")
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        if self.url is None:
+            conn.execute("BEGIN IMMEDIATE")
+        else:
+            conn.begin_write()  # BEGIN and the writers' lock (phm.store.postgres)
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if not getattr(conn, "broken", False):
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def read_sql(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        """A read-only query (`?` placeholders) on the store's tables, on either database."""
+        return [tuple(r) for r in self._conn().execute(sql, tuple(args)).fetchall()]
 
     # -- ingest ------------------------------------------------------------------------------
 
@@ -457,7 +574,7 @@ class StateStore:
         if severity not in SEVERITIES:
             raise ValueError(f"alert severity {severity!r}: expected one of {SEVERITIES}")
 
-    def _status(self, conn: sqlite3.Connection, alert_id: int) -> tuple[str, str]:
+    def _status(self, conn: Any, alert_id: int) -> tuple[str, str]:
         row = conn.execute("SELECT status, severity FROM alerts WHERE id = ?", (alert_id,))
         found = row.fetchone()
         if found is None:
@@ -472,15 +589,18 @@ class StateStore:
         message: str,
         details: dict[str, Any] | None = None,
         at: float | None = None,
+        priority: str | None = None,
     ) -> int:
-        """Open an alert (status 'open'); return its id. `severity` is 'watch' or 'alarm'."""
+        """Open an alert (status 'open'); return its id. `severity` is 'watch' or 'alarm';
+        `priority` its ISA-18.2 priority (phm.monitor.priority)."""
         self._check_severity(severity)
         at = time.time() if at is None else float(at)
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO alerts (asset_id, kind, severity, status, opened_at, updated_at, "
-                "cleared_at, message, details) VALUES (?, ?, ?, 'open', ?, ?, NULL, ?, ?)",
-                (asset_id, kind, severity, at, at, message, json.dumps(details or {})),
+                "cleared_at, message, details, priority) "
+                "VALUES (?, ?, ?, 'open', ?, ?, NULL, ?, ?, ?)",
+                (asset_id, kind, severity, at, at, message, json.dumps(details or {}), priority),
             )
             alert_id = int(cur.lastrowid)
             self._keep_version(conn, alert_id, at)
@@ -494,6 +614,7 @@ class StateStore:
         details: dict[str, Any] | None = None,
         at: float | None = None,
         keep_version: bool = True,
+        priority: str | None = None,
     ) -> None:
         """Change an open or acknowledged alert. Escalating watch -> alarm re-opens an
         acknowledged alert, so the operator sees it again. A cleared alert raises ValueError.
@@ -511,11 +632,12 @@ class StateStore:
             conn.execute(
                 "UPDATE alerts SET severity = COALESCE(?, severity), "
                 "message = COALESCE(?, message), details = COALESCE(?, details), "
-                "status = ?, updated_at = ? WHERE id = ?",
+                "priority = COALESCE(?, priority), status = ?, updated_at = ? WHERE id = ?",
                 (
                     severity,
                     message,
                     None if details is None else json.dumps(details),
+                    priority,
                     status,
                     at,
                     alert_id,
@@ -537,12 +659,33 @@ class StateStore:
             self._keep_version(conn, alert_id, at)
 
     @staticmethod
-    def _keep_version(conn: sqlite3.Connection, alert_id: int, at: float) -> None:
+    def _keep_version(conn: Any, alert_id: int, at: float) -> None:
         conn.execute(
             "INSERT INTO alert_history (alert_id, at, severity, status, message, details) "
             "SELECT id, ?, severity, status, message, details FROM alerts WHERE id = ?",
             (at, alert_id),
         )
+
+    def data_times(self) -> dict[str, tuple[float, float]]:
+        """Per asset: (newest data time in its committed segments, wall time of its newest
+        commit), both Unix s (the staleness and lost-communication checks)."""
+        rows = self._conn().execute(
+            "SELECT asset, max(t_max), max(committed_at) FROM segments GROUP BY asset"
+        )
+        return {a: (float(t), float(c)) for a, t, c in rows if t is not None}
+
+    def scoring_intervals(self, since: float) -> dict[str, tuple[float, int, float]]:
+        """Per asset with predictions of data time >= `since`: (their mean spacing in s (nan
+        for one), how many, the newest's time); the monitor's scoring interval of the asset."""
+        rows = self._conn().execute(
+            "SELECT asset_id, min(time), max(time), count(*) FROM predictions WHERE time >= ? "
+            "GROUP BY asset_id",
+            (float(since),),
+        )
+        return {
+            a: ((t1 - t0) / (n - 1) if n > 1 else float("nan"), int(n), float(t1))
+            for a, t0, t1, n in rows
+        }
 
     def alert_history(self, alert_id: int) -> list[AlertVersion]:
         """The recorded versions of an alert, oldest first (a store written before the
@@ -565,7 +708,8 @@ class StateStore:
 
     def acknowledge(self, alert_id: int, by: str, note: str, at: float | None = None) -> None:
         """Record that `by` acknowledged the alert with `note` (both required, non-empty);
-        an open alert becomes 'acknowledged', a cleared one stays cleared."""
+        an open alert becomes 'acknowledged', a cleared one stays cleared. The audit trail
+        (`operator_actions`) gets the action in the same transaction."""
         for name, value in (("by", by), ("note", note)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"acknowledge: {name!r} must be a non-empty string, got {value!r}")
@@ -575,6 +719,11 @@ class StateStore:
             conn.execute(
                 "INSERT INTO acknowledgements (alert_id, by_name, note, at) VALUES (?, ?, ?, ?)",
                 (alert_id, by.strip(), note.strip(), at),
+            )
+            conn.execute(  # the audit trail (phm.store.operator_log), in the same transaction
+                "INSERT INTO operator_actions (at, by_name, action, alert_id, asset_id, note) "
+                "SELECT ?, ?, 'acknowledge', id, asset_id, ? FROM alerts WHERE id = ?",
+                (at, by.strip(), note.strip(), alert_id),
             )
             if status == "open":
                 conn.execute(
@@ -587,9 +736,12 @@ class StateStore:
         oldest first."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"alert status {status!r}: expected one of {STATUSES}")
+        conn = self._conn()
+        # a read-only store older than the priority column reads NULL
+        priority = "priority" if "priority" in self._columns(conn, "alerts") else "NULL"
         sql = (
             "SELECT id, asset_id, kind, severity, status, opened_at, updated_at, cleared_at, "
-            "message, details FROM alerts WHERE 1 = 1"
+            f"message, details, {priority} FROM alerts WHERE 1 = 1"
         )
         args: list[Any] = []
         if status is not None:
@@ -598,9 +750,8 @@ class StateStore:
         if asset is not None:
             sql += " AND asset_id = ?"
             args.append(asset)
-        conn = self._conn()
         alerts = [
-            Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]))
+            Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), [], r[10])
             for r in conn.execute(sql + " ORDER BY id", args)
         ]
         by_id = {a.alert_id: a for a in alerts}

@@ -125,7 +125,8 @@ def main() -> None:
             })  # fmt: skip
             print(name, json.dumps(rows[-1]), flush=True)
         mean = {
-            k: float(np.mean([r[k] for r in rows])) for k in ("mode_acc", "false_alarm", "score", "rul_rmse_h")
+            k: float(np.mean([r[k] for r in rows]))
+            for k in ("mode_acc", "false_alarm", "score", "rul_rmse_h")
         }
         result["runs"][name] = {"mean": mean, "seeds": rows}
         print(name, "MEAN", json.dumps(mean), flush=True)

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: `phm demo` feeds a store, `phm dashboard` serves it,
-Playwright opens the fleet, an asset, waits for an alert, acknowledges it (an empty form is
-refused first), reloads, sees it acknowledged, and screenshots every page.
+Playwright opens the fleet, an asset, waits for an alert, logs in as an operator,
+acknowledges it on its card (an empty note is refused first), reloads, sees it acknowledged,
+and screenshots every page.
 
 Screenshots go to $PHM_SCREENSHOTS (default data/screenshots/). Needs /usr/bin/chromium
 (Debian packages chromium and chromium-driver): skipped without it, except under CI=true,
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from phm.dashboard.auth import add_user
 from phm.store.state import StateStore
 from tests.demo_models import place_demo_models
 
@@ -88,12 +90,14 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     logs = tmp_path / "logs"
     logs.mkdir()
+    users = tmp_path / "users.toml"  # the dashboard's logins (phm.dashboard.auth)
+    add_user(users, "e2e-operator", "operator", "e2e-password")
     # the demo serves the dashboard itself (phm.dashboard.cli.start_dashboard)
     demo = subprocess.Popen(
         [sys.executable, "-m", "phm", "demo", "--store", str(tmp_path), "--duration", "90",
          "--speed", "20000", "--dashboard-port", str(port)],
         cwd=ROOT, stdout=(logs / "demo.out").open("w"), stderr=subprocess.STDOUT,
-        env=dict(os.environ, PHM_DASHBOARD_REFRESH="2"),
+        env=dict(os.environ, PHM_DASHBOARD_REFRESH="2", PHM_DASHBOARD_USERS=str(users)),
     )  # fmt: skip
     try:
         _wait("the dashboard server", lambda: _healthy(url) or demo.poll() is not None, 60)
@@ -130,32 +134,43 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
             _shoot(page, SHOTS / "asset.png")
             assert "Unknown asset" not in page.content()
 
-            # alerts: wait for one, refuse an empty form, then acknowledge
+            # alerts: wait for one, log in, refuse an empty note, then acknowledge on its card
             state = StateStore(live / "state.sqlite")
-            _wait("an alert", lambda: [a for a in state.alerts() if a.status == "open"], 80)
+            opened = _wait(
+                "an alert", lambda: [a for a in state.alerts() if a.status == "open"], 80
+            )
+            target = opened[0].alert_id
             page.set_viewport_size({"width": 1440, "height": 1800})
             page.goto(url + "/alerts")
-            expect(page.get_by_text("Acknowledge an alert")).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Acknowledge", exact=True).click()
-            expect(page.get_by_text("Acknowledging needs a name and a note")).to_be_visible(
-                timeout=15_000
+            side = page.locator("[data-testid='stSidebar']")
+            side.get_by_label("User", exact=True).fill("e2e-operator")
+            side.get_by_label("Password", exact=True).fill("e2e-password")
+            side.get_by_role("button", name="Log in").click()
+            expect(side.get_by_text("Logged in as")).to_be_visible(timeout=30_000)
+            for _ in range(40):  # the rerun after the login is over
+                if page.locator("[data-stale='true']").count() == 0:
+                    break
+                page.wait_for_timeout(250)
+            card = page.locator("[data-testid='stExpander']").filter(
+                has=page.locator("summary", has_text=f"#{target} ·")
             )
-            page.get_by_label("Your name").fill("E2E Operator")
-            page.get_by_label("Note (what you saw, what you will do)").fill(
-                "checked on site; bearing ordered"
-            )
-            page.get_by_role("button", name="Acknowledge", exact=True).click()
-            expect(page.get_by_text("acknowledged by E2E Operator")).to_be_visible(timeout=15_000)
+            card.get_by_role("button", name="Acknowledge").click()
+            expect(page.get_by_text("Acknowledge needs").first).to_be_visible(timeout=15_000)
+            card.get_by_label("Acknowledge: note").fill("checked on site; bearing ordered")
+            card.get_by_role("button", name="Acknowledge").click()
+            expect(
+                page.get_by_text(f"Alert #{target} acknowledged by e2e-operator.")
+            ).to_be_visible(timeout=15_000)
             acked = [
-                a for a in state.alerts() if any(k.by == "E2E Operator" for k in a.acknowledgements)
+                a for a in state.alerts() if any(k.by == "e2e-operator" for k in a.acknowledgements)
             ]
-            assert len(acked) == 1
+            assert len(acked) == 1 and acked[0].alert_id == target
             assert acked[0].acknowledgements[-1].note == "checked on site; bearing ordered"
             page.reload()
-            expect(page.get_by_text("acknowledged by E2E Operator").first).to_be_visible(
+            expect(page.get_by_text("acknowledged by e2e-operator").first).to_be_visible(
                 timeout=30_000
             )
-            expect(page.get_by_text("Acknowledged (").first).to_be_visible()
+            expect(page.get_by_text("Active (").first).to_be_visible()
             # the monitor attaches the knowledge graph's ranked causes to each alert
             expect(page.get_by_text("Ranked root causes").first).to_be_visible(timeout=15_000)
             status = next(a for a in state.alerts() if a.alert_id == acked[0].alert_id).status

@@ -24,6 +24,7 @@ from phm.plant import Plant, load_plant
 from phm.wire.codec import encode
 from phm.wire.topics import topic_for
 from tests.ingest.certs import Pki, make_pki
+from tests.postgres_server import postgres_server  # noqa: F401  (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 PLANT = load_plant()
@@ -99,7 +100,7 @@ def valid_corpus(
 def assert_lake_exactly(store: Path, plant: Plant, items: list[Item]) -> None:
     """Every valid item is in the lake once, with its values; no file holds a repeat."""
     from phm.store.lake import Lake
-    from phm.store.state import StateStore, lake_key
+    from phm.store.state import lake_key, open_state
 
     lake = Lake(store / "lake", plant)
     valid = [it for it in items if it.values is not None]
@@ -130,7 +131,7 @@ def assert_lake_exactly(store: Path, plant: Plant, items: list[Item]) -> None:
     # physically once: the raw files (no reader dedupe) repeat no (stream, asset, seq, row),
     # and every file is a committed segment (no orphans left behind)
     files = sorted((store / "lake").glob("*/asset=*/date=*/part-*.parquet"))
-    state = StateStore(store / "state.sqlite")
+    state = open_state(store)  # state.sqlite, or PHM_STATE_URL's PostgreSQL
     try:
         assert {lake_key(f) for f in files} == state.segment_paths()
         assert not list((store / "lake").glob("*/asset=*/date=*/*.tmp"))
@@ -152,10 +153,10 @@ def assert_lake_exactly(store: Path, plant: Plant, items: list[Item]) -> None:
 def counters(store: Path) -> dict[str, int]:
     """The state store's counters ({} before the store exists), read as the dashboard reads
     them: a read-only connection, so polling never takes the write lock from the worker."""
-    from phm.store.state import StateStore
+    from phm.store.state import StateStore, state_exists, state_location
 
-    path = store / "state.sqlite"
-    if not path.exists():
+    path = state_location(store)
+    if not state_exists(path):
         return {}
     state = StateStore(path, readonly=True)
     try:

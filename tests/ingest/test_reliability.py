@@ -1,6 +1,11 @@
 """No loss, no repeats: the ingest worker (a real `phm ingest` process) against a real
 Mosquitto while the worker is SIGKILLed, the broker restarts, and malformed data arrives.
 
+Every scenario runs twice: one worker on a state.sqlite file, and two workers (two
+hosts' workers, one lake) on a real PostgreSQL server (`--state` through PHM_STATE_URL); the
+scenario's worker is the one killed or crashed, the second keeps working beside it. The two
+split the assets (`--partition 0/2`, `1/2`).
+
 After each scenario every valid reading published is in the lake exactly once (values and
 (seq, row) counts, raw files included) and every bad payload is a dead letter with its reason.
 """
@@ -21,7 +26,7 @@ from hypothesis import strategies as st
 
 from phm.bench.ingest import Publisher
 from phm.store.lake import DAY_S
-from phm.store.state import StateStore
+from phm.store.state import open_state
 from phm.wire.codec import MAGIC, Batch, PayloadError, decode, encode
 from phm.wire.topics import TopicError, parse_topic, topic_for
 from tests.ingest.conftest import (
@@ -39,6 +44,43 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKER_ARGS = ("--batch-max", "16", "--batch-ms", "20")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The state store of the scenario: "sqlite" (one worker) or "postgresql" (two)."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_server").database()
+        monkeypatch.setenv("PHM_STATE_URL", url)  # the workers and the checks inherit it
+    return request.param
+
+
+def _args(backend: str, args: tuple[str, ...] = WORKER_ARGS) -> tuple[str, ...]:
+    return (*args, "--partition", "0/2") if backend == "postgresql" else args
+
+
+def _second(
+    backend: str, url: str, store: Path, args: tuple[str, ...] = WORKER_ARGS
+) -> WorkerProcess | None:
+    """On PostgreSQL, a second worker on the same lake and state (the other partition of two:
+    `--shared` loses messages at a Mosquitto restart, docs/deployment.md), subscribed."""
+    if backend == "sqlite":
+        return None
+    second = WorkerProcess(url, store, "ingest-second", *args, "--partition", "1/2").start()
+    second.wait_subscribed()
+    return second
+
+
+def _stop_second(second: WorkerProcess | None, store: Path) -> None:
+    """Stop the second worker cleanly; it must have committed segments of its own."""
+    if second is None:
+        return
+    _stop_clean(second)
+    from phm.store.lake import own_segment, writer_tag
+
+    tag = writer_tag("ingest-second")
+    with open_state(store, readonly=True) as state:
+        assert any(own_segment(p, tag) for p in state.segment_paths()), "the second idled"
+
+
 def _readings(items: list[Item]) -> int:
     return sum(it.values.size for it in items if it.values is not None)
 
@@ -53,14 +95,18 @@ def _stop_clean(worker: WorkerProcess) -> None:
     assert "Traceback" not in worker.output(), worker.output()[-3000:]
 
 
-def test_worker_sigkilled_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_path: Path) -> None:
+def test_worker_sigkilled_mid_stream_loses_and_repeats_nothing(
+    mosquitto, tmp_path: Path, backend: str
+) -> None:
     store = tmp_path / "store"
     items = valid_corpus(per_stream=12, seed=10)
     cuts = [len(items) // 3, 2 * len(items) // 3, len(items)]
-    worker = WorkerProcess(mosquitto.url, store, "ingest-kill", *WORKER_ARGS).start()
+    worker = WorkerProcess(mosquitto.url, store, "ingest-kill", *_args(backend)).start()
     pub = Publisher(mosquitto.url, client_id="pub-kill")
+    second = None
     try:
         worker.wait_subscribed()
+        second = _second(backend, mosquitto.url, store)
         done = 0
         for cut in cuts[:2]:
             for it in items[done:cut]:
@@ -81,9 +127,12 @@ def test_worker_sigkilled_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_pa
         assert pub.wait_acked(30)
         wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
         _stop_clean(worker)
+        _stop_second(second, store)
     finally:
         pub.close()
         worker.kill()
+        if second is not None:
+            second.kill()
     assert_lake_exactly(store, PLANT, items)
     c = counters(store)
     assert c.get("dead_letters", 0) == 0
@@ -97,7 +146,7 @@ from phm.plant import load_plant
 from phm.store.state import StateStore
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-where, url, store, client_id = sys.argv[1:5]
+where, url, store, client_id, part = sys.argv[1:6]
 real_commit = StateStore.commit_ingest
 calls = [0]
 
@@ -110,34 +159,37 @@ def commit_ingest(self, *args, **kwargs):  # the 3rd commit dies right before or
         os._exit(9)
 
 StateStore.commit_ingest = commit_ingest
-IngestWorker(url, store, load_plant(), client_id, batch_max=16, batch_ms=20).run()
+partition = None if part == "-" else tuple(int(x) for x in part.split("/"))
+IngestWorker(
+    url, store, load_plant(), client_id, batch_max=16, batch_ms=20, partition=partition
+).run()
 """
 
 
 @pytest.mark.parametrize("where", ["before_commit", "before_ack"])
 def test_worker_dying_around_its_commit_loses_and_repeats_nothing(
-    mosquitto, tmp_path: Path, where: str
+    mosquitto, tmp_path: Path, where: str, backend: str
 ) -> None:
     """The two windows a random SIGKILL rarely hits: lake written but not committed (orphan
     files, deleted at the restart, messages redelivered) and committed but not acked
     (redelivered, dropped as duplicates)."""
-    from phm.store.state import StateStore
-
     store = tmp_path / "store"
     items = valid_corpus(per_stream=3, seed=40)
     crashing = WorkerProcess(mosquitto.url, store, "ingest-crash")
     crashing.args = [crashing.args[0], "-c", _CRASHING_WORKER, where, mosquitto.url, str(store)]
-    crashing.args.append("ingest-crash")
+    crashing.args += ["ingest-crash", "0/2" if backend == "postgresql" else "-"]
     crashing.start()
-    worker = WorkerProcess(mosquitto.url, store, "ingest-crash", *WORKER_ARGS)
+    worker = WorkerProcess(mosquitto.url, store, "ingest-crash", *_args(backend))
     pub = Publisher(mosquitto.url, client_id="pub-crash")
+    second = None
     try:
         crashing.wait_subscribed()
+        second = _second(backend, mosquitto.url, store)
         for it in items:
             pub.publish(it.topic, it.payload)
         assert pub.wait_acked(30)
         assert crashing.proc.wait(30) == 9, crashing.output()[-3000:]
-        state = StateStore(store / "state.sqlite")
+        state = open_state(store)
         orphans = state.orphan_segments(store / "lake")
         state.close()
         assert bool(orphans) == (where == "before_commit")
@@ -145,10 +197,14 @@ def test_worker_dying_around_its_commit_loses_and_repeats_nothing(
         worker.start().wait_subscribed()
         wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
         _stop_clean(worker)
+        if second is not None:
+            _stop_clean(second)  # (it may have got none of these few messages)
     finally:
         pub.close()
         crashing.kill()
         worker.kill()
+        if second is not None:
+            second.kill()
     assert_lake_exactly(store, PLANT, items)
     if where == "before_commit":
         assert "orphan segment" in worker.output()
@@ -156,14 +212,18 @@ def test_worker_dying_around_its_commit_loses_and_repeats_nothing(
         assert counters(store)["ingest_duplicates"] > 0
 
 
-def test_broker_restart_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_path: Path) -> None:
+def test_broker_restart_mid_stream_loses_and_repeats_nothing(
+    mosquitto, tmp_path: Path, backend: str
+) -> None:
     store = tmp_path / "store"
     items = valid_corpus(per_stream=10, seed=20)
     a, b = len(items) // 3, 2 * len(items) // 3
-    worker = WorkerProcess(mosquitto.url, store, "ingest-restart", *WORKER_ARGS).start()
+    worker = WorkerProcess(mosquitto.url, store, "ingest-restart", *_args(backend)).start()
     pub = Publisher(mosquitto.url, client_id="pub-restart")
+    second = None
     try:
         worker.wait_subscribed()
+        second = _second(backend, mosquitto.url, store)
         for it in items[:a]:
             pub.publish(it.topic, it.payload)
         wait_until(lambda: counters(store).get("ingest_messages", 0) >= 5, 30, "first commits")
@@ -178,9 +238,12 @@ def test_broker_restart_mid_stream_loses_and_repeats_nothing(mosquitto, tmp_path
         wait_until(lambda: _all_committed(store, items), 60, "every reading committed")
         wait_until(lambda: counters(store).get("broker_connected") == 1, 15, "status: online")
         _stop_clean(worker)
+        _stop_second(second, store)
     finally:
         pub.close()
         worker.kill()
+        if second is not None:
+            second.kill()
     assert "connection lost" in worker.output()
     assert_lake_exactly(store, PLANT, items)
 
@@ -326,7 +389,7 @@ def _random_payloads(n: int) -> list[tuple[str, bytes]]:
 
 
 def test_malformed_payloads_become_dead_letters_with_their_reason(
-    mosquitto, tmp_path: Path
+    mosquitto, tmp_path: Path, backend: str
 ) -> None:
     store = tmp_path / "store"
     valid = valid_corpus(per_stream=2, seed=30)
@@ -346,10 +409,12 @@ def test_malformed_payloads_become_dead_letters_with_their_reason(
             taken.add((b.asset, b.stream, b.seq))
             valid.append(Item(t, p, b.asset, b.stream, b.seq, b.t0, b.values))
         random.append((t, p, reason))
-    worker = WorkerProcess(mosquitto.url, store, "ingest-bad", *WORKER_ARGS).start()
+    worker = WorkerProcess(mosquitto.url, store, "ingest-bad", *_args(backend)).start()
     pub = Publisher(mosquitto.url, client_id="pub-bad")
+    second = None
     try:
         worker.wait_subscribed()
+        second = _second(backend, mosquitto.url, store)
         stream = [(it.topic, it.payload) for it in valid] + [
             (t, p) for t, p, r in bad + random if r is not None
         ]
@@ -361,11 +426,14 @@ def test_malformed_payloads_become_dead_letters_with_their_reason(
             lambda: counters(store).get("ingest_messages", 0) == len(stream), 60, "all messages"
         )
         _stop_clean(worker)
+        _stop_second(second, store)
     finally:
         pub.close()
         worker.kill()
+        if second is not None:
+            second.kill()
     assert_lake_exactly(store, PLANT, valid)
-    state = StateStore(store / "state.sqlite")
+    state = open_state(store)
     try:
         letters = state.dead_letters(limit=100_000)
     finally:
@@ -389,7 +457,9 @@ def test_malformed_payloads_become_dead_letters_with_their_reason(
     assert c["ingest_readings"] == _readings(valid)
 
 
-def test_worker_compacts_while_ingesting_and_after_a_kill(mosquitto, tmp_path: Path) -> None:
+def test_worker_compacts_while_ingesting_and_after_a_kill(
+    mosquitto, tmp_path: Path, backend: str
+) -> None:
     """Compaction every 0.3 s with at most 3 files per partition, one message per commit
     (one segment each), and the worker SIGKILLed mid-stream: every reading once, the state
     store lists exactly the files on disk, and no partition keeps more than the bound."""
@@ -398,10 +468,12 @@ def test_worker_compacts_while_ingesting_and_after_a_kill(mosquitto, tmp_path: P
     store = tmp_path / "store"
     items = valid_corpus(per_stream=10, seed=60)
     args = ("--batch-max", "1", "--batch-ms", "0", "--compact-every", "0.3", "--max-files", "3")
-    worker = WorkerProcess(mosquitto.url, store, "ingest-compact", *args).start()
+    worker = WorkerProcess(mosquitto.url, store, "ingest-compact", *_args(backend, args)).start()
     pub = Publisher(mosquitto.url, client_id="pub-compact")
+    second = None
     try:
         worker.wait_subscribed()
+        second = _second(backend, mosquitto.url, store, args)
         half = len(items) // 2
         for it in items[:half]:
             pub.publish(it.topic, it.payload)
@@ -420,8 +492,12 @@ def test_worker_compacts_while_ingesting_and_after_a_kill(mosquitto, tmp_path: P
 
         wait_until(bounded, 20, "compaction to bring every partition to 3 files or fewer")
         _stop_clean(worker)
+        if second is not None:
+            _stop_clean(second)  # (compaction may have merged its segments away)
     finally:
         pub.close()
         worker.kill()
+        if second is not None:
+            second.kill()
     assert "compaction:" in worker.output()
     assert_lake_exactly(store, PLANT, items)

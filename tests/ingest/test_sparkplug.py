@@ -492,12 +492,21 @@ def test_sigkilled_worker_loses_and_repeats_no_sparkplug_metric(
     assert c.get("sparkplug_seq_gaps", 0) == 0 and c.get("sparkplug_rebirth_requests", 0) == 0
 
 
-def test_sparkplug_needs_one_worker(plant_path: Path, tmp_path: Path) -> None:
-    worker = IngestWorker(
-        "mqtt://127.0.0.1:1", tmp_path, load_plant(plant_path), shared=True, sparkplug=True
-    )
-    with pytest.raises(ConfigError, match="--sparkplug needs one worker"):
-        worker.start()
+@pytest.mark.parametrize(
+    ("kwargs", "refused"),
+    [({"shared": True}, True), ({"partition": (1, 2)}, True), ({"partition": (0, 2)}, False)],
+)
+def test_sparkplug_needs_one_worker(
+    plant_path: Path, tmp_path: Path, kwargs: dict, refused: bool
+) -> None:
+    plant = load_plant(plant_path)
+    worker = IngestWorker("mqtt://127.0.0.1:1", tmp_path, plant, sparkplug=True, **kwargs)
+    if refused:
+        with pytest.raises(ConfigError, match="--sparkplug needs one worker"):
+            worker._validate()
+    else:
+        worker._validate()
+        assert "spBv1.0/plantA/DDATA/+/+" in worker.subscriptions
 
 
 @pytest.mark.integration

@@ -19,6 +19,7 @@ from phm.dashboard.queries import alert_history, fleet, open_store
 from phm.models.data import TrainConfig
 from phm.models.model import PhmModel, load_config, save_checkpoint
 from phm.models.prepare_plant import PlantOptions, prepare_plant
+from phm.monitor.priority import priority
 from phm.monitor.scorer import Monitor, ScoringModel
 from phm.plant import load_plant
 from phm.sim.rotating import FaultScenario, PumpSimulator
@@ -85,6 +86,9 @@ def test_a_failing_pumps_alert_is_one_refreshed_story(tmp_path: Path, pump_model
     assert d["data_time"] == preds[-1].time and d["fault_probs"] == preds[-1].fault_probs
     assert d["mode"] == max(d["modes"], key=lambda m: m[1])[0]
     assert d["mode"] in alert.message
+    # its ISA-18.2 priority follows the severity and the tracked RUL (pumps: consequence medium)
+    rul = d["rul"]
+    assert alert.priority == priority(alert.severity, "medium", rul["median"], rul["failed"])
     checks = headline_checks(monitor.state, [alert])
     assert checks and all(c["coherent"] for c in checks)
     # the RUL falls from scoring to scoring while the alert is open

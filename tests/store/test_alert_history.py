@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from phm.store.state import StateStore
 
 
-def test_versions_are_kept_only_when_asked_and_read_oldest_first(tmp_path: Path) -> None:
-    state = StateStore(tmp_path / "state.sqlite")
+def test_versions_are_kept_only_when_asked_and_read_oldest_first(state_at) -> None:
+    state = StateStore(state_at)
     a = state.open_alert("pump-001", "condition", "watch", "watch: imbalance", {"mode": "x"}, at=1)
     state.update_alert(a, message="watch: imbalance, RUL 9.9 h", at=2, keep_version=False)
     state.update_alert(a, severity="alarm", message="alarm: looseness", details={"mode": "y"}, at=3)
@@ -22,5 +20,5 @@ def test_versions_are_kept_only_when_asked_and_read_oldest_first(tmp_path: Path)
     assert [v.message for v in versions] == ["watch: imbalance", *["alarm: looseness"] * 2]
     assert versions[1].details == {"mode": "y"}
     # the refresh that kept no version still changed the alert itself
-    assert StateStore(tmp_path / "state.sqlite", readonly=True).alert_history(a) == versions
+    assert StateStore(state_at, readonly=True).alert_history(a) == versions
     assert state.alert_history(999) == []

@@ -1,4 +1,5 @@
-"""The state store against a real SQLite file in tmp_path."""
+"""The state store against a real SQLite file in tmp_path, and (the tests taking `state_at`)
+against a real PostgreSQL server too."""
 
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ def test_schema_pragmas_and_assets(tmp_path):
     assert ("pump-001", "pump", "site1", "line1") in assets
 
 
-def test_commit_ingest_and_seen(tmp_path):
-    store = StateStore(tmp_path / "state.db")
+def test_commit_ingest_and_seen(tmp_path, state_at):
+    store = StateStore(state_at)
     keys = [("pump-001", "process", 1_000_000 + k) for k in range(3000)]
     dead = DeadLetter(T0, "phm/v1/site1/line1/pump-009/process", "unknown_asset", "x", b"\x00ab")
     store.commit_ingest(
@@ -72,8 +73,8 @@ def test_commit_ingest_and_seen(tmp_path):
     assert store.segment_paths() == {"process/asset=pump-001/date=2026-03-01/part-a.parquet"}
 
 
-def test_commit_ingest_is_atomic(tmp_path):
-    store = StateStore(tmp_path / "state.db")
+def test_commit_ingest_is_atomic(tmp_path, state_at):
+    store = StateStore(state_at)
     store.commit_ingest([], [("pump-001", "process", 1)], [], {"messages": 1})
     dup = "process/asset=pump-001/date=2026-03-01/part-x.parquet"
     dead = DeadLetter(T0, "t", "bad_frame", "d", b"")
@@ -90,9 +91,9 @@ def test_commit_ingest_is_atomic(tmp_path):
     assert store.counters() == {"messages": 2}
 
 
-def test_orphan_segments(tmp_path):
+def test_orphan_segments(tmp_path, state_at):
     root = tmp_path / "lake"
-    store = StateStore(tmp_path / "state.db")
+    store = StateStore(state_at)
     writer = LakeWriter(root, PLANT)
     committed = writer.write([batch(1)])
     store.commit_ingest(committed, [("pump-001", "process", 1)])
@@ -102,9 +103,9 @@ def test_orphan_segments(tmp_path):
     assert store.orphan_segments(root) == sorted([orphan.path, tmp])
 
 
-def test_compaction_keeps_state_in_step(tmp_path):
+def test_compaction_keeps_state_in_step(tmp_path, state_at):
     root = tmp_path / "lake"
-    store = StateStore(tmp_path / "state.db")
+    store = StateStore(state_at)
     writer = LakeWriter(root, PLANT)
     for s in range(3):
         store.commit_ingest(writer.write([batch(s, T0 + 10 * s)]), [])
@@ -130,8 +131,8 @@ def test_wal_reader_during_open_write_transaction(tmp_path):
     assert reader.counters() == {"messages": 99}
 
 
-def test_predictions(tmp_path):
-    store = StateStore(tmp_path / "state.db")
+def test_predictions(tmp_path, state_at):
+    store = StateStore(state_at)
 
     def pred(asset, t, rul):
         return Prediction(
@@ -160,8 +161,8 @@ def test_predictions(tmp_path):
     assert [p.time for p in store.predictions("pump-001", start=T0 + 30)] == [T0 + 30, T0 + 60]
 
 
-def test_alert_lifecycle_and_acknowledgement(tmp_path):
-    store = StateStore(tmp_path / "state.db")
+def test_alert_lifecycle_and_acknowledgement(tmp_path, state_at):
+    store = StateStore(state_at)
     a = store.open_alert("pump-001", "bearing", "watch", "BPFO rising", {"p": 0.6}, at=T0)
     b = store.open_alert("pump-002", "rul", "alarm", "RUL < 24 h", at=T0)
     assert [x.alert_id for x in store.alerts(status="open")] == [a, b]
@@ -191,16 +192,16 @@ def test_alert_lifecycle_and_acknowledgement(tmp_path):
 @pytest.mark.parametrize(
     ("by", "note", "field"), [("", "n", "by"), ("ana", "  ", "note"), (None, "n", "by")]
 )
-def test_acknowledge_requires_by_and_note(tmp_path, by, note, field):
-    store = StateStore(tmp_path / "state.db")
+def test_acknowledge_requires_by_and_note(tmp_path, by, note, field, state_at):
+    store = StateStore(state_at)
     a = store.open_alert("pump-001", "bearing", "watch", "m", at=T0)
     with pytest.raises(ValueError, match=f"'{field}'"):
         store.acknowledge(a, by, note)
     assert store.alerts()[0].status == "open" and store.alerts()[0].acknowledgements == []
 
 
-def test_unknown_alert_and_bad_severity(tmp_path):
-    store = StateStore(tmp_path / "state.db")
+def test_unknown_alert_and_bad_severity(tmp_path, state_at):
+    store = StateStore(state_at)
     with pytest.raises(UnknownAlertError, match="no alert with id 42") as info:
         store.acknowledge(42, "ana", "note")
     assert isinstance(info.value, PhmError) and isinstance(info.value, KeyError)

@@ -1,5 +1,8 @@
-"""Alerts: open, acknowledged and cleared alerts with their ranked root causes, evidence
-paths and recommended actions; acknowledging needs a name and a note."""
+"""Alerts after ISA-18.2: the flood summary, the active alerts by priority then age, the shelved,
+out-of-service and cleared ones, each card with its ranked root causes, evidence paths and
+recommended actions and its operator actions (acknowledge with a note, shelve with a reason and
+an expiry, out-of-service for engineers; phm.dashboard.actions checks the login on the
+server), and the audit trail of every operator action."""
 
 from __future__ import annotations
 
@@ -7,12 +10,18 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from phm.dashboard import actions
+from phm.dashboard import alarm_queries as aq
 from phm.dashboard import queries as q
-from phm.dashboard.ui import REFRESH_S, SEVERITY_COLOR, store_or_stop, when
-from phm.store.state import STATUSES, Alert, UnknownAlertError
+from phm.dashboard.auth import NotAllowedError, allowed
+from phm.dashboard.login import VIEW_ONLY, current_session, operators, users_book
+from phm.dashboard.ui import REFRESH_S, SEVERITY_COLOR, dates, store_or_stop, when
+from phm.store.state import UnknownAlertError
 
 SHOW_MAX = 50  # alerts listed per status
 RANK_COLORS = ["#d62728", "#ff7f0e", "#1f77b4", "#7f7f7f", "#9467bd"]
+SHELVE_HOURS = (1, 2, 4, 8, 12, 24, 72)  # the shelving durations offered on a card
+MESSAGE_KEY = "alarm_message"  # session key: the outcome of the last action, shown once
 
 st.title("Alerts")
 store = store_or_stop()
@@ -22,38 +31,71 @@ with st.sidebar:
 asset = None if only == "all" else only
 
 
-def label(a: Alert) -> str:
-    return f"#{a.alert_id} {a.asset_id} {a.severity} ({a.status}): {a.message}"
+def _act(what: str, alert_id: int, asset_id: str) -> None:
+    """An action button's callback: run the action with this session's login and leave the
+    outcome for the page to show (the server refuses what the login may not do)."""
+    session = current_session()
+    ss = st.session_state
+    try:
+        if what == "acknowledge":
+            who = actions.acknowledge(store, session, alert_id, ss.get(f"ack_note_{alert_id}", ""))
+            ss[f"ack_note_{alert_id}"] = ""
+            done = f"Alert #{alert_id} acknowledged by {who}."
+        elif what == "shelve":
+            hours = float(ss.get(f"shelve_hours_{alert_id}", SHELVE_HOURS[0]))
+            reason = ss.get(f"shelve_reason_{alert_id}", "")
+            expires = actions.shelve(store, session, alert_id, reason, hours)
+            done = f"Alert #{alert_id} shelved until {when(expires)}."
+        elif what == "unshelve":
+            actions.unshelve(store, session, alert_id)
+            done = f"Alert #{alert_id} unshelved."
+        elif what == "out_of_service":
+            note = ss.get(f"oos_note_{alert_id}", "")
+            actions.set_out_of_service(store, session, asset_id, note)
+            done = f"{asset_id} taken out of service: its alarms are suppressed."
+        else:
+            actions.return_to_service(store, session, asset_id)
+            done = f"{asset_id} returned to service."
+        ss[MESSAGE_KEY] = ("success", done)
+    except NotAllowedError as exc:
+        ss[MESSAGE_KEY] = ("error", f"Refused: {exc}")
+    except (ValueError, KeyError, UnknownAlertError) as exc:
+        ss[MESSAGE_KEY] = ("error", f"{what.replace('_', ' ').capitalize()} needs: {exc}")
 
 
-def acknowledge_form() -> None:
-    alerts = list(reversed(store.state.alerts(asset=asset)))  # newest first
-    live = [a for a in alerts if a.status == "open"] + [
-        a for a in alerts if a.status == "acknowledged"
-    ]  # the open ones first: they are what needs a person
-    with st.expander("Acknowledge an alert", expanded=bool(live)):
-        if not live:
-            st.write("No open or acknowledged alerts to acknowledge.")
-            return
-        with st.form("ack", clear_on_submit=False):
-            chosen = st.selectbox(
-                "Alert", [a.alert_id for a in live], key="ack_alert",
-                format_func=lambda i: label(next(a for a in live if a.alert_id == i)),
-            )  # fmt: skip
-            by = st.text_input("Your name", key="ack_by")
-            note = st.text_area("Note (what you saw, what you will do)", key="ack_note")
-            sent = st.form_submit_button("Acknowledge")
-        if sent:
-            if not by.strip() or not note.strip():
-                missing = [n for n, v in (("name", by), ("note", note)) if not v.strip()]
-                st.error(f"Acknowledging needs a name and a note: {' and '.join(missing)} empty.")
-                return
-            try:
-                store.acknowledge(int(chosen), by, note)
-            except UnknownAlertError as exc:
-                st.error(str(exc))
-                return
-            st.success(f"Alert #{chosen} acknowledged by {by.strip()}.")
+def action_forms(v: aq.AlarmView) -> None:
+    """The operator actions of one alert card (none without a users file)."""
+    if not can_act:
+        return
+    a = v.alert
+    if v.state == "cleared":
+        return
+    engineer = allowed(current_session(), "out_of_service")
+    if v.state == "out of service":
+        if engineer:
+            st.button("Return to service", key=f"rts_{a.alert_id}", on_click=_act,
+                      args=("return_to_service", a.alert_id, a.asset_id))  # fmt: skip
+        return
+    if v.state == "shelved":
+        st.button("Unshelve", key=f"unshelve_{a.alert_id}", on_click=_act,
+                  args=("unshelve", a.alert_id, a.asset_id))  # fmt: skip
+        return
+    cols = st.columns(3 if engineer else 2)
+    with cols[0].form(f"ack_{a.alert_id}", border=False):
+        st.text_input("Acknowledge: note", key=f"ack_note_{a.alert_id}",
+                      placeholder="what you saw, what you will do")  # fmt: skip
+        st.form_submit_button("Acknowledge", key=f"ack_btn_{a.alert_id}", on_click=_act,
+                              args=("acknowledge", a.alert_id, a.asset_id))  # fmt: skip
+    with cols[1].form(f"shelve_{a.alert_id}", border=False):
+        st.text_input("Shelve: reason", key=f"shelve_reason_{a.alert_id}")
+        st.selectbox("for (hours)", SHELVE_HOURS, key=f"shelve_hours_{a.alert_id}")
+        st.form_submit_button("Shelve", key=f"shelve_btn_{a.alert_id}", on_click=_act,
+                              args=("shelve", a.alert_id, a.asset_id))  # fmt: skip
+    if len(cols) == 3:
+        with cols[2].form(f"oos_{a.alert_id}", border=False):
+            st.text_input(f"Take {a.asset_id} out of service: note", key=f"oos_note_{a.alert_id}")
+            st.form_submit_button("Out of service", key=f"oos_btn_{a.alert_id}", on_click=_act,
+                                  args=("out_of_service", a.alert_id, a.asset_id))  # fmt: skip
 
 
 def cause_figure(causes: list[dict]) -> go.Figure:
@@ -89,12 +131,15 @@ def cause_figure(causes: list[dict]) -> go.Figure:
     return fig
 
 
-def show_alert(a: Alert) -> None:
+def show_alert(v: aq.AlarmView) -> None:
+    a = v.alert
     color = SEVERITY_COLOR.get(a.severity, "#7f7f7f")
-    title = f"#{a.alert_id} · {a.asset_id} · {a.severity} · {a.status} · {a.message}"
-    if a.acknowledgements:
-        title += f" · acknowledged by {a.acknowledgements[-1].by}"
-    with st.expander(title, expanded=a.status != "cleared"):
+    title = (
+        f"{aq.PRIORITY_BADGE.get(v.priority, v.priority)} · #{a.alert_id} · {a.asset_id} · "
+        f"{a.severity} · {v.state_text()} · {a.message}"
+    )
+    with st.expander(title, expanded=v.state in ("unacknowledged", "acknowledged")):
+        action_forms(v)
         st.markdown(
             f"<span style='color:{color}'>■</span> **{a.severity}** {a.kind} alert on "
             f"[{a.asset_id}](asset?asset={a.asset_id}), opened {when(a.opened_at)}, "
@@ -145,25 +190,87 @@ def show_alert(a: Alert) -> None:
             st.markdown("\n".join(f"1. {x}" for x in top["actions"]))
 
 
-acknowledge_form()
+def flood_view() -> None:
+    f = aq.flood_summary(store, operators())
+    st.subheader("Flood summary (last 24 h, plant time)")
+    cols = st.columns(4)
+    cols[0].metric("Alerts raised, 24 h", f.total)
+    cols[1].metric(
+        "Peak per 10 min",
+        f.peak_10min,
+        help=f"most alerts raised within any 10 minutes; {f.operators} operator(s) on shift",
+    )
+    cols[2].metric(
+        "Flood",
+        "🔴 flood" if f.flood else "🟢 no flood",
+        help=f"ISA-18.2 / EEMUA 191: more than {aq.FLOOD_PER_10MIN} alerts per 10 minutes "
+        "per operator",
+    )
+    cols[3].metric("Plant time", when(f.end)[11:16] + " UTC", help=f"newest data: {when(f.end)}")
+    left, right = st.columns([3, 1])
+    fig = go.Figure(go.Bar(x=dates(f.hourly["hour"] + 1800.0), y=f.hourly["alerts"],
+                           marker_color="#4c78a8"))  # fmt: skip
+    fig.update_layout(
+        height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title="alerts raised per hour (plant time, UTC)",
+        yaxis={"title": "alerts / h", "rangemode": "tozero", "tickformat": "d"},
+    )  # fmt: skip
+    left.plotly_chart(fig, key="flood_hourly")
+    right.markdown("**Top assets, 24 h**")
+    right.dataframe(f.top_assets, hide_index=True, key="flood_top")
+
+
+def audit_view() -> None:
+    with st.expander("Audit trail: every operator action", expanded=False):
+        df = aq.audit_frame(store)
+        if df.height == 0:
+            st.caption("no operator actions yet")
+            return
+        st.dataframe(
+            df.with_columns(pl.col("at").map_elements(when, return_dtype=pl.Utf8)),
+            hide_index=True,
+            key="audit",
+        )
+
+
+session = current_session()
+can_act = users_book() is not None
+if not can_act:
+    st.info(VIEW_ONLY)
+elif session is None:
+    st.caption("Log in (sidebar) to acknowledge or shelve alerts; viewers only read.")
+
+GROUPS = {  # group -> heading
+    "active": "Active",
+    "shelved": "Shelved",
+    "out of service": "Out of service",
+    "cleared": "Cleared",
+}
 
 
 @st.fragment(run_every=REFRESH_S)
 def alert_lists() -> None:
-    alerts = store.state.alerts(asset=asset)
-    if not alerts:
+    message = st.session_state.pop(MESSAGE_KEY, None)
+    if message is not None:
+        (st.success if message[0] == "success" else st.error)(message[1])
+    views = aq.alarm_views(store, asset=asset)
+    if not views:
         st.info("No alerts yet: the monitor has raised none" + (f" for {asset}." if asset else "."))
         return
-    by_status = {s: [a for a in reversed(alerts) if a.status == s] for s in STATUSES}
-    for status, items in by_status.items():
-        st.subheader(f"{status.capitalize()} ({len(items)})")
+    flood_view()
+    for group, items in aq.by_state(views).items():
+        st.subheader(f"{GROUPS[group]} ({len(items)})")
         if not items:
-            st.caption(f"no {status} alerts")
-        for a in items[:SHOW_MAX]:
-            show_alert(a)
+            st.caption(f"no {GROUPS[group].lower()} alerts")
+        for v in items[:SHOW_MAX]:
+            show_alert(v)
         if len(items) > SHOW_MAX:
-            st.caption(f"{len(items) - SHOW_MAX} older {status} alerts not shown")
-    st.caption(f"refreshes every {REFRESH_S:g} s")
+            st.caption(f"{len(items) - SHOW_MAX} more {GROUPS[group].lower()} alerts not shown")
+    st.caption(
+        f"active alerts by priority (critical, high, medium, low), then age (the longest "
+        f"waiting first); refreshes every {REFRESH_S:g} s"
+    )
+    audit_view()
 
 
 alert_lists()

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from phm.dashboard import alarm_queries as aq
 from phm.dashboard import queries as q
 from phm.dashboard.ui import (
     BADGE,
@@ -227,7 +228,7 @@ def alert_timeline() -> None:
         hide_index=True,
         key="asset_alerts",
     )
-    st.caption("Acknowledge alerts on the Alerts page.")
+    st.caption(aq.asset_alarm_note(store, asset) + " · act on alerts on the Alerts page.")
 
 
 @st.fragment(run_every=REFRESH_S)

@@ -7,6 +7,7 @@ import time
 import polars as pl
 import streamlit as st
 
+from phm.dashboard import alarm_queries as aq
 from phm.dashboard import queries as q
 from phm.dashboard.ui import BADGE, REFRESH_S, ago, rul_text, store_or_stop
 
@@ -22,7 +23,7 @@ with st.sidebar:
 
 @st.fragment(run_every=REFRESH_S)
 def fleet_view() -> None:
-    df = q.fleet(store)
+    df = aq.with_alarm_state(store, q.fleet(store))  # + alarm_state, data; stale not "ok"
     if df.height == 0:
         st.info(
             "No assets yet: the store has no registered assets and no predictions. "
@@ -35,13 +36,18 @@ def fleet_view() -> None:
     cols[0].metric("Assets", shown.height)
     for col, status in zip(cols[1:], ("alarm", "watch", "ok", "no data"), strict=True):
         col.metric(BADGE[status], counts.get(status, 0))
+    flagged = {k: counts.get(k, 0) for k in aq.STATUS_BADGE if counts.get(k, 0)}
+    if flagged:
+        st.caption(" · ".join(f"{aq.STATUS_BADGE[k]}: {n}" for k, n in flagged.items()))
     if df["scored_at"].is_null().all():
         st.info("No predictions yet: the monitor has not scored any asset.")
     now = time.time()
     table = shown.select(
         pl.col("asset"),
         ("asset?asset=" + pl.col("asset")).alias("open"),
-        pl.col("status").replace_strict(BADGE, default=pl.col("status")).alias("status"),
+        pl.col("status").replace_strict(BADGE | aq.STATUS_BADGE, default=pl.col("status")),
+        pl.col("alarm_state").alias("alarm handling"),
+        pl.col("data"),
         pl.col("health"),
         pl.struct("rul_median", "rul_lower", "rul_upper", "rul_failed")
         .map_elements(
@@ -87,6 +93,12 @@ def fleet_view() -> None:
                 "scored", help="age of the data the latest prediction scored (data time)"
             ),
             "open": st.column_config.LinkColumn("page", display_text="open ›"),
+            "alarm handling": st.column_config.TextColumn(
+                "alarm handling", help="acknowledged, shelved or out of service (Alerts page)"
+            ),
+            "data": st.column_config.TextColumn(
+                "data", help="fresh, stale (behind the plant's newest data) or comms lost"
+            ),
         },
         key="fleet_table",
     )

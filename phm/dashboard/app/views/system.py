@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from phm.dashboard import alarm_queries as aq
 from phm.dashboard import queries as q
 from phm.dashboard.ui import REFRESH_S, ago, dates, store_or_stop, when
 
@@ -24,7 +25,14 @@ def system_view() -> None:
         state = "🟢 connected" if s["broker_connected"] else "🔴 disconnected"
         cols[0].metric("Broker", state, help=f"status written {ago(s['status_age_s'])} ago")
     cols[1].metric("Last message", ago(s["last_message_age_s"]) + " ago")
-    cols[2].metric("Data lag", ago(s["data_lag_s"]), help="now - newest data time in the lake")
+    limits = store.base_plant.alarms
+    lag = aq.lag_level(s["data_lag_s"], limits)
+    cols[2].metric(
+        "Data lag",
+        {"ok": "🟢", "watch": "🟠", "alarm": "🔴"}[lag] + " " + ago(s["data_lag_s"]),
+        help=f"now - newest data time in the lake; amber above {ago(limits.lag_watch_s)}, "
+        f"red above {ago(limits.lag_alarm_s)} ([alarms] of the plant TOML)",
+    )
     cols[3].metric("Dead letters", f"{s['dead_letters']:,}")
     if s["status_age_s"] is not None and s["status_age_s"] > 30:
         st.warning(f"The ingest worker last reported {ago(s['status_age_s'])} ago: is it running?")
