@@ -258,9 +258,17 @@ def _topic(kind: str, device: str | None = None, node: str = "gw-s1") -> str:
     return spb.sparkplug_topic("plantA", kind, node, device)
 
 
-def test_host_births_data_gap_rebirth_and_deaths(plant_path: Path, tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_at(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A state.sqlite path, or a fresh database of a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return tmp_path / "state.sqlite"
+    return request.getfixturevalue("postgres_server").database()
+
+
+def test_host_births_data_gap_rebirth_and_deaths(plant_path: Path, state_at: str | Path) -> None:
     plant = load_plant(plant_path)
-    state = StateStore(tmp_path / "state.sqlite")
+    state = StateStore(state_at)
     host = SparkplugHost(plant, state)
     msgs = [
         Msg(_topic("DDATA", "m1"), _ddata(1, T0, [1, 2, 3, 4])),  # before any birth
@@ -444,16 +452,25 @@ def test_edge_node_births_data_death_gap_rebirth_land_once(
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_sigkilled_worker_loses_and_repeats_no_sparkplug_metric(
-    mosquitto, plant_path: Path, tmp_path: Path
+    mosquitto, plant_path: Path, tmp_path: Path, backend: str, request, monkeypatch
 ) -> None:
+    """As the native reliability suite: on SQLite, and on PostgreSQL (the node states in the
+    server, the worker as partition 0 of 2)."""
     from phm.sim.sparkplug_node import SparkplugEdgeNode
+
+    extra: tuple[str, ...] = ()
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_server").database()
+        monkeypatch.setenv("PHM_STATE_URL", url)  # the worker and the checks inherit it
+        extra = ("--partition", "0/2")
 
     plant = load_plant(plant_path)
     devices = list(sparkplug_map(plant).devices.values())
     store = tmp_path / "store"
     args = ("--plant", str(plant_path), "--sparkplug", "--batch-max", "16", "--batch-ms", "20")
-    worker = WorkerProcess(mosquitto.url, store, "ingest-spb", *args).start()
+    worker = WorkerProcess(mosquitto.url, store, "ingest-spb", *args, *extra).start()
     rng = np.random.default_rng(1)
     base = int(time.time() * 1000) - 600_000
     sent: dict[int, np.ndarray] = {}
