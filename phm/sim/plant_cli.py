@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             f"sparkplug: {stats.sparkplug_messages} DDATA, {stats.sparkplug_readings:,} readings, "
             f"{stats.sparkplug_acked} delivered, {stats.sparkplug_rebirths} rebirths answered"
         )
-    readings = sum(stats.readings.values())
+    readings = sum(stats.readings.values()) + stats.sparkplug_readings
     print(
         f"{stats.published} messages ({stats.published / wall:,.0f}/s), "
         f"{readings / wall:,.0f} readings/s, {stats.bytes / wall / 1e6:.1f} MB/s, "
