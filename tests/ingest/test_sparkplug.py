@@ -4,6 +4,7 @@ gap, malformed protobuf, a SIGKILLed worker): every metric once under its asset.
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 from dataclasses import dataclass
@@ -639,3 +640,42 @@ def test_worker_dying_around_commit_and_persist_loses_nothing(
         assert c["sparkplug_replays"] > 0 and c["ingest_duplicates"] > 0
     elif where == "before_persist":
         assert c["ingest_duplicates"] > 0 and c.get("sparkplug_replays", 0) == 0
+
+
+def _bad_string(seq: int) -> bytes:
+    p = spb.Payload(timestamp=T0, seq=seq)
+    m = p.metrics.add(alias=3, timestamp=T0, datatype=int(spb.DataType.String))
+    m.string_value = "fast"
+    return p.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (_topic("DDATA", "m1"), _ddata(2, T0, [1.0, 2.0], aliases=(2, 3)), "partial_row"),
+        (_topic("DDATA", "m1"), _bad_string(2), "sparkplug_bad_metric"),
+        (_topic("DBIRTH", "ghost"), _dbirth(2), "sparkplug_unknown_device"),
+        (_topic("DDATA", "m1"), _ddata(2, T0 + 10**9, [1, 2, 3, 4]), "future_timestamp"),
+        (_topic("DDATA", "m1"), _ddata(2, T0, [math.inf, 2, 3, 4]), "not_finite"),
+        (_topic("DDATA", "m1"), _ddata(2, 0, [1, 2, 3, 4]), "sparkplug_no_timestamp"),
+        (_topic("DDATA", "m1"), _ddata(2, T0, [1, None, 3, 4]), None),  # ambient_c: nullable
+    ],
+)
+def test_rows_are_checked_as_native_payloads(
+    plant_path: Path, tmp_path: Path, topic: str, payload: bytes, reason: str | None
+) -> None:
+    state = StateStore(tmp_path / "state.sqlite")
+    host = SparkplugHost(load_plant(plant_path), state)
+    msgs = [
+        Msg(_topic("NBIRTH"), _nbirth()),
+        Msg(_topic("DBIRTH", "m1"), _dbirth(1)),
+        Msg(topic, payload),
+    ]
+    host.translate(msgs)
+    state.close()
+    result = msgs[-1].decoded
+    if reason is None:
+        assert [(b.stream, b.seq) for b in result] == [("process", T0), ("temperature", T0)]
+    else:
+        assert isinstance(result, tuple) and result[0].endswith(reason), result
+        assert topic in result[1]
