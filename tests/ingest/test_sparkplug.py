@@ -660,6 +660,7 @@ def _bad_string(seq: int) -> bytes:
         (_topic("DDATA", "m1"), _ddata(2, 0, [1, 2, 3, 4]), "sparkplug_no_timestamp"),
         (_topic("DDATA", "m1"), _ddata(2, T0, [1, None, 3, 4]), None),  # ambient_c: nullable
     ],
+    ids=["partial", "string", "ghost", "future", "inf", "no_time", "null_nullable"],
 )
 def test_rows_are_checked_as_native_payloads(
     plant_path: Path, tmp_path: Path, topic: str, payload: bytes, reason: str | None
