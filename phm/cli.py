@@ -41,6 +41,10 @@ COMMANDS: dict[str, dict[str | None, tuple[str, str]]] = {
             "phm.bench.ingest",
             "durable ingest rate and latency vs a bare subscriber",
         ),
+        "sparkplug": (
+            "phm.bench.sparkplug",
+            "durable ingest of Sparkplug B DDATA beside native payloads",
+        ),
         "rootcause": (
             "phm.bench.rootcause",
             "root-cause ranking: simulated scenarios and CWRU envelope",

@@ -42,6 +42,7 @@ from typing import Any
 from phm.config import read_toml
 from phm.errors import ConfigError
 from phm.resources import resource_path
+from phm.wire.sparkplug_map import SparkplugMap, parse_sparkplug_map
 
 STREAMS: tuple[str, ...] = ("process", "vibration", "temperature", "event")
 # a historian backfill may reach years back; a clock set to 1970 or a forged time may not
@@ -228,6 +229,8 @@ class Plant:
     dead_letter_retention_days: float = 30.0  # older dead letters are deleted
     dead_letter_max_bytes: int = 256_000_000  # stored dead-letter bytes: the oldest go first
     source: str = ""
+    # the `[sparkplug]` table (phm.wire.sparkplug_map); None: the defaults, `sparkplug_map()`
+    sparkplug: SparkplugMap | None = None
     alarms: AlarmLimits = field(default_factory=AlarmLimits)
 
     def stream(self, asset_id: str, stream: str) -> StreamSpec:
@@ -420,7 +423,7 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
                     f"{source}: {part!r} of asset {a.asset_id!r} cannot be an MQTT topic level"
                 )
     limits = _limits(raw.get("limits", {}), source)
-    return Plant(
+    plant = Plant(
         name=str(raw.get("plant", {}).get("name", path.stem)),
         types=types,
         assets={a.asset_id: a for a in every},
@@ -428,3 +431,13 @@ def load_plant(path: str | Path | None = None, assets: int | None = None) -> Pla
         alarms=_alarms(raw.get("alarms", {}), source),
         **limits,
     )
+    if "sparkplug" in raw:
+        plant = dataclasses.replace(
+            plant, sparkplug=parse_sparkplug_map(raw["sparkplug"], plant, source)
+        )
+    return plant
+
+
+def sparkplug_map(plant: Plant) -> SparkplugMap:
+    """The plant's Sparkplug B mapping: its `[sparkplug]` table, or every default."""
+    return plant.sparkplug or parse_sparkplug_map(None, plant, plant.source)

@@ -11,6 +11,9 @@ segments of partitions holding more than `--max-files` files.
 `phm ingest --init-session` (install step): create the worker's persistent session and
 subscription at the broker, then exit, so messages published before ingest first runs are
 queued for it (see docs/live-path.md).
+
+`--sparkplug` also ingests the Sparkplug B edge nodes of the plant's `[sparkplug]` group
+(phm.ingest.sparkplug; docs/i20/sparkplug.md).
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a partition with more segment files than this gets its small ones merged",
     )
     parser.add_argument(
+        "--sparkplug",
+        action="store_true",
+        help="also take Sparkplug B (spBv1.0/<group>/...) mapped by the plant's [sparkplug] "
+        "table (one worker for them: not with --shared; with --partition, on partition 0)",
+    )
+    parser.add_argument(
         "--init-session",
         action="store_true",
         help="install step: create the persistent session and subscription, then exit",
@@ -116,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         protocol=args.mqtt_version,
         compact_every_s=args.compact_every,
         max_files=args.max_files,
+        sparkplug=args.sparkplug,
         partition=args.partition,
     )
     if args.init_session:
@@ -124,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         present = init_session(worker, mosquitto_pid=args.mosquitto_pid)
         print(
             f"phm ingest: session {args.client_id!r} {'was present' if present else 'created'}, "
-            f"subscribed to {worker.subscription} at QoS 1"
+            f"subscribed to {', '.join(worker.subscriptions)} at QoS 1"
         )
         return 0
     stats = worker.run()

@@ -37,6 +37,7 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
+from phm.ingest.sparkplug import KEEP_WHOLE as SPARKPLUG_KEEP_WHOLE
 from phm.plant import Plant
 from phm.store.lake import DAY_S, LakeWriter, Segment
 from phm.store.state import DeadLetter, StateStore
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str, int]  # (asset, stream, seq)
 PRUNE_EVERY_S = 600.0  # dead-letter retention pass
-KEEP_WHOLE = ("commit_error", "conflicting_duplicate")  # reasons whose payload is kept whole
+# reasons whose payload is kept whole
+KEEP_WHOLE = ("commit_error", "conflicting_duplicate", *SPARKPLUG_KEEP_WHOLE)
 
 
 class Message(Protocol):
@@ -80,10 +82,14 @@ class Outcome:
         return self
 
 
-def decode_message(m: Message, plant: Plant, now: float) -> Batch | tuple[str, str]:
+def decode_message(m: Message, plant: Plant, now: float) -> Batch | list[Batch] | tuple[str, str]:
     """The decoded batch, or the dead-letter (reason, detail). Beyond the codec's checks: the
     topic's site and line must be the asset's registered ones (`wrong_site`), and rows must
-    span less than a day (`too_long`: the lake's partitions rely on it)."""
+    span less than a day (`too_long`: the lake's partitions rely on it). A Sparkplug message
+    comes translated (`decoded`: its rows, or its dead letter; phm.ingest.sparkplug)."""
+    translated = getattr(m, "decoded", None)
+    if translated is not None:
+        return translated
     try:
         topic = parse_topic(m.topic)
         asset = plant.assets.get(topic.asset)
@@ -213,11 +219,13 @@ class BatchCommitter:
         now = self.clock()
         for m in messages:
             if poison is not None:
-                result: Batch | tuple[str, str] = ("commit_error", poison)
+                result: Batch | list[Batch] | tuple[str, str] = ("commit_error", poison)
             else:
                 result = decode_message(m, self.plant, now)
             if isinstance(result, Batch):
                 decoded.append((m, result))
+            elif isinstance(result, list):  # a Sparkplug message: a row per stream and time
+                decoded.extend((m, b) for b in result)
             else:
                 self._dead(m, *result, out, dead)
         keys = [(b.asset, b.stream, b.seq) for _, b in decoded]

@@ -46,7 +46,7 @@ def init_session(
         outcome["present"] = bool(flags.session_present)
         connected.set()
         if not rc.is_failure:
-            c.subscribe(worker.subscription, qos=1)
+            c.subscribe([(topic, 1) for topic in worker.subscriptions])
 
     def on_subscribe(c: mqtt.Client, userdata: Any, mid: int, codes: list, props: Any) -> None:
         outcome["granted"] = all(not x.is_failure and x.value == 1 for x in codes)
@@ -68,10 +68,10 @@ def init_session(
         if outcome["connect"].is_failure:
             raise BrokerError(f"--broker {worker.broker_url}: refused: {outcome['connect']}")
         if not subscribed.wait(timeout):
-            raise BrokerError(f"{worker.subscription}: no SUBACK in {timeout:.0f} s")
+            raise BrokerError(f"{worker.subscriptions}: no SUBACK in {timeout:.0f} s")
         if not outcome["granted"]:
             raise BrokerError(
-                f"{worker.subscription}: not granted at QoS 1 ({outcome['codes']}): "
+                f"{worker.subscriptions}: not granted at QoS 1 ({outcome['codes']}): "
                 "check the broker's acl_file for the ingest account"
             )
         client.disconnect()
@@ -82,7 +82,7 @@ def init_session(
         "ingest: session %r %s with %s at QoS 1",
         worker.client_id,
         "was present" if outcome["present"] else "created",
-        worker.subscription,
+        ", ".join(worker.subscriptions),
     )
     if mosquitto_pid is not None:
         save_now(mosquitto_pid)

@@ -80,6 +80,7 @@ class _Message:
     gen: int  # connection generation it arrived on
     received: float  # Unix s
     redelivered: bool = False  # retained, or resent (DUP): it may have been seen before
+    decoded: Any = None  # Sparkplug: set by SparkplugHost.translate before the commit
 
 
 @dataclass
@@ -106,6 +107,9 @@ class IngestWorker:
     ack with the committed (asset, stream, seq) keys and the Unix time. `write_threads`
     lake segments of one batch are written at a time. Every `compact_every_s` seconds (0:
     never) a thread merges the small segments of partitions holding more than `max_files`.
+    `sparkplug=True` also takes the Sparkplug B messages of the plant's group
+    (phm.ingest.sparkplug) into the same lake: one worker for them all (not `shared`; with
+    `partition`, partition 0).
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class IngestWorker:
         max_files: int = 16,
         state_url: str | None = None,
         partition: tuple[int, int] | None = None,
+        sparkplug: bool = False,
     ) -> None:
         self.broker_url = broker_url
         self.state_url = state_url  # a PostgreSQL state store (else PHM_STATE_URL / state.sqlite)
@@ -144,6 +149,8 @@ class IngestWorker:
         self.write_threads = write_threads
         self.compact_every_s = compact_every_s
         self.max_files = max_files
+        self.sparkplug = sparkplug
+        self._sparkplug: Any = None  # phm.ingest.sparkplug.SparkplugHost, opened with the store
         self._compactor: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self.stats = WorkerStats()
@@ -188,6 +195,12 @@ class IngestWorker:
             raise ConfigError(f"--compact-every must be >= 0 s, got {self.compact_every_s}")
         if self.max_files < 1:
             raise ConfigError(f"--max-files must be at least 1, got {self.max_files}")
+        if self.sparkplug and (self.shared or (self.partition or (0,))[0] != 0):
+            raise ConfigError(
+                "--sparkplug needs one worker for every edge node: Sparkplug seq checks follow "
+                "each node's messages in order (not with --shared; with --partition, only on "
+                "partition 0, which takes every asset's Sparkplug messages)"
+            )
         return parse_broker_url(self.broker_url)
 
     @property
@@ -205,17 +218,24 @@ class IngestWorker:
         """Every stream of every asset; the shared group's; or with `partition` (k, n) the
         assets of partition k (partition 0 takes every stream, so that unregistered assets are
         still dead-lettered, and acknowledges the other partitions' assets without storing
-        them: `_foreign`)."""
+        them: `_foreign`). With `sparkplug`, the Sparkplug B filters of the plant's group too."""
         if self.shared:
-            return [shared_subscription()]
-        if self.partition is None or self.partition[0] == 0:
-            return [SUBSCRIPTION]
-        k, n = self.partition
-        return [
-            topic_for(a.site, a.line, a.asset_id, "+")
-            for a in self.plant.assets.values()
-            if asset_partition(a.asset_id, n) == k
-        ]
+            filters = [shared_subscription()]
+        elif self.partition is None or self.partition[0] == 0:
+            filters = [SUBSCRIPTION]
+        else:
+            k, n = self.partition
+            filters = [
+                topic_for(a.site, a.line, a.asset_id, "+")
+                for a in self.plant.assets.values()
+                if asset_partition(a.asset_id, n) == k
+            ]
+        if self.sparkplug:
+            from phm.ingest.sparkplug import subscriptions
+            from phm.plant import sparkplug_map
+
+            filters += subscriptions(sparkplug_map(self.plant).group)
+        return filters
 
     def _foreign(self, m: _Message) -> bool:
         """A message partition 0 receives for another partition's registered asset."""
@@ -349,16 +369,16 @@ class IngestWorker:
             self._address.display,
             self.client_id,
             flags.session_present,
-            self.subscription,
+            ", ".join(self.subscriptions),
         )
         client.subscribe([(f, 1) for f in self.subscriptions])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: list, props: Any):
         granted = all(not c.is_failure and c.value == 1 for c in codes)
         if granted:
-            log.info("ingest: subscribed to %s at QoS 1", self.subscription)
+            log.info("ingest: subscribed to %s at QoS 1", ", ".join(self.subscriptions))
         else:
-            log.error("ingest: %s not granted at QoS 1: %s", self.subscription, codes)
+            log.error("ingest: %s not granted at QoS 1: %s", self.subscriptions, codes)
         self._subscribed = granted
         self._status_dirty = True
 
@@ -419,6 +439,10 @@ class IngestWorker:
         self._lake = LakeWriter(self.lake_root, self.plant, writer_tag(self.client_id))
         self._state.register_assets(self.plant)
         self._batch_committer = BatchCommitter(self._lake, self._state, self.plant, self._pool)
+        if self.sparkplug:
+            from phm.ingest.sparkplug import SparkplugHost
+
+            self._sparkplug = SparkplugHost(self.plant, self._state)
         min_age = SHARED_ORPHAN_AGE_S if self.shared else 0.0
         removed = 0
         for path in self._state.orphan_segments(self.lake_root):
@@ -484,8 +508,14 @@ class IngestWorker:
         foreign = [m for m in batch if self._foreign(m)]  # another partition stores these
         own = [m for m in batch if not self._foreign(m)] if foreign else batch
         try:
+            if self._sparkplug is not None:
+                self._sparkplug.translate(own)
             out = self._batch_committer.commit(own)
+            if self._sparkplug is not None:
+                self._sparkplug.persist()  # before the acks: a restart resumes after them
         except Exception:
+            if self._sparkplug is not None:
+                self._sparkplug.reload()
             self.stats.commit_failures += 1
             log.critical(
                 "ingest: COMMIT FAILED for a batch of %d messages; none of them is acknowledged "
@@ -496,6 +526,10 @@ class IngestWorker:
             self._force_reconnect()
             return
         self._ack(batch)
+        if self._sparkplug is not None:
+            for topic, payload in self._sparkplug.rebirths():
+                assert self._client is not None
+                self._client.publish(topic, payload, qos=1)
         now = time.time()
         self._last_message = max(m.received for m in batch)
         self.stats.messages += out.messages

@@ -87,6 +87,11 @@ class SimStats:
     undelivered: int = 0  # at the end: published but never delivered
     wall_s: float = 0.0
     life_s: float = 0.0  # simulated seconds reached
+    # --sparkplug: rows sent as Sparkplug B DDATA (not in `messages`), and births answered
+    sparkplug_messages: int = 0
+    sparkplug_readings: int = 0
+    sparkplug_acked: int = 0
+    sparkplug_rebirths: int = 0
 
     @property
     def published(self) -> int:
@@ -373,11 +378,14 @@ def run_plant_simulation(
     snapshot_every_s: float = 600.0,
     protocol: str = "5",
     repair_after_s: float | None = REPAIR_AFTER_S,
+    sparkplug: bool = False,
 ) -> SimStats:
     """Publish the plant's simulated streams to `broker_url` until duration_s wall seconds have
     passed (None: until `stop` is set or Ctrl-C), then wait for the PUBACKs (see module doc).
     `protocol` "3.1.1" for brokers without MQTT 5 (the embedded amqtt broker);
-    `repair_after_s`: simulated time from a pump's failure to its repair (None: never)."""
+    `repair_after_s`: simulated time from a pump's failure to its repair (None: never);
+    `sparkplug`: the rows streams the plant's Sparkplug mapping names go out as Sparkplug B
+    edge nodes (phm.sim.sparkplug_node), the other streams as native payloads."""
     if speed <= 0 or (duration_s is not None and duration_s <= 0) or snapshot_every_s <= 0:
         raise ConfigError(
             f"need speed > 0, duration > 0, snapshot_every > 0; got {speed}, {duration_s}, "
@@ -434,12 +442,35 @@ def run_plant_simulation(
     stats = SimStats()
     seqs = {(aid, stream): seq0 for aid, stream, *_ in sources}
     pub = PlantPublisher(broker_url, f"phm-sim-{plant.name}-{seed}-{os.getpid()}", protocol)
+    nodes: dict[str, Any] = {}  # edge node id -> SparkplugEdgeNode
+    node_of: dict[tuple[str, str], Any] = {}  # (asset, stream) sent as Sparkplug -> its node
+    if sparkplug:
+        from phm.plant import sparkplug_map
+        from phm.sim.sparkplug_node import SparkplugEdgeNode
+
+        mapping = sparkplug_map(plant)
+        for name in mapping.edge_nodes:
+            devices = [d for (node, _), d in mapping.devices.items() if node == name]
+            nodes[name] = SparkplugEdgeNode(
+                broker_url, mapping.group, name, devices, bdseq=int(wall_start) % 256
+            )
+            for d in devices:
+                for stream, _channel in d.metrics.values():
+                    node_of[d.asset, stream] = nodes[name]
     began = time.monotonic()
     last_progress = began
 
     def publish_round(life_now: float, final: bool) -> None:
         for aid, stream, topic, channels, fs, src in sources:
             for t0, dt, values in src.ready(life_now, final):
+                node = node_of.get((aid, stream))
+                if node is not None:
+                    times = anchor + t0 + dt * np.arange(len(values))
+                    stats.sparkplug_readings += node.publish_rows(
+                        aid, stream, channels, times, values
+                    )
+                    stats.sparkplug_messages += 1
+                    continue
                 payload = encode(seqs[aid, stream], anchor + t0, values, channels, dt=dt, fs=fs)
                 seqs[aid, stream] += 1
                 pub.publish(topic, payload)
@@ -472,6 +503,10 @@ def run_plant_simulation(
     finally:
         publish_round(life_now, final=True)
         stats.undelivered = pub.close(stats.published)
+        for node in nodes.values():
+            stats.undelivered += node.close()
+            stats.sparkplug_acked += node.acked
+            stats.sparkplug_rebirths += node.rebirths
         stats.acked, stats.life_s = pub.acked, life_now
         stats.no_subscribers = pub.no_subscribers
         stats.wall_s = time.monotonic() - began

@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated hours from a pump's failure to its repair (negative: never repaired)",
     )
     parser.add_argument(
+        "--sparkplug",
+        action="store_true",
+        help="publish the rows streams as Sparkplug B edge nodes (the plant's [sparkplug] "
+        "mapping; vibration and events stay native)",
+    )
+    parser.add_argument(
         "--snapshot-every",
         type=float,
         default=600.0,
@@ -56,12 +62,18 @@ def run(args: argparse.Namespace) -> int:
         on_progress=progress, rows_per_payload=args.rows_per_payload,
         snapshot_every_s=args.snapshot_every,
         repair_after_s=None if args.repair_after_h < 0 else args.repair_after_h * 3600.0,
+        sparkplug=args.sparkplug,
     )  # fmt: skip
     wall = max(stats.wall_s, 1e-9)
     print()
     for stream in sorted(stats.messages):
         print(f"{stream}: {stats.messages[stream]} messages, {stats.readings[stream]:,} readings")
-    readings = sum(stats.readings.values())
+    if args.sparkplug:
+        print(
+            f"sparkplug: {stats.sparkplug_messages} DDATA, {stats.sparkplug_readings:,} readings, "
+            f"{stats.sparkplug_acked} delivered, {stats.sparkplug_rebirths} rebirths answered"
+        )
+    readings = sum(stats.readings.values()) + stats.sparkplug_readings
     print(
         f"{stats.published} messages ({stats.published / wall:,.0f}/s), "
         f"{readings / wall:,.0f} readings/s, {stats.bytes / wall / 1e6:.1f} MB/s, "

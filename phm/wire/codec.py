@@ -33,7 +33,16 @@ import numpy as np
 from phm.plant import Plant, StreamSpec
 from phm.records import Batch
 
-__all__ = ["MAGIC", "SEQ_MAX", "TIME_MAX", "Batch", "PayloadError", "decode", "encode"]
+__all__ = [
+    "MAGIC",
+    "SEQ_MAX",
+    "TIME_MAX",
+    "Batch",
+    "PayloadError",
+    "check_times",
+    "decode",
+    "encode",
+]
 
 MAGIC = b"PHM1"
 _LEN = struct.Struct("<I")
@@ -135,6 +144,9 @@ def _check_times(first: float, last: float, plant: Plant, now: float | None) -> 
         raise PayloadError(
             "bad_time", f"times {first!r} .. {last!r}: expected Unix seconds in 1970-9999"
         )
+
+
+check_times = _check_times  # public: phm.ingest.sparkplug checks its rows the same way
 
 
 def decode(
