@@ -1,8 +1,10 @@
 """`phm dashboard --store DIR [--port PORT]`: the operators' Streamlit dashboard.
 
-Runs `streamlit run phm/dashboard/app/app.py` as a child process with the store in `PHM_STORE` (and
-after `--`), headless, and waits for it; Ctrl-C stops it. `start_dashboard` is the same for
-callers that keep running (`phm demo` starts the dashboard beside its live pipeline).
+Runs `streamlit run phm/dashboard/app/server.py` (app.py behind Streamlit's ASGI `st.App`, see
+server.py) as a child process with the store in `PHM_STORE` (and after `--`), headless, in the
+viewer toolbar mode (no Deploy button, no developer menu), and waits for it; Ctrl-C stops it.
+`start_dashboard` is the same for callers that keep running (`phm demo` starts the dashboard
+beside its live pipeline).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from phm.errors import PhmError
 
-APP = Path(__file__).resolve().parent / "app" / "app.py"  # shipped in the package (a wheel too)
+APP = Path(__file__).resolve().parent / "app" / "server.py"  # shipped in the package (a wheel too)
 DEFAULT_PORT = 8501
 
 
@@ -45,7 +47,7 @@ def dashboard_command(store: Path, port: int, address: str = "127.0.0.1") -> lis
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
         "--", "--store", str(store),
     ]  # fmt: skip
 

@@ -3,18 +3,25 @@ paths and recommended actions; acknowledging needs a name and a note."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from phm.dashboard import charts
 from phm.dashboard import queries as q
-from phm.dashboard.ui import REFRESH_S, SEVERITY_COLOR, store_or_stop, when
+from phm.dashboard.ui import (
+    REFRESH_S,
+    SEVERITY_COLOR,
+    graph_labels,
+    steady,
+    store_or_stop,
+    when,
+)
 from phm.store.state import STATUSES, Alert, UnknownAlertError
 
 SHOW_MAX = 50  # alerts listed per status
-RANK_COLORS = ["#d62728", "#ff7f0e", "#1f77b4", "#7f7f7f", "#9467bd"]
 
 st.title("Alerts")
+steady()
 store = store_or_stop()
 assets = sorted({a.asset_id for a in store.state.alerts()})
 with st.sidebar:
@@ -56,39 +63,6 @@ def acknowledge_form() -> None:
             st.success(f"Alert #{chosen} acknowledged by {by.strip()}.")
 
 
-def cause_figure(causes: list[dict]) -> go.Figure:
-    pos, edges = q.cause_graph(causes)
-    fig = go.Figure()
-    for a, b, rank in reversed(edges):
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        fig.add_trace(go.Scatter(
-            x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
-            line={"color": RANK_COLORS[min(rank, len(RANK_COLORS) - 1)], "width": 3 if rank == 0
-                  else 1.5},
-        ))  # fmt: skip
-        fig.add_annotation(
-            x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
-            showarrow=True, arrowhead=3, arrowsize=1.2, opacity=0.6, text="",
-        )  # fmt: skip
-    names = list(pos)
-    fig.add_trace(go.Scatter(
-        x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text",
-        text=names, textposition="top center", marker={"size": 14, "color": "#4c78a8"},
-        hovertext=names, showlegend=False,
-    ))  # fmt: skip
-    depth = max((p[1] for p in pos.values()), default=0) - min(
-        (p[1] for p in pos.values()), default=0
-    )
-    fig.update_layout(
-        height=int(180 + 60 * depth),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"visible": False, "range": [-0.6, max(p[0] for p in pos.values()) + 0.6]},
-        yaxis={"visible": False, "range": [-depth - 0.5, 0.6]},
-        title="evidence paths (top cause bold)",
-    )
-    return fig
-
-
 def show_alert(a: Alert) -> None:
     color = SEVERITY_COLOR.get(a.severity, "#7f7f7f")
     title = f"#{a.alert_id} · {a.asset_id} · {a.severity} · {a.status} · {a.message}"
@@ -118,27 +92,14 @@ def show_alert(a: Alert) -> None:
             st.caption("no root-cause analysis yet")
             return
         st.markdown("**Ranked root causes**")
-        st.dataframe(
-            [
-                {
-                    "rank": i + 1,
-                    "cause": c["cause"],
-                    "probability": c["probability"],
-                    "recommended actions": "; ".join(c["actions"]) or "-",
-                }
-                for i, c in enumerate(causes)
-            ],
-            hide_index=True,
-            column_config={
-                "probability": st.column_config.ProgressColumn(min_value=0, max_value=1)
-            },
-            key=f"causes_{a.alert_id}",
-        )
+        st.markdown(charts.causes_markdown(causes), unsafe_allow_html=True)
+        labels = charts.evidence_labels(a.details, graph_labels())
         if any(c["path"] for c in causes):
-            st.plotly_chart(cause_figure(causes), key=f"graph_{a.alert_id}")
-        seen = q.symptoms(a)
+            fig = charts.cause_figure(causes, labels)
+            st.plotly_chart(fig, key=f"graph_{a.alert_id}", config={"displaylogo": False})
+        seen = charts.symptoms_text(q.symptoms(a), labels)
         if seen:
-            st.caption("symptoms: " + ", ".join(f"{k} {v:.2f}" for k, v in list(seen.items())[:8]))
+            st.caption("strongest symptoms (score 0-1): " + seen)
         top = causes[0]
         if top["actions"]:
             st.markdown("**What to do** (top cause: " + top["cause"] + ")")

@@ -8,9 +8,10 @@ import polars as pl
 import streamlit as st
 
 from phm.dashboard import queries as q
-from phm.dashboard.ui import BADGE, REFRESH_S, ago, rul_text, store_or_stop
+from phm.dashboard.ui import BADGE, REFRESH_S, ago, cached, rul_text, steady, store_or_stop
 
 st.title("Fleet")
+steady()
 store = store_or_stop()
 registry = store.state.assets()
 with st.sidebar:
@@ -22,7 +23,7 @@ with st.sidebar:
 
 @st.fragment(run_every=REFRESH_S)
 def fleet_view() -> None:
-    df = q.fleet(store)
+    df = cached(store, "fleet")
     if df.height == 0:
         st.info(
             "No assets yet: the store has no registered assets and no predictions. "
@@ -49,8 +50,7 @@ def fleet_view() -> None:
             return_dtype=pl.Utf8,
         )
         .alias("RUL"),
-        pl.col("rul_median"),
-        pl.when(pl.col("top_fault").is_not_null())
+        pl.when(pl.col("top_fault").is_not_null() & pl.col("status").is_in(["alarm", "watch"]))
         .then(
             pl.format(
                 "{} ({}%)",
@@ -75,10 +75,17 @@ def fleet_view() -> None:
         height=min(38 + 35 * table.height, 700),
         column_config={
             "health": st.column_config.ProgressColumn(
-                "health", help="P(healthy) of the latest prediction", min_value=0, max_value=1
+                "health",
+                help="P(healthy) of the latest prediction",
+                min_value=0,
+                max_value=1,
+                format="%.2f",
+                color="auto",
             ),
-            "rul_median": st.column_config.NumberColumn(
-                "RUL median (h)", format="%.1f", help="hours of life left"
+            "RUL": st.column_config.TextColumn(
+                "RUL (h, 90%)",
+                help="hours of life left: median (90% interval); open: no "
+                "fault evidence; failed: the displayed RUL reached 0",
             ),
             "risk": st.column_config.NumberColumn(
                 "risk", format="%.2f", help="the monitor's risk: max(1 - health, RUL urgency)"
