@@ -65,6 +65,9 @@ def start_dashboard(
     does not exist yet is fine: the pages say so until it appears."""
     store = Path(store_dir).resolve()
     env = dict(os.environ, PHM_STORE=str(store))
+    # the server imports the same phm as its caller, wherever it runs from (cwd is the app's)
+    source = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
     if plant is not None:
         env["PHM_PLANT"] = str(Path(plant).resolve())
     if refresh_s is not None:
