@@ -160,18 +160,19 @@ def severity_figure(
         peak = max((float(np.nanmax(v)) for v in velocity.values() if len(v)), default=0.0)
         top = max(top, 1.1 * peak) if np.isfinite(peak) else top
         edges = (0.0, *boundaries, top)
-        for zone, lo, hi in zip("ABCD", edges, edges[1:], strict=False):
-            fig.add_hrect(y0=lo, y1=hi, fillcolor=ZONE_COLORS[zone], line_width=0, layer="below")
-            fig.add_annotation(
-                x=1.0,
-                xref="paper",
-                xanchor="right",
-                y=(lo + hi) / 2,
-                yref="y",
-                text=f"zone {zone}: {ZONE_MEANING[zone]}",
-                showarrow=False,
-                font={"size": 10, "color": "#555"},
-            )
+        bands = zip("ABCD", edges, edges[1:], strict=False)
+        shapes, notes = [], []
+        for zone, lo, hi in bands:
+            shapes.append({
+                "type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": lo, "y1": hi,
+                "fillcolor": ZONE_COLORS[zone], "line": {"width": 0}, "layer": "below",
+            })  # fmt: skip
+            notes.append({
+                "x": 1.0, "xref": "paper", "xanchor": "right", "y": (lo + hi) / 2, "yref": "y",
+                "text": f"zone {zone}: {ZONE_MEANING[zone]}", "showarrow": False,
+                "font": {"size": 10, "color": "#555"},
+            })  # fmt: skip
+        fig.update_layout(shapes=shapes, annotations=notes)  # one layout copy, not eight
     title = "vibration severity: velocity RMS 10-1000 Hz (ISO 20816)"
     title += f", {label}" if label else ""
     layout(fig, title, "velocity RMS (mm/s)", yaxis={"range": [0, top] if top else None})
@@ -289,27 +290,16 @@ def cause_figure(causes: list[dict], labels: dict[str, str]) -> go.Figure:
     `x.` prefix and underscores); the top cause's edges bold."""
     pos, edges = evidence_layout(causes)
     fig = go.Figure()
+    arrows = []
     for a, b, rank in reversed(edges):
         (x0, y0), (x1, y1) = pos[a], pos[b]
-        fig.add_annotation(
-            x=x1,
-            y=y1,
-            ax=x0,
-            ay=y0,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            text="",
-            showarrow=True,
-            arrowhead=3,
-            arrowsize=1.2,
-            arrowwidth=3 if rank == 0 else 1.5,
-            arrowcolor=RANK_COLORS[min(rank, len(RANK_COLORS) - 1)],
-            opacity=0.7,
-            standoff=8,
-            startstandoff=8,
-        )
+        arrows.append({
+            "x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x",
+            "ayref": "y", "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2,
+            "arrowwidth": 3 if rank == 0 else 1.5, "opacity": 0.7, "standoff": 8,
+            "arrowcolor": RANK_COLORS[min(rank, len(RANK_COLORS) - 1)], "startstandoff": 8,
+        })  # fmt: skip
+    fig.update_layout(annotations=arrows)  # one layout update (add_annotation copies it)
     names = list(pos)
     width = max((p[0] for p in pos.values()), default=0.0)
     fig.add_trace(
