@@ -138,6 +138,30 @@ def lines(x: np.ndarray, series: dict[str, np.ndarray], mode: str = "lines") -> 
     return fig
 
 
+def stacked(x: np.ndarray, groups: list[ChannelGroup], columns: dict[str, np.ndarray],
+            title: str) -> go.Figure:  # fmt: skip
+    """One panel per channel group (one unit each), stacked on a shared time axis: one plotly
+    chart instead of one per unit (each chart costs the browser a redraw of its own)."""
+    from plotly.subplots import make_subplots
+
+    n = len(groups)
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.12 / max(n, 1),
+                        subplot_titles=[g.quantity for g in groups])  # fmt: skip
+    layout(fig, title, height=90 + 190 * n, x_title=None)
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    k = 0
+    for row, g in enumerate(groups, start=1):
+        for c in g.channels:
+            if c in columns:
+                fig.add_trace(go.Scatter(x=x, y=columns[c], name=readable(c), mode="lines",
+                                         line={"color": palette[k % len(palette)]}),
+                              row=row, col=1)  # fmt: skip
+                k += 1
+        fig.update_yaxes(title_text=g.axis_title, row=row, col=1)
+    fig.update_xaxes(title_text=TIME_AXIS, row=n, col=1)
+    return fig
+
+
 def zone_axis_top(boundaries: tuple[float, float, float]) -> float:
     """The velocity axis' top: 1.5 x the C/D boundary, so zone D shows as a band."""
     return 1.5 * boundaries[2]

@@ -58,18 +58,20 @@ def test_asset_page_draws_trends_severity_spectra_comparison_prognosis_and_alert
     assert not at.exception
     specs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
     titles = [s["layout"]["title"]["text"] for s in specs.values()]
-    # temperature: 1 unit; process: rpm, %, kPa, m3/h -> 4 charts; severity, kurtosis,
-    # spectrum, envelope, comparison, RUL, modes, alerts
-    assert len(specs) == 1 + 4 + 8, titles
-    for s in specs.values():  # every chart titled, every axis with its unit
-        assert s["layout"]["title"]["text"] and s["layout"]["yaxis"]["title"]["text"]
-    units = {s["layout"]["yaxis"]["title"]["text"] for s in specs.values()}
+    # temperature; process (rpm, %, kPa, m3/h stacked panels); severity, kurtosis, spectrum,
+    # envelope, comparison, RUL, modes, alerts
+    assert len(specs) == 2 + 8, titles
+    units = set()
+    for s in specs.values():  # every chart titled, every y axis with its unit
+        assert s["layout"]["title"]["text"]
+        axes = [v for k, v in s["layout"].items() if k.startswith("yaxis")]
+        assert axes and all(a["title"]["text"] for a in axes), s["layout"]["title"]
+        units |= {a["title"]["text"] for a in axes}
     assert {"speed (rpm)", "load (%)", "pressure (kPa)", "flow (m³/h)"} <= units
     assert "temperature (°C)" in units and "velocity RMS (mm/s)" in units
-    pressure = next(
-        s for s in specs.values() if s["layout"]["yaxis"]["title"]["text"] == "pressure (kPa)"
-    )
-    assert {t["name"] for t in pressure["data"]} == {"suction", "discharge"}
+    process = next(s for s in specs.values() if s["layout"]["title"]["text"].startswith("process"))
+    pressure = [t["name"] for t in process["data"] if t.get("yaxis") == "y3"]
+    assert pressure == ["suction", "discharge"]
     assert not any("expert" in t.lower() for t in titles)  # model internals: Engineer page
     # ISO 20816 group 2 rigid: zone bands up to 1.5 x the C/D boundary of 4.5 mm/s
     severity = next(s for s in specs.values() if "ISO 20816" in s["layout"]["title"]["text"])

@@ -118,12 +118,10 @@ def sensor_trends() -> None:
             continue
         x = dates(df["time"].to_numpy())
         groups = charts.channel_groups(streams[stream].channels)
-        cols = st.columns(min(len(groups), 2) or 1)
-        for i, g in enumerate(groups):
-            fig = charts.lines(x, {c: df[c].to_numpy() for c in g.channels if c in df.columns})
-            title = f"{stream}: {g.quantity}"
-            charts.layout(fig, title, g.axis_title, height=280)
-            show(fig, f"trend_{stream}_{i}", cols[i % len(cols)])
+        columns = {c: df[c].to_numpy() for c in df.columns[1:]}
+        units = ", ".join(g.unit for g in groups)
+        fig = charts.stacked(x, groups, columns, f"{stream} ({units}; one panel per unit)")
+        show(fig, f"trend_{stream}")
         st.caption(f"{stream}: {n:,} rows in the window, drawn as {df.height:,} time-bucket means")
         codes = [c for c in streams[stream].channels if charts.is_categorical(c)]
         if codes:
@@ -312,6 +310,7 @@ def prognosis() -> None:
             )
         )
     charts.layout(fig, "fault-mode probabilities (stacked)", "probability", yaxis={"range": [0, 1]})
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1})
     show(fig, "modes", right)
 
 
