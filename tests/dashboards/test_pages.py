@@ -79,7 +79,7 @@ def test_asset_page_draws_trends_severity_spectra_comparison_prognosis_and_alert
     assert [r["y1"] for r in severity["layout"]["shapes"]][:3] == [1.4, 2.8, 4.5]
     spec = next(s for s in specs.values() if "envelope" in s["layout"]["title"]["text"])
     assert "BPFI" in json.dumps(spec) and "FTF" in json.dumps(spec)
-    assert any("plant time (UTC)" == s["layout"]["xaxis"]["title"]["text"] for s in specs.values())
+    assert any(s["layout"]["xaxis"]["title"]["text"] == "plant time (UTC)" for s in specs.values())
     body = texts(at)
     assert "🔴 alarm" in body and "inner race" in body
     # the 24 h default window of 1 Hz process rows, downsampled for the browser
