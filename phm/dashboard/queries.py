@@ -688,6 +688,37 @@ def cause_graph(causes: list[dict[str, Any]]) -> tuple[dict[str, tuple[float, fl
     return pos, edges
 
 
+STALE_DATA_S = 3600.0  # an asset whose newest data is older than this (wall clock) is stale
+
+
+def warnings(store: DashboardStore, now: float | None = None) -> list[str]:
+    """What every page warns about first: models that score untrained (their predictions
+    carry `details["model_untrained"]`, set by the monitor) and assets whose newest data is
+    older than STALE_DATA_S."""
+    now = time.time() if now is None else now
+    out = []
+    untrained = sorted(
+        {p.model for p in store.state.latest_predictions() if p.details.get("model_untrained")}
+    )
+    if untrained:
+        out.append(
+            f"Untrained model: {', '.join(untrained)} scores without a training run; its "
+            "health, fault modes and RUL are not evidence. Train it (`phm train`)."
+        )
+    rows = store.read_sql(
+        "SELECT asset, max(t_max) AS t FROM segments GROUP BY asset HAVING t < ?",
+        (now - STALE_DATA_S,),
+    )
+    if rows:
+        names = ", ".join(a for a, _ in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        oldest = min(t for _, t in rows)
+        out.append(
+            f"Stale data: {len(rows)} asset(s) sent nothing for over "
+            f"{STALE_DATA_S / 3600:.0f} h ({names}; the oldest {(now - oldest) / 3600:.1f} h ago)."
+        )
+    return out
+
+
 # -- system --------------------------------------------------------------------------------
 
 

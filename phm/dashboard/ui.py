@@ -78,6 +78,12 @@ STEADY_CSS = (
 )
 
 
+def warn(store: DashboardStore) -> None:
+    """The store's warnings (untrained model, stale data) as banners at the top of a page."""
+    for text in cached(store, "warnings"):
+        st.warning(text, icon="⚠️")
+
+
 def steady() -> None:
     """Keep a page's elements at full opacity while its live fragment reruns."""
     st.html(STEADY_CSS)

@@ -75,6 +75,9 @@ def header() -> None:
     row = fleet.row(0, named=True) if fleet.height else None
     if row is None:
         return
+    for text in cached(store, "warnings"):
+        if text.startswith("Untrained") and row["model"] and row["model"] in text:
+            st.warning(text, icon="⚠️")
     last = q.latest_data_time(store, asset)
     age = None if last is None else time.time() - last
     if age is not None and age > STALE_S:

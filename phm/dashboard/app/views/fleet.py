@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from phm.dashboard import queries as q
-from phm.dashboard.ui import BADGE, REFRESH_S, ago, cached, rul_text, steady, store_or_stop
+from phm.dashboard.ui import BADGE, REFRESH_S, ago, cached, rul_text, steady, store_or_stop, warn
 
 st.title("Fleet")
 steady()
@@ -23,6 +23,7 @@ with st.sidebar:
 
 @st.fragment(run_every=REFRESH_S)
 def fleet_view() -> None:
+    warn(store)
     df = cached(store, "fleet")
     if df.height == 0:
         st.info(
