@@ -69,7 +69,8 @@ class ChannelGroup:
 
     @property
     def axis_title(self) -> str:
-        return f"{self.quantity} ({self.unit})"
+        """`pressure (kPa)`; a quantity logged without a unit stands alone."""
+        return self.quantity if self.unit == "as logged" else f"{self.quantity} ({self.unit})"
 
 
 def is_categorical(channel: str) -> bool:
@@ -151,13 +152,20 @@ def stacked(x: np.ndarray, groups: list[ChannelGroup], columns: dict[str, np.nda
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
     k = 0
     for row, g in enumerate(groups, start=1):
+        legend = "legend" if row == 1 else f"legend{row}"  # one legend per panel, at its top
         for c in g.channels:
             if c in columns:
-                fig.add_trace(go.Scatter(x=x, y=columns[c], name=readable(c), mode="lines",
-                                         line={"color": palette[k % len(palette)]}),
-                              row=row, col=1)  # fmt: skip
+                line = {"color": palette[k % len(palette)]}
+                trace = go.Scatter(x=x, y=columns[c], name=readable(c), mode="lines", line=line,
+                                   legend=legend)  # fmt: skip
+                fig.add_trace(trace, row=row, col=1)
                 k += 1
-        fig.update_yaxes(title_text=g.axis_title, row=row, col=1)
+        fig.update_yaxes(title_text=g.axis_title, title_font={"size": 11}, row=row, col=1)
+        top = fig.get_subplot(row, 1).yaxis.domain[1]
+        fig.update_layout({legend: {"orientation": "h", "x": 1, "xanchor": "right", "y": top,
+                                    "yanchor": "bottom", "font": {"size": 10}}})  # fmt: skip
+    for note in fig.layout.annotations:  # the panel titles, left, clear of the legends
+        note.update(x=0, xanchor="left", font={"size": 12})
     fig.update_xaxes(title_text=TIME_AXIS, row=n, col=1)
     return fig
 
@@ -323,16 +331,23 @@ def cause_figure(causes: list[dict], labels: dict[str, str]) -> go.Figure:
             "arrowwidth": 3 if rank == 0 else 1.5, "opacity": 0.7, "standoff": 8,
             "arrowcolor": RANK_COLORS[min(rank, len(RANK_COLORS) - 1)], "startstandoff": 8,
         })  # fmt: skip
-    fig.update_layout(annotations=arrows)  # one layout update (add_annotation copies it)
     names = list(pos)
     width = max((p[0] for p in pos.values()), default=0.0)
+    for n in names:  # graph nodes: labels on a white ground, above the arrows crossing them
+        if not is_symptom(n):
+            arrows.append({
+                "x": pos[n][0], "y": pos[n][1], "xref": "x", "yref": "y", "yshift": -18,
+                "text": wrap(node_label(n, labels), 24), "showarrow": False,
+                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11},
+            })  # fmt: skip
+    fig.update_layout(annotations=arrows)  # one layout update (add_annotation copies it)
     fig.add_trace(
         go.Scatter(
             x=[pos[n][0] for n in names],
             y=[pos[n][1] for n in names],
             mode="markers+text",
-            text=[wrap(node_label(n, labels), 26) for n in names],
-            textposition=["middle right" if is_symptom(n) else "bottom center" for n in names],
+            text=[wrap(node_label(n, labels), 26) if is_symptom(n) else "" for n in names],
+            textposition="middle right",
             marker={
                 "size": 12,
                 "color": ["#f58518" if is_symptom(n) else "#4c78a8" for n in names],

@@ -44,7 +44,7 @@ def test_evidence_graph_uses_labels_and_never_stacks_two_nodes() -> None:
     assert ("looseness", "s.vib_1x_high", 1) in edges and ("c.worn_fit", "m.fit_wear", 1) in edges
     labels = {"c.loose_bolts": "loose hold-down bolts"}
     fig = charts.cause_figure(causes, labels)
-    text = " ".join(fig.data[0].text)
+    text = " ".join([*fig.data[0].text, *(a.text for a in fig.layout.annotations)])
     assert "loose hold-down bolts" in text and "harmonics many" in text
     assert "c.loose_bolts" not in text and "s.harmonics_many" not in text
     shown = charts.symptoms_text(

@@ -67,7 +67,7 @@ has_vibration = q.has_stream(store, asset, "vibration")
 
 
 def show(fig: go.Figure, key: str, where: object = st) -> None:
-    where.plotly_chart(fig, key=key, theme=None, config={"displaylogo": False})
+    where.plotly_chart(fig, key=key, config={"displaylogo": False})
 
 
 def header() -> None:
@@ -85,7 +85,7 @@ def header() -> None:
             f"**Stale data**: the newest data of {asset} is {ago(age)} old "
             f"({when(last)}); what this page shows may no longer hold."
         )
-    cols = st.columns(5)
+    cols = st.columns([1, 1, 1, 1.6, 1])  # a fault mode's name needs the room
     cols[0].metric("Status", BADGE[row["status"]])
     cols[1].metric("Health P(healthy)", "-" if row["health"] is None else f"{row['health']:.2f}")
     interval = rul_text(row["rul_median"], row["rul_lower"], row["rul_upper"], row["rul_failed"])
@@ -122,8 +122,9 @@ def sensor_trends() -> None:
         x = dates(df["time"].to_numpy())
         groups = charts.channel_groups(streams[stream].channels)
         columns = {c: df[c].to_numpy() for c in df.columns[1:]}
-        units = ", ".join(g.unit for g in groups)
-        fig = charts.stacked(x, groups, columns, f"{stream} ({units}; one panel per unit)")
+        units = sorted({g.unit for g in groups} - {"as logged"})
+        how = f"{', '.join(units)}; one panel per unit" if units else "one panel per quantity"
+        fig = charts.stacked(x, groups, columns, f"{stream} ({how})")
         show(fig, f"trend_{stream}")
         st.caption(f"{stream}: {n:,} rows in the window, drawn as {df.height:,} time-bucket means")
         codes = [c for c in streams[stream].channels if charts.is_categorical(c)]
@@ -313,7 +314,8 @@ def prognosis() -> None:
             )
         )
     charts.layout(fig, "fault-mode probabilities (stacked)", "probability", yaxis={"range": [0, 1]})
-    fig.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1})
+    fig.update_layout(legend={"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0,
+                              "xanchor": "left"}, height=380)  # fmt: skip
     show(fig, "modes", right)
 
 
@@ -326,8 +328,10 @@ def alert_timeline() -> None:
     df = q.alerts_frame(alerts)
     end_data = q.latest_data_time(store, asset)
     fig = go.Figure()
+    spans = []
     for a, r in zip(alerts, df.iter_rows(named=True), strict=True):
         start, end = _data_span(a, end_data)
+        spans += [start, end]
         fig.add_trace(
             go.Scatter(
                 x=dates([start, end]),
@@ -341,6 +345,9 @@ def alert_timeline() -> None:
     charts.layout(
         fig, "alert timeline", "alert", height=140 + 30 * df.height, yaxis={"type": "category"}
     )
+    fig.update_traces(marker={"size": 10})
+    pad = max(3600.0, 0.05 * (max(spans) - min(spans)))  # a new alert is a point: show it
+    fig.update_xaxes(range=[str(d) for d in dates([min(spans) - pad, max(spans) + pad])])
     show(fig, "alert_timeline")
     st.dataframe(
         df.with_columns(pl.col("opened_at").map_elements(when, return_dtype=pl.Utf8))
