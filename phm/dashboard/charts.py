@@ -270,9 +270,11 @@ def comparison_figure(
     return fig
 
 
-def integer_axis(fig: go.Figure, axis: str = "y") -> go.Figure:
-    """Whole-number ticks (counts)."""
-    fig.update_layout({f"{axis}axis": {"tickformat": "d", "dtick": 1, "rangemode": "tozero"}})
+def integer_axis(fig: go.Figure, top: float, axis: str = "y") -> go.Figure:
+    """Whole-number ticks for counts up to `top` (a tick per count while they are few, else
+    plotly's spacing, never a fraction)."""
+    ticks = {"tickformat": ",d", "rangemode": "tozero", "dtick": 1 if top <= 10 else None}
+    fig.update_layout({f"{axis}axis": ticks})
     return fig
 
 
