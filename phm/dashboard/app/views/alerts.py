@@ -19,6 +19,7 @@ from phm.dashboard.ui import (
 from phm.store.state import STATUSES, Alert, UnknownAlertError
 
 SHOW_MAX = 50  # alerts listed per status
+GRAPHS_MAX = 5  # evidence graphs drawn per status (each is a chart for the browser to draw)
 
 st.title("Alerts")
 steady()
@@ -63,7 +64,7 @@ def acknowledge_form() -> None:
             st.success(f"Alert #{chosen} acknowledged by {by.strip()}.")
 
 
-def show_alert(a: Alert) -> None:
+def show_alert(a: Alert, graph: bool = True) -> None:
     color = SEVERITY_COLOR.get(a.severity, "#7f7f7f")
     title = f"#{a.alert_id} · {a.asset_id} · {a.severity} · {a.status} · {a.message}"
     if a.acknowledgements:
@@ -94,7 +95,10 @@ def show_alert(a: Alert) -> None:
         st.markdown("**Ranked root causes**")
         st.markdown(charts.causes_markdown(causes), unsafe_allow_html=True)
         labels = charts.evidence_labels(a.details, graph_labels())
-        if any(c["path"] for c in causes):
+        if any(c["path"] for c in causes) and not graph:
+            st.caption(f"evidence graph drawn for the {GRAPHS_MAX} newest alerts of a status; "
+                       f"pick {a.asset_id} in the sidebar to see this one's")  # fmt: skip
+        elif any(c["path"] for c in causes):
             fig = charts.cause_figure(causes, labels)
             st.plotly_chart(fig, key=f"graph_{a.alert_id}", config={"displaylogo": False})
         seen = charts.symptoms_text(q.symptoms(a), labels)
@@ -120,8 +124,8 @@ def alert_lists() -> None:
         st.subheader(f"{status.capitalize()} ({len(items)})")
         if not items:
             st.caption(f"no {status} alerts")
-        for a in items[:SHOW_MAX]:
-            show_alert(a)
+        for i, a in enumerate(items[:SHOW_MAX]):
+            show_alert(a, graph=i < GRAPHS_MAX)
         if len(items) > SHOW_MAX:
             st.caption(f"{len(items) - SHOW_MAX} older {status} alerts not shown")
     st.caption(f"refreshes every {REFRESH_S:g} s")
