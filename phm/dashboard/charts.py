@@ -256,8 +256,9 @@ def comparison_figure(
                 line={"color": "#7f7f7f", "dash": "dash"},
             )
         )
+    mode = "lines+markers" if len(x) < 60 else "lines"  # a few buckets need their markers
     fig.add_trace(
-        go.Scatter(x=x, y=own, mode="lines", name=asset, line={"color": "#1f77b4", "width": 2.5})
+        go.Scatter(x=x, y=own, mode=mode, name=asset, line={"color": "#1f77b4", "width": 2.5})
     )
     if baseline is not None and np.isfinite(baseline):
         fig.add_hline(

@@ -36,6 +36,10 @@ def test_fleet_lists_every_asset_most_urgent_first(store_env: FixtureStore) -> N
     assert table["status"][0].endswith("alarm") and table["status"][1].endswith("watch")
     assert table["status"].iloc[-1].endswith("no data")  # ion mills: not scored
     assert "(90%:" in table["RUL"][0]
+    assert "rul_median" not in table.columns  # RUL in one column
+    ok = table[table["status"].str.endswith(" ok")]
+    assert len(ok) and ok["top fault mode"].isna().all()  # no "top fault (0%)" when healthy
+    assert table["top fault mode"][0].startswith("inner_race (")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Assets"] == "8" and metrics["🔴 alarm"] == "1" and metrics["🟠 watch"] == "1"
 

@@ -95,8 +95,9 @@ def header() -> None:
     if row["top_fault"] is None or row["status"] == "ok":
         cols[3].metric("Top fault mode", "none", help="no fault mode ahead of healthy")
     else:
+        p = row["top_fault_prob"]
         cols[3].metric(
-            f"Top fault mode ({row['top_fault_prob']:.0%})",
+            "Top fault mode" + (f" ({p:.0%})" if p is not None and p >= 0.005 else ""),
             row["top_fault"].replace("_", " "),
             help=row["disagreement"] or None,
         )

@@ -51,7 +51,11 @@ def fleet_view() -> None:
             return_dtype=pl.Utf8,
         )
         .alias("RUL"),
-        pl.when(pl.col("top_fault").is_not_null() & pl.col("status").is_in(["alarm", "watch"]))
+        pl.when(
+            pl.col("top_fault").is_not_null()
+            & pl.col("status").is_in(["alarm", "watch"])
+            & (pl.col("top_fault_prob") >= 0.005)
+        )
         .then(
             pl.format(
                 "{} ({}%)",
@@ -59,6 +63,8 @@ def fleet_view() -> None:
                 (pl.col("top_fault_prob") * 100).round(0).cast(pl.Int64),
             )
         )
+        .when(pl.col("top_fault").is_not_null() & pl.col("status").is_in(["alarm", "watch"]))
+        .then(pl.col("top_fault"))  # a mode named by the root causes, without a probability
         .alias("top fault mode"),
         pl.col("disagreement").fill_null(""),
         pl.col("open_alerts").alias("open alerts"),
