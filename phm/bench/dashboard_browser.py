@@ -2,8 +2,9 @@
 screenshot of each: what `phm bench dashboard` reports beside the server render times.
 
 "Full content" is the moment the page's live fragment has drawn everything: its closing
-caption ("refreshes every ...") is on screen, every plotly chart it sent has its SVG drawn,
-and no element is still marked stale by a running rerun. The clock starts before
+caption ("refreshes every ...") is on screen and every plotly chart it sent has its SVG drawn.
+(A timed refresh that starts later marks the drawn elements stale while it reruns; that is not
+waited for, the content is already there.) The clock starts before
 `page.goto` (a fresh browser page, so a new Streamlit session; the browser's cache of the
 static files is warm after the first visit, as for an operator). Needs Debian's
 /usr/bin/chromium and the playwright package (never `playwright install`).
@@ -39,17 +40,18 @@ class PageTiming:
         return max(self.seconds)
 
 
-def _full_content(page, timeout_s: float) -> None:
-    """Wait until the page's fragment finished drawing (see the module doc)."""
+def _full_content(page, timeout_s: float, settled: bool = False) -> None:
+    """Wait until the page's fragment finished drawing (see the module doc); `settled` also
+    waits for no element to be marked stale (a timed refresh under way), for screenshots."""
     page.get_by_text(DONE_TEXT).first.wait_for(timeout=timeout_s * 1000)
     page.wait_for_function(
-        """() => {
+        """settled => {
             const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
-            const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg');
             const stale = document.querySelectorAll('[data-stale="true"]');
-            return stale.length === 0 && [...charts].every(
-                c => c.querySelector('.main-svg') !== null) && drawn.length >= charts.length;
+            return (!settled || stale.length === 0) && [...charts].every(
+                c => c.querySelector('.main-svg') !== null);
         }""",
+        arg=settled,
         timeout=timeout_s * 1000,
         polling=20,
     )
@@ -61,7 +63,7 @@ def screenshot(page, path: Path, timeout_s: float = 60.0) -> None:
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
     page.wait_for_timeout(1500)
-    _full_content(page, timeout_s)
+    _full_content(page, timeout_s, settled=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=path, full_page=True)
 
