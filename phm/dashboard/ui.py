@@ -86,7 +86,7 @@ def warn(store: DashboardStore) -> None:
 
 def steady() -> None:
     """Keep a page's elements at full opacity while its live fragment reruns."""
-    st.html(STEADY_CSS)
+    st.markdown(STEADY_CSS, unsafe_allow_html=True)  # markdown: its code is loaded anyway
 
 
 def when(t: float | None) -> str:
