@@ -20,6 +20,7 @@ from pathlib import Path
 CHROMIUM = "/usr/bin/chromium"
 DONE_TEXT = "refreshes every"
 VIEWPORT = {"width": 1440, "height": 1000}
+SHOT_MAX_H = 4000  # screenshots end here (pixels)
 
 
 @dataclass
@@ -58,14 +59,15 @@ def _full_content(page, timeout_s: float, settled: bool = False) -> None:
 
 
 def screenshot(page, path: Path, timeout_s: float = 60.0) -> None:
-    """The whole page: Streamlit scrolls inside its main block, so the viewport is grown to
-    the block's height first (then the content redraws at that size)."""
+    """The page from its top, up to SHOT_MAX_H pixels: Streamlit scrolls inside its main
+    block, so the viewport is grown to the block's height first (the content redraws)."""
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
+    height = min(max(VIEWPORT["height"], height), SHOT_MAX_H)  # a 50-alert page: its top
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
     page.wait_for_timeout(1500)
     _full_content(page, timeout_s, settled=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=path, full_page=True)
+    page.screenshot(path=path)
 
 
 def time_pages(
