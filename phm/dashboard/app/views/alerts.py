@@ -96,7 +96,7 @@ def show_alert(a: Alert, graph: bool = True) -> None:
         st.markdown(charts.causes_markdown(causes), unsafe_allow_html=True)
         labels = charts.evidence_labels(a.details, graph_labels())
         if any(c["path"] for c in causes) and not graph:
-            st.caption(f"evidence graph drawn for the {GRAPHS_MAX} newest alerts of a status; "
+            st.caption(f"evidence graphs drawn for the {GRAPHS_MAX} newest analysed alerts; "
                        f"pick {a.asset_id} in the sidebar to see this one's")  # fmt: skip
         elif any(c["path"] for c in causes):
             fig = charts.cause_figure(causes, labels)
@@ -124,8 +124,10 @@ def alert_lists() -> None:
         st.subheader(f"{status.capitalize()} ({len(items)})")
         if not items:
             st.caption(f"no {status} alerts")
-        for i, a in enumerate(items[:SHOW_MAX]):
-            show_alert(a, graph=i < GRAPHS_MAX)
+        drawn = 0
+        for a in items[:SHOW_MAX]:
+            show_alert(a, graph=drawn < GRAPHS_MAX)
+            drawn += bool(q.root_causes(a))
         if len(items) > SHOW_MAX:
             st.caption(f"{len(items) - SHOW_MAX} older {status} alerts not shown")
     st.caption(f"refreshes every {REFRESH_S:g} s")

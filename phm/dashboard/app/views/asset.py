@@ -384,7 +384,10 @@ def live() -> None:
         alert_timeline()
     except q.UnknownAssetError as exc:
         st.error(str(exc))
-    st.caption(f"refreshes every {REFRESH_S:g} s; window {window_name} of the asset's data")
+    st.caption(
+        f"the model's internals (expert load) are on the [Engineer page](engineer?asset={asset}); "
+        f"refreshes every {REFRESH_S:g} s; window {window_name} of the asset's data"
+    )
 
 
 live()
