@@ -145,7 +145,9 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
                 "checked on site; bearing ordered"
             )
             page.get_by_role("button", name="Acknowledge", exact=True).click()
-            expect(page.get_by_text("acknowledged by E2E Operator")).to_be_visible(timeout=15_000)
+            expect(page.get_by_text("acknowledged by E2E Operator").first).to_be_visible(
+                timeout=15_000
+            )
             acked = [
                 a for a in state.alerts() if any(k.by == "E2E Operator" for k in a.acknowledgements)
             ]
