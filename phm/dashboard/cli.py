@@ -1,8 +1,10 @@
 """`phm dashboard --store DIR [--port PORT] [--users FILE]`: the operators' Streamlit dashboard.
 
-Runs `streamlit run phm/dashboard/app/app.py` as a child process with the store in `PHM_STORE` (and
-after `--`), headless, and waits for it; Ctrl-C stops it. `start_dashboard` is the same for
-callers that keep running (`phm demo` starts the dashboard beside its live pipeline).
+Runs `streamlit run phm/dashboard/app/server.py` (app.py behind Streamlit's ASGI `st.App`, see
+server.py) as a child process with the store in `PHM_STORE` (and after `--`), headless, in the
+viewer toolbar mode (no Deploy button, no developer menu), and waits for it; Ctrl-C stops it.
+`start_dashboard` is the same for callers that keep running (`phm demo` starts the dashboard
+beside its live pipeline).
 
 `--users FILE` (or PHM_DASHBOARD_USERS) names the users who may log in (phm.dashboard.auth);
 without it the dashboard is view-only. `phm dashboard adduser --users FILE --name NAME --role
@@ -24,7 +26,7 @@ from phm.dashboard.auth import ROLES, USERS_ENV, add_user, load_users
 from phm.errors import PhmError
 from phm.store.state import STATE_HELP, use_state_url
 
-APP = Path(__file__).resolve().parent / "app" / "app.py"  # shipped in the package (a wheel too)
+APP = Path(__file__).resolve().parent / "app" / "server.py"  # shipped in the package (a wheel too)
 DEFAULT_PORT = 8501
 
 
@@ -78,7 +80,7 @@ def dashboard_command(store: Path, port: int, address: str = "127.0.0.1") -> lis
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
         "--", "--store", str(store),
     ]  # fmt: skip
 
@@ -99,6 +101,9 @@ def start_dashboard(
     (else PHM_DASHBOARD_USERS of the environment; neither: view-only)."""
     store = Path(store_dir).resolve()
     env = dict(os.environ, PHM_STORE=str(store))
+    # the server imports the same phm as its caller, wherever it runs from (cwd is the app's)
+    source = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
     if plant is not None:
         env["PHM_PLANT"] = str(Path(plant).resolve())
     if refresh_s is not None:

@@ -22,7 +22,9 @@ import numpy as np
 import polars as pl
 
 from phm.errors import PhmError
+from phm.features.severity import SeverityZones, velocity_rms_mm_s
 from phm.features.spectral import BearingGeometry, envelope_spectrum, kurtosis, rms
+from phm.kg.loader import load_graph, shipped_graphs
 from phm.monitor.alerts import AlertPolicy, risk_score
 from phm.monitor.headline import headline, top_fault  # noqa: F401  (its old home)
 from phm.monitor.rul_track import RulTrack
@@ -324,8 +326,9 @@ def _bucket_means(
 def feature_trends(
     store: DashboardStore, asset: str, span_s: float | None, max_points: int = 400
 ) -> pl.DataFrame:
-    """RMS and kurtosis per vibration channel of the snapshots in the last
-    min(span_s, FEATURE_SPAN_S) seconds: columns time, {channel}_rms, {channel}_kurtosis."""
+    """RMS (g), kurtosis and, where the type names an ISO 20816 group, velocity RMS (mm/s,
+    10-1000 Hz) per vibration channel of the snapshots in the last min(span_s, FEATURE_SPAN_S)
+    seconds: columns time, {channel}_rms, {channel}_kurtosis, {channel}_velocity."""
     plant = check_asset(store, asset)
     lake = store.lake(plant)
     try:
@@ -336,16 +339,135 @@ def feature_trends(
     if end is None:
         return pl.DataFrame(schema={"time": pl.Float64})
     span = FEATURE_SPAN_S if span_s is None else min(span_s, FEATURE_SPAN_S)
-    times, _, data = lake.read_waveforms(asset, start=end - span)
+    times, fs, data = lake.read_waveforms(asset, start=end - span)
     if len(times) > max_points:
         keep = np.linspace(0, len(times) - 1, max_points).round().astype(int)
         times, data = times[keep], data[keep]
     r, k = rms(data), kurtosis(data)  # (S, C)
+    severity = plant.types[plant.assets[asset].type].iso20816
+    v = None
+    if severity is not None and len(times):
+        v = velocity_rms_mm_s(data, float(fs), severity.accel_unit)  # (S, C)
     cols: dict[str, Any] = {"time": times}
     for j, ch in enumerate(spec.channels):
         cols[f"{ch}_rms"] = r[:, j]
         cols[f"{ch}_kurtosis"] = k[:, j]
+        if v is not None:
+            cols[f"{ch}_velocity"] = v[:, j]
     return pl.DataFrame(cols)
+
+
+def severity_boundaries(store: DashboardStore, asset: str) -> tuple[float, float, float] | None:
+    """The ISO 20816 A/B, B/C and C/D boundaries (mm/s) of the asset's machine group (the
+    type's `iso20816` table); None where the type names none."""
+    plant = check_asset(store, asset)
+    spec = plant.types[plant.assets[asset].type].iso20816
+    return None if spec is None else SeverityZones(spec.group, spec.foundation).boundaries
+
+
+def has_stream(store: DashboardStore, asset: str, stream: str) -> bool:
+    """Whether the asset's type has the stream (an ion mill has no vibration)."""
+    plant = check_asset(store, asset)
+    return stream in plant.types[plant.assets[asset].type].streams
+
+
+def categorical_changes(
+    store: DashboardStore,
+    asset: str,
+    stream: str,
+    channels: list[str],
+    span_s: float | None,
+    limit: int = 50,
+) -> pl.DataFrame:
+    """The rows where any of `channels` (context codes: lot, run, recipe, step) changed value,
+    newest first, over the last min(span_s, 1 day) of the stream: time and the channels."""
+    plant = check_asset(store, asset)
+    end = latest_data_time(store, asset)
+    if end is None or not channels:
+        return pl.DataFrame(schema={"time": pl.Float64})
+    span = DAY_S if span_s is None else min(span_s, DAY_S)
+    rows = store.lake(plant).read_rows(stream, asset, start=end - span)
+    if rows.height == 0:
+        return pl.DataFrame(schema={"time": pl.Float64})
+    df = rows.select("time", *channels)
+    changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in channels])
+    return df.filter(changed).reverse().head(limit)
+
+
+SISTER_SCHEMA = {"time": pl.Float64, "own": pl.Float64, "median": pl.Float64,
+                 "p10": pl.Float64, "p90": pl.Float64}  # fmt: skip
+
+
+def trend_comparison(
+    store: DashboardStore, asset: str, span_s: float | None, bucket_s: float = 3600.0
+) -> dict[str, Any]:
+    """The asset against its sister assets (the same type) and its own baseline, on the
+    ISO 20816 velocity RMS of its predictions (mm/s) where they carry one, else on health
+    (P(healthy)): {"metric", "unit", "frame" (SISTER_SCHEMA: per `bucket_s` bucket of plant
+    time, the asset's mean and the sisters' median, 10% and 90% quantiles of their bucket
+    means), "sisters" (how many), "baseline" (the asset's median over its first day of
+    predictions)}. Predictions are read in SQL, aggregated per asset and bucket."""
+    plant = check_asset(store, asset)
+    kind = plant.assets[asset].type
+    last = store.read_sql("SELECT max(time) FROM predictions WHERE asset_id = ?", (asset,))[0][0]
+    empty = {"metric": None, "unit": "", "frame": pl.DataFrame(schema=SISTER_SCHEMA),
+             "sisters": 0, "baseline": None}  # fmt: skip
+    if last is None:
+        return empty
+    start = -np.inf if span_s is None else last - span_s
+    velocity = "json_extract(p.details, '$.iso20816.velocity_mm_s')"
+    has_v = store.read_sql(
+        f"SELECT count(*) FROM predictions p WHERE asset_id = ? AND {velocity} IS NOT NULL",
+        (asset,),
+    )[0][0]
+    value, metric, unit = (
+        (velocity, "velocity", "mm/s") if has_v else ("p.health", "health", "P(healthy)")
+    )
+    rows = store.read_sql(
+        f"SELECT p.asset_id, CAST(p.time / ? AS INTEGER) AS b, AVG({value}) "
+        "FROM predictions p JOIN assets a ON a.asset_id = p.asset_id "
+        f"WHERE a.type = ? AND p.time >= ? AND {value} IS NOT NULL GROUP BY p.asset_id, b",
+        (bucket_s, kind, start),
+    )
+    if not rows:
+        return empty
+    df = pl.DataFrame(rows, schema={"asset": pl.Utf8, "b": pl.Int64, "v": pl.Float64},
+                      orient="row")  # fmt: skip
+    own = df.filter(pl.col("asset") == asset).select("b", pl.col("v").alias("own"))
+    sisters = df.filter(pl.col("asset") != asset)
+    band = sisters.group_by("b").agg(
+        pl.col("v").median().alias("median"),
+        pl.col("v").quantile(0.1, "linear").alias("p10"),
+        pl.col("v").quantile(0.9, "linear").alias("p90"),
+    )
+    frame = (
+        own.join(band, on="b", how="full", coalesce=True)
+        .sort("b")
+        .with_columns(time=(pl.col("b").cast(pl.Float64) + 0.5) * bucket_s)
+        .select(*SISTER_SCHEMA)
+        .cast(SISTER_SCHEMA)
+    )
+    first = store.read_sql(
+        f"SELECT {value} FROM predictions p WHERE asset_id = ? AND {value} IS NOT NULL "
+        "AND time <= (SELECT min(time) FROM predictions WHERE asset_id = ?) + ?",
+        (asset, asset, DAY_S),
+    )
+    baseline = float(np.median([r[0] for r in first])) if first else None
+    return {"metric": metric, "unit": unit, "frame": frame,
+            "sisters": sisters["asset"].n_unique(), "baseline": baseline}  # fmt: skip
+
+
+def graph_labels() -> dict[str, str]:
+    """Readable labels of the shipped knowledge graphs: node id -> label, and each symptom's
+    detector key (the evidence names of `details["symptoms"]`) -> its symptom's label."""
+    out: dict[str, str] = {}
+    for name in shipped_graphs():
+        for node in load_graph(name).nodes.values():
+            if node.label:
+                out.setdefault(node.id, node.label)
+                if node.detector:
+                    out.setdefault(node.detector, node.label)
+    return out
 
 
 @dataclass
@@ -565,6 +687,37 @@ def cause_graph(causes: list[dict[str, Any]]) -> tuple[dict[str, tuple[float, fl
                 pos[node] = (float(x), -float(len(column)))
         edges += [(a, b, rank) for a, b in zip(c["path"], c["path"][1:], strict=False)]
     return pos, edges
+
+
+STALE_DATA_S = 3600.0  # an asset whose newest data is older than this (wall clock) is stale
+
+
+def warnings(store: DashboardStore, now: float | None = None) -> list[str]:
+    """What every page warns about first: models that score untrained (their predictions
+    carry `details["model_untrained"]`, set by the monitor) and assets whose newest data is
+    older than STALE_DATA_S."""
+    now = time.time() if now is None else now
+    out = []
+    untrained = sorted(
+        {p.model for p in store.state.latest_predictions() if p.details.get("model_untrained")}
+    )
+    if untrained:
+        out.append(
+            f"Untrained model: {', '.join(untrained)} scores without a training run; its "
+            "health, fault modes and RUL are not evidence. Train it (`phm train`)."
+        )
+    rows = store.read_sql(
+        "SELECT asset, max(t_max) AS t FROM segments GROUP BY asset HAVING t < ?",
+        (now - STALE_DATA_S,),
+    )
+    if rows:
+        names = ", ".join(a for a, _ in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        oldest = min(t for _, t in rows)
+        out.append(
+            f"Stale data: {len(rows)} asset(s) sent nothing for over "
+            f"{STALE_DATA_S / 3600:.0f} h ({names}; the oldest {(now - oldest) / 3600:.1f} h ago)."
+        )
+    return out
 
 
 # -- system --------------------------------------------------------------------------------

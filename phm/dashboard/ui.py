@@ -12,14 +12,17 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from phm.dashboard import queries
 from phm.dashboard.queries import DashboardStore, StoreMissingError, open_store
 
 DEFAULT_STORE = Path("data/demo/live")
 REFRESH_S = float(os.environ.get("PHM_DASHBOARD_REFRESH", "5"))
+CACHE_TTL_S = 2.0  # store queries are shared by every page and session for this long
 BADGE = {"alarm": "🔴 alarm", "watch": "🟠 watch", "ok": "🟢 ok", "no data": "⚪ no data"}
 SEVERITY_COLOR = {"alarm": "#d62728", "watch": "#ff7f0e", "ok": "#2ca02c"}
 
@@ -49,6 +52,41 @@ def store_or_stop() -> DashboardStore:
         st.error(f"**Store not found.** {exc}")
         st.stop()
         raise  # st.stop raises; this line keeps type checkers content
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=512)
+def _query(name: str, root: str, args: tuple, _store: DashboardStore) -> object:
+    return getattr(queries, name)(_store, *args)
+
+
+def cached(store: DashboardStore, name: str, *args: object) -> Any:
+    """`phm.dashboard.queries.<name>(store, *args)`, kept for CACHE_TTL_S seconds (keyed by
+    the store folder and the arguments) so pages, fragments and sessions share one answer."""
+    return _query(name, str(store.root), args, store)
+
+
+@st.cache_resource(show_spinner=False)
+def graph_labels() -> dict[str, str]:
+    """The knowledge graphs' labels (queries.graph_labels), read once per server."""
+    return queries.graph_labels()
+
+
+# Streamlit fades the elements of a running (fragment) rerun; the pages rerun on a timer and
+# redraw in place, so the fade only makes live charts flicker
+STEADY_CSS = (
+    "<style>[data-stale='true'] {opacity: 1 !important; transition: none !important;}</style>"
+)
+
+
+def warn(store: DashboardStore) -> None:
+    """The store's warnings (untrained model, stale data) as banners at the top of a page."""
+    for text in cached(store, "warnings"):
+        st.warning(text, icon="⚠️")
+
+
+def steady() -> None:
+    """Keep a page's elements at full opacity while its live fragment reruns."""
+    st.markdown(STEADY_CSS, unsafe_allow_html=True)  # markdown: its code is loaded anyway
 
 
 def when(t: float | None) -> str:

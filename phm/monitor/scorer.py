@@ -161,6 +161,8 @@ class Monitor:
                     continue
                 if asset.type in self.model_versions:
                     p.details["model_version"] = self.model_versions[asset.type]
+                if scorer.model is not None and not _trained(scorer.model):
+                    p.details["model_untrained"] = True  # the dashboard and reports warn
                 self._alert(asset_id, p, now)  # first: it sets the displayed RUL
                 self.state.write_prediction(p)
                 self.last_scored[asset_id] = p.time
@@ -356,3 +358,10 @@ class Monitor:
         while not stop.is_set():
             self.evaluate()
             stop.wait(interval_s)
+
+
+def _trained(model: ScoringModel) -> bool:
+    """Whether the checkpoint records a training run (`phm train` writes its history and
+    metrics into the header); an untrained one scores noise."""
+    training = model.header.training
+    return bool(training.get("history") or training.get("metrics"))

@@ -85,7 +85,13 @@ def tables(report: Report) -> dict[str, pl.DataFrame]:
     fleet = report.fleet
     w = fleet.weibull
     weibull = pl.DataFrame(
-        [row | {"level": w.level, "unit": w.unit} for row in w.rows()] if w else [],
+        # the shape is a pure number; scale, B10 and MTBF are lives in the history's unit
+        [
+            row | {"level": w.level, "unit": "-" if row["quantity"] == "shape" else w.unit}
+            for row in w.rows()
+        ]
+        if w
+        else [],
         schema={
             "quantity": pl.Utf8,
             "value": pl.Float64,
@@ -230,23 +236,45 @@ def fmt_num(x: Any, digits: int = 1) -> str:
 
 
 def survival_svg(
-    grid: np.ndarray, surv: np.ndarray, horizon: float, w: int = 220, h: int = 70
+    grid: np.ndarray, surv: np.ndarray, horizon: float, unit: str = "", w: int = 240, h: int = 92
 ) -> str:
-    """An inline SVG polyline of a survival curve (0..horizon x 0..1)."""
-    xs = grid / max(horizon, 1e-12) * (w - 2) + 1
-    ys = (1.0 - np.clip(surv, 0.0, 1.0)) * (h - 2) + 1
+    """An inline SVG of a survival curve over 0..horizon x 0..1 with its axis ticks: S = 0,
+    0.5, 1 on the left, 0, horizon / 2 and horizon (in `unit`) below."""
+    left, bottom, top, right = 26, 18, 4, 8
+    pw, ph = w - left - right, h - top - bottom
+    xs = left + grid / max(horizon, 1e-12) * pw
+    ys = top + (1.0 - np.clip(surv, 0.0, 1.0)) * ph
     pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+    ticks = []
+    for v in (0.0, 0.5, 1.0):
+        y = top + (1.0 - v) * ph
+        ticks.append(
+            f'<line x1="{left - 3}" x2="{left}" y1="{y:.1f}" y2="{y:.1f}" stroke="#888"/>'
+            f'<text x="{left - 5}" y="{y + 3:.1f}" text-anchor="end">{v:g}</text>'
+        )
+    for f in (0.0, 0.5, 1.0):
+        x = left + f * pw
+        anchor = "start" if f == 0 else "end" if f == 1 else "middle"
+        label = f"{fmt_num(f * horizon, 0)}" + (f" {unit}" if f == 1 and unit else "")
+        ticks.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" y2="{top + ph + 3}" '
+            f'stroke="#888"/><text x="{x:.1f}" y="{h - 4}" text-anchor="{anchor}">'
+            f"{label}</text>"
+        )
+    half = top + ph / 2
     return (
-        f'<svg class="surv" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-        f'xmlns="http://www.w3.org/2000/svg"><rect x="0.5" y="0.5" width="{w - 1}" '
-        f'height="{h - 1}" fill="none" stroke="#bbb"/><line x1="1" x2="{w - 1}" y1="{h / 2:.1f}" '
-        f'y2="{h / 2:.1f}" stroke="#ddd"/><polyline fill="none" stroke="#1f77b4" '
-        f'stroke-width="1.5" points="{pts}"/></svg>'
+        f'<svg class="surv" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-size="8" '
+        f'fill="#444" xmlns="http://www.w3.org/2000/svg"><rect x="{left}" y="{top}" '
+        f'width="{pw}" height="{ph}" fill="none" stroke="#bbb"/><line x1="{left}" '
+        f'x2="{left + pw}" y1="{half:.1f}" y2="{half:.1f}" stroke="#ddd"/>{"".join(ticks)}'
+        f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{pts}"/></svg>'
     )
 
 
 def window_text(report: Report, r: Any) -> str:
     """The maintenance window in words: plan by ... at the latest ..."""
+    if getattr(r, "failed", False):
+        return "failed: the failure history records its failure (see the Weibull page)"
     if not getattr(r, "fault_evidence", True):
         return "none: no fault evidence (RUL open-ended)"
     if report.unit_s is not None and r.as_of is not None:
@@ -271,6 +299,8 @@ def window_text(report: Report, r: Any) -> str:
 
 def window_short(report: Report, r: Any) -> str:
     """The maintenance window for a table cell: plan by - at the latest."""
+    if getattr(r, "failed", False):
+        return "failed (history)"
     if not getattr(r, "fault_evidence", True):
         return "none (healthy)"
     if report.unit_s is not None and r.as_of is not None:
@@ -303,7 +333,7 @@ def render_html(report: Report, detail: int = DETAIL) -> str:
     details = [
         {
             "r": r,
-            "svg": survival_svg(report.grid, r.survival, report.horizon),
+            "svg": survival_svg(report.grid, r.survival, report.horizon, report.unit),
             "window": window_text(report, r),
             "modes": sorted(r.fault_probs.items(), key=lambda kv: -kv[1])[:4],
         }
@@ -365,10 +395,13 @@ def write_pdf_matplotlib(report: Report, pdf_path: Path, why: str) -> Path:
         fig.text(0.06, 0.925, f"model {report.model}; generated {report.generated_at}", fontsize=8)
         fig.text(0.06, 0.905, f"Note: {why}; this PDF holds the plots and the ranked table; "
                  "report.html holds the full report.", fontsize=8, color="tab:red")  # fmt: skip
-        head = ["rank", "asset", "median", "50%", "90%", "plan by"]
+        for i, banner in enumerate(report.banners):
+            fig.text(0.06, 0.89 - 0.015 * i, banner[:150], fontsize=7, color="darkred",
+                     weight="bold")  # fmt: skip
+        head = ["rank", "asset", "median", "50%", "90%", "window: plan by - latest"]
         cells = [
             [str(i), r.asset_id, fmt_num(r.median), f"{fmt_num(r.q25)}-{fmt_num(r.q75)}",
-             f"{fmt_num(r.q05)}-{fmt_num(r.q95)}", fmt_num(r.plan_by)]
+             f"{fmt_num(r.q05)}-{fmt_num(r.q95)}", window_short(report, r)]
             for i, r in enumerate(report.assets[:40], start=1)
         ]  # fmt: skip
         ax = fig.add_axes((0.06, 0.05, 0.88, 0.83))

@@ -40,6 +40,7 @@ class Report:
     generated_at: str
     has_faults: bool
     notes: list[str] = field(default_factory=list)
+    banners: list[str] = field(default_factory=list)  # untrained model, stale data: on top
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -83,6 +84,9 @@ def build_report(
     unit_s = None
     if source.unit == "hours":
         unit_s = header.rul_unit_s if header.rul_unit_s is not None else 3600.0
+    failed = {u for u, e in zip(source.history.units, source.history.events, strict=True) if e}
+    for r in results:  # page 1 and the Weibull page read failed / alive from the same history
+        r.failed = r.asset_id in failed
     notes = []
     if not any(r.root_causes for r in results):
         notes.append("No root-cause analysis is recorded for these assets (none recorded).")
@@ -100,8 +104,38 @@ def build_report(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         has_faults=any(r.fault_probs for r in results),
         notes=notes + fleet.notes,
+        banners=banners(header.training, results, unit_s),
         timings={"score_s": t1 - t0, "fleet_s": t2 - t1},
     )
+
+
+STALE_S = 86_400.0  # newest data older than this at report time: flagged as stale
+
+
+def banners(
+    training: dict, results: list[AssetRul], unit_s: float | None, now: float | None = None
+) -> list[str]:
+    """Warnings the reader must see first: a checkpoint that was never trained (its header
+    holds no training history: its numbers are noise) and data older than STALE_S seconds
+    at report time (live stores: the newest `as of` of the assets)."""
+    import time
+
+    out = []
+    if not training.get("history") and not training.get("metrics"):
+        out.append(
+            "UNTRAINED MODEL: the checkpoint holds no training history or metrics; its RUL "
+            "and fault probabilities are not evidence. Train it (`phm train`) before acting "
+            "on this report."
+        )
+    times = [r.as_of for r in results if r.as_of is not None]
+    if unit_s is not None and times:
+        age = (time.time() if now is None else now) - max(times)
+        if age > STALE_S:
+            out.append(
+                f"STALE DATA: the newest data scored is {age / 3600.0:.1f} h old at report "
+                "time; the assets may have changed since."
+            )
+    return out
 
 
 def read_checkpoint(path: str | Path) -> bytes:

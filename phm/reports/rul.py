@@ -50,6 +50,7 @@ class AssetRul:
     as_of: float | None = None
     root_causes: list[dict[str, Any]] = field(default_factory=list)
     alert: str | None = None
+    failed: bool = False  # the failure history (the Weibull page's source) counts it failed
 
     @property
     def fault_evidence(self) -> bool:
@@ -60,12 +61,17 @@ class AssetRul:
 
     @property
     def plan_by(self) -> float:
-        """Start of the maintenance window: the 5% quantile of RUL (inf: no window)."""
+        """Start of the maintenance window: the 5% quantile of RUL (inf: no window; 0 for an
+        asset that has failed)."""
+        if self.failed:
+            return 0.0
         return self.q05 if self.fault_evidence else math.inf
 
     @property
     def latest(self) -> float:
         """End of the maintenance window: the RUL median (inf: no window)."""
+        if self.failed:
+            return 0.0
         return self.median if self.fault_evidence else math.inf
 
     @property
@@ -91,6 +97,7 @@ class AssetRul:
             "plan_by": self.plan_by,
             "latest": self.latest,
             "fault_evidence": self.fault_evidence,
+            "failed": self.failed,
             "top_mode": self.top_mode,
         }
         for mode, p in self.fault_probs.items():

@@ -1,6 +1,6 @@
 """End to end in a real headless Chromium: `phm demo` feeds a store, `phm dashboard` serves it,
-Playwright opens the fleet, an asset, waits for an alert, logs in as an operator,
-acknowledges it on its card (an empty note is refused first), reloads, sees it acknowledged,
+Playwright opens the fleet, an asset, waits for an alert, logs in, acknowledges it on its card,
+reloads, sees it acknowledged (an empty note's refusal: test_alarm_pages.py),
 and screenshots every page.
 
 Screenshots go to $PHM_SCREENSHOTS (default data/screenshots/). Needs /usr/bin/chromium
@@ -128,8 +128,8 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
             expect(page.get_by_role("heading", name=f"Asset {assets[0]}")).to_be_visible(
                 timeout=30_000
             )
-            expect(page.get_by_text("envelope spectrum (g)").first).to_be_visible(timeout=30_000)
-            _wait("the asset charts", lambda: page.locator(".js-plotly-plot").count() >= 8, 40)
+            expect(page.get_by_text("envelope spectrum,").first).to_be_visible(timeout=30_000)
+            _wait("the asset charts", lambda: page.locator(".js-plotly-plot").count() >= 7, 40)
             page.wait_for_timeout(2000)
             _shoot(page, SHOTS / "asset.png")
             assert "Unknown asset" not in page.content()
@@ -151,11 +151,12 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
                 if page.locator("[data-stale='true']").count() == 0:
                     break
                 page.wait_for_timeout(250)
-            card = page.locator("[data-testid='stExpander']").filter(
-                has=page.locator("summary", has_text=f"#{target} ·")
+            card = (
+                page.locator("[data-testid='stExpander']")
+                .filter(has=page.locator("summary", has_text=f"#{target} ·"))
+                .first  # a refresh can briefly leave the old card beside the new one
             )
-            card.get_by_role("button", name="Acknowledge").click()
-            expect(page.get_by_text("Acknowledge needs").first).to_be_visible(timeout=15_000)
+            # (an empty note's refusal: tests/dashboards/test_alarm_pages.py)
             card.get_by_label("Acknowledge: note").fill("checked on site; bearing ordered")
             card.get_by_role("button", name="Acknowledge").click()
             expect(

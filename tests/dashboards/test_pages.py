@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def test_fleet_lists_every_asset_most_urgent_first(store_env: FixtureStore) -> N
     assert table["status"][0].endswith("alarm") and table["status"][1].endswith("watch")
     assert table["status"].iloc[-1].endswith("no data")  # ion mills: not scored
     assert "(90%:" in table["RUL"][0]
+    assert "rul_median" not in table.columns  # RUL in one column
+    ok = table[table["status"].str.endswith(" ok")]
+    assert len(ok) and ok["top fault mode"].isna().all()  # no "top fault (0%)" when healthy
+    assert table["top fault mode"][0].startswith("inner_race (")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Assets"] == "8" and metrics["🔴 alarm"] == "1" and metrics["🟠 watch"] == "1"
 
@@ -48,23 +53,55 @@ def test_fleet_filters_by_line_and_type(store_env: FixtureStore) -> None:
     assert list(at.dataframe[0].value["asset"]) == ["ion_mill-002"]
 
 
-def test_asset_page_draws_trends_spectra_prognosis_load_and_alerts(
+def test_asset_page_draws_trends_severity_spectra_comparison_prognosis_and_alerts(
     store_env: FixtureStore,
 ) -> None:
     at = page("asset")
     at.query_params["asset"] = "pump-001"
     at.run()
     assert not at.exception
-    charts = {c.proto.id for c in at.get("plotly_chart")}
-    assert len(charts) >= 9  # 2 trends, features, spectrum, envelope, RUL, modes, 2 loads, alerts
-    spec = next(c for c in at.get("plotly_chart") if "envelope" in c.proto.spec)
-    assert "BPFI" in spec.proto.spec and "FTF" in spec.proto.spec
+    specs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    titles = [s["layout"]["title"]["text"] for s in specs.values()]
+    # temperature; process (rpm, %, kPa, m3/h stacked panels); severity, kurtosis, spectrum,
+    # envelope, comparison, RUL, modes, alerts
+    assert len(specs) == 2 + 8, titles
+    units = set()
+    for s in specs.values():  # every chart titled, every y axis with its unit
+        assert s["layout"]["title"]["text"]
+        axes = [v for k, v in s["layout"].items() if k.startswith("yaxis")]
+        assert axes and all(a["title"]["text"] for a in axes), s["layout"]["title"]
+        units |= {a["title"]["text"] for a in axes}
+    assert {"speed (rpm)", "load (%)", "pressure (kPa)", "flow (m³/h)"} <= units
+    assert "temperature (°C)" in units and "velocity RMS (mm/s)" in units
+    process = next(s for s in specs.values() if s["layout"]["title"]["text"].startswith("process"))
+    pressure = [t["name"] for t in process["data"] if t.get("yaxis") == "y3"]
+    assert pressure == ["suction", "discharge"]
+    assert not any("expert" in t.lower() for t in titles)  # model internals: Engineer page
+    # ISO 20816 group 2 rigid: zone bands up to 1.5 x the C/D boundary of 4.5 mm/s
+    severity = next(s for s in specs.values() if "ISO 20816" in s["layout"]["title"]["text"])
+    assert severity["layout"]["yaxis"]["range"] == [0, 6.75]
+    assert [r["y1"] for r in severity["layout"]["shapes"]][:3] == [1.4, 2.8, 4.5]
+    spec = next(s for s in specs.values() if "envelope" in s["layout"]["title"]["text"])
+    assert "BPFI" in json.dumps(spec) and "FTF" in json.dumps(spec)
+    assert any(s["layout"]["xaxis"]["title"]["text"] == "plant time (UTC)" for s in specs.values())
     body = texts(at)
-    assert "🔴 alarm" in body and "inner_race" in body
+    assert "🔴 alarm" in body and "inner race" in body
     # the 24 h default window of 1 Hz process rows, downsampled for the browser
-    specs = "\n".join(c.proto.spec for c in at.get("plotly_chart"))
-    rows, drawn = re.search(r"process: ([\d,]+) rows, ([\d,]+) points", specs).groups()
+    rows, drawn = re.search(
+        r"process: ([\d,]+) rows in the window, drawn as ([\d,]+)", body
+    ).groups()
     assert 86_000 <= int(rows.replace(",", "")) <= 86_402 and int(drawn.replace(",", "")) <= 1500
+    comparison = next(s for s in specs.values() if "sister" in s["layout"]["title"]["text"])
+    assert any(t.get("name", "").startswith("sister assets 10-90%") for t in comparison["data"])
+
+
+def test_engineer_page_shows_the_expert_load(store_env: FixtureStore) -> None:
+    at = page("engineer")
+    at.query_params["asset"] = "pump-001"
+    at.run()
+    assert not at.exception
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any("routed expert" in t for t in titles) and len(titles) >= 2
 
 
 def test_asset_page_with_no_lake_data_and_unknown_asset(store_env: FixtureStore) -> None:
@@ -93,12 +130,13 @@ def test_alerts_page_lists_statuses_and_root_causes(store_env: FixtureStore) -> 
     ]
     body = texts(at)
     assert "Ranked root causes" in body and "replace the drive-end bearing" in body
-    causes = next(d.value for d in at.dataframe if "cause" in d.value.columns)
-    assert list(causes["cause"]) == ["contamination of the lubricant", "overload / fatigue"]
-    assert "symptoms: envelope_bpfi 0.81, bearing_temperature_rise 0.35" in body
+    assert "| 1 | contamination of the lubricant | 62% |" in body
+    assert "| 2 | overload / fatigue | 25% |" in body
+    assert "strongest symptoms (score 0-1): envelope bpfi (0.81)" in body
     assert "no root-cause analysis yet" in body  # the alerts without details
     assert "acknowledged by **Ana**" in body
-    assert any("evidence paths" in c.proto.spec for c in at.get("plotly_chart"))
+    graph = next(c.proto.spec for c in at.get("plotly_chart") if "evidence" in c.proto.spec)
+    assert "contamination" in graph
 
 
 # acknowledging (with a login) is tested in test_alarm_pages.py

@@ -63,12 +63,17 @@ def test_cmapss_report_renders_html_pdf_csv_parquet(cmapss_case, tmp_path: Path)
     assert history.height == 12 + 8 and history["failed"].sum() == 12
     weibull = pl.read_csv(tmp_path / "weibull.csv")
     assert weibull["quantity"].to_list() == ["shape", "scale", "b10_life", "mtbf"]
+    assert weibull["unit"].to_list() == ["-", "cycles", "cycles", "cycles"]  # shape: unitless
     assert (weibull["lower"] < weibull["value"]).all() and (
         weibull["value"] < weibull["upper"]
     ).all()
     html = (tmp_path / "report.html").read_text()
     assert "Weibull" in html and "FD001-test-001" in html and "data:image/png;base64," in html
     assert "none recorded" in html and "<svg" in html
+    # the fixture's checkpoint is untrained: the report says so first
+    assert '<div class="banner">UNTRAINED MODEL' in html
+    assert html.index("UNTRAINED MODEL") < html.index("How to read this report")
+    assert '<div class="keep"><h2>Fleet ranking</h2>' in html  # heading kept with its plot
     page = page_png(tmp_path / "report.pdf", tmp_path / "page1.png")
     assert_not_blank(page)
 
@@ -89,10 +94,14 @@ def test_store_report_shows_root_causes_and_truth_history(
     assert p1.age == pytest.approx(2.0)  # last snapshot at 2 h of life
     h = report.fleet.history
     assert list(h.events) == [True, False]  # pump-001 failed at 1.5 h, within its record
+    # page 1 reads failed / alive from the same history as the Weibull page
+    assert p1.failed and p1.plan_by == 0.0 and report.assets[0].asset_id == "pump-001"
+    assert not next(r for r in report.assets if r.asset_id == "pump-002").failed
     assert h.durations[0] == pytest.approx(1.5)
     written = render.write_report(report, tmp_path, ["html", "csv", "parquet"])
     html = written["html"].read_text()
     assert "replace the drive-end bearing" in html and "bearing contamination (70%)" in html
+    assert "failed: the failure history records its failure" in html
     row = pl.read_csv(tmp_path / "assets.csv").filter(pl.col("asset_id") == "pump-001")
     assert row["actions"][0] == "replace the drive-end bearing; check the seals; relubricate"
     assert "p_healthy" in row.columns

@@ -10,20 +10,29 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from phm.dashboard import actions
+from phm.dashboard import actions, charts
 from phm.dashboard import alarm_queries as aq
 from phm.dashboard import queries as q
 from phm.dashboard.auth import NotAllowedError, allowed
 from phm.dashboard.login import VIEW_ONLY, current_session, operators, users_book
-from phm.dashboard.ui import REFRESH_S, SEVERITY_COLOR, dates, store_or_stop, when
+from phm.dashboard.ui import (
+    REFRESH_S,
+    SEVERITY_COLOR,
+    dates,
+    graph_labels,
+    steady,
+    store_or_stop,
+    when,
+)
 from phm.store.state import UnknownAlertError
 
 SHOW_MAX = 50  # alerts listed per status
-RANK_COLORS = ["#d62728", "#ff7f0e", "#1f77b4", "#7f7f7f", "#9467bd"]
+GRAPHS_MAX = 5  # evidence graphs drawn per status (each is a chart for the browser to draw)
 SHELVE_HOURS = (1, 2, 4, 8, 12, 24, 72)  # the shelving durations offered on a card
 MESSAGE_KEY = "alarm_message"  # session key: the outcome of the last action, shown once
 
 st.title("Alerts")
+steady()
 store = store_or_stop()
 assets = sorted({a.asset_id for a in store.state.alerts()})
 with st.sidebar:
@@ -98,47 +107,16 @@ def action_forms(v: aq.AlarmView) -> None:
                                   args=("out_of_service", a.alert_id, a.asset_id))  # fmt: skip
 
 
-def cause_figure(causes: list[dict]) -> go.Figure:
-    pos, edges = q.cause_graph(causes)
-    fig = go.Figure()
-    for a, b, rank in reversed(edges):
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        fig.add_trace(go.Scatter(
-            x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
-            line={"color": RANK_COLORS[min(rank, len(RANK_COLORS) - 1)], "width": 3 if rank == 0
-                  else 1.5},
-        ))  # fmt: skip
-        fig.add_annotation(
-            x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
-            showarrow=True, arrowhead=3, arrowsize=1.2, opacity=0.6, text="",
-        )  # fmt: skip
-    names = list(pos)
-    fig.add_trace(go.Scatter(
-        x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text",
-        text=names, textposition="top center", marker={"size": 14, "color": "#4c78a8"},
-        hovertext=names, showlegend=False,
-    ))  # fmt: skip
-    depth = max((p[1] for p in pos.values()), default=0) - min(
-        (p[1] for p in pos.values()), default=0
-    )
-    fig.update_layout(
-        height=int(180 + 60 * depth),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"visible": False, "range": [-0.6, max(p[0] for p in pos.values()) + 0.6]},
-        yaxis={"visible": False, "range": [-depth - 0.5, 0.6]},
-        title="evidence paths (top cause bold)",
-    )
-    return fig
-
-
-def show_alert(v: aq.AlarmView) -> None:
+def show_alert(v: aq.AlarmView, graph: bool = True) -> None:
     a = v.alert
     color = SEVERITY_COLOR.get(a.severity, "#7f7f7f")
     title = (
         f"{aq.PRIORITY_BADGE.get(v.priority, v.priority)} · #{a.alert_id} · {a.asset_id} · "
         f"{a.severity} · {v.state_text()} · {a.message}"
     )
-    with st.expander(title, expanded=v.state in ("unacknowledged", "acknowledged")):
+    expanded = v.state in ("unacknowledged", "acknowledged")
+    # keyed: a card keeps its elements (and a note being typed) when others arrive above it
+    with st.expander(title, expanded=expanded, key=f"alert_card_{a.alert_id}"):
         action_forms(v)
         st.markdown(
             f"<span style='color:{color}'>■</span> **{a.severity}** {a.kind} alert on "
@@ -163,27 +141,17 @@ def show_alert(v: aq.AlarmView) -> None:
             st.caption("no root-cause analysis yet")
             return
         st.markdown("**Ranked root causes**")
-        st.dataframe(
-            [
-                {
-                    "rank": i + 1,
-                    "cause": c["cause"],
-                    "probability": c["probability"],
-                    "recommended actions": "; ".join(c["actions"]) or "-",
-                }
-                for i, c in enumerate(causes)
-            ],
-            hide_index=True,
-            column_config={
-                "probability": st.column_config.ProgressColumn(min_value=0, max_value=1)
-            },
-            key=f"causes_{a.alert_id}",
-        )
-        if any(c["path"] for c in causes):
-            st.plotly_chart(cause_figure(causes), key=f"graph_{a.alert_id}")
-        seen = q.symptoms(a)
+        st.markdown(charts.causes_markdown(causes), unsafe_allow_html=True)
+        labels = charts.evidence_labels(a.details, graph_labels())
+        if any(c["path"] for c in causes) and not graph:
+            st.caption(f"evidence graphs drawn for the {GRAPHS_MAX} newest analysed alerts; "
+                       f"pick {a.asset_id} in the sidebar to see this one's")  # fmt: skip
+        elif any(c["path"] for c in causes):
+            fig = charts.cause_figure(causes, labels)
+            st.plotly_chart(fig, key=f"graph_{a.alert_id}", config={"displaylogo": False})
+        seen = charts.symptoms_text(q.symptoms(a), labels)
         if seen:
-            st.caption("symptoms: " + ", ".join(f"{k} {v:.2f}" for k, v in list(seen.items())[:8]))
+            st.caption("strongest symptoms (score 0-1): " + seen)
         top = causes[0]
         if top["actions"]:
             st.markdown("**What to do** (top cause: " + top["cause"] + ")")
@@ -262,8 +230,10 @@ def alert_lists() -> None:
         st.subheader(f"{GROUPS[group]} ({len(items)})")
         if not items:
             st.caption(f"no {GROUPS[group].lower()} alerts")
+        drawn = 0
         for v in items[:SHOW_MAX]:
-            show_alert(v)
+            show_alert(v, graph=drawn < GRAPHS_MAX)
+            drawn += bool(q.root_causes(v.alert))
         if len(items) > SHOW_MAX:
             st.caption(f"{len(items) - SHOW_MAX} more {GROUPS[group].lower()} alerts not shown")
     st.caption(

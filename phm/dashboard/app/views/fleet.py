@@ -9,9 +9,10 @@ import streamlit as st
 
 from phm.dashboard import alarm_queries as aq
 from phm.dashboard import queries as q
-from phm.dashboard.ui import BADGE, REFRESH_S, ago, rul_text, store_or_stop
+from phm.dashboard.ui import BADGE, REFRESH_S, ago, cached, rul_text, steady, store_or_stop, warn
 
 st.title("Fleet")
+steady()
 store = store_or_stop()
 registry = store.state.assets()
 with st.sidebar:
@@ -23,7 +24,8 @@ with st.sidebar:
 
 @st.fragment(run_every=REFRESH_S)
 def fleet_view() -> None:
-    df = aq.with_alarm_state(store, q.fleet(store))  # + alarm_state, data; stale not "ok"
+    warn(store)
+    df = aq.with_alarm_state(store, cached(store, "fleet"))  # + alarm_state, data; stale not "ok"
     if df.height == 0:
         st.info(
             "No assets yet: the store has no registered assets and no predictions. "
@@ -55,8 +57,11 @@ def fleet_view() -> None:
             return_dtype=pl.Utf8,
         )
         .alias("RUL"),
-        pl.col("rul_median"),
-        pl.when(pl.col("top_fault").is_not_null())
+        pl.when(
+            pl.col("top_fault").is_not_null()
+            & pl.col("status").is_in(["alarm", "watch"])
+            & (pl.col("top_fault_prob") >= 0.005)
+        )
         .then(
             pl.format(
                 "{} ({}%)",
@@ -64,6 +69,8 @@ def fleet_view() -> None:
                 (pl.col("top_fault_prob") * 100).round(0).cast(pl.Int64),
             )
         )
+        .when(pl.col("top_fault").is_not_null() & pl.col("status").is_in(["alarm", "watch"]))
+        .then(pl.col("top_fault"))  # a mode named by the root causes, without a probability
         .alias("top fault mode"),
         pl.col("disagreement").fill_null(""),
         pl.col("open_alerts").alias("open alerts"),
@@ -81,10 +88,17 @@ def fleet_view() -> None:
         height=min(38 + 35 * table.height, 700),
         column_config={
             "health": st.column_config.ProgressColumn(
-                "health", help="P(healthy) of the latest prediction", min_value=0, max_value=1
+                "health",
+                help="P(healthy) of the latest prediction",
+                min_value=0,
+                max_value=1,
+                format="%.2f",
+                color="auto",
             ),
-            "rul_median": st.column_config.NumberColumn(
-                "RUL median (h)", format="%.1f", help="hours of life left"
+            "RUL": st.column_config.TextColumn(
+                "RUL (h, 90%)",
+                help="hours of life left: median (90% interval); open: no "
+                "fault evidence; failed: the displayed RUL reached 0",
             ),
             "risk": st.column_config.NumberColumn(
                 "risk", format="%.2f", help="the monitor's risk: max(1 - health, RUL urgency)"

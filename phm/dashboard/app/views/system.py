@@ -7,15 +7,18 @@ import polars as pl
 import streamlit as st
 
 from phm.dashboard import alarm_queries as aq
+from phm.dashboard import charts
 from phm.dashboard import queries as q
-from phm.dashboard.ui import REFRESH_S, ago, dates, store_or_stop, when
+from phm.dashboard.ui import REFRESH_S, ago, dates, steady, store_or_stop, warn, when
 
 st.title("System")
+steady()
 store = store_or_stop()
 
 
 @st.fragment(run_every=REFRESH_S)
 def system_view() -> None:
+    warn(store)
     s = q.system_status(store)
     c = s["counters"]
     cols = st.columns(4)
@@ -55,9 +58,9 @@ def system_view() -> None:
             part = rate.filter(pl.col("stream") == stream)
             fig.add_trace(go.Bar(x=dates(part["time"].to_numpy()), y=part["rows_s"].to_numpy(),
                                  name=stream))  # fmt: skip
-        fig.update_layout(
-            barmode="stack", height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-            title="rows (snapshots for vibration) committed per second, by minute",
+        charts.layout(
+            fig, "rows (snapshots for vibration) committed per second, by minute",
+            "rows per second", "wall clock (UTC)", barmode="stack",
         )  # fmt: skip
         st.plotly_chart(fig, key="rate")
 
@@ -77,7 +80,8 @@ def system_view() -> None:
         if s["dead_by_reason"]:
             reasons = s["dead_by_reason"]
             fig = go.Figure(go.Bar(x=list(reasons), y=list(reasons.values())))
-            fig.update_layout(height=250, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+            charts.layout(fig, "dead letters by reason", "messages", "reason", height=260)
+            charts.integer_axis(fig, max(reasons.values()))
             st.plotly_chart(fig, key="dead_reasons")
         else:
             st.success("No dead letters: every message was accepted.")
