@@ -126,6 +126,14 @@ def _ext(name: str) -> descriptor_pb2.DescriptorProto:
     return _message(name, [], extensions_from=1)
 
 
+def _scalar_values(first: int) -> list[tuple]:
+    """The six scalar members of a `value` oneof, numbered from `first` in the .proto's order
+    (Parameter, DataSetValue, PropertyValue and Metric all repeat them)."""
+    kinds = [("int", "uint32"), ("long", "uint64"), ("float", "float"), ("double", "double"),
+             ("boolean", "bool"), ("string", "string")]  # fmt: skip
+    return [(f"{k}_value", first + i, t, _OPT, True) for i, (k, t) in enumerate(kinds)]
+
+
 def _schema() -> descriptor_pb2.FileDescriptorProto:
     p = f".{_PACKAGE}.Payload"
     parameter = _message(
@@ -133,12 +141,7 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
         [
             ("name", 1, "string", _OPT),
             ("type", 2, "uint32", _OPT),
-            ("int_value", 3, "uint32", _OPT, True),
-            ("long_value", 4, "uint64", _OPT, True),
-            ("float_value", 5, "float", _OPT, True),
-            ("double_value", 6, "double", _OPT, True),
-            ("boolean_value", 7, "bool", _OPT, True),
-            ("string_value", 8, "string", _OPT, True),
+            *_scalar_values(3),
             ("extension_value", 9, f"{p}.Template.Parameter.ParameterValueExtension", _OPT, True),
         ],
         [_ext("ParameterValueExtension")],
@@ -159,12 +162,7 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
     dataset_value = _message(
         "DataSetValue",
         [
-            ("int_value", 1, "uint32", _OPT, True),
-            ("long_value", 2, "uint64", _OPT, True),
-            ("float_value", 3, "float", _OPT, True),
-            ("double_value", 4, "double", _OPT, True),
-            ("boolean_value", 5, "bool", _OPT, True),
-            ("string_value", 6, "string", _OPT, True),
+            *_scalar_values(1),
             ("extension_value", 7, f"{p}.DataSet.DataSetValue.DataSetValueExtension", _OPT, True),
         ],
         [_ext("DataSetValueExtension")],
@@ -187,12 +185,7 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
         [
             ("type", 1, "uint32", _OPT),
             ("is_null", 2, "bool", _OPT),
-            ("int_value", 3, "uint32", _OPT, True),
-            ("long_value", 4, "uint64", _OPT, True),
-            ("float_value", 5, "float", _OPT, True),
-            ("double_value", 6, "double", _OPT, True),
-            ("boolean_value", 7, "bool", _OPT, True),
-            ("string_value", 8, "string", _OPT, True),
+            *_scalar_values(3),
             ("propertyset_value", 9, f"{p}.PropertySet", _OPT, True),
             ("propertysets_value", 10, f"{p}.PropertySetList", _OPT, True),
             (
@@ -240,12 +233,7 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
             ("is_null", 7, "bool", _OPT),
             ("metadata", 8, f"{p}.MetaData", _OPT),
             ("properties", 9, f"{p}.PropertySet", _OPT),
-            ("int_value", 10, "uint32", _OPT, True),
-            ("long_value", 11, "uint64", _OPT, True),
-            ("float_value", 12, "float", _OPT, True),
-            ("double_value", 13, "double", _OPT, True),
-            ("boolean_value", 14, "bool", _OPT, True),
-            ("string_value", 15, "string", _OPT, True),
+            *_scalar_values(10),
             ("bytes_value", 16, "bytes", _OPT, True),
             ("dataset_value", 17, f"{p}.DataSet", _OPT, True),
             ("template_value", 18, f"{p}.Template", _OPT, True),
