@@ -60,12 +60,16 @@ def snapshot(rng: np.random.Generator, faulty: bool) -> np.ndarray:
     return x.astype(np.float32)[None, None, :]  # (1, C=1, L)
 
 
-def write_snapshots(store: Path, plant_path: Path, faulty: list[bool], start: int = 0) -> None:
+def write_snapshots(
+    store: Path, plant_path: Path, faulty: list[bool], start: int = 0, make=snapshot
+) -> None:
+    """Snapshots of rig-1 (`make(rng, faulty)` each, one a minute from T0 + `start` min) into
+    the store's lake, committed."""
     plant = load_plant(plant_path)
     rng = np.random.default_rng(start)
     batches = [
         Batch("rig-1", "vibration", start + i, T0 + 60.0 * (start + i), 0.0, ("housing",),
-              snapshot(rng, f), fs=FS)
+              make(rng, f), fs=FS)
         for i, f in enumerate(faulty)
     ]  # fmt: skip
     state = StateStore(store / "state.sqlite")

@@ -14,9 +14,9 @@ from phm.errors import ConfigError
 from phm.models.snapshot_encoder import SnapshotEncoder, SnapshotEncoderConfig, snapshot_bands
 from phm.monitor.scorer import Monitor
 from phm.plant import load_plant
-from phm.store.lake import LakeWriter
 from phm.store.state import StateStore
-from phm.wire.codec import Batch
+from tests.monitor import test_baseline_scorer as base
+from tests.monitor.test_baseline_scorer import evaluate_all
 
 T0 = 1.7e9
 FS, L = 12800.0, 2048
@@ -62,24 +62,7 @@ def snapshot(rng: np.random.Generator, faulty: bool) -> np.ndarray:
 
 
 def write_snapshots(store: Path, plant_path: Path, faulty: list[bool], start: int = 0) -> None:
-    plant = load_plant(plant_path)
-    rng = np.random.default_rng(start)
-    batches = [
-        Batch("rig-1", "vibration", start + i, T0 + 60.0 * (start + i), 0.0, ("housing",),
-              snapshot(rng, f), fs=FS)
-        for i, f in enumerate(faulty)
-    ]  # fmt: skip
-    state = StateStore(store / "state.sqlite")
-    state.register_assets(plant)
-    state.commit_ingest(LakeWriter(store / "lake", plant).write(batches), [], [], {})
-    state.close()
-
-
-def evaluate_all(monitor: Monitor) -> list:
-    out = []
-    while preds := monitor.evaluate(now=T0):
-        out += preds
-    return out
+    base.write_snapshots(store, plant_path, faulty, start, make=snapshot)
 
 
 def test_encoder_method_commissions_alerts_on_a_gain_blind_fault_and_survives_restart(
