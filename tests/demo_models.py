@@ -47,3 +47,24 @@ def trained_ion_mill_model(folder: Path, seed: int = 2) -> Path:
     out = folder / "ion_mill.pt"
     options = TrainOptions(data=data, out=out, config=TINY, epochs=10, threads=1, test=False)
     return train_and_save(options)
+
+
+def random_tiny_pump(seed: int):
+    """A tiny pump model (tiny.toml) with random, not initial, weights (so its outputs differ
+    between pumps), and the prepared windows of 3 simulated pumps it was sized on:
+    (model, prep); save with `save_checkpoint(path, model, prep.header)`."""
+    import torch
+
+    from phm.models.data import TrainConfig
+    from phm.models.model import PhmModel, load_config
+    from phm.models.prepare_plant import PlantOptions, prepare_plant
+
+    prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None),
+                         TrainConfig(snapshots=3, snapshot=256), 0)  # fmt: skip
+    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
+    torch.manual_seed(seed)
+    model = PhmModel(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
+    return model, prep

@@ -3,7 +3,6 @@ bound on probabilities), with a dynamic batch axis, and the file carries its hea
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -14,15 +13,12 @@ import torch
 
 from phm.cli import main
 from phm.errors import ConfigError
-from phm.models.data import TrainConfig
 from phm.models.export import calibration_windows, fp32_nodes, quantise_int8
-from phm.models.model import PhmModel, load_checkpoint, load_config, save_checkpoint
+from phm.models.model import load_checkpoint, save_checkpoint
 from phm.models.onnx_graph import OnnxPredictor, onnx_graph
 from phm.models.predictor import Predictor
-from phm.models.prepare_plant import PlantOptions, prepare_plant
+from tests.demo_models import random_tiny_pump
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "phm" / "configs" / "models" / "tiny.toml"
 INT8_PROB_TOL = 0.1  # INT8: largest allowed change of a class probability against fp32
 
 
@@ -30,14 +26,8 @@ INT8_PROB_TOL = 0.1  # INT8: largest allowed change of a class probability again
 def pump(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
     """A tiny pump checkpoint with random (not initial) weights and a conformal factor, and
     windows of its simulated pumps (some front-padded)."""
-    tcfg = TrainConfig(snapshots=3, snapshot=256)
-    prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
-    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
-    torch.manual_seed(0)
-    model = PhmModel(cfg)
+    model, prep = random_tiny_pump(seed=0)
     with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.3)
         assert model.rul is not None
         model.rul.conformal_factor.fill_(0.2)
     prep.header.training = {"seed": 0, "n_train_pumps": 3, "val_units": [2]}

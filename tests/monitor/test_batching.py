@@ -3,19 +3,15 @@ one pass each; max_batch and the latency bound cut the batches; a bad asset stay
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from phm.bench.monitor import pump_plant, write_fleet
 from phm.errors import ConfigError
-from phm.models.data import TrainConfig
-from phm.models.model import PhmModel, load_config, save_checkpoint
+from phm.models.model import save_checkpoint
 from phm.models.onnx_graph import OnnxPredictor
-from phm.models.prepare_plant import PlantOptions, prepare_plant
 from phm.monitor.batching import BatchPolicy, score_due
 from phm.monitor.cli import load_scoring_model
 from phm.monitor.pump_scorer import PumpScorer
@@ -24,23 +20,15 @@ from phm.monitor.scorers import ScoringModel
 from phm.store.lake import Lake
 from phm.store.registry import ModelRegistry
 from phm.store.state import Prediction, StateStore
+from tests.demo_models import random_tiny_pump
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "phm" / "configs" / "models" / "tiny.toml"
 N_PUMPS = 7
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny pump checkpoint with random weights (its outputs differ between pumps)."""
-    tcfg = TrainConfig(snapshots=3, snapshot=256)
-    prep = prepare_plant(PlantOptions(pumps=3, test_pumps=0, plant=None), tcfg, 0)
-    cfg = dataclasses.replace(load_config(TINY), **prep.config_updates)
-    torch.manual_seed(1)
-    model = PhmModel(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.3)
+    model, prep = random_tiny_pump(seed=1)
     path = tmp_path_factory.mktemp("ckpt") / "pump.pt"
     save_checkpoint(path, model, prep.header)
     return path
