@@ -505,8 +505,8 @@ class IngestWorker:
         return batch
 
     def _process(self, batch: list[_Message]) -> None:
-        foreign = [m for m in batch if self._foreign(m)]  # another partition stores these
-        own = [m for m in batch if not self._foreign(m)] if foreign else batch
+        mine = [not self._foreign(m) for m in batch]  # another partition stores the others
+        own = batch if all(mine) else [m for m, keep in zip(batch, mine, strict=True) if keep]
         try:
             if self._sparkplug is not None:
                 self._sparkplug.translate(own)

@@ -206,6 +206,7 @@ class StateStore:
         self.path: Path | str = redacted(self.url) if self.url else Path(path)
         self.readonly = readonly
         self._local = threading.local()
+        self._has_priority = False  # alerts.priority seen (`alerts`: asked until it is)
         if readonly:
             if self.url is None and not Path(self.path).is_file():
                 raise PhmError(f"{self.path}: no state store there (ingest creates it)")
@@ -737,8 +738,10 @@ class StateStore:
         if status is not None and status not in STATUSES:
             raise ValueError(f"alert status {status!r}: expected one of {STATUSES}")
         conn = self._conn()
-        # a read-only store older than the priority column reads NULL
-        priority = "priority" if "priority" in self._columns(conn, "alerts") else "NULL"
+        # a read-only store older than the priority column reads NULL; once there it stays
+        if not self._has_priority:
+            self._has_priority = "priority" in self._columns(conn, "alerts")
+        priority = "priority" if self._has_priority else "NULL"
         sql = (
             "SELECT id, asset_id, kind, severity, status, opened_at, updated_at, cleared_at, "
             f"message, details, {priority} FROM alerts WHERE 1 = 1"
