@@ -69,8 +69,17 @@ def find_mosquitto() -> str | None:
     return next((p for p in _MOSQUITTO_PATHS if os.access(p, os.X_OK)), None)
 
 
-def _serve_in_child(host: str, port: int, ready: Any, stop: Any) -> None:
-    """A child process's main: amqtt on host:port until `stop` is set."""
+def _serve_in_child(host: str, port: int, ready: Any) -> None:
+    """A child process's main: amqtt on host:port until SIGTERM (the parent's stop()).
+
+    Ctrl-C in a terminal signals the whole process group: the child ignores SIGINT and leaves
+    the shutdown to its parent. (A multiprocessing.Event to stop it hung the parent's stop()
+    forever once the child had died: Event.set waits for its dead waiter to wake.)"""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     broker = EmbeddedBroker(port, host).start()
     ready.set()
     stop.wait()
@@ -89,7 +98,6 @@ class EmbeddedBroker:
         self.host = host
         self.own_process = own_process
         self._process: Any = None
-        self._child_stop: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker: Any = None
@@ -108,10 +116,10 @@ class EmbeddedBroker:
             import multiprocessing
 
             ctx = multiprocessing.get_context("spawn")
-            ready, self._child_stop = ctx.Event(), ctx.Event()
+            ready = ctx.Event()
             self._process = ctx.Process(
                 target=_serve_in_child,
-                args=(self.host, self.port, ready, self._child_stop),
+                args=(self.host, self.port, ready),
                 name="amqtt-broker",
                 daemon=True,
             )
@@ -154,7 +162,8 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> None:
         """Shut the broker down and join its thread (or child process)."""
         if self._process is not None:
-            self._child_stop.set()
+            if self._process.is_alive():
+                self._process.terminate()  # SIGTERM: the child shuts amqtt down and exits
             self._process.join(timeout)
             if self._process.is_alive():
                 self._process.kill()
