@@ -9,7 +9,10 @@ the state store), and the operators' dashboard
 pump model is trained on simulated pump lives (`phm train --dataset plant`,
 phm/configs/models/plant.toml; docs/BENCHMARKS.md has its time) and the ion mill model on a small
 simulated PHM 2018 fleet, both kept under `--store`. It runs until Ctrl-C or `--duration`
-seconds, printing the fleet's state, and stops everything cleanly.
+seconds, printing the fleet's state, and stops everything cleanly. The simulator, ingest and
+monitor run at a lower CPU priority (`--nice 10`) than the broker and the dashboard, so the
+operators' screen stays quick on a small server while the plant is busy (docs/BENCHMARKS.md,
+issue 19).
 
 `phm demo --phm2018` runs the batch benchmark demo instead: simulate an ion-mill fleet in the
 PHM 2018 layout, train the gradient-boosting TTF baseline and score it with the official S1.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import subprocess
 import threading
@@ -57,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument(
         "--dashboard-port", type=int, default=8501, help="dashboard port (0: no dashboard)"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="CPU priority the plant's services (simulator, ingest, monitor) drop to once the "
+        "dashboard and broker run: the operators' screen first on a small server (0: none)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--phm2018", action="store_true", help="the batch PHM 2018 demo")
@@ -185,6 +196,8 @@ def run_live(args: argparse.Namespace) -> int:
                 store, args.dashboard_port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             print(f"dashboard http://127.0.0.1:{args.dashboard_port}")
+        if args.nice > 0:  # per thread on Linux: before the service threads start
+            os.nice(args.nice)
         worker.start()
         monitor = Monitor(store, plant, model, ion_mill_model=ion_mill)
         sim = threading.Thread(

@@ -2,7 +2,8 @@
 screenshot of each: what `phm bench dashboard` reports beside the server render times.
 
 "Full content" is the moment the page's live fragment has drawn everything: its closing
-caption ("refreshes every ...") is on screen and every plotly chart it sent has its SVG drawn.
+caption ("refreshes every ...") is on screen and every chart it sent (Vega-Lite) has its SVG
+drawn.
 (A timed refresh that starts later marks the drawn elements stale while it reruns; that is not
 waited for, the content is already there.) The clock starts before
 `page.goto` (a fresh browser page, so a new Streamlit session; the browser's cache of the
@@ -47,10 +48,10 @@ def _full_content(page, timeout_s: float, settled: bool = False) -> None:
     page.get_by_text(DONE_TEXT).first.wait_for(timeout=timeout_s * 1000)
     page.wait_for_function(
         """settled => {
-            const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+            const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
             const stale = document.querySelectorAll('[data-stale="true"]');
             return (!settled || stale.length === 0) && [...charts].every(
-                c => c.querySelector('.main-svg') !== null);
+                c => c.querySelector('svg.marks, canvas') !== null);
         }""",
         arg=settled,
         timeout=timeout_s * 1000,
@@ -100,7 +101,8 @@ def time_pages(
                 if run > 0:
                     timing.seconds.append(elapsed)
                 if run == repeats and shots is not None:
-                    screenshot(page, shots / f"{timing.name}.png", timeout_s)
+                    name = timing.name.replace(": ", "-")  # `asset: trends` -> asset-trends.png
+                    screenshot(page, shots / f"{name}.png", timeout_s)
                 page.close()
         browser.close()
     return out

@@ -1,13 +1,19 @@
-"""The dashboard's plotly figures and display rules, as plain functions (no Streamlit): every
-chart gets a title and axis titles with units, one time base (plant time, the data's own
-timestamps, in UTC), channels grouped one chart per unit, categorical channels kept out of line
-charts, the ISO 20816 zone bands behind the vibration velocity, and the knowledge graph's own
-labels on the evidence graph.
+"""The dashboard's charts (Vega-Lite specs, drawn by `st.vega_lite_chart`) and display rules, as
+plain functions (no Streamlit): every chart gets a title and axis titles with units, one time
+base (plant time, the data's own timestamps, in UTC), channels grouped one chart per unit,
+categorical channels kept out of line charts, the ISO 20816 zone bands behind the vibration
+velocity, and the knowledge graph's own labels on the evidence graph.
 
-Units: the plant config names channels, not units, so the unit of a channel comes from its name's
-suffix (`_rpm`, `_pct`, `_kpa`, `_m3h`, `_c`); the PHM 2018 ion mill columns carry no units in
-the challenge data, so they are grouped by the quantity their name states (voltage, current,
-pressure, ...) and labelled "as logged".
+Why Vega-Lite, not plotly: a browser opening a page with any plotly chart spent about a second
+loading and starting plotly.js (4.7 MB) before drawing it, on every visit (a new Streamlit
+session); Vega-Lite, also bundled with Streamlit, draws the same charts about 0.6 s sooner
+(docs/BENCHMARKS.md, issue 19), and a spec is a plain dict, cheap to build on the server. The
+data travels inline in each spec, NaN as a gap.
+
+Units: the plant config names channels, not units, so the unit of a channel comes from its
+name's suffix (`_rpm`, `_pct`, `_kpa`, `_m3h`, `_c`); the PHM 2018 ion mill columns carry no
+units in the challenge data, so they are grouped by the quantity their name states (voltage,
+current, pressure, ...) and labelled "as logged".
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
 
 TIME_AXIS = "plant time (UTC)"
 ZONE_COLORS = {
@@ -110,64 +115,183 @@ def readable(name: str) -> str:
     return name.replace("_", " ")
 
 
-def layout(
-    fig: go.Figure,
+def times_ms(t: np.ndarray | Sequence[float]) -> list[float | None]:
+    """Unix seconds (or datetime64) -> epoch milliseconds, as Vega-Lite reads a time."""
+    arr = np.asarray(t)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        arr = arr.astype("datetime64[ms]").astype(np.int64).astype(np.float64)
+    else:
+        arr = arr.astype(np.float64) * 1e3
+    return _clean(arr)
+
+
+def _clean(values: np.ndarray | Sequence[float]) -> list[float | None]:
+    """Floats for JSON: NaN and infinities become None (a gap in a line)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return [None if not np.isfinite(v) else float(v) for v in arr]
+
+
+def rounded(values: np.ndarray | Sequence[float], digits: int = 5) -> list[float | None]:
+    """`_clean` to `digits` significant digits: all a chart shows, and a smaller page."""
+    arr = np.asarray(values, dtype=np.float64)
+    out: list[float | None] = []
+    for v in arr:
+        out.append(None if not np.isfinite(v) else float(f"{v:.{digits}g}"))
+    return out
+
+
+def time_x(title: str | None = TIME_AXIS, field: str = "t") -> dict:
+    """The time axis: plant time, UTC (one time base on every chart)."""
+    return {
+        "field": field,
+        "type": "temporal",
+        "title": title,
+        "scale": {"type": "utc"},
+        "axis": {"format": "%b %d %H:%M", "formatType": "utc", "labelOverlap": True},
+    }
+
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+# legends above the plot; distinct series colours (the Streamlit theme's are shades of blue)
+CONFIG = {
+    "legend": {"orient": "top", "direction": "horizontal", "title": None},
+    "range": {"category": PALETTE},
+}
+
+
+def spec(title: str, layers: list[dict], height: int = 300, **kw: object) -> dict:
+    """A Vega-Lite chart: a left-aligned title, the given layers, legend above the plot."""
+    out = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": {"text": title, "anchor": "start", "fontSize": 13},
+        "height": height,
+        "layer": layers,
+        "config": CONFIG,
+    }
+    out.update(kw)
+    return out
+
+
+def y_axis(
     title: str,
-    y_title: str | None = None,
-    x_title: str | None = TIME_AXIS,
+    domain: Sequence[float] | None = None,
+    fmt: str | None = None,
+    zero: bool = False,
+    field: str = "y",
+) -> dict:
+    """A quantitative y encoding with its title (unit included) and an optional fixed domain."""
+    enc: dict = {"field": field, "type": "quantitative", "title": title}
+    scale: dict = {"zero": zero}
+    if domain is not None:
+        scale["domain"] = [float(domain[0]), float(domain[1])]
+        scale["clamp"] = True
+    enc["scale"] = scale
+    if fmt:
+        enc["axis"] = {"format": fmt}
+    return enc
+
+
+def series_layer(
+    x: np.ndarray,
+    series: dict[str, np.ndarray],
+    y: dict,
+    points: bool = False,
+    colors: dict[str, str] | None = None,
+) -> dict:
+    """One line per named series over the same time stamps (long-format inline data)."""
+    t = times_ms(x)
+    values = [
+        {"t": ti, "y": yi, "series": readable(name)}
+        for name, ys in series.items()
+        for ti, yi in zip(t, rounded(ys), strict=True)
+    ]
+    color: dict = {"field": "series", "type": "nominal", "title": None}
+    if colors:
+        color["scale"] = {
+            "domain": [readable(k) for k in colors],
+            "range": list(colors.values()),
+        }
+    return {
+        "data": {"values": values},
+        "mark": {"type": "line", "point": points, "strokeWidth": 1.6},
+        "encoding": {
+            "x": time_x(),
+            "y": y,
+            "color": color,
+            "tooltip": [
+                {"field": "series", "title": "series"},
+                {
+                    "field": "t",
+                    "type": "temporal",
+                    "title": "time (UTC)",
+                    "format": "%Y-%m-%d %H:%M:%S",
+                    "formatType": "utc",
+                },
+                {"field": "y", "type": "quantitative", "title": y.get("title", "value")},
+            ],
+        },
+    }
+
+
+def rule_y(
+    value: float,
+    label: str,
+    color: str = "#7f7f7f",
+    dash: Sequence[int] = (4, 3),
+    where: str = "left",
+) -> list[dict]:
+    """A horizontal reference line at `value` with its label just above it."""
+    return [
+        {
+            "data": {"values": [{"v": float(value), "label": label}]},
+            "mark": {"type": "rule", "color": color, "strokeDash": list(dash)},
+            "encoding": {"y": {"field": "v", "type": "quantitative"}},
+        },
+        {
+            "data": {"values": [{"v": float(value), "label": label}]},
+            "mark": {
+                "type": "text",
+                "align": where,
+                "baseline": "bottom",
+                "dy": -2,
+                "color": "#555",
+                "fontSize": 10,
+                **({"x": 4} if where == "left" else {"x": {"expr": "width - 4"}}),
+            },
+            "encoding": {"y": {"field": "v", "type": "quantitative"}, "text": {"field": "label"}},
+        },
+    ]
+
+
+def lines(
+    x: np.ndarray,
+    series: dict[str, np.ndarray],
+    title: str,
+    y_title: str,
+    points: bool = False,
+    domain: Sequence[float] | None = None,
+    fmt: str | None = None,
+    extra: Sequence[dict] = (),
     height: int = 300,
-    **kw: object,
-) -> go.Figure:
-    """Title, axis titles and the dashboard's margins and legend (above the plot)."""
-    fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        **kw,
-    )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
-    return fig
+) -> dict:
+    """One line per named series over plant time, titled, with the y axis' unit."""
+    layer = series_layer(x, series, y_axis(y_title, domain, fmt), points)
+    return spec(title, [*extra, layer], height)
 
 
-def lines(x: np.ndarray, series: dict[str, np.ndarray], mode: str = "lines") -> go.Figure:
-    """One line per named series over the same x."""
-    fig = go.Figure()
-    for name, y in series.items():
-        fig.add_trace(go.Scatter(x=x, y=y, name=readable(name), mode=mode))
-    return fig
-
-
-def stacked(x: np.ndarray, groups: list[ChannelGroup], columns: dict[str, np.ndarray],
-            title: str) -> go.Figure:  # fmt: skip
-    """One panel per channel group (one unit each), stacked on a shared time axis: one plotly
-    chart instead of one per unit (each chart costs the browser a redraw of its own)."""
-    from plotly.subplots import make_subplots
-
-    n = len(groups)
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.12 / max(n, 1),
-                        subplot_titles=[g.quantity for g in groups])  # fmt: skip
-    layout(fig, title, height=90 + 190 * n, x_title=None)
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-    k = 0
-    for row, g in enumerate(groups, start=1):
-        legend = "legend" if row == 1 else f"legend{row}"  # one legend per panel, at its top
-        for c in g.channels:
-            if c in columns:
-                line = {"color": palette[k % len(palette)]}
-                trace = go.Scatter(x=x, y=columns[c], name=readable(c), mode="lines", line=line,
-                                   legend=legend)  # fmt: skip
-                fig.add_trace(trace, row=row, col=1)
-                k += 1
-        fig.update_yaxes(title_text=g.axis_title, title_font={"size": 11}, row=row, col=1)
-        top = fig.get_subplot(row, 1).yaxis.domain[1]
-        fig.update_layout({legend: {"orientation": "h", "x": 1, "xanchor": "right", "y": top,
-                                    "yanchor": "bottom", "font": {"size": 10}}})  # fmt: skip
-    for note in fig.layout.annotations:  # the panel titles, left, clear of the legends
-        note.update(x=0, xanchor="left", font={"size": 12})
-    fig.update_xaxes(title_text=TIME_AXIS, row=n, col=1)
-    return fig
+def stacked(
+    x: np.ndarray, groups: list[ChannelGroup], columns: dict[str, np.ndarray], title: str
+) -> list[dict]:
+    """One chart per channel group (one unit each) on the same time axis, titled
+    `{title}: {quantity}`, colours running on across the groups."""
+    out, k = [], 0
+    for g in groups:
+        chans = {c: columns[c] for c in g.channels if c in columns}
+        colors = {c: PALETTE[(k + j) % len(PALETTE)] for j, c in enumerate(chans)}
+        k += len(chans)
+        layer = series_layer(x, chans, y_axis(g.axis_title), colors=colors)
+        out.append(spec(f"{title}: {g.quantity}", [layer], 220))
+    return out
 
 
 def zone_axis_top(boundaries: tuple[float, float, float]) -> float:
@@ -180,35 +304,62 @@ def severity_figure(
     velocity: dict[str, np.ndarray],
     boundaries: tuple[float, float, float] | None,
     label: str = "",
-) -> go.Figure:
+) -> dict:
     """Velocity RMS (mm/s) per channel over time on the ISO 20816 zone bands A-D of the
     asset's machine group (`boundaries`: the A/B, B/C and C/D limits), on a fixed axis from 0
     to above zone D (an autoscaled axis makes a steady machine look noisy); a reading above
     the axis raises its top."""
-    fig = lines(x, velocity, mode="lines+markers" if len(x) < 60 else "lines")
     top = None
+    bands: list[dict] = []
     if boundaries is not None:
         top = zone_axis_top(boundaries)
         peak = max((float(np.nanmax(v)) for v in velocity.values() if len(v)), default=0.0)
         top = max(top, 1.1 * peak) if np.isfinite(peak) else top
         edges = (0.0, *boundaries, top)
-        bands = zip("ABCD", edges, edges[1:], strict=False)
-        shapes, notes = [], []
-        for zone, lo, hi in bands:
-            shapes.append({
-                "type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": lo, "y1": hi,
-                "fillcolor": ZONE_COLORS[zone], "line": {"width": 0}, "layer": "below",
-            })  # fmt: skip
-            notes.append({
-                "x": 1.0, "xref": "paper", "xanchor": "right", "y": (lo + hi) / 2, "yref": "y",
-                "text": f"zone {zone}: {ZONE_MEANING[zone]}", "showarrow": False,
-                "font": {"size": 10, "color": "#555"},
-            })  # fmt: skip
-        fig.update_layout(shapes=shapes, annotations=notes)  # one layout copy, not eight
+        zones = [
+            {
+                "lo": float(lo),
+                "hi": float(hi),
+                "mid": (lo + hi) / 2,
+                "zone": zone,
+                "label": f"zone {zone}: {ZONE_MEANING[zone]}",
+                "fill": ZONE_COLORS[zone],
+            }
+            for zone, lo, hi in zip("ABCD", edges, edges[1:], strict=False)
+        ]
+        bands = [
+            {
+                "data": {"values": zones},
+                "mark": {"type": "rect", "x": 0, "x2": {"expr": "width"}},
+                "encoding": {
+                    "y": {"field": "lo", "type": "quantitative"},
+                    "y2": {"field": "hi"},
+                    "fill": {"field": "fill", "type": "nominal", "scale": None},
+                    "tooltip": [{"field": "label"}],
+                },
+            },
+            {
+                "data": {"values": zones},
+                "mark": {
+                    "type": "text",
+                    "align": "right",
+                    "x": {"expr": "width - 4"},
+                    "fontSize": 10,
+                    "color": "#555",
+                },
+                "encoding": {
+                    "y": {"field": "mid", "type": "quantitative"},
+                    "text": {"field": "label"},
+                },
+            },
+        ]
     title = "vibration severity: velocity RMS 10-1000 Hz (ISO 20816)"
     title += f", {label}" if label else ""
-    layout(fig, title, "velocity RMS (mm/s)", yaxis={"range": [0, top] if top else None})
-    return fig
+    domain = (0.0, top) if top else None
+    layer = series_layer(
+        x, velocity, y_axis("velocity RMS (mm/s)", domain, zero=True), points=len(x) < 60
+    )
+    return spec(title, [*bands, layer], 320)
 
 
 def comparison_figure(
@@ -220,63 +371,156 @@ def comparison_figure(
     y_title: str,
     title: str,
     y_range: tuple[float, float] | None = None,
-) -> go.Figure:
+) -> dict:
     """The asset's trend against its sister assets (median and 10-90% band per time bucket)
     and against its own baseline (a horizontal line)."""
-    fig = go.Figure()
+    layers: list[dict] = []
+    names, colors = [], []
     if sisters is not None and len(sisters["median"]):
-        sx = sisters["time"]
-        fig.add_trace(
-            go.Scatter(
-                x=sx,
-                y=sisters["p90"],
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
+        band = f"sister assets 10-90% (n={sisters['n']})"
+        t = times_ms(sisters["time"])
+        rows = [
+            {"t": ti, "lo": lo, "hi": hi, "med": me, "band": band, "median": "sisters' median"}
+            for ti, lo, hi, me in zip(
+                t,
+                rounded(sisters["p10"]),
+                rounded(sisters["p90"]),
+                rounded(sisters["median"]),
+                strict=True,
             )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=sx,
-                y=sisters["p10"],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor="rgba(127,127,127,0.25)",
-                name=f"sister assets 10-90% (n={sisters['n']})",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=sx,
-                y=sisters["median"],
-                mode="lines",
-                name="sisters' median",
-                line={"color": "#7f7f7f", "dash": "dash"},
-            )
-        )
-    mode = "lines+markers" if len(x) < 60 else "lines"  # a few buckets need their markers
-    fig.add_trace(
-        go.Scatter(x=x, y=own, mode=mode, name=asset, line={"color": "#1f77b4", "width": 2.5})
-    )
+        ]
+        layers += [
+            {
+                "data": {"values": rows},
+                "mark": {"type": "area", "opacity": 0.25},
+                "encoding": {
+                    "x": time_x(),
+                    "y": y_axis(y_title, y_range, field="lo"),
+                    "y2": {"field": "hi"},
+                    "color": {"field": "band", "type": "nominal"},
+                },
+            },
+            {
+                "data": {"values": rows},
+                "mark": {"type": "line", "strokeDash": [6, 4]},
+                "encoding": {
+                    "x": time_x(),
+                    "y": {"field": "med", "type": "quantitative"},
+                    "color": {"field": "median", "type": "nominal"},
+                },
+            },
+        ]
+        names += [band, "sisters' median"]
+        colors += ["#7f7f7f", "#7f7f7f"]
+    own_layer = series_layer(x, {asset: own}, y_axis(y_title, y_range), points=len(x) < 60)
+    own_layer["mark"]["strokeWidth"] = 2.5
+    layers.append(own_layer)
+    names.append(readable(asset))
+    colors.append("#1f77b4")
     if baseline is not None and np.isfinite(baseline):
-        fig.add_hline(
-            y=baseline,
-            line={"color": "#2ca02c", "dash": "dot"},
-            annotation_text="own baseline (first day)",
-            annotation_position="bottom left",
-        )
-    layout(fig, title, y_title, yaxis={"range": list(y_range) if y_range else None})
-    return fig
+        layers += rule_y(baseline, "own baseline (first day)", "#2ca02c", (2, 2))
+    out = spec(title, layers)
+    out["resolve"] = {"scale": {"color": "shared"}}
+    out["encoding"] = {"color": {"scale": {"domain": names, "range": colors}}}
+    for layer in layers:  # one legend: every series' color from the shared scale
+        if "color" in layer.get("encoding", {}):
+            layer["encoding"]["color"]["scale"] = {"domain": names, "range": colors}
+    return out
 
 
-def integer_axis(fig: go.Figure, top: float, axis: str = "y") -> go.Figure:
-    """Whole-number ticks for counts up to `top` (a tick per count while they are few, else
-    plotly's spacing, never a fraction)."""
-    ticks = {"tickformat": ",d", "rangemode": "tozero", "dtick": 1 if top <= 10 else None}
-    fig.update_layout({f"{axis}axis": ticks})
-    return fig
+def bars(
+    x: Sequence,
+    y: Sequence[float],
+    title: str,
+    y_title: str,
+    x_title: str | None,
+    series: Sequence[str] | None = None,
+    per: str | None = None,
+    height: int = 250,
+    integer: bool = True,
+) -> dict:
+    """A bar chart; with `per` ("hours" or "minutes"), x is plant time (epoch seconds), one
+    bar per hour or minute, else x are categories in the given order; `series` names each
+    bar's series (stacked, with a legend). Counts get whole-number ticks (`integer`)."""
+    xs = times_ms(x) if per else [str(v) for v in x]
+    values = [
+        {"x": xi, "y": float(yi), "series": None if series is None else series[i]}
+        for i, (xi, yi) in enumerate(zip(xs, y, strict=True))
+    ]
+    if per:
+        xenc = time_x(x_title, "x")
+        xenc["timeUnit"] = {
+            "hours": "utcyearmonthdatehours",
+            "minutes": "utcyearmonthdatehoursminutes",
+        }[per]
+        tip_x = {
+            "field": "x",
+            "type": "temporal",
+            "title": f"{per[:-1]} (UTC)",
+            "timeUnit": xenc["timeUnit"],
+            "format": "%Y-%m-%d %H:%M",
+            "formatType": "utc",
+        }
+    else:
+        xenc = {
+            "field": "x",
+            "type": "nominal",
+            "title": x_title,
+            "sort": None,
+            "axis": {"labelAngle": 0},
+        }
+        tip_x = {"field": "x", "title": x_title or "x"}
+    yenc: dict = {"field": "y", "type": "quantitative", "title": y_title, "aggregate": "sum"}
+    if integer:
+        yenc["axis"] = {"format": "d", "tickMinStep": 1}
+    enc: dict = {
+        "x": xenc,
+        "y": yenc,
+        "tooltip": [tip_x, {"field": "y", "title": y_title, "aggregate": "sum"}],
+    }
+    mark: dict = {"type": "bar"}
+    if series is None:
+        mark["color"] = "#4c78a8"
+    else:
+        enc["color"] = {"field": "series", "type": "nominal", "title": None}
+        enc["tooltip"].append({"field": "series"})
+    return spec(title, [{"data": {"values": values}, "mark": mark, "encoding": enc}], height)
+
+
+def heatmap(
+    x: Sequence,
+    y: Sequence[str],
+    z: np.ndarray,
+    title: str,
+    x_title: str | None,
+    y_title: str,
+    time: bool = False,
+    legend: str = "share",
+) -> dict:
+    """Cells of z[y][x] coloured on a sequential blue scale from 0."""
+    xs = times_ms(x) if time else [str(v) for v in x]
+    values = [
+        {"x": xi, "y": yi, "z": zi}
+        for yi, row in zip(y, z, strict=True)
+        for xi, zi in zip(xs, rounded(row, 3), strict=True)
+    ]
+    xenc = time_x(x_title, "x") if time else {"field": "x", "type": "ordinal", "title": x_title}
+    layer = {
+        "data": {"values": values},
+        "mark": {"type": "rect"},
+        "encoding": {
+            "x": xenc,
+            "y": {"field": "y", "type": "ordinal", "title": y_title, "sort": list(y)},
+            "color": {
+                "field": "z",
+                "type": "quantitative",
+                "title": legend,
+                "scale": {"scheme": "blues", "domainMin": 0},
+            },
+            "tooltip": [{"field": "y"}, {"field": "z", "title": legend}],
+        },
+    }
+    return spec(title, [layer])
 
 
 def is_symptom(node: str) -> bool:
@@ -319,61 +563,94 @@ def evidence_layout(
     return pos, list(dict.fromkeys(edges))
 
 
-def cause_figure(causes: list[dict], labels: dict[str, str]) -> go.Figure:
+def cause_figure(causes: list[dict], labels: dict[str, str]) -> dict:
     """The evidence paths of ranked causes (`evidence_layout`), labelled with the knowledge
     graph's own labels (`labels`: node id -> label; an id without one is shown without its
-    `x.` prefix and underscores); the top cause's edges bold."""
+    `x.` prefix and underscores); the top cause's edges bold. Edges run left to right."""
     pos, edges = evidence_layout(causes)
-    fig = go.Figure()
-    arrows = []
-    for a, b, rank in reversed(edges):
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        arrows.append({
-            "x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x",
-            "ayref": "y", "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2,
-            "arrowwidth": 3 if rank == 0 else 1.5, "opacity": 0.7, "standoff": 8,
-            "arrowcolor": RANK_COLORS[min(rank, len(RANK_COLORS) - 1)], "startstandoff": 8,
-        })  # fmt: skip
-    names = list(pos)
     width = max((p[0] for p in pos.values()), default=0.0)
-    for n in names:  # graph nodes: labels on a white ground, above the arrows crossing them
-        if not is_symptom(n):
-            arrows.append({
-                "x": pos[n][0], "y": pos[n][1], "xref": "x", "yref": "y", "yshift": -18,
-                "text": wrap(node_label(n, labels), 24), "showarrow": False,
-                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11},
-            })  # fmt: skip
-    fig.update_layout(annotations=arrows)  # one layout update (add_annotation copies it)
-    fig.add_trace(
-        go.Scatter(
-            x=[pos[n][0] for n in names],
-            y=[pos[n][1] for n in names],
-            mode="markers+text",
-            text=[wrap(node_label(n, labels), 26) if is_symptom(n) else "" for n in names],
-            textposition="middle right",
-            marker={
-                "size": 12,
-                "color": ["#f58518" if is_symptom(n) else "#4c78a8" for n in names],
-            },
-            hovertext=[f"{node_label(n, labels)} ({n})" for n in names],
-            hoverinfo="text",
-            showlegend=False,
-            textfont={"size": 11},
-        )
-    )
     depth = max((-p[1] for p in pos.values()), default=0.5) + 0.5
-    fig.update_layout(
-        height=int(120 + 48 * depth),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis={"visible": False, "range": [-0.5, width + 1.4]},  # room for symptom labels
-        yaxis={"visible": False, "range": [-depth - 0.2, 0.3]},
-        title={
-            "text": "evidence: cause → mechanism → fault mode → symptoms seen "
-            "(blue: graph nodes, orange: symptoms; top cause bold)",
-            "x": 0,
+    xs = {
+        "field": "x",
+        "type": "quantitative",
+        "axis": None,
+        "scale": {"domain": [-0.5, width + 1.4]},
+    }  # room for the symptoms' labels
+    ys = {
+        "field": "y",
+        "type": "quantitative",
+        "axis": None,
+        "scale": {"domain": [-depth - 0.2, 0.3]},
+    }
+    links = [
+        {
+            "x": pos[a][0],
+            "y": pos[a][1],
+            "x2": pos[b][0],
+            "y2": pos[b][1],
+            "rank": rank,
+            "w": 3.0 if rank == 0 else 1.5,
+            "color": RANK_COLORS[min(rank, len(RANK_COLORS) - 1)],
+        }
+        for a, b, rank in reversed(edges)
+    ]
+    nodes = [
+        {
+            "x": x,
+            "y": y,
+            "id": n,
+            "label": node_label(n, labels),
+            "lines": wrap(node_label(n, labels), 26 if is_symptom(n) else 24).split("\n"),
+            "kind": "symptom" if is_symptom(n) else "graph node",
+        }
+        for n, (x, y) in pos.items()
+    ]
+    layers = [
+        {
+            "data": {"values": links},
+            "mark": {"type": "rule", "opacity": 0.7},
+            "encoding": {
+                "x": xs,
+                "y": ys,
+                "x2": {"field": "x2"},
+                "y2": {"field": "y2"},
+                "strokeWidth": {"field": "w", "type": "quantitative", "scale": None},
+                "color": {"field": "color", "type": "nominal", "scale": None},
+            },
         },
+        {
+            "data": {"values": nodes},
+            "mark": {"type": "point", "filled": True, "size": 140, "opacity": 1},
+            "encoding": {
+                "x": xs,
+                "y": ys,
+                "color": {
+                    "field": "kind",
+                    "type": "nominal",
+                    "title": None,
+                    "scale": {"domain": ["graph node", "symptom"], "range": ["#4c78a8", "#f58518"]},
+                },
+                "tooltip": [{"field": "label"}, {"field": "id", "title": "graph id"}],
+            },
+        },
+        {
+            "data": {"values": [n for n in nodes if n["kind"] == "graph node"]},
+            "mark": {"type": "text", "baseline": "top", "dy": 9, "fontSize": 11, "lineHeight": 13},
+            "encoding": {"x": xs, "y": ys, "text": {"field": "lines"}},
+        },
+        {
+            "data": {"values": [n for n in nodes if n["kind"] == "symptom"]},
+            "mark": {"type": "text", "align": "left", "dx": 9, "fontSize": 11, "lineHeight": 13},
+            "encoding": {"x": xs, "y": ys, "text": {"field": "lines"}},
+        },
+    ]
+    return spec(
+        "evidence: cause → mechanism → fault mode → symptoms seen "
+        "(blue: graph nodes, orange: symptoms; top cause bold)",
+        layers,
+        height=int(60 + 48 * depth),
+        view={"stroke": None},
     )
-    return fig
 
 
 def node_label(node: str, labels: dict[str, str]) -> str:
@@ -384,7 +661,7 @@ def node_label(node: str, labels: dict[str, str]) -> str:
 
 
 def wrap(text: str, width: int) -> str:
-    """Break a label onto lines of about `width` characters (plotly text takes <br>)."""
+    """Break a label onto lines of about `width` characters (joined by newlines)."""
     words, out, line = text.split(), [], ""
     for w in words:
         if line and len(line) + 1 + len(w) > width:
@@ -392,7 +669,7 @@ def wrap(text: str, width: int) -> str:
             line = w
         else:
             line = f"{line} {w}".strip()
-    return "<br>".join([*out, line])
+    return "\n".join([*out, line])
 
 
 def evidence_labels(details: dict, graph: dict[str, str]) -> dict[str, str]:

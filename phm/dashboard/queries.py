@@ -40,7 +40,7 @@ from phm.store.state import (
 )
 
 STATUS_RANK = {"alarm": 3, "watch": 2, "ok": 1, "no data": 0}
-MAX_POINTS = 1500  # points per trace sent to the browser
+MAX_POINTS = 600  # points per series sent to the browser (a chart is ~800 px wide)
 EXACT_ROWS = 200_000  # windows with more rows are bucketed in polars without reading them all
 FEATURE_SPAN_S = 2 * 86_400.0  # vibration feature trends cover at most this much of a window
 ENVELOPE_MAX_HZ = 500.0  # the envelope spectrum is drawn up to here (defect lines live low)
@@ -173,13 +173,30 @@ def fleet(store: DashboardStore, policy: AlertPolicy | None = None) -> pl.DataFr
     """One row per asset (registered or predicted), most urgent first; see FLEET_SCHEMA. The
     mode and RUL columns are `displayed`'s; the risk is the monitor's on the model's own
     numbers (`details["model_rul"]` where the prediction has them)."""
+    return _fleet(store, policy, None)
+
+
+def asset_row(
+    store: DashboardStore, asset: str, policy: AlertPolicy | None = None
+) -> dict[str, Any] | None:
+    """`fleet`'s row of one asset (None if the store knows nothing of it), read for that asset
+    alone: an asset page's header need not score the whole fleet."""
+    df = _fleet(store, policy, asset)
+    return df.row(0, named=True) if df.height else None
+
+
+def _fleet(store: DashboardStore, policy: AlertPolicy | None, only: str | None) -> pl.DataFrame:
     policy = policy or AlertPolicy()
-    registry = {a: (t, s, line) for a, t, s, line in store.state.assets()}
-    data_time = dict(store.read_sql("SELECT asset, max(t_max) FROM segments GROUP BY asset"))
-    latest = {p.asset_id: p for p in store.state.latest_predictions()}
+    registry = {a: (t, s, line) for a, t, s, line in store.state.assets() if only in (None, a)}
+    if only is None:
+        sql, args = "SELECT asset, max(t_max) FROM segments GROUP BY asset", ()
+    else:
+        sql, args = "SELECT asset, max(t_max) FROM segments WHERE asset = ? GROUP BY asset", (only,)
+    data_time = dict(store.read_sql(sql, args))
+    latest = {p.asset_id: p for p in store.state.latest_predictions(only)}
     open_by: dict[str, list[Alert]] = {}
     for status in ("open", "acknowledged"):
-        for a in store.state.alerts(status=status):
+        for a in store.state.alerts(status=status, asset=only):
             open_by.setdefault(a.asset_id, []).append(a)
     rows = []
     for asset in sorted(set(registry) | set(latest)):
@@ -233,7 +250,7 @@ def filter_fleet(
 
 def downsample(df: pl.DataFrame, max_points: int = MAX_POINTS) -> pl.DataFrame:
     """At most `max_points` rows: the mean of each of `max_points` equal time buckets (so a
-    month of 1 Hz rows reaches the browser as ~1500 points per channel)."""
+    month of 1 Hz rows reaches the browser as ~600 points per channel)."""
     if df.height <= max_points:
         return df
     t0, t1 = float(df["time"][0]), float(df["time"][-1])
@@ -297,7 +314,7 @@ def _bucket_means(
     docs/live-path.md; a partition may hold rows up to a day past its date), aggregated by
     polars without materialising the rows. Unlike `Lake.read_rows` this does not drop a
     (seq, row) stored twice (a segment of a crashed worker, or one being compacted): such a
-    row counts twice in its bucket's mean, a display-only difference for a plot of ~1500
+    row counts twice in its bucket's mean, a display-only difference for a plot of ~600
     points."""
     spec = lake.plant.stream(asset, stream)
     folder = lake.root / stream / f"asset={asset}"

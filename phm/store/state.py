@@ -548,8 +548,15 @@ class StateStore:
         "p.health, p.expert_load, p.details"
     )
 
-    def latest_predictions(self) -> list[Prediction]:
-        """The newest prediction of each asset (ties on time: the last written), by asset."""
+    def latest_predictions(self, asset: str | None = None) -> list[Prediction]:
+        """The newest prediction of each asset (ties on time: the last written), by asset; of
+        `asset` alone when given (an empty list if it has none)."""
+        if asset is not None:
+            sql = (
+                f"SELECT {self._PRED_COLS} FROM predictions p WHERE p.asset_id = ? "
+                "ORDER BY p.time DESC, p.id DESC LIMIT 1"
+            )
+            return [self._prediction(r) for r in self._conn().execute(sql, (asset,))]
         sql = (
             f"SELECT {self._PRED_COLS} FROM (SELECT DISTINCT asset_id FROM predictions) a "
             "JOIN predictions p ON p.id = (SELECT q.id FROM predictions q "

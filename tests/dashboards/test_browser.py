@@ -128,11 +128,14 @@ def test_operator_acknowledges_a_live_alert_in_chromium(tmp_path: Path) -> None:
             expect(page.get_by_role("heading", name=f"Asset {assets[0]}")).to_be_visible(
                 timeout=30_000
             )
-            expect(page.get_by_text("envelope spectrum,").first).to_be_visible(timeout=30_000)
-            _wait("the asset charts", lambda: page.locator(".js-plotly-plot").count() >= 7, 40)
+            expect(page.get_by_text("Vibration severity").first).to_be_visible(timeout=30_000)
+            _wait("the overview charts", lambda: page.locator("svg.marks").count() >= 3, 40)
             page.wait_for_timeout(2000)
             _shoot(page, SHOTS / "asset.png")
             assert "Unknown asset" not in page.content()
+            page.get_by_role("tab", name="Spectra").click()  # the tab is computed once opened
+            expect(page.get_by_text("Spectrum channel").first).to_be_visible(timeout=30_000)
+            _wait("the spectra", lambda: "view=Spectra" in page.url, 10)
 
             # alerts: wait for one, log in, refuse an empty note, then acknowledge on its card
             state = StateStore(live / "state.sqlite")

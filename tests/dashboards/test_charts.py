@@ -44,7 +44,8 @@ def test_evidence_graph_uses_labels_and_never_stacks_two_nodes() -> None:
     assert ("looseness", "s.vib_1x_high", 1) in edges and ("c.worn_fit", "m.fit_wear", 1) in edges
     labels = {"c.loose_bolts": "loose hold-down bolts"}
     fig = charts.cause_figure(causes, labels)
-    text = " ".join([*fig.data[0].text, *(a.text for a in fig.layout.annotations)])
+    text = " ".join(" ".join(n["lines"]) for layer in fig["layer"][2:]
+                    for n in layer["data"]["values"])  # fmt: skip
     assert "loose hold-down bolts" in text and "harmonics many" in text
     assert "c.loose_bolts" not in text and "s.harmonics_many" not in text
     shown = charts.symptoms_text(
@@ -55,10 +56,20 @@ def test_evidence_graph_uses_labels_and_never_stacks_two_nodes() -> None:
 
 def test_severity_axis_is_fixed_from_zero_to_above_zone_d() -> None:
     fig = charts.severity_figure([0, 1], {"drive_end": [0.78, 0.79]}, (1.4, 2.8, 4.5))
-    assert list(fig.layout.yaxis.range) == [0, 6.75]
-    assert [s.y1 for s in fig.layout.shapes] == [1.4, 2.8, 4.5, 6.75]
+    assert fig["layer"][-1]["encoding"]["y"]["scale"]["domain"] == [0, 6.75]
+    assert [z["hi"] for z in fig["layer"][0]["data"]["values"]] == [1.4, 2.8, 4.5, 6.75]
     loud = charts.severity_figure([0, 1], {"drive_end": [9.0, 10.0]}, (1.4, 2.8, 4.5))
-    assert loud.layout.yaxis.range[1] == pytest.approx(11.0)  # a reading above raises the top
+    top = loud["layer"][-1]["encoding"]["y"]["scale"]["domain"][1]
+    assert top == pytest.approx(11.0)  # a reading above raises the top
+
+
+def test_chart_data_is_json_with_gaps_and_utc_times() -> None:
+    """NaN becomes a gap (null), times epoch milliseconds on a UTC scale."""
+    fig = charts.lines([0.0, 3600.0], {"speed_rpm": np.array([1.0, np.nan])}, "t", "speed (rpm)")
+    values = fig["layer"][0]["data"]["values"]
+    assert [v["t"] for v in values] == [0.0, 3_600_000.0]
+    assert values[1]["y"] is None and values[0]["series"] == "speed"
+    assert fig["layer"][0]["encoding"]["x"]["scale"]["type"] == "utc"
 
 
 @pytest.fixture(scope="module")

@@ -53,46 +53,81 @@ def test_fleet_filters_by_line_and_type(store_env: FixtureStore) -> None:
     assert list(at.dataframe[0].value["asset"]) == ["ion_mill-002"]
 
 
-def test_asset_page_draws_trends_severity_spectra_comparison_prognosis_and_alerts(
-    store_env: FixtureStore,
-) -> None:
+def vega_specs(at: AppTest) -> list[dict]:
+    """The Vega-Lite specs of a run's charts (st.vega_lite_chart)."""
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def title(spec: dict) -> str:
+    return spec["title"]["text"]
+
+
+def encodings(spec: dict, channel: str) -> list[dict]:
+    """Every `channel` encoding of a spec and its layers."""
+    out = [spec["encoding"][channel]] if channel in spec.get("encoding", {}) else []
+    for layer in spec.get("layer", []):
+        out += encodings(layer, channel)
+    return out
+
+
+def asset_tab(asset: str, view: str | None = None) -> AppTest:
     at = page("asset")
-    at.query_params["asset"] = "pump-001"
+    at.query_params["asset"] = asset
+    if view is not None:
+        at.query_params["view"] = view
     at.run()
-    assert not at.exception
-    specs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
-    titles = [s["layout"]["title"]["text"] for s in specs.values()]
-    # temperature; process (rpm, %, kPa, m3/h stacked panels); severity, kurtosis, spectrum,
-    # envelope, comparison, RUL, modes, alerts
-    assert len(specs) == 2 + 8, titles
-    units = set()
-    for s in specs.values():  # every chart titled, every y axis with its unit
-        assert s["layout"]["title"]["text"]
-        axes = [v for k, v in s["layout"].items() if k.startswith("yaxis")]
-        assert axes and all(a["title"]["text"] for a in axes), s["layout"]["title"]
-        units |= {a["title"]["text"] for a in axes}
+    assert not at.exception, at.exception
+    return at
+
+
+def test_asset_page_draws_each_tab_alone_with_titles_and_units(store_env: FixtureStore) -> None:
+    """Only the open tab is computed and drawn; every chart titled, every y axis with its unit."""
+    tabs = {
+        None: ["vibration severity", "remaining useful life", "fault-mode probabilities"],
+        "Trends": ["temperature: temperature", "process: speed", "process: load",
+                   "process: pressure", "process: flow"],
+        "Spectra": ["kurtosis", "amplitude spectrum", "envelope spectrum"],
+        "Compare": ["health: pump-001 against its sister assets"],
+        "Alerts": ["alert timeline"],
+    }  # fmt: skip
+    specs: dict[str | None, list[dict]] = {}
+    for view, expected in tabs.items():
+        at = asset_tab("pump-001", view)
+        specs[view] = vega_specs(at)
+        titles = [title(s) for s in specs[view]]
+        assert len(titles) == len(expected), (view, titles)
+        assert all(t.startswith(e) for t, e in zip(titles, expected, strict=True)), titles
+        for spec in specs[view]:
+            assert any(y.get("title") for y in encodings(spec, "y")), title(spec)
+        body = texts(at)
+        assert "🔴 alarm" in body and "inner race" in body  # the header, on every tab
+    units = {y.get("title") for view in specs for s in specs[view] for y in encodings(s, "y")}
     assert {"speed (rpm)", "load (%)", "pressure (kPa)", "flow (m³/h)"} <= units
-    assert "temperature (°C)" in units and "velocity RMS (mm/s)" in units
-    process = next(s for s in specs.values() if s["layout"]["title"]["text"].startswith("process"))
-    pressure = [t["name"] for t in process["data"] if t.get("yaxis") == "y3"]
-    assert pressure == ["suction", "discharge"]
-    assert not any("expert" in t.lower() for t in titles)  # model internals: Engineer page
+    assert {"temperature (°C)", "velocity RMS (mm/s)", "RUL (hours)"} <= units
+    pressure = next(s for s in specs["Trends"] if title(s) == "process: pressure")
+    assert sorted({v["series"] for v in pressure["layer"][0]["data"]["values"]}) == [
+        "discharge",
+        "suction",
+    ]
+    assert not any("expert" in title(s).lower() for v in specs for s in specs[v])  # Engineer
     # ISO 20816 group 2 rigid: zone bands up to 1.5 x the C/D boundary of 4.5 mm/s
-    severity = next(s for s in specs.values() if "ISO 20816" in s["layout"]["title"]["text"])
-    assert severity["layout"]["yaxis"]["range"] == [0, 6.75]
-    assert [r["y1"] for r in severity["layout"]["shapes"]][:3] == [1.4, 2.8, 4.5]
-    spec = next(s for s in specs.values() if "envelope" in s["layout"]["title"]["text"])
-    assert "BPFI" in json.dumps(spec) and "FTF" in json.dumps(spec)
-    assert any(s["layout"]["xaxis"]["title"]["text"] == "plant time (UTC)" for s in specs.values())
-    body = texts(at)
-    assert "🔴 alarm" in body and "inner race" in body
+    severity = specs[None][0]
+    zones = severity["layer"][0]["data"]["values"]
+    assert [z["hi"] for z in zones] == [1.4, 2.8, 4.5, 6.75]
+    assert encodings(severity, "y")[-1]["scale"]["domain"] == [0.0, 6.75]
+    envelope = json.dumps(specs["Spectra"][2])
+    assert "BPFI" in envelope and "FTF" in envelope
+    times = [x for s in specs[None] for x in encodings(s, "x") if x.get("type") == "temporal"]
+    assert times and all(x["title"] == "plant time (UTC)" for x in times)
+    assert all(x["scale"]["type"] == "utc" for x in times)
+    body = texts(asset_tab("pump-001", "Trends"))
     # the 24 h default window of 1 Hz process rows, downsampled for the browser
     rows, drawn = re.search(
         r"process: ([\d,]+) rows in the window, drawn as ([\d,]+)", body
     ).groups()
-    assert 86_000 <= int(rows.replace(",", "")) <= 86_402 and int(drawn.replace(",", "")) <= 1500
-    comparison = next(s for s in specs.values() if "sister" in s["layout"]["title"]["text"])
-    assert any(t.get("name", "").startswith("sister assets 10-90%") for t in comparison["data"])
+    assert 86_000 <= int(rows.replace(",", "")) <= 86_402 and int(drawn.replace(",", "")) <= 600
+    comparison = json.dumps(specs["Compare"][0])
+    assert "sister assets 10-90%" in comparison
 
 
 def test_engineer_page_shows_the_expert_load(store_env: FixtureStore) -> None:
@@ -100,16 +135,14 @@ def test_engineer_page_shows_the_expert_load(store_env: FixtureStore) -> None:
     at.query_params["asset"] = "pump-001"
     at.run()
     assert not at.exception
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [title(s) for s in vega_specs(at)]
     assert any("routed expert" in t for t in titles) and len(titles) >= 2
 
 
 def test_asset_page_with_no_lake_data_and_unknown_asset(store_env: FixtureStore) -> None:
-    at = page("asset")
-    at.query_params["asset"] = "pump-003"  # predictions but no lake data
-    at.run()
-    assert not at.exception
-    assert "No process data yet" in texts(at) and "No vibration snapshot yet" in texts(at)
+    at = asset_tab("pump-003")  # predictions but no lake data
+    assert "No vibration snapshot yet" in texts(at)
+    assert "No process data yet" in texts(asset_tab("pump-003", "Trends"))
     at = page("asset")
     at.query_params["asset"] = "pump-999"
     at.run()
@@ -135,7 +168,7 @@ def test_alerts_page_lists_statuses_and_root_causes(store_env: FixtureStore) -> 
     assert "strongest symptoms (score 0-1): envelope bpfi (0.81)" in body
     assert "no root-cause analysis yet" in body  # the alerts without details
     assert "acknowledged by **Ana**" in body
-    graph = next(c.proto.spec for c in at.get("plotly_chart") if "evidence" in c.proto.spec)
+    graph = next(json.dumps(s) for s in vega_specs(at) if "evidence" in title(s))
     assert "contamination" in graph
 
 
@@ -194,6 +227,6 @@ def test_long_windows_are_bucketed_from_parquet_like_the_exact_read(
     monkeypatch.setattr(q, "EXACT_ROWS", 1000)  # force the polars aggregation path
     fast, n_fast = q.sensor_trends(store, "pump-001", "process", None)
     assert n_exact == n_fast == 172_800  # 2 days of 1 Hz rows
-    assert exact.shape == fast.shape == (1500, 6)
+    assert exact.shape == fast.shape == (q.MAX_POINTS, 6)
     for c in exact.columns:
         assert (exact[c] - fast[c]).abs().max() < 1e-3, c

@@ -6,7 +6,6 @@ server), and the audit trail of every operator action."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -18,7 +17,6 @@ from phm.dashboard.login import VIEW_ONLY, current_session, operators, users_boo
 from phm.dashboard.ui import (
     REFRESH_S,
     SEVERITY_COLOR,
-    dates,
     graph_labels,
     steady,
     store_or_stop,
@@ -27,7 +25,7 @@ from phm.dashboard.ui import (
 from phm.store.state import UnknownAlertError
 
 SHOW_MAX = 50  # alerts listed per status
-GRAPHS_MAX = 5  # evidence graphs drawn per status (each is a chart for the browser to draw)
+OPEN_MAX = 5  # alerts shown open per status (not cleared); the rest one line each until opened
 SHELVE_HOURS = (1, 2, 4, 8, 12, 24, 72)  # the shelving durations offered on a card
 MESSAGE_KEY = "alarm_message"  # session key: the outcome of the last action, shown once
 
@@ -82,41 +80,69 @@ def action_forms(v: aq.AlarmView) -> None:
     engineer = allowed(current_session(), "out_of_service")
     if v.state == "out of service":
         if engineer:
-            st.button("Return to service", key=f"rts_{a.alert_id}", on_click=_act,
-                      args=("return_to_service", a.alert_id, a.asset_id))  # fmt: skip
+            st.button(
+                "Return to service",
+                key=f"rts_{a.alert_id}",
+                on_click=_act,
+                args=("return_to_service", a.alert_id, a.asset_id),
+            )
         return
     if v.state == "shelved":
-        st.button("Unshelve", key=f"unshelve_{a.alert_id}", on_click=_act,
-                  args=("unshelve", a.alert_id, a.asset_id))  # fmt: skip
+        st.button(
+            "Unshelve",
+            key=f"unshelve_{a.alert_id}",
+            on_click=_act,
+            args=("unshelve", a.alert_id, a.asset_id),
+        )
         return
     cols = st.columns(3 if engineer else 2)
     with cols[0].form(f"ack_{a.alert_id}", border=False):
-        st.text_input("Acknowledge: note", key=f"ack_note_{a.alert_id}",
-                      placeholder="what you saw, what you will do")  # fmt: skip
-        st.form_submit_button("Acknowledge", key=f"ack_btn_{a.alert_id}", on_click=_act,
-                              args=("acknowledge", a.alert_id, a.asset_id))  # fmt: skip
+        st.text_input(
+            "Acknowledge: note",
+            key=f"ack_note_{a.alert_id}",
+            placeholder="what you saw, what you will do",
+        )
+        st.form_submit_button(
+            "Acknowledge",
+            key=f"ack_btn_{a.alert_id}",
+            on_click=_act,
+            args=("acknowledge", a.alert_id, a.asset_id),
+        )
     with cols[1].form(f"shelve_{a.alert_id}", border=False):
         st.text_input("Shelve: reason", key=f"shelve_reason_{a.alert_id}")
         st.selectbox("for (hours)", SHELVE_HOURS, key=f"shelve_hours_{a.alert_id}")
-        st.form_submit_button("Shelve", key=f"shelve_btn_{a.alert_id}", on_click=_act,
-                              args=("shelve", a.alert_id, a.asset_id))  # fmt: skip
+        st.form_submit_button(
+            "Shelve",
+            key=f"shelve_btn_{a.alert_id}",
+            on_click=_act,
+            args=("shelve", a.alert_id, a.asset_id),
+        )
     if len(cols) == 3:
         with cols[2].form(f"oos_{a.alert_id}", border=False):
             st.text_input(f"Take {a.asset_id} out of service: note", key=f"oos_note_{a.alert_id}")
-            st.form_submit_button("Out of service", key=f"oos_btn_{a.alert_id}", on_click=_act,
-                                  args=("out_of_service", a.alert_id, a.asset_id))  # fmt: skip
+            st.form_submit_button(
+                "Out of service",
+                key=f"oos_btn_{a.alert_id}",
+                on_click=_act,
+                args=("out_of_service", a.alert_id, a.asset_id),
+            )
 
 
-def show_alert(v: aq.AlarmView, graph: bool = True) -> None:
+def show_alert(v: aq.AlarmView, expanded: bool) -> None:
+    """An alert's card: one line (priority, id, asset, severity, state, message); opened, its
+    actions, history, root causes with their evidence graph and what to do. A closed card's
+    body is not computed (a lazy expander) until an operator opens it."""
     a = v.alert
     color = SEVERITY_COLOR.get(a.severity, "#7f7f7f")
     title = (
         f"{aq.PRIORITY_BADGE.get(v.priority, v.priority)} · #{a.alert_id} · {a.asset_id} · "
         f"{a.severity} · {v.state_text()} · {a.message}"
     )
-    expanded = v.state in ("unacknowledged", "acknowledged")
     # keyed: a card keeps its elements (and a note being typed) when others arrive above it
-    with st.expander(title, expanded=expanded, key=f"alert_card_{a.alert_id}"):
+    card = st.expander(title, expanded=expanded, key=f"alert_card_{a.alert_id}", on_change="rerun")
+    with card:
+        if not card.open:
+            return
         action_forms(v)
         st.markdown(
             f"<span style='color:{color}'>■</span> **{a.severity}** {a.kind} alert on "
@@ -143,12 +169,9 @@ def show_alert(v: aq.AlarmView, graph: bool = True) -> None:
         st.markdown("**Ranked root causes**")
         st.markdown(charts.causes_markdown(causes), unsafe_allow_html=True)
         labels = charts.evidence_labels(a.details, graph_labels())
-        if any(c["path"] for c in causes) and not graph:
-            st.caption(f"evidence graphs drawn for the {GRAPHS_MAX} newest analysed alerts; "
-                       f"pick {a.asset_id} in the sidebar to see this one's")  # fmt: skip
-        elif any(c["path"] for c in causes):
+        if any(c["path"] for c in causes):
             fig = charts.cause_figure(causes, labels)
-            st.plotly_chart(fig, key=f"graph_{a.alert_id}", config={"displaylogo": False})
+            st.vega_lite_chart(fig, key=f"graph_{a.alert_id}", width="stretch")
         seen = charts.symptoms_text(q.symptoms(a), labels)
         if seen:
             st.caption("strongest symptoms (score 0-1): " + seen)
@@ -176,14 +199,15 @@ def flood_view() -> None:
     )
     cols[3].metric("Plant time", when(f.end)[11:16] + " UTC", help=f"newest data: {when(f.end)}")
     left, right = st.columns([3, 1])
-    fig = go.Figure(go.Bar(x=dates(f.hourly["hour"] + 1800.0), y=f.hourly["alerts"],
-                           marker_color="#4c78a8"))  # fmt: skip
-    fig.update_layout(
-        height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        title="alerts raised per hour (plant time, UTC)",
-        yaxis={"title": "alerts / h", "rangemode": "tozero", "tickformat": "d"},
-    )  # fmt: skip
-    left.plotly_chart(fig, key="flood_hourly")
+    fig = charts.bars(
+        f.hourly["hour"],
+        f.hourly["alerts"],
+        "alerts raised per hour (plant time, UTC)",
+        "alerts / h",
+        None,
+        per="hours",
+    )
+    left.vega_lite_chart(fig, key="flood_hourly", width="stretch")
     right.markdown("**Top assets, 24 h**")
     right.dataframe(f.top_assets, hide_index=True, key="flood_top")
 
@@ -230,15 +254,14 @@ def alert_lists() -> None:
         st.subheader(f"{GROUPS[group]} ({len(items)})")
         if not items:
             st.caption(f"no {GROUPS[group].lower()} alerts")
-        drawn = 0
-        for v in items[:SHOW_MAX]:
-            show_alert(v, graph=drawn < GRAPHS_MAX)
-            drawn += bool(q.root_causes(v.alert))
+        for i, v in enumerate(items[:SHOW_MAX]):
+            show_alert(v, expanded=group != "cleared" and i < OPEN_MAX)
         if len(items) > SHOW_MAX:
             st.caption(f"{len(items) - SHOW_MAX} more {GROUPS[group].lower()} alerts not shown")
     st.caption(
         f"active alerts by priority (critical, high, medium, low), then age (the longest "
-        f"waiting first); refreshes every {REFRESH_S:g} s"
+        f"waiting first); the first {OPEN_MAX} of each list open, open any other card to act "
+        f"on it; refreshes every {REFRESH_S:g} s"
     )
     audit_view()
 

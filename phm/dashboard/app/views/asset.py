@@ -1,7 +1,9 @@
-"""Asset: live sensor trends (one chart per unit; context codes as a table of changes), the
-ISO 20816 vibration severity on its zone bands, spectra with bearing markers, the asset against
-its baseline and its sister assets, RUL and fault modes over time and the alert timeline of
-one asset (`?asset=ID`). Every chart is on plant time (the data's timestamps, UTC) and updates
+"""Asset: the status of one asset (`?asset=ID`) above five tabs (`&view=TAB`), of which only the
+open one is computed and drawn: Overview (the ISO 20816 vibration severity on its zone bands,
+RUL and fault modes over time), Trends (live sensor trends, one chart per unit; context codes
+as a table of changes), Spectra (kurtosis, spectra with bearing markers), Compare (the asset
+against its baseline and its sister assets) and Alerts (the alert timeline). Every chart is on
+plant time (the data's timestamps, UTC) and updates
 in place on a timer (st.fragment); the model's internals are on the Engineer page."""
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -67,13 +68,12 @@ steady()
 has_vibration = q.has_stream(store, asset, "vibration")
 
 
-def show(fig: go.Figure, key: str, where: object = st) -> None:
-    where.plotly_chart(fig, key=key, config={"displaylogo": False})
+def show(chart: dict, key: str, where: object = st) -> None:
+    where.vega_lite_chart(chart, key=key, width="stretch")
 
 
 def header() -> None:
-    fleet = cached(store, "fleet").filter(pl.col("asset") == asset)
-    row = fleet.row(0, named=True) if fleet.height else None
+    row = cached(store, "asset_row", asset)
     if row is None:
         return
     for text in cached(store, "warnings"):
@@ -125,10 +125,12 @@ def sensor_trends() -> None:
         groups = charts.channel_groups(streams[stream].channels)
         columns = {c: df[c].to_numpy() for c in df.columns[1:]}
         units = sorted({g.unit for g in groups} - {"as logged"})
-        how = f"{', '.join(units)}; one panel per unit" if units else "one panel per quantity"
-        fig = charts.stacked(x, groups, columns, f"{stream} ({how})")
-        show(fig, f"trend_{stream}")
-        st.caption(f"{stream}: {n:,} rows in the window, drawn as {df.height:,} time-bucket means")
+        how = f"one chart per unit ({', '.join(units)})" if units else "one chart per quantity"
+        for i, chart in enumerate(charts.stacked(x, groups, columns, stream)):
+            show(chart, f"trend_{stream}_{i}")
+        st.caption(
+            f"{stream}: {n:,} rows in the window, drawn as {df.height:,} time-bucket means; {how}"
+        )
         codes = [c for c in streams[stream].channels if charts.is_categorical(c)]
         if codes:
             changes = cached(store, "categorical_changes", asset, stream, codes, span)
@@ -144,60 +146,129 @@ def sensor_trends() -> None:
             )
 
 
+def severity() -> None:
+    st.subheader("Vibration severity")
+    feats = cached(store, "feature_trends", asset, span)
+    if feats.height == 0:
+        st.info("No vibration snapshot yet for this asset.")
+        return
+    channels = [c[: -len("_rms")] for c in feats.columns if c.endswith("_rms")]
+    if not all(f"{c}_velocity" in feats.columns for c in channels):
+        st.info("No velocity RMS in this asset's snapshots (older features).")
+        return
+    bounds = q.severity_boundaries(store, asset)
+    fig = charts.severity_figure(
+        dates(feats["time"].to_numpy()),
+        {c: feats[f"{c}_velocity"].to_numpy() for c in channels},
+        bounds,
+    )
+    show(fig, "severity")
+    st.caption(
+        "velocity RMS per snapshot over 10-1000 Hz from the accelerometers; bands: ISO 20816 "
+        "zones of the asset's machine group; the last 2 days of the window at most"
+    )
+
+
 def vibration() -> None:
-    st.subheader("Vibration")
+    st.subheader("Impulsiveness and spectra")
+    if not has_vibration:
+        st.info("This asset type has no vibration sensor: no spectra to draw.")
+        return
     feats = cached(store, "feature_trends", asset, span)
     if feats.height == 0:
         st.info("No vibration snapshot yet for this asset.")
         return
     x = dates(feats["time"].to_numpy())
     channels = [c[: -len("_rms")] for c in feats.columns if c.endswith("_rms")]
-    left, right = st.columns(2)
-    if all(f"{c}_velocity" in feats.columns for c in channels):
-        bounds = q.severity_boundaries(store, asset)
-        fig = charts.severity_figure(
-            x, {c: feats[f"{c}_velocity"].to_numpy() for c in channels}, bounds
-        )
-        show(fig, "severity", left)
-    kurt = {c: np.round(feats[f"{c}_kurtosis"].to_numpy(), 2) for c in channels}
-    fig = charts.lines(x, kurt, mode="lines+markers" if feats.height < 60 else "lines")
-    fig.add_hline(
-        y=3.0, line={"color": "#7f7f7f", "dash": "dot"}, annotation_text="3: Gaussian (healthy)"
-    )
+    kurt = {c: feats[f"{c}_kurtosis"].to_numpy() for c in channels}
     top = max(6.0, float(np.nanmax([v.max() for v in kurt.values()])) + 0.5)
-    charts.layout(
-        fig,
+    fig = charts.lines(
+        x,
+        kurt,
         "kurtosis of the acceleration (impulsiveness)",
         "kurtosis (-)",
-        yaxis={"range": [0, top], "tickformat": ".1f"},
+        points=feats.height < 60,
+        domain=(0.0, top),
+        fmt=".1f",
+        extra=charts.rule_y(3.0, "3: Gaussian (healthy)"),
     )
-    show(fig, "kurtosis", right)
-    st.caption(
-        "velocity RMS per snapshot over 10-1000 Hz from the accelerometers; bands: ISO 20816 "
-        "zones of the asset's machine group; the last 2 days of the window at most"
-    )
+    show(fig, "kurtosis")
     spectra()
 
 
-def _marked(fig: go.Figure, markers: dict[str, float], top: float, color: str | None) -> None:
+def _markers(markers: dict[str, float], color: str | None) -> list[dict]:
     """Dotted lines at the marker frequencies; only fundamentals get a label (harmonics,
-    named like `2×BPFI`, would crowd the top of the plot). Added in one layout update: plotly
-    copies the layout on every add_vline, which made a spectrum cost half a second."""
-    shapes, notes = list(fig.layout.shapes), list(fig.layout.annotations)
+    named like `2×BPFI`, would crowd the top of the plot)."""
+    rows = []
     for name, hz in markers.items():
         harmonic = name[0].isdigit() and "×" in name and not name.startswith("1×")
         base = name.split("×")[-1] if "×" in name and name.split("×")[-1] else name
-        c = color or MARKER_COLORS.get(base, "#7f7f7f")
-        shapes.append({
-            "type": "line", "x0": hz, "x1": hz, "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
-            "line": {"color": c, "dash": "dot", "width": 0.8 if harmonic else 1.5},
-        })  # fmt: skip
-        if not harmonic:
-            notes.append({
-                "x": hz, "y": top, "text": name, "showarrow": False, "textangle": -90,
-                "font": {"size": 10, "color": c}, "yanchor": "top", "xshift": -6,
-            })  # fmt: skip
-    fig.update_layout(shapes=shapes, annotations=notes)
+        rows.append(
+            {
+                "hz": float(hz),
+                "name": name,
+                "label": "" if harmonic else name,
+                "color": color or MARKER_COLORS.get(base, "#7f7f7f"),
+                "w": 0.8 if harmonic else 1.5,
+            }
+        )
+    if not rows:
+        return []
+    x = {"field": "hz", "type": "quantitative"}
+    return [
+        {
+            "data": {"values": rows},
+            "mark": {"type": "rule", "strokeDash": [3, 3]},
+            "encoding": {
+                "x": x,
+                "color": {"field": "color", "type": "nominal", "scale": None},
+                "strokeWidth": {"field": "w", "type": "quantitative", "scale": None},
+                "tooltip": [
+                    {"field": "name", "title": "marker"},
+                    {"field": "hz", "title": "Hz", "format": ".2f"},
+                ],
+            },
+        },
+        {
+            "data": {"values": [r for r in rows if r["label"]]},
+            "mark": {
+                "type": "text",
+                "angle": 270,
+                "align": "right",
+                "baseline": "bottom",
+                "y": 2,
+                "dx": -2,
+                "fontSize": 10,
+            },
+            "encoding": {
+                "x": x,
+                "text": {"field": "label"},
+                "color": {"field": "color", "type": "nominal", "scale": None},
+            },
+        },
+    ]
+
+
+def _spectrum(
+    freqs: np.ndarray, amp: np.ndarray, markers: list[dict], title: str, y_title: str
+) -> dict:
+    values = [
+        {"hz": f, "a": a}
+        for f, a in zip(charts.rounded(freqs), charts.rounded(amp, 4), strict=True)
+    ]
+    line = {
+        "data": {"values": values},
+        "mark": {"type": "line", "strokeWidth": 1, "color": "#1f77b4"},
+        "encoding": {
+            "x": {"field": "hz", "type": "quantitative", "title": "frequency (Hz)"},
+            "y": {"field": "a", "type": "quantitative", "title": y_title},
+            "tooltip": [
+                {"field": "hz", "title": "Hz", "format": ".2f"},
+                {"field": "a", "title": y_title, "format": ".4g"},
+            ],
+        },
+    }
+    return charts.spec(title, [line, *markers])
 
 
 def spectra() -> None:
@@ -212,18 +283,18 @@ def spectra() -> None:
         "defect frequencies BPFI, BPFO, BSF, FTF with harmonics"
     )
     left, right = st.columns(2)
-    fig = go.Figure(go.Scatter(x=sp.freqs, y=sp.amplitude[j], mode="lines", name="amplitude"))
-    _marked(fig, sp.shaft_markers, float(sp.amplitude[j].max()), "#7f7f7f")
-    charts.layout(
-        fig, f"amplitude spectrum, {ch}", "acceleration (g)", "frequency (Hz)", showlegend=False
+    fig = _spectrum(
+        sp.freqs,
+        sp.amplitude[j],
+        _markers(sp.shaft_markers, "#7f7f7f"),
+        f"amplitude spectrum, {ch}",
+        "acceleration (g)",
     )
     show(fig, "spectrum", left)
-    fig = go.Figure(go.Scatter(x=sp.env_freqs, y=sp.envelope[j], mode="lines", name="envelope"))
-    top = float(sp.envelope[j][1:].max()) if sp.envelope.shape[-1] > 1 else 1.0
-    _marked(fig, {k: v for k, v in sp.shaft_markers.items() if k == "1×"}, top, "#7f7f7f")
-    _marked(fig, sp.defect_markers, top, None)
-    charts.layout(
-        fig, f"envelope spectrum, {ch}", "envelope (g)", "frequency (Hz)", showlegend=False
+    shaft = {k: v for k, v in sp.shaft_markers.items() if k == "1×"}
+    markers = _markers(shaft, "#7f7f7f") + _markers(sp.defect_markers, None)
+    fig = _spectrum(
+        sp.env_freqs, sp.envelope[j], markers, f"envelope spectrum, {ch}", "envelope (g)"
     )
     show(fig, "envelope", right)
 
@@ -281,44 +352,73 @@ def prognosis() -> None:
             "remaining life is open (not estimated). A RUL appears once a fault develops."
         )
     else:
-        fig = go.Figure()
         lo = hist["rul_lower"].fill_null(np.nan).to_numpy()
         hi = hist["rul_upper"].fill_null(np.nan).to_numpy()
         open_top = np.isnan(hi) & ~np.isnan(med)
         if open_top.any():  # an open upper end (beyond the model's horizon): band to the top
             hi = np.where(open_top, np.nanmax(np.concatenate([hi, med])) * 1.5, hi)
-        fig.add_trace(go.Scatter(x=x, y=hi, mode="lines", line={"width": 0}, showlegend=False))
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=lo,
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor="rgba(31,119,180,0.2)",
-                name="90% interval",
-            )
-        )
-        fig.add_trace(go.Scatter(x=x, y=med, mode=mode, name="median", line={"color": "#1f77b4"}))
-        charts.layout(fig, "remaining useful life", "RUL (hours)", yaxis={"rangemode": "tozero"})
-        show(fig, "rul", left)
+        t = charts.times_ms(x)
+        band = [
+            {"t": ti, "lo": a, "hi": b, "s": "90% interval"}
+            for ti, a, b in zip(t, charts.rounded(lo), charts.rounded(hi), strict=True)
+        ]
+        y = charts.y_axis("RUL (hours)", zero=True, field="lo")
+        layers = [
+            {
+                "data": {"values": band},
+                "mark": {"type": "area", "opacity": 0.2},
+                "encoding": {
+                    "x": charts.time_x(),
+                    "y": y,
+                    "y2": {"field": "hi"},
+                    "color": {"field": "s", "type": "nominal"},
+                },
+            },
+            charts.series_layer(
+                x, {"median": med}, charts.y_axis("RUL (hours)", zero=True), points=mode != "lines"
+            ),
+        ]
+        for layer in layers:
+            layer["encoding"]["color"]["scale"] = {
+                "domain": ["90% interval", "median"],
+                "range": ["#1f77b4", "#1f77b4"],
+            }
+        show(charts.spec("remaining useful life", layers), "rul", left)
         if open_top.any():
             left.caption("where the 90% interval has no upper end, its band runs to the top")
-    fig = go.Figure()
-    for c in modes:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=hist[c].to_numpy(),
-                mode=mode,
-                name=c[2:].replace("_", " "),
-                stackgroup="modes",
-            )
-        )
-    charts.layout(fig, "fault-mode probabilities (stacked)", "probability", yaxis={"range": [0, 1]})
-    fig.update_layout(legend={"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0,
-                              "xanchor": "left"}, height=380)  # fmt: skip
-    show(fig, "modes", right)
+    t = charts.times_ms(x)
+    values = [
+        {"t": ti, "p": p, "mode": c[2:].replace("_", " ")}
+        for c in modes
+        for ti, p in zip(t, charts.rounded(hist[c].fill_null(np.nan).to_numpy(), 4), strict=True)
+    ]
+    area = {
+        "data": {"values": values},
+        "mark": {"type": "area", "line": mode != "lines", "opacity": 0.85},
+        "encoding": {
+            "x": charts.time_x(),
+            "y": {
+                "field": "p",
+                "type": "quantitative",
+                "title": "probability",
+                "stack": True,
+                "scale": {"domain": [0, 1]},
+            },
+            "color": {
+                "field": "mode",
+                "type": "nominal",
+                "title": None,
+                "sort": [c[2:].replace("_", " ") for c in modes],
+            },
+            "order": {"field": "mode"},
+            "tooltip": [
+                {"field": "mode"},
+                {"field": "p", "format": ".2f"},
+                {"field": "t", "type": "temporal", "format": "%Y-%m-%d %H:%M", "formatType": "utc"},
+            ],
+        },
+    }
+    show(charts.spec("fault-mode probabilities (stacked)", [area]), "modes", right)
 
 
 def alert_timeline() -> None:
@@ -329,28 +429,50 @@ def alert_timeline() -> None:
         return
     df = q.alerts_frame(alerts)
     end_data = q.latest_data_time(store, asset)
-    fig = go.Figure()
-    spans = []
+    spans, rows = [], []
     for a, r in zip(alerts, df.iter_rows(named=True), strict=True):
         start, end = _data_span(a, end_data)
         spans += [start, end]
-        fig.add_trace(
-            go.Scatter(
-                x=dates([start, end]),
-                y=[f"#{r['id']}", f"#{r['id']}"],
-                mode="lines+markers",
-                line={"width": 12, "color": SEVERITY_COLOR[r["severity"]]},
-                name=f"#{r['id']} {r['severity']} ({r['status']})",
-                hovertext=r["message"],
-            )
+        rows.append(
+            {
+                "alert": f"#{r['id']}",
+                "start": start,
+                "end": end,
+                "severity": r["severity"],
+                "status": r["status"],
+                "message": r["message"],
+            }
         )
-    charts.layout(
-        fig, "alert timeline", "alert", height=140 + 30 * df.height, yaxis={"type": "category"}
-    )
-    fig.update_traces(marker={"size": 10})
     pad = max(3600.0, 0.05 * (max(spans) - min(spans)))  # a new alert is a point: show it
-    fig.update_xaxes(range=[str(d) for d in dates([min(spans) - pad, max(spans) + pad])])
-    show(fig, "alert_timeline")
+    t0, t1 = charts.times_ms([min(spans) - pad, max(spans) + pad])
+    for row in rows:
+        row["start"], row["end"] = charts.times_ms([row["start"], row["end"]])
+    x = charts.time_x()
+    x["field"] = "start"
+    x["scale"]["domain"] = [t0, t1]
+    layer = {
+        "data": {"values": rows},
+        "mark": {"type": "bar", "height": 12, "cornerRadius": 2, "minBandSize": 4},
+        "encoding": {
+            "x": x,
+            "x2": {"field": "end"},
+            "y": {"field": "alert", "type": "nominal", "title": "alert", "sort": None},
+            "color": {
+                "field": "severity",
+                "type": "nominal",
+                "title": None,
+                "scale": {"domain": list(SEVERITY_COLOR), "range": list(SEVERITY_COLOR.values())},
+            },
+            "tooltip": [
+                {"field": "alert"},
+                {"field": "severity"},
+                {"field": "status"},
+                {"field": "message"},
+            ],
+        },
+    }
+    points = {**layer, "mark": {"type": "point", "filled": True, "size": 60}}
+    show(charts.spec("alert timeline", [layer, points], 120 + 30 * df.height), "alert_timeline")
     st.dataframe(
         df.with_columns(pl.col("opened_at").map_elements(when, return_dtype=pl.Utf8))
         .select("id", "severity", "status", "opened_at", "message", "acknowledged_by")
@@ -377,16 +499,31 @@ def _data_span(a: object, end_data: float | None) -> tuple[float, float]:
     return float(times[0]), float(end)
 
 
+def overview() -> None:
+    if has_vibration:
+        severity()
+    prognosis()
+
+
+TABS = {  # tab label (the URL's `view`) -> what it draws; only the open tab is run and sent
+    "Overview": overview,
+    "Trends": sensor_trends,
+    "Spectra": vibration,
+    "Compare": comparison,
+    "Alerts": alert_timeline,
+}
+
+
 @st.fragment(run_every=REFRESH_S)
 def live() -> None:
     try:
         header()
-        sensor_trends()
-        if has_vibration:
-            vibration()
-        comparison()
-        prognosis()
-        alert_timeline()
+        for tab, draw in zip(
+            st.tabs(list(TABS), key="view", bind="query-params"), TABS.values(), strict=True
+        ):
+            if tab.open:
+                with tab:
+                    draw()
     except q.UnknownAssetError as exc:
         st.error(str(exc))
     st.caption(

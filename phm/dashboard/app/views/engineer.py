@@ -4,7 +4,6 @@ the raw vibration features (acceleration RMS in g) behind the operators' ISO 208
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from phm.dashboard import charts
@@ -38,33 +37,26 @@ def expert_load() -> None:
     n_layers, n_experts = loads.shape[1:]
     experts = [f"expert {e}" for e in range(n_experts)]
     left, right = st.columns(2)
-    fig = go.Figure(
-        go.Heatmap(
-            z=loads[-1],
-            x=experts,
-            y=[f"layer {i}" for i in range(n_layers)],
-            colorscale="Blues",
-            zmin=0,
-            colorbar={"title": "share"},
-        )
+    fig = charts.heatmap(
+        experts,
+        [f"layer {i}" for i in range(n_layers)],
+        loads[-1],
+        "latest prediction: share of tokens per routed expert",
+        "routed expert",
+        "MoE layer",
     )
-    charts.layout(
-        fig, "latest prediction: share of tokens per routed expert", "MoE layer", "routed expert"
-    )
-    left.plotly_chart(fig, key="load_latest")
+    left.vega_lite_chart(fig, key="load_latest", width="stretch")
     layer = 0 if n_layers == 1 else right.selectbox("Layer", range(n_layers), key="load_layer")
-    fig = go.Figure(
-        go.Heatmap(
-            z=loads[:, layer, :].T,
-            x=dates(times),
-            y=experts,
-            colorscale="Blues",
-            zmin=0,
-            colorbar={"title": "share"},
-        )
+    fig = charts.heatmap(
+        times,
+        experts,
+        loads[:, layer, :].T,
+        f"layer {layer}: load over the last day",
+        charts.TIME_AXIS,
+        "routed expert",
+        time=True,
     )
-    charts.layout(fig, f"layer {layer}: load over the last day", "routed expert")
-    right.plotly_chart(fig, key="load_time")
+    right.vega_lite_chart(fig, key="load_time", width="stretch")
     st.caption(
         "a balanced router spreads tokens evenly (1 / experts each); an expert that takes "
         "most tokens, or none, for long is worth a look when the model is retrained"
@@ -80,14 +72,14 @@ def raw_features() -> None:
         st.info("No vibration snapshot yet.")
         return
     rms = {c[: -len("_rms")]: feats[c].to_numpy() for c in feats.columns if c.endswith("_rms")}
-    fig = charts.lines(dates(feats["time"].to_numpy()), rms)
-    charts.layout(
-        fig,
+    fig = charts.lines(
+        dates(feats["time"].to_numpy()),
+        rms,
         "acceleration RMS per snapshot",
         "acceleration RMS (g)",
-        yaxis={"rangemode": "tozero", "tickformat": ".3f"},
+        fmt=".3f",
     )
-    st.plotly_chart(fig, key="accel_rms")
+    st.vega_lite_chart(fig, key="accel_rms", width="stretch")
 
 
 @st.fragment(run_every=REFRESH_S)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 from phm.dashboard import alarm_queries as aq
 from phm.dashboard import charts
 from phm.dashboard import queries as q
-from phm.dashboard.ui import REFRESH_S, ago, dates, steady, store_or_stop, warn, when
+from phm.dashboard.ui import REFRESH_S, ago, steady, store_or_stop, warn, when
 
 st.title("System")
 steady()
@@ -53,16 +52,17 @@ def system_view() -> None:
     if rate.height == 0:
         st.info("No data committed in the last 30 minutes.")
     else:
-        fig = go.Figure()
-        for stream in sorted(set(rate["stream"])):
-            part = rate.filter(pl.col("stream") == stream)
-            fig.add_trace(go.Bar(x=dates(part["time"].to_numpy()), y=part["rows_s"].to_numpy(),
-                                 name=stream))  # fmt: skip
-        charts.layout(
-            fig, "rows (snapshots for vibration) committed per second, by minute",
-            "rows per second", "wall clock (UTC)", barmode="stack",
-        )  # fmt: skip
-        st.plotly_chart(fig, key="rate")
+        fig = charts.bars(
+            rate["time"].to_numpy(),
+            rate["rows_s"].to_numpy(),
+            "rows (snapshots for vibration) committed per second, by minute",
+            "rows per second",
+            "wall clock (UTC)",
+            series=rate["stream"].to_list(),
+            per="minutes",
+            integer=False,
+        )
+        st.vega_lite_chart(fig, key="rate", width="stretch")
 
     left, right = st.columns(2)
     with left:
@@ -79,10 +79,15 @@ def system_view() -> None:
         st.subheader("Dead letters by reason")
         if s["dead_by_reason"]:
             reasons = s["dead_by_reason"]
-            fig = go.Figure(go.Bar(x=list(reasons), y=list(reasons.values())))
-            charts.layout(fig, "dead letters by reason", "messages", "reason", height=260)
-            charts.integer_axis(fig, max(reasons.values()))
-            st.plotly_chart(fig, key="dead_reasons")
+            fig = charts.bars(
+                list(reasons),
+                list(reasons.values()),
+                "dead letters by reason",
+                "messages",
+                "reason",
+                height=260,
+            )
+            st.vega_lite_chart(fig, key="dead_reasons", width="stretch")
         else:
             st.success("No dead letters: every message was accepted.")
     dl = q.dead_letters(store, 100)
