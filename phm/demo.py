@@ -10,9 +10,9 @@ pump model is trained on simulated pump lives (`phm train --dataset plant`,
 phm/configs/models/plant.toml; docs/BENCHMARKS.md has its time) and the ion mill model on a small
 simulated PHM 2018 fleet, both kept under `--store`. It runs until Ctrl-C or `--duration`
 seconds, printing the fleet's state, and stops everything cleanly. The simulator, ingest and
-monitor run at a lower CPU priority (`--nice 10`) than the broker and the dashboard, so the
-operators' screen stays quick on a small server while the plant is busy (docs/BENCHMARKS.md,
-issue 19).
+monitor run on CPU time the broker, the dashboard and the operators' browser do not want
+(`--services-priority idle`, Linux SCHED_IDLE), so the screen stays quick on a small server
+while the plant is busy (docs/BENCHMARKS.md, issue 19).
 
 `phm demo --phm2018` runs the batch benchmark demo instead: simulate an ion-mill fleet in the
 PHM 2018 layout, train the gradient-boosting TTF baseline and score it with the official S1.
@@ -40,6 +40,12 @@ from phm.resources import resource_path
 DEMO_TOOLS = 20  # PHM 2018 demo: the challenge's training fleet size; 5 more tools are scored
 DEMO_DAYS = 30.0
 PUMP_MODEL_CONFIG = "models/plant.toml"  # shipped: phm/configs/models/plant.toml
+# --services-priority: (nice increment, scheduling policy) of the simulator, ingest and monitor
+PRIORITIES = {
+    "idle": (19, getattr(os, "SCHED_IDLE", None)),
+    "low": (10, None),
+    "normal": (0, None),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,11 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dashboard-port", type=int, default=8501, help="dashboard port (0: no dashboard)"
     )
     parser.add_argument(
-        "--nice",
-        type=int,
-        default=10,
-        help="CPU priority the plant's services (simulator, ingest, monitor) drop to once the "
-        "dashboard and broker run: the operators' screen first on a small server (0: none)",
+        "--services-priority",
+        choices=tuple(PRIORITIES),
+        default="idle",
+        help="CPU priority of the plant's services (simulator, ingest, monitor) beside the "
+        "broker and the dashboard: idle (only CPU time nothing else wants; the operators' "
+        "screen first on a small server), low (nice 10) or normal",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--phm2018", action="store_true", help="the batch PHM 2018 demo")
@@ -196,8 +203,7 @@ def run_live(args: argparse.Namespace) -> int:
                 store, args.dashboard_port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             print(f"dashboard http://127.0.0.1:{args.dashboard_port}")
-        if args.nice > 0:  # per thread on Linux: before the service threads start
-            os.nice(args.nice)
+        lower_priority(args.services_priority)  # before the service threads start
         worker.start()
         monitor = Monitor(store, plant, model, ion_mill_model=ion_mill)
         sim = threading.Thread(
@@ -240,6 +246,18 @@ def run_live(args: argparse.Namespace) -> int:
                 dashboard.kill()
     print(status_line(StateStore(store / "state.sqlite", readonly=True)))
     return 0
+
+
+def lower_priority(priority: str) -> None:
+    """This thread's CPU priority, inherited by the threads it starts (priorities are per
+    thread on Linux): "idle" (SCHED_IDLE: runs only on CPU time no other task wants), "low"
+    (nice 10) or "normal". The services queue, they lose nothing: the broker holds what the
+    ingest has not yet acknowledged."""
+    nice, policy = PRIORITIES[priority]
+    if nice:
+        os.nice(nice)
+    if policy is not None and hasattr(os, "sched_setscheduler"):
+        os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
 def status_line(state: object) -> str:

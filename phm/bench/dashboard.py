@@ -62,11 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run `phm demo --store DIR` beside the timed dashboard (models in DIR/models)",
     )
     parser.add_argument(
-        "--demo-nice",
-        type=int,
-        default=10,
-        help="the beside demo's `--nice` (its default 10; 0: the plant services at the "
-        "dashboard's priority)",
+        "--demo-priority",
+        choices=("idle", "low", "normal"),
+        default="idle",
+        help="the beside demo's `--services-priority` (its default: idle)",
     )
 
 
@@ -237,8 +236,8 @@ def browser_timings(root: Path, asset: str, args: argparse.Namespace) -> dict:
                     str(args.beside_demo),
                     "--dashboard-port",
                     "0",
-                    "--nice",
-                    str(args.demo_nice),
+                    "--services-priority",
+                    args.demo_priority,
                 ],
                 stdout=(logs / "demo.out").open("w"),
                 stderr=subprocess.STDOUT,
@@ -260,7 +259,7 @@ def browser_timings(root: Path, asset: str, args: argparse.Namespace) -> dict:
             proc.terminate()
             proc.wait(30)
     demo = (
-        f" with `phm demo --nice {args.demo_nice}` running beside it"
+        f" with `phm demo --services-priority {args.demo_priority}` running beside it"
         if args.beside_demo is not None
         else ""
     )

@@ -79,16 +79,17 @@ def time_pages(
     timeout_s: float = 60.0,
 ) -> list[PageTiming]:
     """Open each page (`pages`: name -> path after `url`) `repeats` times in a fresh browser
-    page, after one untimed warm-up visit each; screenshot each page (full page) into `shots`
-    after its last run. Console errors of every visit are kept."""
+    page, after one untimed warm-up visit each, in rounds (every page once per round);
+    screenshot each page (full page) into `shots` in the last round. Console errors of every
+    visit are kept."""
     from playwright.sync_api import sync_playwright
 
     out = [PageTiming(name, path) for name, path in pages.items()]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         context = browser.new_context(viewport=VIEWPORT)
-        for timing in out:
-            for run in range(repeats + 1):
+        for run in range(repeats + 1):  # rounds over the pages: each sees every phase of a
+            for timing in out:  # demo running beside it, none only its start
                 page = context.new_page()
                 page.on(
                     "console",
