@@ -41,3 +41,32 @@ def test_a_cached_model_of_an_older_checkpoint_format_is_set_aside_for_retrainin
     assert not _cached(old)  # the demo then trains a new one under the same name
     assert not old.exists() and (tmp_path / "pump.old-format").exists()
     assert not _cached(tmp_path / "missing.pt")
+
+
+def test_services_priority_idle_reaches_the_threads_started_after_it() -> None:
+    """`--services-priority idle`: the simulator, ingest and monitor threads (started after
+    lower_priority) run on SCHED_IDLE at nice 19; the thread that set it up elsewhere keeps
+    its own priority (priorities are per thread on Linux)."""
+    import os
+    import threading
+
+    from phm.demo import lower_priority
+
+    seen: dict[str, int] = {}
+
+    def service() -> None:
+        seen["policy"] = os.sched_getscheduler(0)
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def demo_main() -> None:
+        lower_priority("idle")
+        worker = threading.Thread(target=service)
+        worker.start()
+        worker.join()
+
+    before = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+    main = threading.Thread(target=demo_main)
+    main.start()
+    main.join()
+    assert seen == {"policy": os.SCHED_IDLE, "nice": min(before[1] + 19, 19)}
+    assert (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)) == before

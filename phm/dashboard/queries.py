@@ -614,7 +614,8 @@ def expert_load_history(
 
 
 def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
-    """Alerts as rows for tables and the timeline: end = cleared_at, or now while live."""
+    """Alerts as rows for tables and the timeline: end = cleared_at, or now while live (wall
+    clock); data_time = the plant time of the scoring behind the latest version."""
     now = time.time() if now is None else now
     rows = [
         {
@@ -628,6 +629,7 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
             "end": a.cleared_at if a.cleared_at is not None else max(now, a.updated_at),
             "message": a.message,
             "acknowledged_by": ", ".join(k.by for k in a.acknowledgements),
+            "data_time": _data_time(a),
         }
         for a in alerts
     ]
@@ -642,8 +644,15 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
         "end": pl.Float64,
         "message": pl.Utf8,
         "acknowledged_by": pl.Utf8,
+        "data_time": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def _data_time(a: Alert) -> float | None:
+    """The plant (data) time of the scoring behind an alert's latest version, if it has one."""
+    t = a.details.get("data_time") if isinstance(a.details, dict) else None
+    return float(t) if isinstance(t, int | float) and np.isfinite(t) else None
 
 
 ALERT_HISTORY_SCHEMA = {

@@ -146,9 +146,11 @@ def show_alert(v: aq.AlarmView, expanded: bool) -> None:
         action_forms(v)
         st.markdown(
             f"<span style='color:{color}'>■</span> **{a.severity}** {a.kind} alert on "
-            f"[{a.asset_id}](asset?asset={a.asset_id}), opened {when(a.opened_at)}, "
+            f"[{a.asset_id}](asset?asset={a.asset_id}); latest data "
+            f"{when(aq.raised_at(a))} (plant time, as on the charts); opened {when(a.opened_at)}, "
             f"updated {when(a.updated_at)}"
-            + (f", cleared {when(a.cleared_at)}" if a.cleared_at else ""),
+            + (f", cleared {when(a.cleared_at)}" if a.cleared_at else "")
+            + " (wall clock)",
             unsafe_allow_html=True,
         )
         for k in a.acknowledgements:

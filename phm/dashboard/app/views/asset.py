@@ -474,9 +474,12 @@ def alert_timeline() -> None:
     points = {**layer, "mark": {"type": "point", "filled": True, "size": 60}}
     show(charts.spec("alert timeline", [layer, points], 120 + 30 * df.height), "alert_timeline")
     st.dataframe(
-        df.with_columns(pl.col("opened_at").map_elements(when, return_dtype=pl.Utf8))
-        .select("id", "severity", "status", "opened_at", "message", "acknowledged_by")
-        .rename({"opened_at": "opened (wall clock)"})
+        df.with_columns(
+            pl.col("data_time").map_elements(when, return_dtype=pl.Utf8),
+            pl.col("opened_at").map_elements(when, return_dtype=pl.Utf8),
+        )
+        .select("id", "severity", "status", "data_time", "message", "acknowledged_by", "opened_at")
+        .rename({"data_time": "latest data (plant time)", "opened_at": "opened (wall clock)"})
         .reverse(),
         hide_index=True,
         key="asset_alerts",
