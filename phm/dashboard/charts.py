@@ -628,6 +628,7 @@ def cause_figure(causes: list[dict], labels: dict[str, str]) -> dict:
                     "field": "kind",
                     "type": "nominal",
                     "title": None,
+                    "legend": None,  # the chart's title says which colour is which
                     "scale": {"domain": ["graph node", "symptom"], "range": ["#4c78a8", "#f58518"]},
                 },
                 "tooltip": [{"field": "label"}, {"field": "id", "title": "graph id"}],
@@ -648,7 +649,7 @@ def cause_figure(causes: list[dict], labels: dict[str, str]) -> dict:
         "evidence: cause → mechanism → fault mode → symptoms seen "
         "(blue: graph nodes, orange: symptoms; top cause bold)",
         layers,
-        height=int(60 + 48 * depth),
+        height=int(100 + 70 * depth),
         view={"stroke": None},
     )
 
