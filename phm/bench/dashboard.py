@@ -201,10 +201,9 @@ def browser_timings(root: Path, asset: str, args: argparse.Namespace) -> dict:
     import subprocess
     import sys
     import tempfile
-    import urllib.request
 
     from phm.bench.dashboard_browser import time_pages
-    from phm.dashboard.cli import start_dashboard
+    from phm.dashboard.cli import serving, start_dashboard
 
     pages = {
         "fleet": "/fleet",
@@ -244,13 +243,7 @@ def browser_timings(root: Path, asset: str, args: argparse.Namespace) -> dict:
             )
         )
     try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+        serving(url, 60.0, 0.5)
         if args.beside_demo is not None:
             time.sleep(20.0)  # the demo's broker, simulator, ingest and monitor under way
         timings = time_pages(url, pages, args.repeats, args.shots)

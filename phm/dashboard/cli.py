@@ -85,6 +85,24 @@ def dashboard_command(store: Path, port: int, address: str = "127.0.0.1") -> lis
     ]  # fmt: skip
 
 
+def serving(url: str, timeout_s: float = 60.0, every_s: float = 0.3) -> bool:
+    """Wait until the dashboard at `url` answers its health check (True), or `timeout_s`
+    passes (False)."""
+    import time
+    import urllib.request
+
+    end = time.time() + timeout_s
+    while time.time() < end:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(every_s)
+    return False
+
+
 def start_dashboard(
     store_dir: str | Path,
     port: int = DEFAULT_PORT,

@@ -114,7 +114,7 @@ def ago(seconds: float | None) -> str:
 
 
 def dates(t: np.ndarray | list) -> np.ndarray:
-    """Unix seconds -> numpy datetime64[ms] (UTC) for plotly axes."""
+    """Unix seconds -> numpy datetime64[ms] (UTC); `charts.times_ms` reads either."""
     return (np.asarray(t, dtype=np.float64) * 1e3).astype("datetime64[ms]")
 
 

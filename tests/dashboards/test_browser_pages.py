@@ -9,13 +9,11 @@ Needs /usr/bin/chromium and playwright (skipped without them, failed under CI=tr
 from __future__ import annotations
 
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from phm.dashboard.cli import start_dashboard
+from phm.dashboard.cli import serving, start_dashboard
 from tests.dashboards.store_fixture import FixtureStore
 from tests.dashboards.test_browser import CHROMIUM, _browser_or_skip, _free_port
 
@@ -41,14 +39,7 @@ def dashboard_url(fixture_store: FixtureStore, tmp_path_factory: pytest.TempPath
                            stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        end = time.time() + 60
-        while time.time() < end:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
+        serving(url, 60.0)
         assert proc.poll() is None, Path(log).read_text()[-3000:]
         yield url
     finally:
