@@ -34,10 +34,11 @@ def fleet_view() -> None:
         return
     shown = q.filter_fleet(df, sites, lines, types)
     counts = dict(shown.group_by("status").len().iter_rows())
-    cols = st.columns(5)
-    cols[0].metric("Assets", shown.height)
-    for col, status in zip(cols[1:], ("alarm", "watch", "ok", "no data"), strict=True):
-        col.metric(BADGE[status], counts.get(status, 0))
+    # the status counts as one line of text: five metric tiles in columns cost the browser
+    # ~0.1-0.2 s per visit with the demo running (docs/BENCHMARKS.md, issue 19)
+    tally = [f"**{shown.height}** assets"]
+    tally += [f"{BADGE[s]} **{counts.get(s, 0)}**" for s in ("alarm", "watch", "ok", "no data")]
+    st.markdown("#### " + " · ".join(tally))
     flagged = {k: counts.get(k, 0) for k in aq.STATUS_BADGE if counts.get(k, 0)}
     if flagged:
         st.caption(" · ".join(f"{aq.STATUS_BADGE[k]}: {n}" for k, n in flagged.items()))
