@@ -21,6 +21,7 @@ from phm.models.s1_decision import policy_stability
 # a variant suffix ("moe-f3": `--folds 3`); every name found becomes a column
 ABLATION_KEYS = {  # JSON key -> column suffix
     "s1_total_threshold_estimate_choice": "threshold, S1-estimate choice",
+    "s1_total_threshold": "threshold, median",
     "s1_total_bayes": "Bayes",
     "s1_total_bayes_uncalibrated": "Bayes uncalibrated",
     "s1_total_per_mode_choice": "per-mode choice",

@@ -43,7 +43,7 @@ NETWORK_EPOCHS = 5
 NETWORK_PATIENCE = 1
 # cross-fitting: the networks train one model per fold of the training tools and choose the
 # submit rule on every tool's out-of-fold predictions (1: one validation split)
-NETWORK_FOLDS = 1
+NETWORK_FOLDS = 3
 DETECT_WITHIN_S = 3600.0
 
 PUBLISHED = [
