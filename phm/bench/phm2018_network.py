@@ -1,9 +1,12 @@
 """`phm bench phm2018 --model moe|dense`: the network path of the PHM 2018 bench.
 
-Trains the network once per seed on the training tools (validation tools split off), turns its
-TTF distribution into a submission fitted on the validation tools only (`NetworkDecision`: the
-threshold policy shipped, the Bayes rules scored beside it) and scores the evaluation tools with
-the official S1. Imported by phm.bench.phm2018 only when a network is asked for.
+Trains the networks per seed on the training tools, cross-fitted over `--folds` groups of them
+(default 3: one network per fold, each training tool held out once), turns their TTF
+distributions into a submission fitted on the held-out predictions only (`NetworkDecision`: the
+threshold policy with a per-mode choice of the median or the S1 estimate shipped; the median
+alone and the Bayes rules scored beside it), and scores the evaluation tools with the official
+S1 (the folds' submissions combined by majority vote). Imported by phm.bench.phm2018 only
+when a network is asked for.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ SCORE_CHUNK = 32768  # scored rows per batch of windows
 class NetworkDecision:
     """How the network's TTF distribution becomes a submission, fitted on training tools only.
 
-    `threshold`: (alarm levels, estimate caps) per mode of `choose_policy` applied to the
-    median TTF (the shipped rule). `estimate_choice` with `estimator` (M,): the same where a
-    mode may instead submit the S1 estimate (ESTIMATORS), whichever had less S1 on the held-out
-    windows (an ablation: it lost on development fleets 101-102, docs/i16/phm2018.md).
+    `estimate_choice` with `estimator` (M,): the shipped rule, (alarm levels, estimate caps)
+    per mode of `choose_policy` applied to the median TTF or to the S1 estimate (ESTIMATORS),
+    whichever had less S1 on the held-out windows (chosen with `--folds 3` on development
+    fleets 101-102, docs/i16/phm2018.md). `threshold`: the same with the median always (the
+    shipped rule until then, an ablation now).
     `temperature`, `shift` (M,): calibration of the hazard logits on the held-out windows
     (`fit_hazard_calibration`); `far_nan_share` (M,): share of far truths that are NaN. The
     Bayes decisions and the per-mode choice between Bayes and threshold are ablations.
@@ -155,7 +159,8 @@ def threshold_submission(
     estimates: dict[str, np.ndarray], alarm: np.ndarray, decision: NetworkDecision, choice=False
 ) -> np.ndarray:
     """The threshold rule: per mode the median TTF where the alarm reaches the mode's level and
-    the estimate its cap, NaN elsewhere; `choice`: the ablation that may submit the S1 estimate."""
+    the estimate its cap, NaN elsewhere; `choice` (the shipped rule): per mode the median or the
+    S1 estimate, whichever the held-out windows preferred, with its own level and cap."""
     if choice:
         estimate = np.column_stack([estimates[e][:, m] for m, e in enumerate(decision.estimator)])
         levels, caps = decision.estimate_choice

@@ -117,6 +117,8 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
             "1",
             "--stride",
             "20",
+            "--folds",
+            "1",
             "--out",
             str(out),
             "--no-progress",
@@ -139,21 +141,30 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert set(seed["decision"]) == modes
     for fitted in seed["decision"].values():
         assert 0.2 <= fitted["temperature"] <= 5.0 and 0.0 <= fitted["far_nan_share"] <= 1.0
-    # the shipped threshold rule's ablations are all scored
-    for k in ("s1_total_bayes", "s1_total_bayes_uncalibrated", "s1_total_per_mode_choice"):
+    # the shipped rule's ablations are all scored
+    for k in (
+        "s1_total_threshold",
+        "s1_total_bayes",
+        "s1_total_bayes_uncalibrated",
+        "s1_total_per_mode_choice",
+    ):
         assert result[k] >= 0.0
-    # the headline is the threshold rule: the per-mode choice equals it wherever it kept it
+    # the per-mode Bayes-or-median choice equals the median threshold rule wherever it kept it
     for m, fitted in seed["decision"].items():
-        chosen = "bayes" if fitted["bayes_wins"] else None
-        expected = seed[f"s1_{m}_{chosen}"] if chosen else seed[f"s1_{m}"]
-        assert seed[f"s1_{m}_per_mode_choice"] == pytest.approx(expected)
+        chosen = "bayes" if fitted["bayes_wins"] else "threshold"
+        assert seed[f"s1_{m}_per_mode_choice"] == pytest.approx(seed[f"s1_{m}_{chosen}"])
+    # the headline is the threshold rule with the per-mode choice of estimate (median or S1
+    # estimate): where the mode's choice is the median, it is the median rule itself
+    for m, fitted in seed["decision"].items():
+        if not fitted["choice_s1_estimate"]:  # the mode submits the median
+            assert seed[f"s1_{m}"] == pytest.approx(seed[f"s1_{m}_threshold"])
 
 
 def test_bench_network_cross_fits_every_training_tool_once(tmp_path: Path) -> None:
     sim = tmp_path / "sim"
     simulate_phm2018(sim, tools=4, days=2, seed=2, test_tools=1, workers=1, progress=False)
     out = tmp_path / "out"
-    args = ["bench", "phm2018", "--data", str(sim), "--model", "moe", "--folds", "3"]
+    args = ["bench", "phm2018", "--data", str(sim), "--model", "moe"]  # 3 folds: the default
     args += ["--config", "phm/configs/models/tiny.toml", "--epochs", "1", "--threads", "1"]
     assert main([*args, "--stride", "20", "--out", str(out), "--no-progress"]) == 0
     result = json.loads((out / "phm2018_moe.json").read_text())
