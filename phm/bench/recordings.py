@@ -68,6 +68,7 @@ from phm.features.orders import (
     angle_windows,
     defect_lines,
     envelope_diagnosis,
+    multiband_features,
     order_features,
     resample,
 )
@@ -222,7 +223,9 @@ def recording_features(rec: Recording, cfg: OrderConfig) -> RecordingFeatures:
             expected=f">= {cfg.window_revs} shaft revolutions",
         )
     feats, names = {}, {}
-    feats["orders"], names["orders"] = order_features(w, rec.defect_orders)
+    F, n = order_features(w, rec.defect_orders)
+    M, m = multiband_features(x, rec.fs_hz, rec.rpm, rec.defect_orders, cfg)
+    feats["orders"], names["orders"] = np.hstack([F, M]), n + m
     common = resample(x, rec.fs_hz, cfg.common_fs_hz)
     starts = np.arange(0, common.size - HZ_WINDOW + 1, HZ_STRIDE)
     windows = np.stack([common[s : s + HZ_WINDOW] for s in starts])

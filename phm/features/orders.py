@@ -14,7 +14,7 @@ unit does not reach the model: the normalisation is "scale-free features only".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -38,6 +38,9 @@ class OrderConfig:
     window_revs / stride_revs: window length and hop, in shaft revolutions.
     envelope_band: band-pass before demodulation, Hz at the common rate (None: 10-40%).
     tolerance: half-width of a defect-order peak window, as a fraction of the order.
+    demod_bands: the bands of `multiband_features` (Hz at the common rate): the resonance
+      that impacts excite differs by machine and sensor, so each defect line is also read in
+      every band and the strongest kept (a coarse kurtogram).
     """
 
     common_fs_hz: float = 12_000.0
@@ -47,6 +50,13 @@ class OrderConfig:
     stride_revs: int = 8
     envelope_band: tuple[float, float] | None = None
     tolerance: float = 0.02
+    demod_bands: tuple[tuple[float, float], ...] = (
+        (300, 1200),
+        (1200, 2400),
+        (2400, 3600),
+        (3600, 4800),
+        (4800, 5800),
+    )
 
 
 def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
@@ -192,6 +202,25 @@ def order_features(w: AngleWindows, orders_of: DefectFrequencies) -> tuple[np.nd
     names.append("env_depth")
     cols.append(w.envelope.std(axis=1) / np.maximum(w.envelope.mean(axis=1), 1e-300))
     return np.stack(cols, axis=1), names
+
+
+def multiband_features(
+    x: np.ndarray, fs_hz: float, rpm: float, orders_of: DefectFrequencies, cfg: OrderConfig
+) -> tuple[np.ndarray, list[str]]:
+    """(W, F) scale-free features over `cfg.demod_bands`, windows as `angle_windows(x, ...)`:
+    every envelope line ratio of `defect_lines` at its largest over the bands (`envmax_*`), and
+    the log kurtosis of the band-passed signal per band (`kurt_<lo>_<hi>`)."""
+    lines, kurt = [], []
+    for band in cfg.demod_bands:
+        w = angle_windows(x, fs_hz, rpm, replace(cfg, envelope_band=band))
+        per_band = defect_lines(w, orders_of)
+        lines.append(np.stack(list(per_band.values()), axis=1))
+        kurt.append(np.log(np.maximum(_kurtosis(w.band) + 3.0, 1e-3)))
+    with np.errstate(all="ignore"):  # a line beyond the spectrum is NaN in every band
+        strongest = np.nanmax(np.stack(lines, axis=1), axis=1) if lines[0].size else lines[0]
+    names = [f"envmax_{k}" for k in per_band]
+    names += [f"kurt_{lo:g}_{hi:g}" for lo, hi in cfg.demod_bands]
+    return np.hstack([strongest, np.stack(kurt, axis=1)]), names
 
 
 def envelope_diagnosis(
