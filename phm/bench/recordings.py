@@ -397,14 +397,12 @@ def run(args: argparse.Namespace) -> int:
                     )
                     Xs, ys = np.concatenate([X, Xt]), np.concatenate([y, yt])
                 model = make_model(args.model, args.max_iter, seed).fit(Xs, ys)
-                preds = [
-                    model.predict(
-                        in_context(feats[r.key].features[variant], args.context)[
-                            m if m is not None else slice(None)
-                        ]
-                    )
-                    for r, m in zip(test, masks, strict=True)
-                ]
+                preds = []
+                for r, m in zip(test, masks, strict=True):
+                    Xr = in_context(feats[r.key].features[variant], args.context)
+                    Xr = Xr if m is None else Xr[m]
+                    # every window of a short recording can be labelled or next to one
+                    preds.append(model.predict(Xr) if len(Xr) else np.array([], dtype=object))
                 per_seed.append(_score(test, preds, seed))
     seconds = time.perf_counter() - t0
     headline = {

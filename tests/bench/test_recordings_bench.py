@@ -131,6 +131,17 @@ def test_target_labels_leave_overlapping_windows_unscored(manifest: Path) -> Non
     assert labelled_total == 9
 
 
+def test_target_labels_may_leave_a_short_recording_nothing_to_score(
+    manifest: Path, tmp_path: Path
+) -> None:
+    # 900 rpm x 2.5 s = 3 windows: 2 labelled ones and their neighbours cover all 3
+    argv = ["bench", "recordings", "--manifest", str(manifest), "--train", "rig=a"]
+    argv += ["--test", "rig=b", "--target-labels", "4", "--seeds", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "recordings_linear.json").read_text())
+    assert result["target_labels_per_class"] == 4 and 0.0 <= result["accuracy"] <= 1.0
+
+
 def test_recording_context_is_the_recordings_own_window_mean() -> None:
     from phm.bench.recordings import in_context
 
