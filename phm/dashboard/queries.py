@@ -629,7 +629,7 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
             "end": a.cleared_at if a.cleared_at is not None else max(now, a.updated_at),
             "message": a.message,
             "acknowledged_by": ", ".join(k.by for k in a.acknowledgements),
-            "data_time": _data_time(a),
+            "data_time": alert_data_time(a),
         }
         for a in alerts
     ]
@@ -649,8 +649,10 @@ def alerts_frame(alerts: list[Alert], now: float | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def _data_time(a: Alert) -> float | None:
-    """The plant (data) time of the scoring behind an alert's latest version, if it has one."""
+def alert_data_time(a: Alert) -> float | None:
+    """The asset's own newest data (plant) time behind an alert's latest version, if it has one.
+    For a staleness alert this is older than the plant time it was raised at
+    (`alarm_queries.raised_at`): the card and the asset's alert table both read it here."""
     t = a.details.get("data_time") if isinstance(a.details, dict) else None
     return float(t) if isinstance(t, int | float) and np.isfinite(t) else None
 

@@ -144,10 +144,14 @@ def show_alert(v: aq.AlarmView, expanded: bool) -> None:
         if not card.open:
             return
         action_forms(v)
+        raised, data = aq.raised_at(a), q.alert_data_time(a)
+        plant = f"raised at {when(raised)}"
+        if data is not None and data != raised:  # staleness: the asset's data stopped earlier
+            plant += f", the asset's latest data {when(data)}"
         st.markdown(
             f"<span style='color:{color}'>■</span> **{a.severity}** {a.kind} alert on "
-            f"[{a.asset_id}](asset?asset={a.asset_id}); latest data "
-            f"{when(aq.raised_at(a))} (plant time, as on the charts); opened {when(a.opened_at)}, "
+            f"[{a.asset_id}](asset?asset={a.asset_id}); {plant} (plant time, as on the charts); "
+            f"opened {when(a.opened_at)}, "
             f"updated {when(a.updated_at)}"
             + (f", cleared {when(a.cleared_at)}" if a.cleared_at else "")
             + " (wall clock)",
