@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from phm.bench.results import write_result
+from phm.errors import ConfigError
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboard" / "app"
 TARGET_S = 2.0
@@ -243,7 +244,10 @@ def browser_timings(root: Path, asset: str, args: argparse.Namespace) -> dict:
             )
         )
     try:
-        serving(url, 60.0, 0.5)
+        if not serving(url, 60.0, 0.5):
+            raise ConfigError(
+                f"the dashboard at {url} did not answer within 60 s; its output: {logs}/"
+            )
         if args.beside_demo is not None:
             time.sleep(20.0)  # the demo's broker, simulator, ingest and monitor under way
         timings = time_pages(url, pages, args.repeats, args.shots)

@@ -39,8 +39,8 @@ def dashboard_url(fixture_store: FixtureStore, tmp_path_factory: pytest.TempPath
                            stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        serving(url, 60.0)
-        assert proc.poll() is None, Path(log).read_text()[-3000:]
+        up = serving(url, 60.0)
+        assert up and proc.poll() is None, Path(log).read_text()[-3000:]
         yield url
     finally:
         proc.terminate()
