@@ -65,6 +65,8 @@ class NetworkDecision:
     has_events: np.ndarray
     # (M,) `per_mode_choice`: the Bayes rule had less validation S1 than the threshold rule
     bayes_wins: np.ndarray
+    # `interval_coverage` of the calibrated 90% TTF intervals on the held-out windows
+    validation_coverage: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         fields = {
@@ -140,6 +142,50 @@ def median_estimate(estimates: np.ndarray) -> np.ndarray:
         return np.nanmedian(estimates, axis=0)
 
 
+def calibrated_intervals(
+    logits: np.ndarray, decision: NetworkDecision, horizon_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """90% TTF intervals (lower, upper) (N, M) of hazard logits (N, M, J) under the per-mode
+    calibration fitted on the held-out windows (identity for a mode without events there)."""
+    from phm.models.s1_decision import ttf_interval
+
+    lower, upper = np.empty(logits.shape[:2]), np.empty(logits.shape[:2])
+    for m in range(logits.shape[1]):
+        cal = decision.temperature[m] * logits[:, m].astype(np.float64) + decision.shift[m]
+        lower[:, m], upper[:, m] = ttf_interval(cal, horizon_s)
+    return lower, upper
+
+
+def interval_coverage(
+    truth: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    horizon_s: float,
+    weight: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Share of (row, mode) cells with a fault within the horizon (truth finite, <= horizon)
+    whose time to it lies in [lower, upper], pooled and per mode (weighted when `weight` (N,)
+    is given), the number of such cells, and the share of them whose interval closes within
+    the horizon (a finite upper end)."""
+    w = np.ones(truth.shape[0]) if weight is None else np.asarray(weight, np.float64)
+    known = np.isfinite(truth) & (truth <= horizon_s)
+    inside = known & (lower <= truth) & (truth <= upper)
+    ww = np.broadcast_to(w[:, None], truth.shape)
+
+    def share(mask: np.ndarray, of: np.ndarray) -> float | None:
+        total = float(ww[of].sum())
+        return float(ww[mask].sum()) / total if total > 0 else None
+
+    out: dict[str, Any] = {
+        "coverage_90": share(inside, known),
+        "interval_cells": int(known.sum()),
+        "interval_closed_share": share(known & np.isfinite(upper), known),
+    }
+    for i, m in enumerate(FAULT_MODES):
+        out[f"coverage_90_{m}"] = share(inside[:, i], known[:, i])
+    return out
+
+
 def member_outputs(pred: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({estimator: TTF estimate (N, M)} for each of ESTIMATORS, alarm (N, M)) of one model's
     predictions; the alarm is 1 - P(no fault within the horizon)."""
@@ -180,10 +226,11 @@ def network_score_tool(
     device: str,
     batch_size: int,
     decision: NetworkDecision,
-) -> tuple[dict[str, ScoredTool], np.ndarray, np.ndarray]:
+) -> tuple[dict[str, ScoredTool], np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The predictions of `models` (one, or the cross-fitted ones) at every scored row of one
     tool, each from a window ending at that row (its history included). Returns one scored
-    tool per rule of SUBMISSIONS, the predicted next-fault class and its truth (-1: unknown).
+    tool per rule of SUBMISSIONS, the predicted next-fault class and its truth (-1: unknown),
+    and the calibrated 90% TTF interval (lower, upper) (rows, modes) (`calibrated_intervals`).
 
     Each model's threshold submission is its own (`threshold_submission`); several models
     vote (`majority_submission`). The Bayes rules read the models' mean hazard logits; the
@@ -216,6 +263,7 @@ def network_score_tool(
             chunk[name] = subs[0] if len(models) == 1 else majority_submission(subs)
         logits = np.mean([pred["ttf_logits"] for pred in preds], axis=0)
         chunk |= network_submissions(logits, decision, horizon)
+        chunk["ttf_lower"], chunk["ttf_upper"] = calibrated_intervals(logits, decision, horizon)
         for k, v in chunk.items():
             parts.setdefault(k, []).append(v)
     out = {k: np.concatenate(v) for k, v in parts.items()}
@@ -225,7 +273,8 @@ def network_score_tool(
     out["per_mode_choice"] = np.where(decision.bayes_wins[None, :], out["bayes"], out["threshold"])
     estimate, alarm = out["estimate"], out["alarm"]
     scored = {k: ScoredTool(tool, truth, estimate, alarm, out[k]) for k in SUBMISSIONS}
-    return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1)
+    interval = (out["ttf_lower"], out["ttf_upper"])
+    return scored, out["fault_prob"].argmax(1), np.where(known, targets["fault"], -1), interval
 
 
 def network_decision(
@@ -277,6 +326,8 @@ def network_decision(
         has_events,
         np.zeros(n_modes, bool),
     )
+    lower, upper = calibrated_intervals(pred["ttf_logits"], decision, horizon)
+    decision.validation_coverage = interval_coverage(truth, lower, upper, horizon, weight)
     # per mode, the rule (Bayes or threshold) of less S1 on the same held-out windows
     bayes = network_submissions(pred["ttf_logits"], decision, horizon)["bayes"]
     threshold = threshold_submission(estimates, alarm, decision)
@@ -375,10 +426,10 @@ def run_network(args: argparse.Namespace) -> int:
         with watch("fit"):
             fitted = fit_networks(args, cfg, tcfg, train_tools, seed)
         scored: dict[str, list[ScoredTool]] = {k: [] for k in SUBMISSIONS}
-        scored_nan, labels, truths = [], [], []
+        scored_nan, labels, truths, intervals = [], [], [], []
         with watch("predict"):
             for tool in tqdm(eval_tools, desc="score", unit="tool", disable=not progress):
-                s, label, truth = network_score_tool(
+                s, label, truth, interval = network_score_tool(
                     dataset,
                     tool,
                     protocol,
@@ -393,6 +444,7 @@ def run_network(args: argparse.Namespace) -> int:
                     scored[k].append(s[k])
                 labels.append(label)
                 truths.append(truth)
+                intervals.append(interval)
                 gt = s[SUBMISSIONS[0]].truth
                 nan = np.full_like(gt, np.nan)
                 scored_nan.append(ScoredTool(tool, gt, nan, np.zeros_like(nan), nan))
@@ -409,6 +461,14 @@ def run_network(args: argparse.Namespace) -> int:
             float(np.mean(truth[known] == label[known])) if known.any() else None
         )
         result["fault_rows"] = int(known.sum())
+        result["interval"] = interval_coverage(
+            np.concatenate([t.truth for t in scored[SUBMISSIONS[0]]]),
+            np.concatenate([lo for lo, _ in intervals]),
+            np.concatenate([hi for _, hi in intervals]),
+            float(DEFAULT_HORIZON_S),
+        )
+        result["interval_validation"] = fitted.decision.validation_coverage
+        result["coverage_90"] = result["interval"]["coverage_90"]
         result["fault_rows_per_class"] = {
             c: int((truth == i).sum()) for i, c in enumerate(PHM2018_CLASSES)
         }
@@ -421,7 +481,9 @@ def run_network(args: argparse.Namespace) -> int:
         per_seed.append(result)
         print(
             f"seed {seed}: S1 {fmt(result['s1_total'])} vs all-NaN {fmt(nan_result['s1_total'])}, "
-            f"macro-F1 {fmt(result['fault_macro_f1'])}",
+            f"macro-F1 {fmt(result['fault_macro_f1'])}, 90% TTF interval coverage "
+            f"{fmt(result['coverage_90'])} (held-out training windows "
+            f"{fmt(result['interval_validation']['coverage_90'])})",
             flush=True,
         )
     assert fitted is not None
@@ -430,6 +492,7 @@ def run_network(args: argparse.Namespace) -> int:
         "s1_total",
         *(f"s1_{m}" for m in FAULT_MODES),
         "fault_macro_f1",
+        "coverage_90",
         *(f"s1_total_{k}" for k in SUBMISSIONS[1:]),
     ]
     stats = {
@@ -483,7 +546,10 @@ def run_network(args: argparse.Namespace) -> int:
     text = table(table_result, args.model, protocol, nan_result)
     text += (
         f"\n\nNext-fault classification macro-F1 ({len(seeds)} seed(s)): "
-        f"{fmt(mean['fault_macro_f1'])}"
+        f"{fmt(mean['fault_macro_f1'])}\n\n90% TTF interval coverage of the scored cells with a "
+        f"fault within the horizon: {fmt(mean['coverage_90'])} (held-out training windows: "
+        + ", ".join(fmt(r["interval_validation"]["coverage_90"]) for r in per_seed)
+        + ")"
     )
     write_result(args.out, f"phm2018_{args.model}", headline, details, text)
     print(f"S1 {fmt(mean['s1_total'])} vs all-NaN {fmt(s1_all_nan)} ({time.strftime('%H:%M:%S')})")

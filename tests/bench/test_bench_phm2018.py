@@ -141,6 +141,11 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert set(seed["decision"]) == modes
     for fitted in seed["decision"].values():
         assert 0.2 <= fitted["temperature"] <= 5.0 and 0.0 <= fitted["far_nan_share"] <= 1.0
+    # the calibrated 90% TTF intervals: coverage on the scored tool and on held-out windows
+    for cov in (seed["interval"], seed["interval_validation"]):
+        assert cov["coverage_90"] is None or 0.0 <= cov["coverage_90"] <= 1.0
+        assert cov["interval_cells"] >= 0
+    assert result["coverage_90"] == seed["interval"]["coverage_90"]
     # the shipped rule's ablations are all scored
     for k in (
         "s1_total_threshold",
@@ -198,3 +203,29 @@ def test_majority_submission_votes_and_takes_the_median() -> None:
     # row 0 mode 0: all three submit -> median 200; row 0 mode 1: one of three -> NaN;
     # row 1 mode 0: one of three -> NaN; row 1 mode 1: two of three -> median of 10, 20
     np.testing.assert_allclose(out, [[200.0, nan], [nan, 15.0]])
+
+
+def test_ttf_interval_and_its_coverage_by_hand() -> None:
+    from phm.bench.phm2018_network import interval_coverage
+    from phm.models.s1_decision import ttf_interval
+
+    # hazard 0.2 in each of 10 bins of 10 s: CDF 0.2 at 10 s, 1 - 0.8^k at 10 k s
+    logits = np.full((2, 10), np.log(0.2 / 0.8))
+    logits[1] = 5.0  # a near-certain fault in the first bin: CDF 0.9933 at 10 s
+    lower, upper = ttf_interval(logits, 100.0)
+    assert lower[0] == pytest.approx(2.5)  # 0.05 of a CDF rising linearly to 0.2 over 10 s
+    assert upper[0] == np.inf  # the CDF at the horizon is 1 - 0.8^10 = 0.89 < 0.95
+    assert lower[1] == pytest.approx(0.05 / 0.99331 * 10, rel=1e-3)
+    assert upper[1] == pytest.approx(0.95 / 0.99331 * 10, rel=1e-3)
+    truth = np.array([[50.0, np.nan, 30.0], [9.0, 500.0, 1.0]])  # (rows, modes)
+    lo = np.array([[2.5, 0.0, 40.0], [0.5, 0.0, 0.5]])
+    hi = np.array([[np.inf, 10.0, 60.0], [9.6, 10.0, 9.6]])
+    cov = interval_coverage(truth, lo, hi, 100.0)
+    # cells with a fault within 100 s: (0,0) in, (0,2) out, (1,0) in, (1,2) in; NaN and 500 s
+    # (beyond the horizon) are not counted
+    assert cov["interval_cells"] == 4 and cov["coverage_90"] == pytest.approx(0.75)
+    assert cov["coverage_90_pressure_low"] == 1.0 and cov["coverage_90_pressure_high"] is None
+    assert cov["coverage_90_leak"] == pytest.approx(0.5)
+    assert cov["interval_closed_share"] == pytest.approx(0.75)
+    weighted = interval_coverage(truth, lo, hi, 100.0, weight=np.array([3.0, 1.0]))
+    assert weighted["coverage_90"] == pytest.approx((3 + 1 + 1) / (3 + 3 + 1 + 1))
