@@ -152,16 +152,17 @@ INTERVAL_LEVELS = (0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 0.995, 0.999)
 def calibrated_intervals(
     logits: np.ndarray, decision: NetworkDecision, horizon_s: float, level: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """TTF intervals (lower, upper) (N, M) of hazard logits (N, M, J) under the per-mode
-    calibration fitted on the held-out windows (identity for a mode without events there), at
-    the nominal `level` (default: the decision's `interval_level`); +inf: beyond the horizon."""
+    """TTF intervals (lower, upper) (N, M) given a fault within the horizon (`ttf_interval`,
+    `given_fault`) of hazard logits (N, M, J) under the per-mode calibration fitted on the
+    held-out windows (identity for a mode without events there), at the nominal `level`
+    (default: the decision's `interval_level`)."""
     from phm.models.s1_decision import ttf_interval
 
     level = decision.interval_level if level is None else level
     lower, upper = np.empty(logits.shape[:2]), np.empty(logits.shape[:2])
     for m in range(logits.shape[1]):
         cal = decision.temperature[m] * logits[:, m].astype(np.float64) + decision.shift[m]
-        lower[:, m], upper[:, m] = ttf_interval(cal, horizon_s, level)
+        lower[:, m], upper[:, m] = ttf_interval(cal, horizon_s, level, given_fault=True)
     return lower, upper
 
 
@@ -173,33 +174,22 @@ def interval_coverage(
     horizon_s: float,
     weight: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Coverage of TTF intervals over the (row, mode) cells whose outcome within the horizon is
-    known, given the time to the mode's next fault or to the end of the record (`time_s`,
-    `event` (N, M) as `phm2018_targets`): a fault within the horizon is covered when its time
-    lies in [lower, upper]; a cell with no fault within the horizon (a later fault, or a record
-    running on for at least the horizon) when the interval reaches past the horizon (upper
-    +inf). Pooled and per mode (weighted by `weight` (N,) when given), the near-fault cells'
-    coverage alone, the number of cells and the near share."""
+    """Coverage of TTF intervals given a fault within the horizon: over the (row, mode) cells
+    whose mode faults within the horizon (`event` and `time_s` <= horizon, as
+    `phm2018_targets`), the share whose time to the fault lies in [lower, upper]; pooled and
+    per mode (weighted by `weight` (N,) when given), with the number of such cells."""
     w = np.ones(time_s.shape[0]) if weight is None else np.asarray(weight, np.float64)
     ww = np.broadcast_to(w[:, None], time_s.shape)
     near = event & (time_s <= horizon_s)
-    far = (event & (time_s > horizon_s)) | (~event & (time_s >= horizon_s))
-    known = near | far
-    inside = (near & (lower <= time_s) & (time_s <= upper)) | (far & ~np.isfinite(upper))
+    inside = near & (lower <= time_s) & (time_s <= upper)
 
     def share(mask: np.ndarray, of: np.ndarray) -> float | None:
         total = float(ww[of].sum())
         return float(ww[mask & of].sum()) / total if total > 0 else None
 
-    out: dict[str, Any] = {
-        "coverage_90": share(inside, known),
-        "coverage_near": share(inside, near),
-        "coverage_far": share(inside, far),
-        "cells": int(known.sum()),
-        "near_share": share(near, known),
-    }
+    out: dict[str, Any] = {"coverage_90": share(inside, near), "cells": int(near.sum())}
     for i, m in enumerate(FAULT_MODES):
-        out[f"coverage_90_{m}"] = share(inside[:, i], known[:, i])
+        out[f"coverage_90_{m}"] = share(inside[:, i], near[:, i])
     return out
 
 
@@ -207,7 +197,7 @@ def choose_interval_level(
     logits: np.ndarray, decision: NetworkDecision, time_s, event, weight, horizon_s: float
 ) -> tuple[float, dict[str, float | None]]:
     """The smallest of INTERVAL_LEVELS whose intervals cover >= 90% of the held-out windows'
-    known cells (the largest if none does), and the coverage at each level."""
+    near-fault cells (the largest if none does), and the coverage at each level."""
     seen: dict[str, float | None] = {}
     for level in INTERVAL_LEVELS:
         lower, upper = calibrated_intervals(logits, decision, horizon_s, level)

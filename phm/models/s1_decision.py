@@ -143,17 +143,22 @@ def s1_estimate(logits: np.ndarray, horizon_s: float, sub_points: int = SUB_POIN
 
 
 def ttf_interval(
-    logits: np.ndarray, horizon_s: float, level: float = 0.9
+    logits: np.ndarray, horizon_s: float, level: float = 0.9, given_fault: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) (N,) of the central `level` interval of the TTF distribution of hazard
     logits (N, J) over J equal bins to the horizon: where the CDF reaches (1 - level) / 2 and
     (1 + level) / 2, linear within a bin; +inf where it never does within the horizon (the
-    fault may come later: the interval is open on the right)."""
+    fault may come later: the interval is open on the right). `given_fault`: of the
+    distribution given that a fault comes within the horizon (the CDF divided by its value at
+    the horizon; NaN where no mass lies within it), the interval of a submitted TTF."""
     logits = np.asarray(logits, np.float64)
     n, j = logits.shape
     log_surv = np.cumsum(-np.logaddexp(0.0, logits), axis=1)
     cdf = 1.0 - np.concatenate([np.ones((n, 1)), np.exp(log_surv)], axis=1)  # (N, J+1) at edges
     edges = np.linspace(0.0, horizon_s, j + 1)
+    if given_fault:
+        within = cdf[:, -1:]
+        cdf = np.where(within > 1e-12, cdf / np.maximum(within, 1e-12), np.nan)
 
     def quantile(q: float) -> np.ndarray:
         reached = cdf >= q
@@ -162,7 +167,8 @@ def ttf_interval(
         c1 = np.take_along_axis(cdf, first[:, None], 1)[:, 0]
         frac = np.clip((q - c0) / np.maximum(c1 - c0, 1e-12), 0.0, 1.0)
         t = edges[first - 1] + frac * (edges[first] - edges[first - 1])
-        return np.where(reached.any(axis=1), t, np.inf)
+        t = np.where(reached.any(axis=1), t, np.inf)
+        return np.where(np.isnan(cdf[:, -1]), np.nan, t)
 
     return quantile((1.0 - level) / 2.0), quantile((1.0 + level) / 2.0)
 

@@ -152,7 +152,7 @@ def test_bench_network_writes_s1_beside_all_nan_and_macro_f1(tmp_path: Path) -> 
     assert all(c < 0.9 for c in covs[:-1]) and covs == sorted(covs)  # wider never covers less
     for cov in (seed["interval_chosen"], seed["interval_nominal"], seed["interval_validation"]):
         assert cov["coverage_90"] is None or 0.0 <= cov["coverage_90"] <= 1.0
-        assert cov["cells"] > 0
+        assert cov["cells"] >= 0
     assert result["coverage_90"] == seed["interval_chosen"]["coverage_90"]
     # the shipped rule's ablations are all scored
     for k in (
@@ -225,19 +225,24 @@ def test_ttf_interval_and_its_coverage_by_hand() -> None:
     assert upper[0] == np.inf  # the CDF at the horizon is 1 - 0.8^10 = 0.89 < 0.95
     assert lower[1] == pytest.approx(0.05 / 0.99331 * 10, rel=1e-3)
     assert upper[1] == pytest.approx(0.95 / 0.99331 * 10, rel=1e-3)
+    # given a fault within the horizon: the CDF divided by its value there (0.8926 for row 0)
+    lower, upper = ttf_interval(logits, 100.0, given_fault=True)
+    within = 1 - 0.8**10
+    assert lower[0] == pytest.approx(0.05 * within / 0.2 * 10, rel=1e-3)
+    k = int(np.floor(np.log(1 - 0.95 * within) / np.log(0.8)))  # last edge below 0.95 x within
+    c0, c1 = 1 - 0.8**k, 1 - 0.8 ** (k + 1)
+    assert upper[0] == pytest.approx(10 * (k + (0.95 * within - c0) / (c1 - c0)), rel=1e-3)
+    assert np.isnan(ttf_interval(np.full((1, 10), -80.0), 100.0, given_fault=True)[0][0])
     # (rows, modes): time to the next fault (event) or to the record's end (no event)
     time_s = np.array([[50.0, 30.0, 30.0], [9.0, 500.0, 1.0], [150.0, 40.0, 20.0]])
     event = np.array([[True, False, True], [True, True, True], [True, False, True]])
-    lo = np.array([[2.5, 0.0, 40.0], [0.5, 0.0, 0.5], [np.inf, 0.0, 0.0]])
-    hi = np.array([[np.inf, 10.0, 60.0], [9.6, np.inf, 9.6], [np.inf, 10.0, 25.0]])
+    lo = np.array([[2.5, 0.0, 40.0], [0.5, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    hi = np.array([[60.0, 10.0, 60.0], [9.6, 90.0, 9.6], [90.0, 10.0, 15.0]])
     cov = interval_coverage(time_s, event, lo, hi, 100.0)
-    # near (a fault within 100 s): (0,0) in, (0,2) out, (1,0) in, (1,2) in, (2,2) in;
-    # far (a fault after 100 s): (1,1) in (the interval runs past the horizon), (2,0) in;
-    # not known: (0,1) and (2,1), records ending 30 s and 40 s ahead with no fault
-    assert cov["cells"] == 7 and cov["coverage_90"] == pytest.approx(6 / 7)
-    assert cov["coverage_near"] == pytest.approx(4 / 5) and cov["coverage_far"] == 1.0
-    assert cov["near_share"] == pytest.approx(5 / 7)
-    assert cov["coverage_90_pressure_low"] == 1.0 and cov["coverage_90_pressure_high"] == 1.0
-    assert cov["coverage_90_leak"] == pytest.approx(2 / 3)
+    # cells with a fault within 100 s: (0,0) in, (0,2) out, (1,0) in, (1,2) in, (2,2) out;
+    # a fault after 100 s (1,1), (2,0) and no fault (0,1), (2,1) are not counted
+    assert cov["cells"] == 5 and cov["coverage_90"] == pytest.approx(3 / 5)
+    assert cov["coverage_90_pressure_low"] == 1.0 and cov["coverage_90_pressure_high"] is None
+    assert cov["coverage_90_leak"] == pytest.approx(1 / 3)
     weighted = interval_coverage(time_s, event, lo, hi, 100.0, weight=np.array([3.0, 1.0, 1.0]))
-    assert weighted["coverage_90"] == pytest.approx((3 + 1 + 1 + 1 + 1 + 1) / (3 * 2 + 3 + 2))
+    assert weighted["coverage_90"] == pytest.approx((3 + 1 + 1) / (3 * 2 + 2 + 1))
