@@ -14,6 +14,7 @@ from phm.datasets.recordings import read_signal
 from phm.features.orders import OrderConfig, angle_windows, defect_lines, _kurtosis
 
 import os
+
 SETS = {
     "b5": ((300, 1200), (1200, 2400), (2400, 3600), (3600, 4800), (4800, 5800)),
     "b3": ((500, 2000), (2000, 3500), (3500, 5000)),
