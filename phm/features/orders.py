@@ -14,6 +14,7 @@ unit does not reach the model: the normalisation is "scale-free features only".
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -216,7 +217,8 @@ def multiband_features(
         per_band = defect_lines(w, orders_of)
         lines.append(np.stack(list(per_band.values()), axis=1))
         kurt.append(np.log(np.maximum(_kurtosis(w.band) + 3.0, 1e-3)))
-    with np.errstate(all="ignore"):  # a line beyond the spectrum is NaN in every band
+    with warnings.catch_warnings():  # a line beyond the spectrum is NaN in every band
+        warnings.simplefilter("ignore", RuntimeWarning)
         strongest = np.nanmax(np.stack(lines, axis=1), axis=1) if lines[0].size else lines[0]
     names = [f"envmax_{k}" for k in per_band]
     names += [f"kurt_{lo:g}_{hi:g}" for lo, hi in cfg.demod_bands]

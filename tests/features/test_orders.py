@@ -10,6 +10,7 @@ from phm.features.orders import (
     angle_windows,
     defect_lines,
     envelope_diagnosis,
+    multiband_features,
     order_features,
     order_spectrum,
 )
@@ -18,15 +19,22 @@ from phm.features.spectral import SKF_6205
 ORDERS = SKF_6205.multiples()
 
 
-def impacts(order: float, rpm: float, fs: float, seconds: float = 3.0, gain: float = 1.0):
-    """Decaying 3 kHz bursts at `order` x shaft speed, plus noise."""
+def impacts(
+    order: float,
+    rpm: float,
+    fs: float,
+    seconds: float = 3.0,
+    gain: float = 1.0,
+    ring_hz: float = 3000.0,
+):
+    """Decaying `ring_hz` bursts at `order` x shaft speed, plus noise."""
     rng = np.random.default_rng(0)
     t = np.arange(int(seconds * fs)) / fs
     x = 0.05 * rng.standard_normal(t.size)
     period = 60.0 / (rpm * order)
     for t0 in np.arange(0, seconds, period):
         m = (t >= t0) & (t < t0 + 0.004)
-        x[m] += np.exp(-(t[m] - t0) * 1500) * np.sin(2 * np.pi * 3000 * (t[m] - t0))
+        x[m] += np.exp(-(t[m] - t0) * 1500) * np.sin(2 * np.pi * ring_hz * (t[m] - t0))
     return gain * x
 
 
@@ -69,3 +77,19 @@ def test_noise_is_normal_for_the_envelope_diagnosis() -> None:
         defect_lines(w, ORDERS), ("normal", "inner_race", "outer_race", "ball")
     )
     assert np.mean(loc == "normal") > 0.8
+
+
+def test_multiband_lines_find_a_resonance_outside_the_default_band() -> None:
+    # bursts ringing at 700 Hz, below the default 1.2-4.8 kHz demodulation band, in noise
+    cfg = OrderConfig()
+    x = impacts(ORDERS.bpfo, 1200, 12_000, ring_hz=700.0)
+    x = x + 0.3 * np.random.default_rng(5).standard_normal(x.size)
+    single = defect_lines(angle_windows(x, 12_000, 1200, cfg), ORDERS)["bpfo_h1"]
+    M, names = multiband_features(x, 12_000, 1200, ORDERS, cfg)
+    assert M.shape == (angle_windows(x, 12_000, 1200, cfg).envelope.shape[0], len(names))
+    strongest = M[:, names.index("envmax_bpfo_h1")]
+    assert np.nanmean(single) < 1.0 < 2.0 < np.nanmean(strongest)
+    kurt = [i for i, n in enumerate(names) if n.startswith("kurt_")]
+    assert names[kurt[int(M[:, kurt].mean(axis=0).argmax())]] == "kurt_300_1200"
+    louder, _ = multiband_features(50.0 * x, 12_000, 1200, ORDERS, cfg)  # scale-free
+    np.testing.assert_allclose(M, louder, rtol=1e-6, atol=1e-9)
